@@ -1,0 +1,74 @@
+//! The core's one error enum; each API surface maps it to its own wire shape once.
+
+use crate::hash::HashError;
+use crate::model::Timestamp;
+use crate::policy::Verdict;
+use crate::store::StoreError;
+use crate::types::InvalidInput;
+
+/// Why a use case did not succeed.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum CoreError {
+    /// An input failed its checked constructor.
+    #[error("invalid input: {0}")]
+    Invalid(#[from] InvalidInput),
+    /// No such tenant.
+    #[error("unknown tenant")]
+    UnknownTenant,
+    /// No such record (`what` names the kind: "person", "client", "message").
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    /// A unique key is taken.
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// The client named in a reset request is not registered.
+    #[error("unknown client")]
+    UnknownClient,
+    /// The reset token is unknown, expired, used, superseded or older than the last password change.
+    #[error("the reset link is no longer valid")]
+    TokenGone,
+    /// The new password breaks the policy; every violation is listed.
+    #[error("the password does not meet the policy")]
+    Policy(Verdict),
+    /// Wrong login or password (the same for an unknown login).
+    #[error("invalid credentials")]
+    BadCredentials,
+    /// Too many failed logins.
+    #[error("account locked")]
+    Locked {
+        /// Until when.
+        until: Timestamp,
+    },
+    /// Missing, invalid or revoked API key.
+    #[error("authentication required")]
+    Unauthenticated,
+    /// The key may not do this.
+    #[error("forbidden")]
+    Forbidden,
+    /// Hashing is saturated; retry later.
+    #[error("overloaded")]
+    Overloaded,
+    /// An internal failure; the text goes to logs only.
+    #[error("internal: {0}")]
+    Internal(String),
+}
+
+impl From<StoreError> for CoreError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Conflict(what) => CoreError::Conflict(what),
+            StoreError::NotFound => CoreError::NotFound("record"),
+            StoreError::TokenGone => CoreError::TokenGone,
+            StoreError::Backend(m) => CoreError::Internal(m),
+        }
+    }
+}
+
+impl From<HashError> for CoreError {
+    fn from(e: HashError) -> Self {
+        match e {
+            HashError::Overloaded => CoreError::Overloaded,
+            HashError::Argon2(m) => CoreError::Internal(m),
+        }
+    }
+}

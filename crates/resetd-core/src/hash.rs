@@ -1,0 +1,177 @@
+//! Argon2id password hashing in PHC string form. Pure computation: the server decides which
+//! threads run it (a bounded blocking pool), see `PasswordHasher`.
+
+use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier as _, SaltString};
+use argon2::{Algorithm, Argon2, Params, Version};
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+use crate::secret::random_bytes;
+use crate::types::Password;
+
+/// Argon2id cost parameters. The defaults are OWASP's minimum (m=19456 KiB, t=2, p=1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HashParams {
+    /// Memory in KiB.
+    pub m_cost: u32,
+    /// Iterations.
+    pub t_cost: u32,
+    /// Parallelism.
+    pub p_cost: u32,
+}
+
+impl Default for HashParams {
+    fn default() -> Self {
+        Self { m_cost: 19456, t_cost: 2, p_cost: 1 }
+    }
+}
+
+/// Why hashing could not be done.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum HashError {
+    /// The hashing pool's queue is full; the caller should answer 503 with Retry-After.
+    #[error("password hashing is saturated")]
+    Overloaded,
+    /// The parameters are unusable (a configuration error).
+    #[error("argon2: {0}")]
+    Argon2(String),
+}
+
+/// The result of checking a password against a stored hash.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Verified {
+    /// The password matches.
+    pub ok: bool,
+    /// The stored hash is weaker than the configured parameters (or not Argon2id) and should be
+    /// replaced now that the plain password is at hand.
+    pub needs_rehash: bool,
+}
+
+/// Hashes and verifies passwords; implementations bound how much of this work runs at once.
+#[async_trait]
+pub trait PasswordHasher: Send + Sync {
+    /// A new PHC string for `password`.
+    async fn hash(&self, password: &Password) -> Result<String, HashError>;
+    /// Checks `password` against `phc`; an unparseable hash is simply a mismatch.
+    async fn verify(&self, password: &Password, phc: &str) -> Result<Verified, HashError>;
+    /// Spends the same work as a real verification, so unknown accounts take as long as known ones.
+    async fn verify_dummy(&self, password: &Password) -> Result<(), HashError>;
+}
+
+/// Argon2id with fixed parameters, run on the calling thread.
+#[derive(Debug, Clone)]
+pub struct Argon2id {
+    params: HashParams,
+    dummy: String,
+}
+
+impl Argon2id {
+    /// A hasher with `params`; fails when the parameters are out of Argon2's range.
+    pub fn new(params: HashParams) -> Result<Self, HashError> {
+        let mut me = Self { params, dummy: String::new() };
+        me.argon()?;
+        me.dummy = me.hash(&Password::parse("dummy password for timing")?)?;
+        Ok(me)
+    }
+
+    /// The configured parameters.
+    pub fn params(&self) -> HashParams {
+        self.params
+    }
+
+    fn argon(&self) -> Result<Argon2<'static>, HashError> {
+        let p = Params::new(self.params.m_cost, self.params.t_cost, self.params.p_cost, None)
+            .map_err(|e| HashError::Argon2(e.to_string()))?;
+        Ok(Argon2::new(Algorithm::Argon2id, Version::V0x13, p))
+    }
+
+    /// Hashes `password` with a fresh 128-bit salt.
+    pub fn hash(&self, password: &Password) -> Result<String, HashError> {
+        let salt = SaltString::encode_b64(&random_bytes::<16>()).map_err(|e| HashError::Argon2(e.to_string()))?;
+        self.argon()?
+            .hash_password(password.expose().as_bytes(), &salt)
+            .map(|h| h.to_string())
+            .map_err(|e| HashError::Argon2(e.to_string()))
+    }
+
+    /// Verifies `password` against an Argon2 PHC string (any variant and parameters).
+    pub fn verify(&self, password: &Password, phc: &str) -> Verified {
+        let Ok(parsed) = PasswordHash::new(phc) else {
+            return Verified { ok: false, needs_rehash: false };
+        };
+        // Verification uses the parameters stored in the hash, bounded so an imported hash cannot
+        // make one login cost gigabytes.
+        let stored = |name: &str| parsed.params.get_decimal(name).unwrap_or(0);
+        if stored("m") > 1 << 21 || stored("t") > 64 || stored("p") > 16 {
+            return Verified { ok: false, needs_rehash: false };
+        }
+        let ok = Argon2::default().verify_password(password.expose().as_bytes(), &parsed).is_ok();
+        let weaker = parsed.algorithm.as_str() != "argon2id"
+            || stored("m") < self.params.m_cost
+            || stored("t") < self.params.t_cost
+            || stored("p") < self.params.p_cost;
+        Verified { ok, needs_rehash: ok && weaker }
+    }
+
+    /// One verification against a fixed hash, for timing equality.
+    pub fn verify_dummy(&self, password: &Password) {
+        let _ = self.verify(password, &self.dummy);
+    }
+}
+
+impl From<crate::types::InvalidInput> for HashError {
+    fn from(e: crate::types::InvalidInput) -> Self {
+        HashError::Argon2(e.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cheap() -> HashParams {
+        HashParams { m_cost: 256, t_cost: 1, p_cost: 1 }
+    }
+
+    #[test]
+    fn hashes_are_argon2id_phc_with_the_configured_parameters() {
+        let h = Argon2id::new(HashParams::default()).unwrap();
+        let phc = h.hash(&Password::parse("a long passphrase").unwrap()).unwrap();
+        assert!(phc.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{phc}");
+        assert!(h.verify(&Password::parse("a long passphrase").unwrap(), &phc).ok);
+        assert!(!h.verify(&Password::parse("a long passphrasE").unwrap(), &phc).ok);
+    }
+
+    #[test]
+    fn salts_differ() {
+        let h = Argon2id::new(cheap()).unwrap();
+        let p = Password::parse("same password").unwrap();
+        assert_ne!(h.hash(&p).unwrap(), h.hash(&p).unwrap());
+    }
+
+    #[test]
+    fn weaker_hashes_ask_for_a_rehash_only_when_they_match() {
+        let weak = Argon2id::new(cheap()).unwrap();
+        let strong = Argon2id::new(HashParams { m_cost: 512, t_cost: 2, p_cost: 1 }).unwrap();
+        let p = Password::parse("pass phrase").unwrap();
+        let phc = weak.hash(&p).unwrap();
+        assert_eq!(strong.verify(&p, &phc), Verified { ok: true, needs_rehash: true });
+        assert_eq!(strong.verify(&Password::parse("other").unwrap(), &phc), Verified { ok: false, needs_rehash: false });
+        let phc2 = strong.hash(&p).unwrap();
+        assert_eq!(strong.verify(&p, &phc2), Verified { ok: true, needs_rehash: false });
+    }
+
+    #[test]
+    fn garbage_and_absurd_hashes_do_not_match() {
+        let h = Argon2id::new(cheap()).unwrap();
+        let p = Password::parse("x").unwrap();
+        assert!(!h.verify(&p, "not a hash").ok);
+        assert!(!h.verify(&p, "$argon2id$v=19$m=99999999,t=1,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA").ok);
+    }
+
+    #[test]
+    fn invalid_parameters_are_refused() {
+        assert!(Argon2id::new(HashParams { m_cost: 1, t_cost: 0, p_cost: 0 }).is_err());
+    }
+}

@@ -1,0 +1,15 @@
+//! resetd's domain: types, rules and use cases, with no I/O. Storage, hashing threads, email
+//! rendering and the clock come in through small traits.
+
+pub mod error;
+pub mod hash;
+pub mod model;
+pub mod policy;
+pub mod render;
+pub mod secret;
+pub mod service;
+pub mod store;
+pub mod types;
+
+pub use error::CoreError;
+pub use service::{Service, ServiceConfig};

@@ -1,0 +1,186 @@
+//! The persistence port. Each method that changes more than one record does so in one transaction.
+
+use async_trait::async_trait;
+
+use crate::model::{
+    ApiKey, AuditEvent, Client, Lookup, NewAudit, NewMessage, NewResetRequest, OutboxMessage, OutboxStatus,
+    Person, ResetRequest, ResetToken, Tenant, TenantSettings, Timestamp,
+};
+use crate::secret::SecretHash;
+use crate::types::{ClientName, PersonId, TenantId};
+
+/// A storage failure.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StoreError {
+    /// A unique key is taken (the text names which, never a secret).
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// The record the change was about does not exist.
+    #[error("not found")]
+    NotFound,
+    /// The token was consumed or voided by a concurrent request.
+    #[error("token no longer valid")]
+    TokenGone,
+    /// The database failed; the text is for logs.
+    #[error("database: {0}")]
+    Backend(String),
+}
+
+/// Issuing a token for a resolved reset request.
+#[derive(Debug, Clone)]
+pub struct IssueToken {
+    /// The token (its hash and metadata).
+    pub token: ResetToken,
+    /// If the person already got a token after this instant, nothing is issued (cool-down).
+    pub cooldown_since: Timestamp,
+    /// The email carrying the link.
+    pub message: NewMessage,
+    /// The audit event for a successful issue.
+    pub audit: NewAudit,
+}
+
+/// What to do with a recorded reset request.
+#[derive(Debug, Clone)]
+pub enum Resolution {
+    /// No token: unknown or disabled account. The audit event is recorded.
+    Discard(NewAudit),
+    /// Issue a token, superseding the person's earlier live tokens.
+    Issue(Box<IssueToken>),
+}
+
+/// The outcome of [`Store::resolve_reset_request`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Resolved {
+    /// The request was dropped.
+    Discarded,
+    /// A token and its email were stored.
+    Issued,
+    /// The person is in cool-down; nothing was issued.
+    CoolingDown,
+}
+
+/// A password change (by reset token or by an administrator), with everything that goes with it.
+#[derive(Debug, Clone)]
+pub struct PasswordChange {
+    /// Tenant.
+    pub tenant: TenantId,
+    /// Whose password.
+    pub person: PersonId,
+    /// For a token reset: the token to consume (exactly once across all instances).
+    pub token: Option<SecretHash>,
+    /// The new PHC hash.
+    pub new_hash: String,
+    /// Set must-change-on-next-login.
+    pub must_change_password: bool,
+    /// Clear failed logins and any lock.
+    pub unlock: bool,
+    /// How many hashes of history to keep (0: none).
+    pub keep_history: u32,
+    /// Now.
+    pub at: Timestamp,
+    /// The "your password was changed" email.
+    pub message: Option<NewMessage>,
+    /// The audit event.
+    pub audit: NewAudit,
+}
+
+/// A person's login counters after a failure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LoginFailure {
+    /// Consecutive failures, this one included.
+    pub failures: u32,
+    /// Set when this failure locked the account.
+    pub locked_until: Option<Timestamp>,
+}
+
+/// The storage port implemented by the SQLite and PostgreSQL stores.
+#[async_trait]
+pub trait Store: Send + Sync {
+    /// Creates or upgrades the schema; safe to call from several processes at once.
+    async fn migrate(&self) -> Result<(), StoreError>;
+    /// Whether the database answers.
+    async fn ping(&self) -> Result<(), StoreError>;
+
+    /// Creates a tenant; `Conflict` if the name is taken.
+    async fn create_tenant(&self, tenant: &Tenant) -> Result<(), StoreError>;
+    /// A tenant by id.
+    async fn get_tenant(&self, id: &TenantId) -> Result<Option<Tenant>, StoreError>;
+    /// Replaces a tenant's settings.
+    async fn update_tenant_settings(&self, id: &TenantId, settings: &TenantSettings) -> Result<(), StoreError>;
+    /// All tenants.
+    async fn list_tenants(&self) -> Result<Vec<Tenant>, StoreError>;
+
+    /// Creates a person (its `number` is assigned by the store and returned); `Conflict` on a taken login.
+    async fn insert_person(&self, person: &Person, audit: NewAudit) -> Result<i64, StoreError>;
+    /// A person by id.
+    async fn get_person(&self, tenant: &TenantId, id: &PersonId) -> Result<Option<Person>, StoreError>;
+    /// A person by login, email (the oldest with that address) or id.
+    async fn find_person(&self, tenant: &TenantId, lookup: &Lookup) -> Result<Option<Person>, StoreError>;
+    /// Writes a person's profile fields (login, email, names, locale, enabled, roles, attributes).
+    async fn update_person(&self, person: &Person, audit: NewAudit) -> Result<(), StoreError>;
+
+    /// Stores a new API key under its secret's hash.
+    async fn insert_api_key(&self, key: &ApiKey, hash: SecretHash, audit: Option<NewAudit>) -> Result<(), StoreError>;
+    /// The key stored under `hash`.
+    async fn find_api_key(&self, hash: SecretHash) -> Result<Option<ApiKey>, StoreError>;
+
+    /// Registers or replaces a client.
+    async fn upsert_client(&self, client: &Client, audit: NewAudit) -> Result<(), StoreError>;
+    /// A client by name.
+    async fn get_client(&self, tenant: &TenantId, name: &ClientName) -> Result<Option<Client>, StoreError>;
+    /// A tenant's clients.
+    async fn list_clients(&self, tenant: &TenantId) -> Result<Vec<Client>, StoreError>;
+
+    /// Records a reset request durably (committed before this returns).
+    async fn insert_reset_request(&self, request: &NewResetRequest) -> Result<(), StoreError>;
+    /// The oldest unresolved requests.
+    async fn pending_reset_requests(&self, limit: u32) -> Result<Vec<ResetRequest>, StoreError>;
+    /// Resolves one request in one transaction: deletes it and applies `resolution`. A request
+    /// already resolved elsewhere yields `Discarded` and changes nothing.
+    async fn resolve_reset_request(&self, id: i64, resolution: Resolution) -> Result<Resolved, StoreError>;
+
+    /// The token stored under `hash`.
+    async fn find_token(&self, hash: SecretHash) -> Result<Option<ResetToken>, StoreError>;
+    /// Changes a password. With a token, consumes it with a conditional update so exactly one
+    /// caller wins (`TokenGone` for the others); voids the person's other live tokens either way.
+    async fn change_password(&self, change: PasswordChange) -> Result<(), StoreError>;
+    /// The person's previous password hashes, newest first.
+    async fn password_history(&self, tenant: &TenantId, person: &PersonId, limit: u32) -> Result<Vec<String>, StoreError>;
+
+    /// Counts a failed login and locks at `threshold`, atomically.
+    async fn record_login_failure(
+        &self,
+        tenant: &TenantId,
+        person: &PersonId,
+        threshold: u32,
+        lock_until: Timestamp,
+    ) -> Result<LoginFailure, StoreError>;
+    /// Clears the failure count after a good login; stores `rehash` when given.
+    async fn record_login_success(&self, tenant: &TenantId, person: &PersonId, rehash: Option<String>) -> Result<(), StoreError>;
+    /// Clears failures and any lock.
+    async fn unlock(&self, tenant: &TenantId, person: &PersonId, audit: NewAudit) -> Result<(), StoreError>;
+
+    /// Records an audit event on its own.
+    async fn append_audit(&self, audit: NewAudit) -> Result<(), StoreError>;
+    /// A tenant's audit events, newest first, with ids below `before`.
+    async fn list_audit(&self, tenant: &TenantId, before: Option<i64>, limit: u32) -> Result<Vec<AuditEvent>, StoreError>;
+
+    /// Claims up to `limit` due messages: each is leased until `lease_until`, so no other worker
+    /// takes it meanwhile, and a crashed worker's lease simply runs out.
+    async fn claim_outbox(&self, now: Timestamp, lease_until: Timestamp, limit: u32) -> Result<Vec<OutboxMessage>, StoreError>;
+    /// Marks a message delivered.
+    async fn mark_sent(&self, id: i64, at: Timestamp) -> Result<(), StoreError>;
+    /// Records a failed attempt; `retry_at = None` marks it dead.
+    async fn mark_failed(&self, id: i64, error: &str, retry_at: Option<Timestamp>) -> Result<(), StoreError>;
+    /// Messages by status, newest first.
+    async fn list_outbox(
+        &self,
+        tenant: Option<&TenantId>,
+        status: Option<OutboxStatus>,
+        limit: u32,
+    ) -> Result<Vec<OutboxMessage>, StoreError>;
+    /// Puts a dead or pending message back in the queue, due now; `NotFound` if there is none.
+    async fn retry_outbox(&self, id: i64, at: Timestamp) -> Result<(), StoreError>;
+    /// Counts of messages per status.
+    async fn outbox_counts(&self) -> Result<Vec<(OutboxStatus, u64)>, StoreError>;
+}
