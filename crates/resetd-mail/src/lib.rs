@@ -1,14 +1,12 @@
-pub fn add(left: u64, right: u64) -> u64 {
-    left + right
-}
+//! resetd's email side: templates ([`TemplateRenderer`], the core's `Renderer`), transports
+//! ([`Transport`], [`FileTransport`], and [`build_mime`] for every transport), and the durable
+//! outbox worker ([`OutboxWorker`]) that delivers queued messages with retries and backoff.
+#![warn(missing_docs)]
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+pub mod render;
+pub mod transport;
+pub mod worker;
 
-    #[test]
-    fn it_works() {
-        let result = add(2, 2);
-        assert_eq!(result, 4);
-    }
-}
+pub use render::{TemplateError, TemplateRenderer};
+pub use transport::{build_mime, FileTransport, SendError, Transport};
+pub use worker::{MailStats, OutboxWorker, WorkerConfig};

@@ -1,3 +1,419 @@
-fn main() {
-    println!("Hello, world!");
+//! The `resetd` binary: `serve` and the admin commands, all on the same database.
+
+mod config;
+
+use std::io::Read;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::{Args, Parser, Subcommand};
+use resetd_core::hash::Argon2id;
+use resetd_core::model::{LinkTemplate, Scope, SystemClock, TenantSettings};
+use resetd_core::service::{Actor, NewPersonInput};
+use resetd_core::store::Store;
+use resetd_core::types::{ClientName, DisplayName, Email, Locale, Login, Password, TenantId};
+use resetd_core::{CoreError, Service, ServiceConfig};
+use resetd_server::hasher::PooledHasher;
+use resetd_server::{AppState, ExtraMetrics};
+use tokio::sync::{Notify, watch};
+
+use crate::config::{Config, Overrides};
+
+#[derive(Parser)]
+#[command(name = "resetd", version, about = "Self-hosted password reset and account recovery")]
+struct Cli {
+    /// TOML configuration file.
+    #[arg(long, global = true, env = "RESETD_CONFIG")]
+    config: Option<PathBuf>,
+    /// Directory for the SQLite database and demo mail.
+    #[arg(long, global = true)]
+    data_dir: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the HTTP service (the default demo needs no configuration).
+    Serve {
+        /// Address to listen on, e.g. 127.0.0.1:8080 (port 0 picks a free one).
+        #[arg(long)]
+        listen: Option<SocketAddr>,
+    },
+    /// Create or upgrade the database schema.
+    Migrate,
+    /// Validate the configuration and print it.
+    CheckConfig,
+    /// Manage tenants.
+    #[command(subcommand)]
+    Tenant(TenantCmd),
+    /// Manage people.
+    #[command(subcommand)]
+    Person(PersonCmd),
+    /// Manage API keys.
+    #[command(subcommand)]
+    Apikey(ApiKeyCmd),
+    /// Manage registered clients (where reset links point).
+    #[command(subcommand)]
+    Client(ClientCmd),
+    /// Show a tenant's audit log, newest first.
+    Audit {
+        #[arg(long)]
+        tenant: String,
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+    },
+}
+
+#[derive(Subcommand)]
+enum TenantCmd {
+    /// Create a tenant.
+    Add {
+        name: String,
+        #[command(flatten)]
+        settings: SettingsArgs,
+    },
+    /// Change a tenant's settings (unnamed settings keep their value).
+    Set {
+        name: String,
+        #[command(flatten)]
+        settings: SettingsArgs,
+    },
+    /// List tenants and their settings.
+    List,
+}
+
+#[derive(Args)]
+struct SettingsArgs {
+    /// Minimum password length.
+    #[arg(long)]
+    min_password_length: Option<usize>,
+    /// Reset link lifetime in seconds.
+    #[arg(long)]
+    token_ttl: Option<i64>,
+    /// Seconds between two reset emails to one account.
+    #[arg(long)]
+    cooldown: Option<i64>,
+    /// Failed logins before a lock.
+    #[arg(long)]
+    lockout_threshold: Option<u32>,
+    /// Lock duration in seconds.
+    #[arg(long)]
+    lockout_secs: Option<i64>,
+    /// Previous passwords that may not be reused (0: off).
+    #[arg(long)]
+    password_history: Option<u32>,
+    /// Default email locale.
+    #[arg(long)]
+    default_locale: Option<String>,
+}
+
+impl SettingsArgs {
+    fn apply(self, s: &mut TenantSettings) {
+        if let Some(v) = self.min_password_length {
+            s.min_password_length = v;
+        }
+        if let Some(v) = self.token_ttl {
+            s.token_ttl_secs = v;
+        }
+        if let Some(v) = self.cooldown {
+            s.cooldown_secs = v;
+        }
+        if let Some(v) = self.lockout_threshold {
+            s.lockout_threshold = v;
+        }
+        if let Some(v) = self.lockout_secs {
+            s.lockout_secs = v;
+        }
+        if let Some(v) = self.password_history {
+            s.password_history = v;
+        }
+        if let Some(v) = self.default_locale {
+            s.default_locale = v;
+        }
+    }
+}
+
+#[derive(Subcommand)]
+enum PersonCmd {
+    /// Add a person.
+    Add {
+        #[arg(long)]
+        tenant: String,
+        #[arg(long)]
+        login: String,
+        #[arg(long)]
+        email: String,
+        /// Display name.
+        #[arg(long)]
+        name: Option<String>,
+        #[arg(long)]
+        locale: Option<String>,
+        /// Read an initial password from standard input (first line).
+        #[arg(long)]
+        password_stdin: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum ApiKeyCmd {
+    /// Create an API key and print it once.
+    Create {
+        #[arg(long)]
+        tenant: String,
+        /// Scope of the key (only `admin` exists today).
+        #[arg(long, default_value = "admin")]
+        scope: String,
+        #[arg(long, default_value = "cli")]
+        name: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum ClientCmd {
+    /// Register (or replace) a client.
+    Add {
+        #[arg(long)]
+        tenant: String,
+        #[arg(long)]
+        name: String,
+        /// Link template, e.g. https://app.example.com/reset?token={token}
+        #[arg(long)]
+        link_template: String,
+        /// A URL prefix callers may name as their reset page (repeatable).
+        #[arg(long = "allow")]
+        allowed_prefixes: Vec<String>,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let filter = tracing_subscriber::EnvFilter::try_from_env("RESETD_LOG").unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    let listen = match &cli.command {
+        Command::Serve { listen } => *listen,
+        _ => None,
+    };
+    let over = Overrides { listen, data_dir: cli.data_dir.clone() };
+    let config = match Config::load(cli.config.as_deref(), &over) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: configuration: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match rt.block_on(run(cli.command, config)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Everything a command needs, wired once.
+struct App {
+    config: Config,
+    store: Arc<dyn Store>,
+    service: Arc<Service>,
+}
+
+async fn open(config: Config) -> Result<App, String> {
+    let path = config.database_path()?;
+    let store = resetd_store::SqliteStore::open(&path).map_err(|e| format!("database {}: {e}", path.display()))?;
+    let store: Arc<dyn Store> = Arc::new(store);
+    store.migrate().await.map_err(|e| format!("migrating {}: {e}", path.display()))?;
+    let argon = Argon2id::new(config.argon2).map_err(|e| e.to_string())?;
+    let workers = if config.hashing.workers == 0 { std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2) } else { config.hashing.workers };
+    let hasher = Arc::new(PooledHasher::new(argon, workers, config.hashing.queue));
+    let renderer = resetd_mail::TemplateRenderer::new(config.mail.templates_dir.clone(), config.mail.support_contact.clone(), config.mail.product_name.clone())
+        .map_err(|e| format!("mail templates: {e}"))?;
+    let service = Arc::new(Service::new(
+        store.clone(),
+        hasher,
+        Arc::new(renderer),
+        Arc::new(SystemClock),
+        ServiceConfig { public_url: config.public_url(), message_id_domain: config.message_id_domain.clone() },
+    ));
+    Ok(App { config, store, service })
+}
+
+fn tid(s: &str) -> Result<TenantId, String> {
+    TenantId::parse(s).map_err(|e| e.to_string())
+}
+
+fn explain(e: CoreError) -> String {
+    match e {
+        CoreError::Policy(v) => {
+            let list: Vec<String> = v.violations.iter().map(|v| format!("  - {} ({})", v.message, v.code)).collect();
+            format!("the password does not meet the policy:\n{}", list.join("\n"))
+        }
+        other => other.to_string(),
+    }
+}
+
+async fn run(command: Command, config: Config) -> Result<(), String> {
+    match command {
+        Command::CheckConfig => {
+            config.database_path()?;
+            let text = toml::to_string_pretty(&config).map_err(|e| e.to_string())?;
+            println!("# configuration is valid\n{text}");
+            Ok(())
+        }
+        Command::Migrate => {
+            open(config).await?;
+            println!("database is up to date");
+            Ok(())
+        }
+        Command::Serve { .. } => serve(open(config).await?).await,
+        Command::Tenant(cmd) => {
+            let app = open(config).await?;
+            match cmd {
+                TenantCmd::Add { name, settings } => {
+                    let mut s = TenantSettings::default();
+                    settings.apply(&mut s);
+                    app.service.create_tenant(tid(&name)?, s).await.map_err(explain)?;
+                    println!("tenant {name} created");
+                }
+                TenantCmd::Set { name, settings } => {
+                    let t = tid(&name)?;
+                    let mut s = app.service.tenant(&t).await.map_err(explain)?.settings;
+                    settings.apply(&mut s);
+                    app.service.update_tenant_settings(&t, s).await.map_err(explain)?;
+                    println!("tenant {name} updated");
+                }
+                TenantCmd::List => {
+                    for t in app.store.list_tenants().await.map_err(|e| e.to_string())? {
+                        println!("{}\t{}", t.id, serde_json::to_string(&t.settings).unwrap_or_default());
+                    }
+                }
+            }
+            Ok(())
+        }
+        Command::Person(PersonCmd::Add { tenant, login, email, name, locale, password_stdin }) => {
+            let app = open(config).await?;
+            let password = if password_stdin {
+                let mut buf = String::new();
+                std::io::stdin().read_to_string(&mut buf).map_err(|e| format!("reading the password: {e}"))?;
+                let line = buf.lines().next().unwrap_or("");
+                Some(Password::parse(line).map_err(|e| e.to_string())?)
+            } else {
+                None
+            };
+            let input = NewPersonInput {
+                login: Login::parse(&login).map_err(|e| e.to_string())?,
+                email: Email::parse(&email).map_err(|e| e.to_string())?,
+                display_name: name.as_deref().map(DisplayName::parse).transpose().map_err(|e| e.to_string())?,
+                locale: locale.as_deref().map(Locale::parse).transpose().map_err(|e| e.to_string())?,
+                enabled: true,
+                roles: vec![],
+                attributes: serde_json::json!({}),
+                password,
+            };
+            let p = app.service.create_person(&tid(&tenant)?, input, &Actor::Cli).await.map_err(explain)?;
+            println!("{}", p.id);
+            Ok(())
+        }
+        Command::Apikey(ApiKeyCmd::Create { tenant, scope, name }) => {
+            let app = open(config).await?;
+            let scope = match scope.as_str() {
+                "admin" => Scope::Admin,
+                other => return Err(format!("unknown scope {other:?} (known: admin)")),
+            };
+            let (key, secret) = app.service.create_api_key(&tid(&tenant)?, &name, vec![scope], &Actor::Cli).await.map_err(explain)?;
+            eprintln!("API key {} created for tenant {tenant}; it is shown only now:", key.id);
+            println!("{}", secret.expose());
+            Ok(())
+        }
+        Command::Client(ClientCmd::Add { tenant, name, link_template, allowed_prefixes }) => {
+            let app = open(config).await?;
+            let name = ClientName::parse(&name).map_err(|e| e.to_string())?;
+            let template = LinkTemplate::parse(&link_template).map_err(|e| e.to_string())?;
+            app.service.register_client(&tid(&tenant)?, name.clone(), template, allowed_prefixes, &Actor::Cli).await.map_err(explain)?;
+            println!("client {name} registered");
+            Ok(())
+        }
+        Command::Audit { tenant, limit } => {
+            let app = open(config).await?;
+            for e in app.service.audit_log(&tid(&tenant)?, None, limit).await.map_err(explain)? {
+                println!("{}\t{}\t{}\t{}\t{}\t{}", e.id, e.at.rfc3339(), e.kind, e.actor, e.person.unwrap_or_default(), e.detail);
+            }
+            Ok(())
+        }
+    }
+}
+
+/// Creates the bootstrap tenant and its admin key on first start, printing the key once.
+async fn bootstrap(app: &App) -> Result<(), String> {
+    let t = tid(&app.config.bootstrap_tenant)?;
+    match app.service.create_tenant(t.clone(), TenantSettings::default()).await {
+        Ok(_) => {
+            let (_, secret) = app.service.create_api_key(&t, "bootstrap", vec![Scope::Admin], &Actor::System).await.map_err(explain)?;
+            println!("bootstrap admin API key for tenant '{t}' (shown only once): {}", secret.expose());
+            Ok(())
+        }
+        Err(CoreError::Conflict(_)) => Ok(()),
+        Err(e) => Err(explain(e)),
+    }
+}
+
+async fn serve(app: App) -> Result<(), String> {
+    bootstrap(&app).await?;
+    let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    let mail_notify = Arc::new(Notify::new());
+
+    let mail_dir = app.config.mail_dir();
+    let transport = resetd_mail::FileTransport::new(mail_dir.clone(), app.config.mail.from.clone());
+    let stats = Arc::new(resetd_mail::MailStats::default());
+    let worker = resetd_mail::OutboxWorker::new(app.store.clone(), Arc::new(transport), Arc::new(SystemClock), resetd_mail::WorkerConfig::default(), stats.clone());
+    let extra: ExtraMetrics = Arc::new(move || stats.render());
+    let state = AppState::new(app.service.clone(), app.config.http_config(), mail_notify.clone(), extra);
+
+    let mail_task = tokio::spawn(worker.run(mail_notify, shutdown_rx.clone()));
+    let reset_task = tokio::spawn(resetd_server::run_reset_worker(state.clone(), shutdown_rx.clone()));
+
+    let listener = tokio::net::TcpListener::bind(app.config.listen).await.map_err(|e| format!("cannot listen on {}: {e}", app.config.listen))?;
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    println!("resetd listening on http://{addr} (database {}, mail in {})", app.config.database_path()?.display(), mail_dir.display());
+    tracing::info!(%addr, "listening");
+    let router = resetd_server::router(state);
+    let served = axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(async {
+            shutdown_signal().await;
+            tracing::info!("shutting down");
+        })
+        .await;
+    let _ = shutdown_tx.send(true);
+    let _ = tokio::join!(mail_task, reset_task);
+    served.map_err(|e| e.to_string())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term => {}
+    }
 }

@@ -1,0 +1,194 @@
+//! Black-box harness: runs the real `resetd` binary on a random loopback port with its own data
+//! directory, and reads the mail it writes.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_resetd");
+
+/// Cheap Argon2 parameters so the suite runs quickly; one test uses the defaults on purpose.
+pub const FAST_ARGON: &str = "[argon2]\nm_cost = 1024\nt_cost = 1\np_cost = 1\n";
+
+/// Config that lifts the per-IP limits, since every test request comes from 127.0.0.1.
+pub const NO_LIMITS: &str = "[http]\nrecovery_per_minute = 0\nauth_per_minute = 0\n";
+
+pub struct Server {
+    pub dir: tempfile::TempDir,
+    pub base: String,
+    pub key: String,
+    child: Child,
+    pub stderr: Arc<Mutex<String>>,
+    pub http: reqwest::Client,
+}
+
+/// Runs a CLI command against `data_dir` and returns its stdout; panics on failure.
+pub fn cli(data_dir: &Path, config: Option<&Path>, args: &[&str], stdin: Option<&str>) -> String {
+    let mut cmd = Command::new(BIN);
+    cmd.arg("--data-dir").arg(data_dir);
+    if let Some(c) = config {
+        cmd.arg("--config").arg(c);
+    }
+    cmd.args(args).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut child = cmd.spawn().expect("spawn resetd");
+    if let Some(input) = stdin {
+        use std::io::Write;
+        child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+    } else {
+        drop(child.stdin.take());
+    }
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "resetd {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap()
+}
+
+impl Server {
+    /// Starts a server with `config` (TOML) in a fresh data directory.
+    pub fn start(config: &str) -> Server {
+        let dir = tempfile::tempdir().unwrap();
+        Self::start_in(dir, config)
+    }
+
+    /// Starts a server in an existing data directory (its config file is rewritten).
+    pub fn start_in(dir: tempfile::TempDir, config: &str) -> Server {
+        let cfg = dir.path().join("resetd.toml");
+        std::fs::write(&cfg, config).unwrap();
+        let mut child = Command::new(BIN)
+            .arg("--config")
+            .arg(&cfg)
+            .arg("--data-dir")
+            .arg(dir.path())
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .env("RESETD_LOG", "info")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn resetd serve");
+        let stderr = Arc::new(Mutex::new(String::new()));
+        {
+            let sink = stderr.clone();
+            let mut err = child.stderr.take().unwrap();
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 8192];
+                while let Ok(n) = err.read(&mut buf) {
+                    if n == 0 {
+                        break;
+                    }
+                    sink.lock().unwrap().push_str(&String::from_utf8_lossy(&buf[..n]));
+                }
+            });
+        }
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let mut key = String::new();
+        let base = loop {
+            let line = lines.next().unwrap_or_else(|| panic!("resetd exited early: {}", stderr.lock().unwrap())).unwrap();
+            if let Some(k) = line.split("(shown only once): ").nth(1) {
+                key = k.trim().to_owned();
+            }
+            if let Some(rest) = line.strip_prefix("resetd listening on ") {
+                break rest.split_whitespace().next().unwrap().to_owned();
+            }
+        };
+        std::thread::spawn(move || for _ in lines {});
+        Server { dir, base, key, child, stderr, http: reqwest::Client::new() }
+    }
+
+    /// Stops the server and hands back its data directory.
+    pub fn stop(mut self) -> tempfile::TempDir {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let dir = tempfile::tempdir().unwrap();
+        std::mem::replace(&mut self.dir, dir)
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    pub fn mail_dir(&self) -> PathBuf {
+        self.dir.path().join("mail")
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> reqwest::Response {
+        self.http.post(self.url(path)).json(&body).send().await.unwrap()
+    }
+
+    pub async fn admin_post(&self, path: &str, body: Value) -> reqwest::Response {
+        self.http.post(self.url(path)).bearer_auth(&self.key).json(&body).send().await.unwrap()
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.http.get(self.url(path)).send().await.unwrap()
+    }
+
+    /// Creates a person in `default` and returns their id.
+    pub async fn add_person(&self, login: &str, email: &str, password: Option<&str>) -> String {
+        let mut body = json!({"login": login, "email": email, "display_name": "Test Person"});
+        if let Some(p) = password {
+            body["password"] = json!(p);
+        }
+        let res = self.admin_post("/v1/default/people", body).await;
+        assert_eq!(res.status(), 201, "{}", res.text().await.unwrap());
+        res.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned()
+    }
+
+    /// Every .eml written so far, with its file name.
+    pub fn mails(&self) -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        if let Ok(rd) = std::fs::read_dir(self.mail_dir()) {
+            for e in rd.flatten() {
+                let name = e.file_name().to_string_lossy().into_owned();
+                if name.ends_with(".eml") {
+                    out.push((name, std::fs::read_to_string(e.path()).unwrap_or_default()));
+                }
+            }
+        }
+        out.sort();
+        out
+    }
+
+    /// Waits until `n` messages of `kind` for `recipient` exist, and returns them.
+    pub async fn wait_mails(&self, kind: &str, recipient: &str, n: usize) -> Vec<String> {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            let found: Vec<String> = self
+                .mails()
+                .into_iter()
+                .filter(|(name, body)| name.contains(kind) && body.contains(&format!("To: {recipient}")))
+                .map(|(_, body)| body)
+                .collect();
+            if found.len() >= n {
+                return found;
+            }
+            assert!(Instant::now() < deadline, "no {kind} mail for {recipient}; have {:?}", self.mails().iter().map(|m| &m.0).collect::<Vec<_>>());
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Requests a reset for `login` and returns the token from the emailed link (the n-th mail).
+    pub async fn reset_token(&self, login: &str, email: &str, nth: usize) -> String {
+        let res = self.post("/v1/default/recovery", json!({"login": login})).await;
+        assert_eq!(res.status(), 202);
+        let mails = self.wait_mails("reset_link", email, nth).await;
+        token_from_mail(&mails[nth - 1])
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The `token=` value of the first link in a mail (quoted-printable soft breaks undone).
+pub fn token_from_mail(mail: &str) -> String {
+    let flat = mail.replace("=\r\n", "").replace("=\n", "").replace("=3D", "=");
+    let at = flat.find("token=").expect("a link with token= in the mail");
+    flat[at + 6..].chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_').collect()
+}

@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Runs resetd's whole test suite, installing what the tests need first.
+# On CI (CI=true) tests that need an external service fail instead of skipping when it is missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+echo "== toolchain checks"
+cargo fmt --all -- --check
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+echo "== tests"
+if cargo nextest --version >/dev/null 2>&1; then
+  cargo nextest run --workspace --locked --no-fail-fast
+else
+  cargo test --workspace --locked --no-fail-fast
+fi
