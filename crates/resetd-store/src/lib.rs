@@ -1,14 +1,13 @@
-pub fn add(left: u64, right: u64) -> u64 {
-    left + right
-}
+//! Implementations of [`resetd_core::store::Store`].
+//!
+//! - [`SqliteStore`]: the embedded default. One writer thread commits in groups (see
+//!   [`sqlite`]), reads use a small pool of connections.
+//! - [`conformance`]: the backend-agnostic test suite every store must pass; run it from a test
+//!   file with [`conformance_tests!`].
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+#![warn(missing_docs)]
 
-    #[test]
-    fn it_works() {
-        let result = add(2, 2);
-        assert_eq!(result, 4);
-    }
-}
+pub mod conformance;
+pub mod sqlite;
+
+pub use sqlite::SqliteStore;

@@ -1,0 +1,528 @@
+//! The SQLite store: the embedded default.
+//!
+//! - One file, WAL mode, `synchronous=FULL` (a success means the change is on disk),
+//!   `busy_timeout` 5 s, foreign keys on. Other processes (the CLI) may use the same file at the
+//!   same time; `BEGIN IMMEDIATE` and the busy timeout serialise their writes with ours.
+//! - Writes: a single writer thread with group commit: it takes every queued change (up to 512),
+//!   runs them in one `BEGIN IMMEDIATE` transaction, each in its own savepoint so a failing
+//!   change is undone alone, commits once (one fsync) and only then answers each caller. If the
+//!   commit fails, every change of the batch gets the error.
+//! - Reads: a small pool of `query_only` connections, used on tokio's blocking threads.
+//! - Schema: [`Store::migrate`] applies the versioned migrations; [`SqliteStore::open`] does not.
+
+mod ops;
+mod rows;
+mod schema;
+mod writer;
+
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{self, Sender};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use resetd_core::model::{
+    ApiKey, AuditEvent, Client, Lookup, NewAudit, NewResetRequest, OutboxMessage, OutboxStatus,
+    Person, ResetRequest, ResetToken, Tenant, TenantSettings, Timestamp,
+};
+use resetd_core::secret::SecretHash;
+use resetd_core::store::{LoginFailure, PasswordChange, Resolution, Resolved, Store, StoreError};
+use resetd_core::types::{ClientName, PersonId, TenantId};
+use rusqlite::{ffi, Connection, ErrorCode, OpenFlags};
+use tokio::sync::{oneshot, Semaphore};
+
+use self::writer::{Job, Task};
+
+/// How long a connection waits for another connection's lock before giving up with an error.
+pub const BUSY_TIMEOUT: Duration = Duration::from_millis(5000);
+
+/// How many read connections run at once.
+const READERS: usize = 4;
+
+/// Prepared statements kept per connection.
+const STATEMENT_CACHE: usize = 64;
+
+/// The SQLite implementation of [`Store`]. Cheap to share behind an `Arc`; dropping the last
+/// handle stops the writer thread after it has finished its current batch.
+pub struct SqliteStore {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteStore")
+            .field("path", &self.inner.path)
+            .finish_non_exhaustive()
+    }
+}
+
+struct Inner {
+    path: PathBuf,
+    idle_readers: Mutex<Vec<Connection>>,
+    read_permits: Arc<Semaphore>,
+    writer: Option<Sender<Box<dyn Job>>>,
+    writer_thread: Option<JoinHandle<()>>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        // Closing the queue ends the writer's loop; wait so the file is closed when we return.
+        self.writer.take();
+        if let Some(t) = self.writer_thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Maps a SQLite error: unique-key violations become `Conflict` (naming the key), foreign-key
+/// violations `NotFound` (the record referred to does not exist), anything else `Backend`.
+pub(crate) fn db(e: rusqlite::Error) -> StoreError {
+    if let rusqlite::Error::SqliteFailure(f, msg) = &e {
+        match f.extended_code {
+            ffi::SQLITE_CONSTRAINT_UNIQUE | ffi::SQLITE_CONSTRAINT_PRIMARYKEY => {
+                return StoreError::Conflict(conflict_name(msg.as_deref().unwrap_or("")));
+            }
+            ffi::SQLITE_CONSTRAINT_FOREIGNKEY => return StoreError::NotFound,
+            _ => {}
+        }
+    }
+    StoreError::Backend(e.to_string())
+}
+
+/// The name of the key in a message like `UNIQUE constraint failed: person.tenant, person.login`.
+fn conflict_name(msg: &str) -> String {
+    let columns: Vec<&str> = msg
+        .rsplit(": ")
+        .next()
+        .unwrap_or("")
+        .split(',')
+        .map(str::trim)
+        .collect();
+    let table = columns
+        .first()
+        .and_then(|c| c.split('.').next())
+        .unwrap_or("");
+    match table {
+        "person" if columns.contains(&"person.login") => "login".into(),
+        "" => "record".into(),
+        t => t.into(),
+    }
+}
+
+fn io_error(what: &str, path: &Path, e: std::io::Error) -> StoreError {
+    StoreError::Backend(format!("{what} {}: {e}", path.display()))
+}
+
+/// Settings every connection of ours uses.
+fn configure(conn: &Connection) -> Result<(), StoreError> {
+    conn.busy_timeout(BUSY_TIMEOUT).map_err(db)?;
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+    conn.execute_batch("PRAGMA foreign_keys = ON; PRAGMA synchronous = FULL;")
+        .map_err(db)
+}
+
+/// Switches the file to WAL. This needs a brief exclusive lock, so retry while another process
+/// (opening the same new file) holds it.
+fn enable_wal(conn: &Connection) -> Result<(), StoreError> {
+    let mut tries = 0;
+    loop {
+        match conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get::<_, String>(0)) {
+            Ok(mode) if mode.eq_ignore_ascii_case("wal") => return Ok(()),
+            Ok(mode) => {
+                return Err(StoreError::Backend(format!(
+                    "could not enable WAL (journal mode is {mode})"
+                )))
+            }
+            Err(e) if e.sqlite_error_code() == Some(ErrorCode::DatabaseBusy) && tries < 100 => {
+                tries += 1;
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            Err(e) => return Err(db(e)),
+        }
+    }
+}
+
+fn open_rw(path: &Path) -> Result<Connection, StoreError> {
+    let conn = Connection::open(path).map_err(db)?;
+    configure(&conn)?;
+    Ok(conn)
+}
+
+fn open_reader(path: &Path) -> Result<Connection, StoreError> {
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let conn = Connection::open_with_flags(path, flags).map_err(db)?;
+    configure(&conn)?;
+    // Readers are read-write connections that refuse to write: a read-only connection could not
+    // create the WAL index files when it happens to be the first to open the database.
+    conn.execute_batch("PRAGMA query_only = ON;").map_err(db)?;
+    Ok(conn)
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database file at `path` and its parent directory, switches
+    /// it to WAL and starts the writer thread. It does not migrate: call [`Store::migrate`].
+    pub fn open(path: &Path) -> Result<SqliteStore, StoreError> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| io_error("creating", dir, e))?;
+        }
+        let conn = open_rw(path)?;
+        enable_wal(&conn)?;
+        let (tx, rx) = mpsc::channel::<Box<dyn Job>>();
+        let thread = std::thread::Builder::new()
+            .name("resetd-sqlite-writer".into())
+            .spawn(move || writer::run(conn, rx))
+            .map_err(|e| StoreError::Backend(format!("starting the writer thread: {e}")))?;
+        Ok(SqliteStore {
+            inner: Arc::new(Inner {
+                path: path.to_owned(),
+                idle_readers: Mutex::new(Vec::new()),
+                read_permits: Arc::new(Semaphore::new(READERS)),
+                writer: Some(tx),
+                writer_thread: Some(thread),
+            }),
+        })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    /// The schema version this build migrates to.
+    pub fn latest_schema_version() -> i64 {
+        schema::latest()
+    }
+
+    /// The database's current schema version (0 before the first migration).
+    pub async fn schema_version(&self) -> Result<i64, StoreError> {
+        self.read(schema::version).await
+    }
+
+    /// Runs `f` on a pooled read connection on a blocking thread.
+    async fn read<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let permit = self
+            .inner
+            .read_permits
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| closed())?;
+        let inner = self.inner.clone();
+        tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            let idle = inner
+                .idle_readers
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .pop();
+            let conn = match idle {
+                Some(c) => c,
+                None => open_reader(&inner.path)?,
+            };
+            let result = f(&conn);
+            inner
+                .idle_readers
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push(conn);
+            result
+        })
+        .await
+        .map_err(|_| StoreError::Backend("a database read failed unexpectedly".into()))?
+    }
+
+    /// Queues `f` for the writer thread and waits until its batch is committed.
+    async fn write<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let (tx, rx) = oneshot::channel();
+        let queue = self.inner.writer.as_ref().ok_or_else(closed)?;
+        queue
+            .send(Box::new(Task::new(f, tx)))
+            .map_err(|_| closed())?;
+        rx.await.map_err(|_| closed())?
+    }
+}
+
+fn closed() -> StoreError {
+    StoreError::Backend("the SQLite writer has stopped".into())
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn migrate(&self) -> Result<(), StoreError> {
+        // Its own connection: the migration's BEGIN IMMEDIATE must not be nested in a batch.
+        let path = self.inner.path.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut conn = open_rw(&path)?;
+            schema::migrate(&mut conn)
+        })
+        .await
+        .map_err(|_| StoreError::Backend("the migration failed unexpectedly".into()))?
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.read(|c| c.query_row("SELECT 1", [], |_| Ok(())).map_err(db))
+            .await
+    }
+
+    async fn create_tenant(&self, tenant: &Tenant) -> Result<(), StoreError> {
+        let t = tenant.clone();
+        self.write(move |c| ops::create_tenant(c, &t)).await
+    }
+
+    async fn get_tenant(&self, id: &TenantId) -> Result<Option<Tenant>, StoreError> {
+        let id = id.clone();
+        self.read(move |c| ops::get_tenant(c, &id)).await
+    }
+
+    async fn update_tenant_settings(
+        &self,
+        id: &TenantId,
+        settings: &TenantSettings,
+    ) -> Result<(), StoreError> {
+        let (id, s) = (id.clone(), settings.clone());
+        self.write(move |c| ops::update_tenant_settings(c, &id, &s))
+            .await
+    }
+
+    async fn list_tenants(&self) -> Result<Vec<Tenant>, StoreError> {
+        self.read(ops::list_tenants).await
+    }
+
+    async fn insert_person(&self, person: &Person, audit: NewAudit) -> Result<i64, StoreError> {
+        let p = person.clone();
+        self.write(move |c| ops::insert_person(c, &p, &audit)).await
+    }
+
+    async fn get_person(
+        &self,
+        tenant: &TenantId,
+        id: &PersonId,
+    ) -> Result<Option<Person>, StoreError> {
+        let (t, id) = (tenant.clone(), id.clone());
+        self.read(move |c| ops::get_person(c, &t, &id)).await
+    }
+
+    async fn find_person(
+        &self,
+        tenant: &TenantId,
+        lookup: &Lookup,
+    ) -> Result<Option<Person>, StoreError> {
+        let (t, l) = (tenant.clone(), lookup.clone());
+        self.read(move |c| ops::find_person(c, &t, &l)).await
+    }
+
+    async fn update_person(&self, person: &Person, audit: NewAudit) -> Result<(), StoreError> {
+        let p = person.clone();
+        self.write(move |c| ops::update_person(c, &p, &audit)).await
+    }
+
+    async fn insert_api_key(
+        &self,
+        key: &ApiKey,
+        hash: SecretHash,
+        audit: Option<NewAudit>,
+    ) -> Result<(), StoreError> {
+        let k = key.clone();
+        self.write(move |c| ops::insert_api_key(c, &k, &hash, audit.as_ref()))
+            .await
+    }
+
+    async fn find_api_key(&self, hash: SecretHash) -> Result<Option<ApiKey>, StoreError> {
+        self.read(move |c| ops::find_api_key(c, &hash)).await
+    }
+
+    async fn upsert_client(&self, client: &Client, audit: NewAudit) -> Result<(), StoreError> {
+        let cl = client.clone();
+        self.write(move |c| ops::upsert_client(c, &cl, &audit))
+            .await
+    }
+
+    async fn get_client(
+        &self,
+        tenant: &TenantId,
+        name: &ClientName,
+    ) -> Result<Option<Client>, StoreError> {
+        let (t, n) = (tenant.clone(), name.clone());
+        self.read(move |c| ops::get_client(c, &t, &n)).await
+    }
+
+    async fn list_clients(&self, tenant: &TenantId) -> Result<Vec<Client>, StoreError> {
+        let t = tenant.clone();
+        self.read(move |c| ops::list_clients(c, &t)).await
+    }
+
+    async fn insert_reset_request(&self, request: &NewResetRequest) -> Result<(), StoreError> {
+        let r = request.clone();
+        self.write(move |c| ops::insert_reset_request(c, &r)).await
+    }
+
+    async fn pending_reset_requests(&self, limit: u32) -> Result<Vec<ResetRequest>, StoreError> {
+        self.read(move |c| ops::pending_reset_requests(c, limit))
+            .await
+    }
+
+    async fn resolve_reset_request(
+        &self,
+        id: i64,
+        resolution: Resolution,
+    ) -> Result<Resolved, StoreError> {
+        self.write(move |c| ops::resolve_reset_request(c, id, &resolution))
+            .await
+    }
+
+    async fn find_token(&self, hash: SecretHash) -> Result<Option<ResetToken>, StoreError> {
+        self.read(move |c| ops::find_token(c, &hash)).await
+    }
+
+    async fn change_password(&self, change: PasswordChange) -> Result<(), StoreError> {
+        self.write(move |c| ops::change_password(c, &change)).await
+    }
+
+    async fn password_history(
+        &self,
+        tenant: &TenantId,
+        person: &PersonId,
+        limit: u32,
+    ) -> Result<Vec<String>, StoreError> {
+        let (t, p) = (tenant.clone(), person.clone());
+        self.read(move |c| ops::password_history(c, &t, &p, limit))
+            .await
+    }
+
+    async fn record_login_failure(
+        &self,
+        tenant: &TenantId,
+        person: &PersonId,
+        threshold: u32,
+        lock_until: Timestamp,
+    ) -> Result<LoginFailure, StoreError> {
+        let (t, p) = (tenant.clone(), person.clone());
+        self.write(move |c| ops::record_login_failure(c, &t, &p, threshold, lock_until))
+            .await
+    }
+
+    async fn record_login_success(
+        &self,
+        tenant: &TenantId,
+        person: &PersonId,
+        rehash: Option<String>,
+    ) -> Result<(), StoreError> {
+        let (t, p) = (tenant.clone(), person.clone());
+        self.write(move |c| ops::record_login_success(c, &t, &p, rehash.as_deref()))
+            .await
+    }
+
+    async fn unlock(
+        &self,
+        tenant: &TenantId,
+        person: &PersonId,
+        audit: NewAudit,
+    ) -> Result<(), StoreError> {
+        let (t, p) = (tenant.clone(), person.clone());
+        self.write(move |c| ops::unlock(c, &t, &p, &audit)).await
+    }
+
+    async fn append_audit(&self, audit: NewAudit) -> Result<(), StoreError> {
+        self.write(move |c| ops::append_audit(c, &audit)).await
+    }
+
+    async fn list_audit(
+        &self,
+        tenant: &TenantId,
+        before: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<AuditEvent>, StoreError> {
+        let t = tenant.clone();
+        self.read(move |c| ops::list_audit(c, &t, before, limit))
+            .await
+    }
+
+    async fn claim_outbox(
+        &self,
+        now: Timestamp,
+        lease_until: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<OutboxMessage>, StoreError> {
+        self.write(move |c| ops::claim_outbox(c, now, lease_until, limit))
+            .await
+    }
+
+    async fn mark_sent(&self, id: i64, at: Timestamp) -> Result<(), StoreError> {
+        self.write(move |c| ops::mark_sent(c, id, at)).await
+    }
+
+    async fn mark_failed(
+        &self,
+        id: i64,
+        error: &str,
+        retry_at: Option<Timestamp>,
+    ) -> Result<(), StoreError> {
+        let e = error.to_owned();
+        self.write(move |c| ops::mark_failed(c, id, &e, retry_at))
+            .await
+    }
+
+    async fn list_outbox(
+        &self,
+        tenant: Option<&TenantId>,
+        status: Option<OutboxStatus>,
+        limit: u32,
+    ) -> Result<Vec<OutboxMessage>, StoreError> {
+        let t = tenant.cloned();
+        self.read(move |c| ops::list_outbox(c, t.as_ref(), status, limit))
+            .await
+    }
+
+    async fn retry_outbox(&self, id: i64, at: Timestamp) -> Result<(), StoreError> {
+        self.write(move |c| ops::retry_outbox(c, id, at)).await
+    }
+
+    async fn outbox_counts(&self) -> Result<Vec<(OutboxStatus, u64)>, StoreError> {
+        self.read(ops::outbox_counts).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn conflict_names() {
+        assert_eq!(
+            conflict_name("UNIQUE constraint failed: person.tenant, person.login"),
+            "login"
+        );
+        assert_eq!(
+            conflict_name("UNIQUE constraint failed: person.id"),
+            "person"
+        );
+        assert_eq!(
+            conflict_name("UNIQUE constraint failed: tenant.id"),
+            "tenant"
+        );
+        assert_eq!(
+            conflict_name("UNIQUE constraint failed: api_key.hash"),
+            "api_key"
+        );
+        assert_eq!(conflict_name(""), "record");
+    }
+
+    #[test]
+    fn errors_are_truncated_on_char_boundaries() {
+        let long = "é".repeat(600);
+        assert_eq!(
+            ops::truncate_error(&long).chars().count(),
+            ops::MAX_ERROR_CHARS
+        );
+        assert_eq!(ops::truncate_error("short"), "short");
+    }
+}

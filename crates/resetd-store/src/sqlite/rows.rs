@@ -1,0 +1,244 @@
+//! Reading records back from rows. Every value is re-validated through the core's checked
+//! constructors; anything that does not parse is reported as a `Backend` error, never a panic.
+
+use resetd_core::model::{
+    ApiKey, AuditEvent, Client, LinkTemplate, Lookup, MessageKind, NewMessage, OutboxMessage,
+    OutboxStatus, Person, ResetRequest, ResetToken, Scope, Tenant, TenantSettings, Timestamp,
+};
+use resetd_core::secret::SecretHash;
+use resetd_core::store::StoreError;
+use resetd_core::types::{ClientName, DisplayName, Email, Locale, Login, PersonId, TenantId};
+use rusqlite::types::FromSql;
+use rusqlite::{Connection, Params, Row};
+
+use super::db;
+
+/// A `Backend` error naming the corrupt column (never its value).
+pub(crate) fn corrupt(what: &str) -> StoreError {
+    StoreError::Backend(format!("corrupt value in the database: {what}"))
+}
+
+pub(crate) fn get<T: FromSql>(row: &Row<'_>, i: usize) -> Result<T, StoreError> {
+    row.get(i).map_err(db)
+}
+
+fn ts(row: &Row<'_>, i: usize) -> Result<Timestamp, StoreError> {
+    get::<i64>(row, i).map(Timestamp)
+}
+
+fn opt_ts(row: &Row<'_>, i: usize) -> Result<Option<Timestamp>, StoreError> {
+    Ok(get::<Option<i64>>(row, i)?.map(Timestamp))
+}
+
+fn json<T: serde::de::DeserializeOwned>(
+    row: &Row<'_>,
+    i: usize,
+    what: &str,
+) -> Result<T, StoreError> {
+    let s: String = get(row, i)?;
+    serde_json::from_str(&s).map_err(|_| corrupt(what))
+}
+
+fn count(row: &Row<'_>, i: usize, what: &str) -> Result<u32, StoreError> {
+    u32::try_from(get::<i64>(row, i)?).map_err(|_| corrupt(what))
+}
+
+fn tenant_id(s: String) -> Result<TenantId, StoreError> {
+    TenantId::parse(&s).map_err(|_| corrupt("tenant"))
+}
+
+fn person_id(s: String) -> Result<PersonId, StoreError> {
+    PersonId::parse(&s).map_err(|_| corrupt("person id"))
+}
+
+fn client_name(s: Option<String>) -> Result<Option<ClientName>, StoreError> {
+    s.map(|s| ClientName::parse(&s).map_err(|_| corrupt("client name")))
+        .transpose()
+}
+
+fn locale(s: Option<String>) -> Result<Option<Locale>, StoreError> {
+    s.map(|s| Locale::parse(&s).map_err(|_| corrupt("locale")))
+        .transpose()
+}
+
+fn secret_hash(row: &Row<'_>, i: usize) -> Result<SecretHash, StoreError> {
+    let b: Vec<u8> = get(row, i)?;
+    SecretHash::from_slice(&b).ok_or_else(|| corrupt("hash"))
+}
+
+/// Runs a cached query and maps every row.
+pub(crate) fn all<T>(
+    conn: &Connection,
+    sql: &str,
+    params: impl Params,
+    f: impl Fn(&Row<'_>) -> Result<T, StoreError>,
+) -> Result<Vec<T>, StoreError> {
+    let mut stmt = conn.prepare_cached(sql).map_err(db)?;
+    let mut rows = stmt.query(params).map_err(db)?;
+    let mut out = Vec::new();
+    while let Some(row) = rows.next().map_err(db)? {
+        out.push(f(row)?);
+    }
+    Ok(out)
+}
+
+/// Runs a cached query and maps its first row, if any.
+pub(crate) fn one<T>(
+    conn: &Connection,
+    sql: &str,
+    params: impl Params,
+    f: impl Fn(&Row<'_>) -> Result<T, StoreError>,
+) -> Result<Option<T>, StoreError> {
+    let mut stmt = conn.prepare_cached(sql).map_err(db)?;
+    let mut rows = stmt.query(params).map_err(db)?;
+    match rows.next().map_err(db)? {
+        Some(row) => f(row).map(Some),
+        None => Ok(None),
+    }
+}
+
+/// Runs a cached statement and returns the number of rows changed.
+pub(crate) fn exec(conn: &Connection, sql: &str, params: impl Params) -> Result<usize, StoreError> {
+    conn.prepare_cached(sql)
+        .map_err(db)?
+        .execute(params)
+        .map_err(db)
+}
+
+pub(crate) const TENANT_COLS: &str = "id, settings, created_at";
+
+pub(crate) fn tenant(row: &Row<'_>) -> Result<Tenant, StoreError> {
+    Ok(Tenant {
+        id: tenant_id(get(row, 0)?)?,
+        settings: json::<TenantSettings>(row, 1, "tenant settings")?,
+        created_at: ts(row, 2)?,
+    })
+}
+
+pub(crate) const PERSON_COLS: &str = "id, tenant, number, login, email, display_name, locale, enabled, roles, \
+     attributes, password_hash, password_changed_at, must_change_password, failed_logins, locked_until, \
+     created_at, updated_at";
+
+pub(crate) fn person(row: &Row<'_>) -> Result<Person, StoreError> {
+    Ok(Person {
+        id: person_id(get(row, 0)?)?,
+        tenant: tenant_id(get(row, 1)?)?,
+        number: get(row, 2)?,
+        login: Login::parse(&get::<String>(row, 3)?).map_err(|_| corrupt("login"))?,
+        email: Email::parse(&get::<String>(row, 4)?).map_err(|_| corrupt("email"))?,
+        display_name: DisplayName::parse(&get::<String>(row, 5)?)
+            .map_err(|_| corrupt("display name"))?,
+        locale: locale(get(row, 6)?)?,
+        enabled: get(row, 7)?,
+        roles: json(row, 8, "roles")?,
+        attributes: json(row, 9, "attributes")?,
+        password_hash: get(row, 10)?,
+        password_changed_at: opt_ts(row, 11)?,
+        must_change_password: get(row, 12)?,
+        failed_logins: count(row, 13, "failed logins")?,
+        locked_until: opt_ts(row, 14)?,
+        created_at: ts(row, 15)?,
+        updated_at: ts(row, 16)?,
+    })
+}
+
+pub(crate) const API_KEY_COLS: &str = "id, tenant, name, scopes, created_at, revoked_at";
+
+pub(crate) fn api_key(row: &Row<'_>) -> Result<ApiKey, StoreError> {
+    Ok(ApiKey {
+        id: get(row, 0)?,
+        tenant: tenant_id(get(row, 1)?)?,
+        name: get(row, 2)?,
+        scopes: json::<Vec<Scope>>(row, 3, "scopes")?,
+        created_at: ts(row, 4)?,
+        revoked_at: opt_ts(row, 5)?,
+    })
+}
+
+pub(crate) const CLIENT_COLS: &str = "tenant, name, link_template, allowed_prefixes, created_at";
+
+pub(crate) fn client(row: &Row<'_>) -> Result<Client, StoreError> {
+    Ok(Client {
+        tenant: tenant_id(get(row, 0)?)?,
+        name: client_name(Some(get(row, 1)?))?.ok_or_else(|| corrupt("client name"))?,
+        link_template: LinkTemplate::parse(&get::<String>(row, 2)?)
+            .map_err(|_| corrupt("link template"))?,
+        allowed_prefixes: json(row, 3, "allowed prefixes")?,
+        created_at: ts(row, 4)?,
+    })
+}
+
+pub(crate) const REQUEST_COLS: &str = "id, tenant, lookup, client, locale, ip, created_at";
+
+pub(crate) fn reset_request(row: &Row<'_>) -> Result<ResetRequest, StoreError> {
+    Ok(ResetRequest {
+        id: get(row, 0)?,
+        tenant: tenant_id(get(row, 1)?)?,
+        lookup: json::<Lookup>(row, 2, "lookup")?,
+        client: client_name(get(row, 3)?)?,
+        locale: locale(get(row, 4)?)?,
+        ip: get(row, 5)?,
+        created_at: ts(row, 6)?,
+    })
+}
+
+pub(crate) const TOKEN_COLS: &str =
+    "hash, tenant, person, client, created_at, expires_at, used_at, revoked_at, ip";
+
+pub(crate) fn reset_token(row: &Row<'_>) -> Result<ResetToken, StoreError> {
+    Ok(ResetToken {
+        hash: secret_hash(row, 0)?,
+        tenant: tenant_id(get(row, 1)?)?,
+        person: person_id(get(row, 2)?)?,
+        client: client_name(get(row, 3)?)?,
+        created_at: ts(row, 4)?,
+        expires_at: ts(row, 5)?,
+        used_at: opt_ts(row, 6)?,
+        revoked_at: opt_ts(row, 7)?,
+        ip: get(row, 8)?,
+    })
+}
+
+pub(crate) const OUTBOX_COLS: &str =
+    "id, tenant, kind, recipient, subject, text, html, message_id, created_at, \
+     attempts, next_attempt_at, status, last_error, sent_at";
+
+pub(crate) fn outbox(row: &Row<'_>) -> Result<OutboxMessage, StoreError> {
+    Ok(OutboxMessage {
+        id: get(row, 0)?,
+        message: NewMessage {
+            tenant: tenant_id(get(row, 1)?)?,
+            kind: MessageKind::parse(&get::<String>(row, 2)?)
+                .ok_or_else(|| corrupt("message kind"))?,
+            recipient: Email::parse(&get::<String>(row, 3)?).map_err(|_| corrupt("recipient"))?,
+            subject: get(row, 4)?,
+            text: get(row, 5)?,
+            html: get(row, 6)?,
+            message_id: get(row, 7)?,
+            created_at: ts(row, 8)?,
+        },
+        attempts: count(row, 9, "attempts")?,
+        next_attempt_at: ts(row, 10)?,
+        status: status(row, 11)?,
+        last_error: get(row, 12)?,
+        sent_at: opt_ts(row, 13)?,
+    })
+}
+
+pub(crate) fn status(row: &Row<'_>, i: usize) -> Result<OutboxStatus, StoreError> {
+    OutboxStatus::parse(&get::<String>(row, i)?).ok_or_else(|| corrupt("outbox status"))
+}
+
+pub(crate) const AUDIT_COLS: &str = "id, person, kind, actor, ip, at, detail";
+
+pub(crate) fn audit(row: &Row<'_>) -> Result<AuditEvent, StoreError> {
+    Ok(AuditEvent {
+        id: get(row, 0)?,
+        person: get(row, 1)?,
+        kind: get(row, 2)?,
+        actor: get(row, 3)?,
+        ip: get(row, 4)?,
+        at: ts(row, 5)?,
+        detail: json(row, 6, "audit detail")?,
+    })
+}

@@ -1,0 +1,172 @@
+//! The SQLite schema as an ordered list of migrations, tracked with `PRAGMA user_version`.
+//!
+//! Rules: never edit a migration that has shipped; append a new one. All timestamps are INTEGER
+//! Unix milliseconds. JSON columns hold text written by `serde_json`.
+
+use resetd_core::store::StoreError;
+use rusqlite::{Connection, TransactionBehavior};
+
+use super::db;
+
+/// The migrations in order; migration `i` (0-based) brings the schema to version `i + 1`.
+pub(crate) const MIGRATIONS: &[&str] = &[
+    // 1: the initial schema (design.md section 2).
+    r#"
+CREATE TABLE tenant (
+    id          TEXT PRIMARY KEY NOT NULL,
+    settings    TEXT NOT NULL,
+    created_at  INTEGER NOT NULL
+);
+
+CREATE TABLE person (
+    id                   TEXT PRIMARY KEY NOT NULL,
+    tenant               TEXT NOT NULL REFERENCES tenant(id),
+    number               INTEGER NOT NULL,
+    login                TEXT NOT NULL,
+    email                TEXT NOT NULL,
+    display_name         TEXT NOT NULL DEFAULT '',
+    locale               TEXT,
+    enabled              INTEGER NOT NULL DEFAULT 1,
+    roles                TEXT NOT NULL DEFAULT '[]',
+    attributes           TEXT NOT NULL DEFAULT '{}',
+    password_hash        TEXT,
+    password_changed_at  INTEGER,
+    must_change_password INTEGER NOT NULL DEFAULT 0,
+    failed_logins        INTEGER NOT NULL DEFAULT 0,
+    locked_until         INTEGER,
+    created_at           INTEGER NOT NULL,
+    updated_at           INTEGER NOT NULL
+);
+CREATE UNIQUE INDEX person_login ON person (tenant, login);
+CREATE UNIQUE INDEX person_number ON person (tenant, number);
+-- Email lookups ignore ASCII case; the oldest person (lowest number) wins.
+CREATE INDEX person_email ON person (tenant, email COLLATE NOCASE, number);
+
+CREATE TABLE api_key (
+    id            TEXT PRIMARY KEY NOT NULL,
+    tenant        TEXT NOT NULL REFERENCES tenant(id),
+    name          TEXT NOT NULL,
+    scopes        TEXT NOT NULL,
+    hash          BLOB NOT NULL UNIQUE,
+    created_at    INTEGER NOT NULL,
+    last_used_at  INTEGER,
+    revoked_at    INTEGER
+);
+CREATE INDEX api_key_tenant ON api_key (tenant);
+
+CREATE TABLE client (
+    tenant            TEXT NOT NULL REFERENCES tenant(id),
+    name              TEXT NOT NULL,
+    link_template     TEXT NOT NULL,
+    allowed_prefixes  TEXT NOT NULL,
+    created_at        INTEGER NOT NULL,
+    PRIMARY KEY (tenant, name)
+);
+
+-- AUTOINCREMENT: ids are never reused, so a worker holding the id of a request that another
+-- worker already resolved can never resolve a newer request by mistake. No foreign key: the row
+-- must be written cheaply and durably whatever the account, and it is short-lived.
+CREATE TABLE reset_request (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    tenant      TEXT NOT NULL,
+    lookup      TEXT NOT NULL,
+    client      TEXT,
+    locale      TEXT,
+    ip          TEXT,
+    created_at  INTEGER NOT NULL
+);
+
+CREATE TABLE reset_token (
+    hash        BLOB PRIMARY KEY NOT NULL,
+    tenant      TEXT NOT NULL,
+    person      TEXT NOT NULL REFERENCES person(id),
+    client      TEXT,
+    created_at  INTEGER NOT NULL,
+    expires_at  INTEGER NOT NULL,
+    used_at     INTEGER,
+    revoked_at  INTEGER,
+    ip          TEXT
+);
+CREATE INDEX reset_token_person ON reset_token (tenant, person, created_at);
+
+CREATE TABLE outbox (
+    id               INTEGER PRIMARY KEY AUTOINCREMENT,
+    tenant           TEXT NOT NULL,
+    kind             TEXT NOT NULL,
+    recipient        TEXT NOT NULL,
+    subject          TEXT NOT NULL,
+    text             TEXT NOT NULL,
+    html             TEXT,
+    message_id       TEXT NOT NULL,
+    attempts         INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at  INTEGER NOT NULL,
+    status           TEXT NOT NULL CHECK (status IN ('pending', 'sent', 'dead')),
+    last_error       TEXT,
+    created_at       INTEGER NOT NULL,
+    sent_at          INTEGER
+);
+CREATE INDEX outbox_due ON outbox (status, next_attempt_at);
+CREATE INDEX outbox_tenant ON outbox (tenant, id);
+
+-- No foreign keys: the log outlives what it talks about (and records requests for unknown tenants).
+CREATE TABLE audit_event (
+    id      INTEGER PRIMARY KEY,
+    tenant  TEXT NOT NULL,
+    person  TEXT,
+    kind    TEXT NOT NULL,
+    actor   TEXT NOT NULL,
+    ip      TEXT,
+    at      INTEGER NOT NULL,
+    detail  TEXT NOT NULL
+);
+CREATE INDEX audit_event_tenant ON audit_event (tenant, id);
+
+CREATE TABLE password_history (
+    id      INTEGER PRIMARY KEY,
+    tenant  TEXT NOT NULL,
+    person  TEXT NOT NULL REFERENCES person(id),
+    hash    TEXT NOT NULL,
+    at      INTEGER NOT NULL
+);
+CREATE INDEX password_history_person ON password_history (tenant, person, id);
+"#,
+];
+
+/// The schema version this build writes.
+pub(crate) fn latest() -> i64 {
+    MIGRATIONS.len() as i64
+}
+
+/// Brings the schema up to date in one `BEGIN IMMEDIATE` transaction. Two processes migrating at
+/// once are serialised by the write lock; the second sees the new version and does nothing.
+pub(crate) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(db)?;
+    let current: i64 = tx
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .map_err(db)?;
+    if current < 0 || current > latest() {
+        return Err(StoreError::Backend(format!(
+            "the database schema is version {current}; this build of resetd knows versions 0 to {}",
+            latest()
+        )));
+    }
+    if current == latest() {
+        return Ok(()); // the transaction rolls back on drop; nothing was written
+    }
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(current as usize) {
+        tx.execute_batch(sql)
+            .map_err(|e| StoreError::Backend(format!("migration {}: {e}", i + 1)))?;
+    }
+    // PRAGMA takes no bound parameters; the value is our own integer.
+    tx.execute_batch(&format!("PRAGMA user_version = {}", latest()))
+        .map_err(db)?;
+    tx.commit().map_err(db)
+}
+
+/// The schema version of the database behind `conn`.
+pub(crate) fn version(conn: &Connection) -> Result<i64, StoreError> {
+    conn.query_row("PRAGMA user_version", [], |r| r.get(0))
+        .map_err(db)
+}
