@@ -23,7 +23,11 @@ pub struct HashParams {
 
 impl Default for HashParams {
     fn default() -> Self {
-        Self { m_cost: 19456, t_cost: 2, p_cost: 1 }
+        Self {
+            m_cost: 19456,
+            t_cost: 2,
+            p_cost: 1,
+        }
     }
 }
 
@@ -69,7 +73,10 @@ pub struct Argon2id {
 impl Argon2id {
     /// A hasher with `params`; fails when the parameters are out of Argon2's range.
     pub fn new(params: HashParams) -> Result<Self, HashError> {
-        let mut me = Self { params, dummy: String::new() };
+        let mut me = Self {
+            params,
+            dummy: String::new(),
+        };
         me.argon()?;
         me.dummy = me.hash(&Password::parse("dummy password for timing")?)?;
         Ok(me)
@@ -81,14 +88,20 @@ impl Argon2id {
     }
 
     fn argon(&self) -> Result<Argon2<'static>, HashError> {
-        let p = Params::new(self.params.m_cost, self.params.t_cost, self.params.p_cost, None)
-            .map_err(|e| HashError::Argon2(e.to_string()))?;
+        let p = Params::new(
+            self.params.m_cost,
+            self.params.t_cost,
+            self.params.p_cost,
+            None,
+        )
+        .map_err(|e| HashError::Argon2(e.to_string()))?;
         Ok(Argon2::new(Algorithm::Argon2id, Version::V0x13, p))
     }
 
     /// Hashes `password` with a fresh 128-bit salt.
     pub fn hash(&self, password: &Password) -> Result<String, HashError> {
-        let salt = SaltString::encode_b64(&random_bytes::<16>()).map_err(|e| HashError::Argon2(e.to_string()))?;
+        let salt = SaltString::encode_b64(&random_bytes::<16>())
+            .map_err(|e| HashError::Argon2(e.to_string()))?;
         self.argon()?
             .hash_password(password.expose().as_bytes(), &salt)
             .map(|h| h.to_string())
@@ -98,20 +111,31 @@ impl Argon2id {
     /// Verifies `password` against an Argon2 PHC string (any variant and parameters).
     pub fn verify(&self, password: &Password, phc: &str) -> Verified {
         let Ok(parsed) = PasswordHash::new(phc) else {
-            return Verified { ok: false, needs_rehash: false };
+            return Verified {
+                ok: false,
+                needs_rehash: false,
+            };
         };
         // Verification uses the parameters stored in the hash, bounded so an imported hash cannot
         // make one login cost gigabytes.
         let stored = |name: &str| parsed.params.get_decimal(name).unwrap_or(0);
         if stored("m") > 1 << 21 || stored("t") > 64 || stored("p") > 16 {
-            return Verified { ok: false, needs_rehash: false };
+            return Verified {
+                ok: false,
+                needs_rehash: false,
+            };
         }
-        let ok = Argon2::default().verify_password(password.expose().as_bytes(), &parsed).is_ok();
+        let ok = Argon2::default()
+            .verify_password(password.expose().as_bytes(), &parsed)
+            .is_ok();
         let weaker = parsed.algorithm.as_str() != "argon2id"
             || stored("m") < self.params.m_cost
             || stored("t") < self.params.t_cost
             || stored("p") < self.params.p_cost;
-        Verified { ok, needs_rehash: ok && weaker }
+        Verified {
+            ok,
+            needs_rehash: ok && weaker,
+        }
     }
 
     /// One verification against a fixed hash, for timing equality.
@@ -131,16 +155,28 @@ mod tests {
     use super::*;
 
     fn cheap() -> HashParams {
-        HashParams { m_cost: 256, t_cost: 1, p_cost: 1 }
+        HashParams {
+            m_cost: 256,
+            t_cost: 1,
+            p_cost: 1,
+        }
     }
 
     #[test]
     fn hashes_are_argon2id_phc_with_the_configured_parameters() {
         let h = Argon2id::new(HashParams::default()).unwrap();
-        let phc = h.hash(&Password::parse("a long passphrase").unwrap()).unwrap();
+        let phc = h
+            .hash(&Password::parse("a long passphrase").unwrap())
+            .unwrap();
         assert!(phc.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{phc}");
-        assert!(h.verify(&Password::parse("a long passphrase").unwrap(), &phc).ok);
-        assert!(!h.verify(&Password::parse("a long passphrasE").unwrap(), &phc).ok);
+        assert!(
+            h.verify(&Password::parse("a long passphrase").unwrap(), &phc)
+                .ok
+        );
+        assert!(
+            !h.verify(&Password::parse("a long passphrasE").unwrap(), &phc)
+                .ok
+        );
     }
 
     #[test]
@@ -153,13 +189,36 @@ mod tests {
     #[test]
     fn weaker_hashes_ask_for_a_rehash_only_when_they_match() {
         let weak = Argon2id::new(cheap()).unwrap();
-        let strong = Argon2id::new(HashParams { m_cost: 512, t_cost: 2, p_cost: 1 }).unwrap();
+        let strong = Argon2id::new(HashParams {
+            m_cost: 512,
+            t_cost: 2,
+            p_cost: 1,
+        })
+        .unwrap();
         let p = Password::parse("pass phrase").unwrap();
         let phc = weak.hash(&p).unwrap();
-        assert_eq!(strong.verify(&p, &phc), Verified { ok: true, needs_rehash: true });
-        assert_eq!(strong.verify(&Password::parse("other").unwrap(), &phc), Verified { ok: false, needs_rehash: false });
+        assert_eq!(
+            strong.verify(&p, &phc),
+            Verified {
+                ok: true,
+                needs_rehash: true
+            }
+        );
+        assert_eq!(
+            strong.verify(&Password::parse("other").unwrap(), &phc),
+            Verified {
+                ok: false,
+                needs_rehash: false
+            }
+        );
         let phc2 = strong.hash(&p).unwrap();
-        assert_eq!(strong.verify(&p, &phc2), Verified { ok: true, needs_rehash: false });
+        assert_eq!(
+            strong.verify(&p, &phc2),
+            Verified {
+                ok: true,
+                needs_rehash: false
+            }
+        );
     }
 
     #[test]
@@ -167,11 +226,22 @@ mod tests {
         let h = Argon2id::new(cheap()).unwrap();
         let p = Password::parse("x").unwrap();
         assert!(!h.verify(&p, "not a hash").ok);
-        assert!(!h.verify(&p, "$argon2id$v=19$m=99999999,t=1,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA").ok);
+        assert!(
+            !h.verify(
+                &p,
+                "$argon2id$v=19$m=99999999,t=1,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA"
+            )
+            .ok
+        );
     }
 
     #[test]
     fn invalid_parameters_are_refused() {
-        assert!(Argon2id::new(HashParams { m_cost: 1, t_cost: 0, p_cost: 0 }).is_err());
+        assert!(Argon2id::new(HashParams {
+            m_cost: 1,
+            t_cost: 0,
+            p_cost: 0
+        })
+        .is_err());
     }
 }

@@ -1,12 +1,14 @@
 //! The records the service keeps per tenant (design.md section 2).
 
 use serde::{Deserialize, Serialize};
-use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
 
 use crate::policy::PasswordPolicy;
 use crate::secret::SecretHash;
-use crate::types::{ClientName, DisplayName, Email, InvalidInput, Locale, Login, PersonId, TenantId};
+use crate::types::{
+    ClientName, DisplayName, Email, InvalidInput, Locale, Login, PersonId, TenantId,
+};
 
 /// A point in time as Unix milliseconds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -44,7 +46,9 @@ pub struct SystemClock;
 
 impl Clock for SystemClock {
     fn now(&self) -> Timestamp {
-        let d = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+        let d = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
         Timestamp(d.as_millis() as i64)
     }
 }
@@ -93,13 +97,24 @@ impl TenantSettings {
             return Err(InvalidInput::new("min_password_length", "must be 1 to 256"));
         }
         if !(1..=7 * 86400).contains(&self.token_ttl_secs) {
-            return Err(InvalidInput::new("token_ttl_secs", "must be 1 second to 7 days"));
+            return Err(InvalidInput::new(
+                "token_ttl_secs",
+                "must be 1 second to 7 days",
+            ));
         }
-        if !(0..=86400).contains(&self.cooldown_secs) || !(1..=86400 * 30).contains(&self.lockout_secs) {
-            return Err(InvalidInput::new("cooldown_secs", "cool-down must be 0 to 86400, lockout 1 to 2592000"));
+        if !(0..=86400).contains(&self.cooldown_secs)
+            || !(1..=86400 * 30).contains(&self.lockout_secs)
+        {
+            return Err(InvalidInput::new(
+                "cooldown_secs",
+                "cool-down must be 0 to 86400, lockout 1 to 2592000",
+            ));
         }
         if self.lockout_threshold == 0 || self.password_history > 24 {
-            return Err(InvalidInput::new("lockout_threshold", "threshold must be >= 1, history <= 24"));
+            return Err(InvalidInput::new(
+                "lockout_threshold",
+                "threshold must be >= 1, history <= 24",
+            ));
         }
         Locale::parse(&self.default_locale)?;
         Ok(())
@@ -107,7 +122,9 @@ impl TenantSettings {
 
     /// The tenant's password policy.
     pub fn policy(&self) -> PasswordPolicy {
-        PasswordPolicy { min_length: self.min_password_length }
+        PasswordPolicy {
+            min_length: self.min_password_length,
+        }
     }
 }
 
@@ -204,23 +221,39 @@ impl LinkTemplate {
     /// Parses a template.
     pub fn parse(s: &str) -> Result<Self, InvalidInput> {
         let field = "link_template";
-        let rest = s.strip_prefix("https://").or_else(|| s.strip_prefix("http://"));
+        let rest = s
+            .strip_prefix("https://")
+            .or_else(|| s.strip_prefix("http://"));
         let Some(rest) = rest else {
-            return Err(InvalidInput::new(field, "must start with https:// or http://"));
+            return Err(InvalidInput::new(
+                field,
+                "must start with https:// or http://",
+            ));
         };
         let host = rest.split(['/', '?', '#']).next().unwrap_or("");
-        if host.is_empty() || s.len() > 2048 || s.chars().any(|c| c.is_control() || c.is_whitespace()) {
-            return Err(InvalidInput::new(field, "must be an absolute URL of at most 2048 characters"));
+        if host.is_empty()
+            || s.len() > 2048
+            || s.chars().any(|c| c.is_control() || c.is_whitespace())
+        {
+            return Err(InvalidInput::new(
+                field,
+                "must be an absolute URL of at most 2048 characters",
+            ));
         }
         if !s.contains("{token}") || host.contains('{') {
-            return Err(InvalidInput::new(field, "must contain {token} outside the host"));
+            return Err(InvalidInput::new(
+                field,
+                "must contain {token} outside the host",
+            ));
         }
         Ok(Self(s.to_owned()))
     }
 
     /// The link for `token` in `tenant`.
     pub fn render(&self, tenant: &TenantId, token: &str) -> String {
-        self.0.replace("{tenant}", tenant.as_str()).replace("{token}", token)
+        self.0
+            .replace("{tenant}", tenant.as_str())
+            .replace("{token}", token)
     }
 
     /// The template text.
@@ -482,8 +515,18 @@ mod tests {
     fn link_templates_are_absolute_and_keep_the_token_out_of_the_host() {
         let t = LinkTemplate::parse("https://app.example.com/{tenant}/reset?t={token}").unwrap();
         let tenant = TenantId::parse("acme").unwrap();
-        assert_eq!(t.render(&tenant, "abc"), "https://app.example.com/acme/reset?t=abc");
-        for bad in ["/reset?t={token}", "https://x.com/reset", "javascript:alert(1)//{token}", "https://{token}.evil.com/", "https:///{token}", "https://x.com/ {token}"] {
+        assert_eq!(
+            t.render(&tenant, "abc"),
+            "https://app.example.com/acme/reset?t=abc"
+        );
+        for bad in [
+            "/reset?t={token}",
+            "https://x.com/reset",
+            "javascript:alert(1)//{token}",
+            "https://{token}.evil.com/",
+            "https:///{token}",
+            "https://x.com/ {token}",
+        ] {
             assert!(LinkTemplate::parse(bad).is_err(), "{bad}");
         }
     }
@@ -491,7 +534,10 @@ mod tests {
     #[test]
     fn default_settings_are_valid_and_checked() {
         assert!(TenantSettings::default().validate().is_ok());
-        let bad = TenantSettings { token_ttl_secs: 0, ..Default::default() };
+        let bad = TenantSettings {
+            token_ttl_secs: 0,
+            ..Default::default()
+        };
         assert!(bad.validate().is_err());
         let parsed: TenantSettings = serde_json::from_str(r#"{"token_ttl_secs": 60}"#).unwrap();
         assert_eq!(parsed.token_ttl_secs, 60);

@@ -5,7 +5,7 @@ use serde::Serialize;
 use zxcvbn::matching::patterns::MatchPattern;
 use zxcvbn::Score;
 
-use crate::types::{PASSWORD_MAX_CHARS, Password};
+use crate::types::{Password, PASSWORD_MAX_CHARS};
 
 /// One rule a password breaks; `code` is stable for machines, `message` is for people.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -71,12 +71,20 @@ impl PasswordPolicy {
             });
         }
         if chars == 0 {
-            return Verdict { violations, score: 0 };
+            return Verdict {
+                violations,
+                score: 0,
+            };
         }
         // zxcvbn's cost grows with length; its verdict on the first 100 characters is the same for
         // any longer password in practice, and this bounds the work per request.
         let probe: String = pw.chars().take(100).collect();
-        let inputs: Vec<&str> = ctx.words.iter().copied().filter(|w| w.chars().count() >= 3).collect();
+        let inputs: Vec<&str> = ctx
+            .words
+            .iter()
+            .copied()
+            .filter(|w| w.chars().count() >= 3)
+            .collect();
         let entropy = zxcvbn::zxcvbn(&probe, &inputs);
         let whole_common = entropy.sequence().len() == 1
             && matches!(&entropy.sequence()[0].pattern,
@@ -94,7 +102,11 @@ impl PasswordPolicy {
                 message: "Do not use your login, email address or name in your password.".into(),
             });
         }
-        let score = if violations.is_empty() { u8::from(entropy.score()) } else { u8::from(entropy.score()).min(1) };
+        let score = if violations.is_empty() {
+            u8::from(entropy.score())
+        } else {
+            u8::from(entropy.score()).min(1)
+        };
         Verdict { violations, score }
     }
 }
@@ -109,7 +121,12 @@ mod tests {
     use super::*;
 
     fn check(pw: &str, words: &[&str]) -> Verdict {
-        PasswordPolicy::default().check(&Password::parse(pw).unwrap(), &PersonalContext { words: words.to_vec() })
+        PasswordPolicy::default().check(
+            &Password::parse(pw).unwrap(),
+            &PersonalContext {
+                words: words.to_vec(),
+            },
+        )
     }
 
     fn codes(v: &Verdict) -> Vec<&'static str> {
@@ -131,14 +148,24 @@ mod tests {
 
     #[test]
     fn common_passwords_are_refused() {
-        for pw in ["password", "password123", "qwertyuiop", "iloveyou", "123456789", "aaaaaaaaaa"] {
+        for pw in [
+            "password",
+            "password123",
+            "qwertyuiop",
+            "iloveyou",
+            "123456789",
+            "aaaaaaaaaa",
+        ] {
             assert!(codes(&check(pw, &[])).contains(&"common"), "{pw}");
         }
     }
 
     #[test]
     fn personal_details_are_refused_case_insensitively() {
-        let v = check("Margaret-Hamilton-Apollo-11", &["margaret", "mh@example.com"]);
+        let v = check(
+            "Margaret-Hamilton-Apollo-11",
+            &["margaret", "mh@example.com"],
+        );
         assert_eq!(codes(&v), ["personal"]);
     }
 
@@ -151,9 +178,15 @@ mod tests {
     #[test]
     fn minimum_is_per_tenant_and_counts_characters_not_bytes() {
         let p = PasswordPolicy { min_length: 12 };
-        let v = p.check(&Password::parse("ünïcödé-wörd").unwrap(), &PersonalContext::default());
+        let v = p.check(
+            &Password::parse("ünïcödé-wörd").unwrap(),
+            &PersonalContext::default(),
+        );
         assert!(!codes(&v).contains(&"too_short"), "{v:?}");
-        let v = p.check(&Password::parse("x7#Kq!9z").unwrap(), &PersonalContext::default());
+        let v = p.check(
+            &Password::parse("x7#Kq!9z").unwrap(),
+            &PersonalContext::default(),
+        );
         assert!(codes(&v).contains(&"too_short"));
     }
 }

@@ -3,8 +3,8 @@
 
 use std::fmt;
 
-use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
@@ -59,8 +59,16 @@ impl fmt::Debug for SecretHash {
 const SECRET_B64_LEN: usize = 43; // 32 bytes, base64url without padding
 
 fn parse_b64_secret(field: &'static str, s: &str) -> Result<(), InvalidInput> {
-    let ok = s.len() == SECRET_B64_LEN && URL_SAFE_NO_PAD.decode(s).map(|b| b.len() == 32).unwrap_or(false);
-    if ok { Ok(()) } else { Err(InvalidInput::new(field, "is not a valid token")) }
+    let ok = s.len() == SECRET_B64_LEN
+        && URL_SAFE_NO_PAD
+            .decode(s)
+            .map(|b| b.len() == 32)
+            .unwrap_or(false);
+    if ok {
+        Ok(())
+    } else {
+        Err(InvalidInput::new(field, "is not a valid token"))
+    }
 }
 
 /// A password-reset secret as it travels in a link. `Debug` never shows it.
@@ -106,13 +114,19 @@ pub struct ApiKeySecret(String);
 impl ApiKeySecret {
     /// A fresh key of 256 random bits.
     pub fn generate() -> Self {
-        Self(format!("{API_KEY_PREFIX}{}", URL_SAFE_NO_PAD.encode(random_bytes::<32>())))
+        Self(format!(
+            "{API_KEY_PREFIX}{}",
+            URL_SAFE_NO_PAD.encode(random_bytes::<32>())
+        ))
     }
 
     /// Parses a presented key.
     pub fn parse(s: &str) -> Result<Self, InvalidInput> {
-        let body = s.strip_prefix(API_KEY_PREFIX).ok_or_else(|| InvalidInput::new("api_key", "is not a valid API key"))?;
-        parse_b64_secret("api_key", body).map_err(|_| InvalidInput::new("api_key", "is not a valid API key"))?;
+        let body = s
+            .strip_prefix(API_KEY_PREFIX)
+            .ok_or_else(|| InvalidInput::new("api_key", "is not a valid API key"))?;
+        parse_b64_secret("api_key", body)
+            .map_err(|_| InvalidInput::new("api_key", "is not a valid API key"))?;
         Ok(Self(s.to_owned()))
     }
 

@@ -9,12 +9,12 @@ use serde_json::json;
 use crate::error::CoreError;
 use crate::hash::PasswordHasher;
 use crate::model::{
-    ApiKey, AuditEvent, Client, Clock, LinkTemplate, Lookup, MessageKind, NewAudit, NewMessage, NewResetRequest,
-    Person, ResetRequest, ResetToken, Scope, Tenant, TenantSettings, Timestamp,
+    ApiKey, AuditEvent, Client, Clock, LinkTemplate, Lookup, MessageKind, NewAudit, NewMessage,
+    NewResetRequest, Person, ResetRequest, ResetToken, Scope, Tenant, TenantSettings, Timestamp,
 };
 use crate::policy::{PersonalContext, Verdict, Violation};
 use crate::render::{MessageContext, Renderer};
-use crate::secret::{ApiKeySecret, ResetSecret, hex, random_bytes};
+use crate::secret::{hex, random_bytes, ApiKeySecret, ResetSecret};
 use crate::store::{IssueToken, PasswordChange, Resolution, Resolved, Store};
 use crate::types::{ClientName, DisplayName, Email, Locale, Login, Password, PersonId, TenantId};
 
@@ -132,7 +132,14 @@ impl Service {
         clock: Arc<dyn Clock>,
         config: ServiceConfig,
     ) -> Self {
-        Self { store, hasher, renderer, clock, config, tenants: Mutex::new(HashMap::new()) }
+        Self {
+            store,
+            hasher,
+            renderer,
+            clock,
+            config,
+            tenants: Mutex::new(HashMap::new()),
+        }
     }
 
     /// The store, for surfaces that list operational data (outbox, health).
@@ -145,7 +152,15 @@ impl Service {
         self.clock.now()
     }
 
-    fn audit(&self, tenant: &TenantId, person: Option<&PersonId>, kind: &'static str, actor: &Actor, ip: Option<&str>, detail: serde_json::Value) -> NewAudit {
+    fn audit(
+        &self,
+        tenant: &TenantId,
+        person: Option<&PersonId>,
+        kind: &'static str,
+        actor: &Actor,
+        ip: Option<&str>,
+        detail: serde_json::Value,
+    ) -> NewAudit {
         NewAudit {
             tenant: tenant.clone(),
             person: person.cloned(),
@@ -167,21 +182,36 @@ impl Service {
                 return Ok(t.clone());
             }
         }
-        let t = self.store.get_tenant(id).await?.ok_or(CoreError::UnknownTenant)?;
-        self.tenants.lock().unwrap().insert(id.clone(), (t.clone(), now));
+        let t = self
+            .store
+            .get_tenant(id)
+            .await?
+            .ok_or(CoreError::UnknownTenant)?;
+        self.tenants
+            .lock()
+            .unwrap()
+            .insert(id.clone(), (t.clone(), now));
         Ok(t)
     }
 
     /// Creates a tenant; `Conflict` if it exists.
     pub async fn create_tenant(&self, id: TenantId, settings: TenantSettings) -> Result<Tenant> {
         settings.validate()?;
-        let t = Tenant { id, settings, created_at: self.now() };
+        let t = Tenant {
+            id,
+            settings,
+            created_at: self.now(),
+        };
         self.store.create_tenant(&t).await?;
         Ok(t)
     }
 
     /// Replaces a tenant's settings.
-    pub async fn update_tenant_settings(&self, id: &TenantId, settings: TenantSettings) -> Result<()> {
+    pub async fn update_tenant_settings(
+        &self,
+        id: &TenantId,
+        settings: TenantSettings,
+    ) -> Result<()> {
         settings.validate()?;
         self.store.update_tenant_settings(id, &settings).await?;
         self.tenants.lock().unwrap().remove(id);
@@ -191,11 +221,21 @@ impl Service {
     // ---- API keys ------------------------------------------------------------------------------
 
     /// Creates an API key and returns its secret, which is never shown again.
-    pub async fn create_api_key(&self, tenant: &TenantId, name: &str, scopes: Vec<Scope>, actor: &Actor) -> Result<(ApiKey, ApiKeySecret)> {
+    pub async fn create_api_key(
+        &self,
+        tenant: &TenantId,
+        name: &str,
+        scopes: Vec<Scope>,
+        actor: &Actor,
+    ) -> Result<(ApiKey, ApiKeySecret)> {
         self.tenant(tenant).await?;
         let name = name.trim();
         if name.is_empty() || name.chars().count() > 128 || name.chars().any(char::is_control) {
-            return Err(crate::types::InvalidInput::new("name", "must be 1 to 128 printable characters").into());
+            return Err(crate::types::InvalidInput::new(
+                "name",
+                "must be 1 to 128 printable characters",
+            )
+            .into());
         }
         let secret = ApiKeySecret::generate();
         let key = ApiKey {
@@ -206,15 +246,33 @@ impl Service {
             created_at: self.now(),
             revoked_at: None,
         };
-        let audit = self.audit(tenant, None, "api_key_created", actor, None, json!({"key_id": key.id, "name": key.name}));
-        self.store.insert_api_key(&key, secret.hash(), Some(audit)).await?;
+        let audit = self.audit(
+            tenant,
+            None,
+            "api_key_created",
+            actor,
+            None,
+            json!({"key_id": key.id, "name": key.name}),
+        );
+        self.store
+            .insert_api_key(&key, secret.hash(), Some(audit))
+            .await?;
         Ok((key, secret))
     }
 
     /// Checks that `secret` is a live key of `tenant` with `scope`.
-    pub async fn authorize(&self, tenant: &TenantId, secret: &ApiKeySecret, scope: Scope) -> Result<ApiKey> {
+    pub async fn authorize(
+        &self,
+        tenant: &TenantId,
+        secret: &ApiKeySecret,
+        scope: Scope,
+    ) -> Result<ApiKey> {
         let presented = secret.hash();
-        let key = self.store.find_api_key(presented).await?.ok_or(CoreError::Unauthenticated)?;
+        let key = self
+            .store
+            .find_api_key(presented)
+            .await?
+            .ok_or(CoreError::Unauthenticated)?;
         if key.revoked_at.is_some() {
             return Err(CoreError::Unauthenticated);
         }
@@ -227,7 +285,12 @@ impl Service {
     // ---- people --------------------------------------------------------------------------------
 
     /// Creates a person.
-    pub async fn create_person(&self, tenant: &TenantId, input: NewPersonInput, actor: &Actor) -> Result<Person> {
+    pub async fn create_person(
+        &self,
+        tenant: &TenantId,
+        input: NewPersonInput,
+        actor: &Actor,
+    ) -> Result<Person> {
         let t = self.tenant(tenant).await?;
         check_attributes(&input.attributes, &input.roles)?;
         let now = self.now();
@@ -237,7 +300,9 @@ impl Service {
             tenant: tenant.clone(),
             login: input.login,
             email: input.email,
-            display_name: input.display_name.unwrap_or_else(|| DisplayName::parse("").expect("empty name is valid")),
+            display_name: input
+                .display_name
+                .unwrap_or_else(|| DisplayName::parse("").expect("empty name is valid")),
             locale: input.locale,
             enabled: input.enabled,
             roles: input.roles,
@@ -258,7 +323,14 @@ impl Service {
             person.password_hash = Some(self.hasher.hash(&pw).await?);
             person.password_changed_at = Some(now);
         }
-        let audit = self.audit(tenant, Some(&person.id), "person_created", actor, None, json!({"login": person.login}));
+        let audit = self.audit(
+            tenant,
+            Some(&person.id),
+            "person_created",
+            actor,
+            None,
+            json!({"login": person.login}),
+        );
         person.number = self.store.insert_person(&person, audit).await?;
         Ok(person)
     }
@@ -266,17 +338,29 @@ impl Service {
     /// A person by id.
     pub async fn get_person(&self, tenant: &TenantId, id: &PersonId) -> Result<Person> {
         self.tenant(tenant).await?;
-        self.store.get_person(tenant, id).await?.ok_or(CoreError::NotFound("person"))
+        self.store
+            .get_person(tenant, id)
+            .await?
+            .ok_or(CoreError::NotFound("person"))
     }
 
     /// A person by login, email or id.
     pub async fn find_person(&self, tenant: &TenantId, lookup: &Lookup) -> Result<Person> {
         self.tenant(tenant).await?;
-        self.store.find_person(tenant, lookup).await?.ok_or(CoreError::NotFound("person"))
+        self.store
+            .find_person(tenant, lookup)
+            .await?
+            .ok_or(CoreError::NotFound("person"))
     }
 
     /// Applies `patch` to a person's profile.
-    pub async fn update_person(&self, tenant: &TenantId, id: &PersonId, patch: PersonPatch, actor: &Actor) -> Result<Person> {
+    pub async fn update_person(
+        &self,
+        tenant: &TenantId,
+        id: &PersonId,
+        patch: PersonPatch,
+        actor: &Actor,
+    ) -> Result<Person> {
         let mut p = self.get_person(tenant, id).await?;
         let mut changed = Vec::new();
         if let Some(e) = patch.email {
@@ -305,7 +389,14 @@ impl Service {
         }
         check_attributes(&p.attributes, &p.roles)?;
         p.updated_at = self.now();
-        let audit = self.audit(tenant, Some(id), "person_updated", actor, None, json!({"fields": changed, "enabled": p.enabled}));
+        let audit = self.audit(
+            tenant,
+            Some(id),
+            "person_updated",
+            actor,
+            None,
+            json!({"fields": changed, "enabled": p.enabled}),
+        );
         self.store.update_person(&p, audit).await?;
         Ok(p)
     }
@@ -313,14 +404,38 @@ impl Service {
     // ---- clients -------------------------------------------------------------------------------
 
     /// Registers (or replaces) a client whose reset links follow `link_template`.
-    pub async fn register_client(&self, tenant: &TenantId, name: ClientName, link_template: LinkTemplate, allowed_prefixes: Vec<String>, actor: &Actor) -> Result<Client> {
+    pub async fn register_client(
+        &self,
+        tenant: &TenantId,
+        name: ClientName,
+        link_template: LinkTemplate,
+        allowed_prefixes: Vec<String>,
+        actor: &Actor,
+    ) -> Result<Client> {
         self.tenant(tenant).await?;
         for p in &allowed_prefixes {
-            LinkTemplate::parse(&format!("{p}{{token}}"))
-                .map_err(|_| crate::types::InvalidInput::new("allowed_prefixes", "each must be an absolute http(s) URL prefix"))?;
+            LinkTemplate::parse(&format!("{p}{{token}}")).map_err(|_| {
+                crate::types::InvalidInput::new(
+                    "allowed_prefixes",
+                    "each must be an absolute http(s) URL prefix",
+                )
+            })?;
         }
-        let c = Client { tenant: tenant.clone(), name, link_template, allowed_prefixes, created_at: self.now() };
-        let audit = self.audit(tenant, None, "client_registered", actor, None, json!({"client": c.name}));
+        let c = Client {
+            tenant: tenant.clone(),
+            name,
+            link_template,
+            allowed_prefixes,
+            created_at: self.now(),
+        };
+        let audit = self.audit(
+            tenant,
+            None,
+            "client_registered",
+            actor,
+            None,
+            json!({"client": c.name}),
+        );
         self.store.upsert_client(&c, audit).await?;
         Ok(c)
     }
@@ -333,7 +448,10 @@ impl Service {
 
     /// A client by name; `UnknownClient` when not registered.
     pub async fn client(&self, tenant: &TenantId, name: &ClientName) -> Result<Client> {
-        self.store.get_client(tenant, name).await?.ok_or(CoreError::UnknownClient)
+        self.store
+            .get_client(tenant, name)
+            .await?
+            .ok_or(CoreError::UnknownClient)
     }
 
     // ---- recovery ------------------------------------------------------------------------------
@@ -341,12 +459,26 @@ impl Service {
     /// Records a "forgot password" request. The same work is done whether or not the account
     /// exists: the account is resolved later by [`Service::process_reset_requests`]. Only the
     /// tenant and client are checked here, and neither depends on the account.
-    pub async fn request_reset(&self, tenant: &TenantId, lookup: Lookup, client: Option<ClientName>, locale: Option<Locale>, ip: Option<String>) -> Result<()> {
+    pub async fn request_reset(
+        &self,
+        tenant: &TenantId,
+        lookup: Lookup,
+        client: Option<ClientName>,
+        locale: Option<Locale>,
+        ip: Option<String>,
+    ) -> Result<()> {
         self.tenant(tenant).await?;
         if let Some(c) = &client {
             self.client(tenant, c).await?;
         }
-        let req = NewResetRequest { tenant: tenant.clone(), lookup, client, locale, ip, created_at: self.now() };
+        let req = NewResetRequest {
+            tenant: tenant.clone(),
+            lookup,
+            client,
+            locale,
+            ip,
+            created_at: self.now(),
+        };
         self.store.insert_reset_request(&req).await?;
         Ok(())
     }
@@ -368,22 +500,35 @@ impl Service {
 
     async fn resolve(&self, r: &ResetRequest) -> Result<()> {
         let discard = |outcome: &str| {
-            Resolution::Discard(self.audit(&r.tenant, None, "reset_requested", &Actor::Anonymous, r.ip.as_deref(), json!({"by": r.lookup.kind(), "outcome": outcome})))
+            Resolution::Discard(self.audit(
+                &r.tenant,
+                None,
+                "reset_requested",
+                &Actor::Anonymous,
+                r.ip.as_deref(),
+                json!({"by": r.lookup.kind(), "outcome": outcome}),
+            ))
         };
         let Ok(tenant) = self.tenant(&r.tenant).await else {
-            self.store.resolve_reset_request(r.id, discard("no_tenant")).await?;
+            self.store
+                .resolve_reset_request(r.id, discard("no_tenant"))
+                .await?;
             return Ok(());
         };
         let person = self.store.find_person(&r.tenant, &r.lookup).await?;
         let Some(person) = person.filter(|p| p.enabled) else {
-            self.store.resolve_reset_request(r.id, discard("no_account")).await?;
+            self.store
+                .resolve_reset_request(r.id, discard("no_account"))
+                .await?;
             return Ok(());
         };
         let client = match &r.client {
             Some(name) => match self.store.get_client(&r.tenant, name).await? {
                 Some(c) => Some(c),
                 None => {
-                    self.store.resolve_reset_request(r.id, discard("client_removed")).await?;
+                    self.store
+                        .resolve_reset_request(r.id, discard("client_removed"))
+                        .await?;
                     return Ok(());
                 }
             },
@@ -393,7 +538,12 @@ impl Service {
         let secret = ResetSecret::generate();
         let link = match &client {
             Some(c) => c.link_template.render(&r.tenant, secret.expose()),
-            None => format!("{}/reset/{}?token={}", self.config.public_url, r.tenant, secret.expose()),
+            None => format!(
+                "{}/reset/{}?token={}",
+                self.config.public_url,
+                r.tenant,
+                secret.expose()
+            ),
         };
         let ttl = tenant.settings.token_ttl_secs;
         let locale = self.locale_for(&person, r.locale.as_ref(), &tenant);
@@ -410,8 +560,12 @@ impl Service {
         let message = match self.renderer.render(&ctx) {
             Ok(m) => self.new_message(&person, MessageKind::ResetLink, m, now),
             Err(e) => {
-                self.store.resolve_reset_request(r.id, discard("render_failed")).await?;
-                return Err(CoreError::Internal(format!("rendering the reset email failed: {e}")));
+                self.store
+                    .resolve_reset_request(r.id, discard("render_failed"))
+                    .await?;
+                return Err(CoreError::Internal(format!(
+                    "rendering the reset email failed: {e}"
+                )));
             }
         };
         let token = ResetToken {
@@ -425,11 +579,34 @@ impl Service {
             revoked_at: None,
             ip: r.ip.clone(),
         };
-        let audit = self.audit(&r.tenant, Some(&person.id), "reset_requested", &Actor::Anonymous, r.ip.as_deref(), json!({"by": r.lookup.kind(), "outcome": "token_issued"}));
-        let issue = IssueToken { token, cooldown_since: now.plus_secs(-tenant.settings.cooldown_secs), message, audit };
-        match self.store.resolve_reset_request(r.id, Resolution::Issue(Box::new(issue))).await? {
+        let audit = self.audit(
+            &r.tenant,
+            Some(&person.id),
+            "reset_requested",
+            &Actor::Anonymous,
+            r.ip.as_deref(),
+            json!({"by": r.lookup.kind(), "outcome": "token_issued"}),
+        );
+        let issue = IssueToken {
+            token,
+            cooldown_since: now.plus_secs(-tenant.settings.cooldown_secs),
+            message,
+            audit,
+        };
+        match self
+            .store
+            .resolve_reset_request(r.id, Resolution::Issue(Box::new(issue)))
+            .await?
+        {
             Resolved::CoolingDown => {
-                let a = self.audit(&r.tenant, Some(&person.id), "reset_requested", &Actor::Anonymous, r.ip.as_deref(), json!({"by": r.lookup.kind(), "outcome": "cooling_down"}));
+                let a = self.audit(
+                    &r.tenant,
+                    Some(&person.id),
+                    "reset_requested",
+                    &Actor::Anonymous,
+                    r.ip.as_deref(),
+                    json!({"by": r.lookup.kind(), "outcome": "cooling_down"}),
+                );
                 self.store.append_audit(a).await?;
             }
             Resolved::Issued | Resolved::Discarded => {}
@@ -446,7 +623,13 @@ impl Service {
             .unwrap_or_else(|| Locale::parse("en").expect("en is a locale"))
     }
 
-    fn new_message(&self, person: &Person, kind: MessageKind, r: crate::render::Rendered, now: Timestamp) -> NewMessage {
+    fn new_message(
+        &self,
+        person: &Person,
+        kind: MessageKind,
+        r: crate::render::Rendered,
+        now: Timestamp,
+    ) -> NewMessage {
         NewMessage {
             tenant: person.tenant.clone(),
             kind,
@@ -454,7 +637,11 @@ impl Service {
             subject: r.subject,
             text: r.text,
             html: r.html,
-            message_id: format!("<{}@{}>", hex(&random_bytes::<16>()), self.config.message_id_domain),
+            message_id: format!(
+                "<{}@{}>",
+                hex(&random_bytes::<16>()),
+                self.config.message_id_domain
+            ),
             created_at: now,
         }
     }
@@ -471,14 +658,25 @@ impl Service {
             link: None,
             expires_in_minutes: 0,
         };
-        let r = self.renderer.render(&ctx).map_err(|e| CoreError::Internal(format!("rendering failed: {e}")))?;
+        let r = self
+            .renderer
+            .render(&ctx)
+            .map_err(|e| CoreError::Internal(format!("rendering failed: {e}")))?;
         Ok(self.new_message(person, MessageKind::PasswordChanged, r, self.now()))
     }
 
     /// Looks up a token and its person; `TokenGone` unless it is live.
-    async fn live_token(&self, tenant: &TenantId, secret: &ResetSecret) -> Result<(ResetToken, Person)> {
+    async fn live_token(
+        &self,
+        tenant: &TenantId,
+        secret: &ResetSecret,
+    ) -> Result<(ResetToken, Person)> {
         let presented = secret.hash();
-        let token = self.store.find_token(presented).await?.ok_or(CoreError::TokenGone)?;
+        let token = self
+            .store
+            .find_token(presented)
+            .await?
+            .ok_or(CoreError::TokenGone)?;
         let now = self.now();
         let live = token.hash.ct_eq(&presented)
             && &token.tenant == tenant
@@ -488,8 +686,14 @@ impl Service {
         if !live {
             return Err(CoreError::TokenGone);
         }
-        let person = self.store.get_person(tenant, &token.person).await?.ok_or(CoreError::TokenGone)?;
-        let after_change = person.password_changed_at.is_none_or(|c| token.created_at >= c);
+        let person = self
+            .store
+            .get_person(tenant, &token.person)
+            .await?
+            .ok_or(CoreError::TokenGone)?;
+        let after_change = person
+            .password_changed_at
+            .is_none_or(|c| token.created_at >= c);
         if !person.enabled || !after_change {
             return Err(CoreError::TokenGone);
         }
@@ -497,18 +701,39 @@ impl Service {
     }
 
     /// Whether a reset token can still be used, and until when.
-    pub async fn inspect_token(&self, tenant: &TenantId, secret: &ResetSecret) -> Result<TokenInfo> {
+    pub async fn inspect_token(
+        &self,
+        tenant: &TenantId,
+        secret: &ResetSecret,
+    ) -> Result<TokenInfo> {
         let t = self.tenant(tenant).await?;
         let (token, person) = self.live_token(tenant, secret).await?;
-        Ok(TokenInfo { expires_at: token.expires_at, login: person.login, min_password_length: t.settings.min_password_length })
+        Ok(TokenInfo {
+            expires_at: token.expires_at,
+            login: person.login,
+            min_password_length: t.settings.min_password_length,
+        })
     }
 
     /// Completes a reset: sets the new password and consumes the token (exactly once).
-    pub async fn complete_reset(&self, tenant: &TenantId, secret: &ResetSecret, password: &Password, ip: Option<&str>) -> Result<()> {
+    pub async fn complete_reset(
+        &self,
+        tenant: &TenantId,
+        secret: &ResetSecret,
+        password: &Password,
+        ip: Option<&str>,
+    ) -> Result<()> {
         let t = self.tenant(tenant).await?;
         let (_, person) = self.live_token(tenant, secret).await?;
         let new_hash = self.checked_hash(&t, &person, password).await?;
-        let audit = self.audit(tenant, Some(&person.id), "reset_completed", &Actor::Anonymous, ip, json!({}));
+        let audit = self.audit(
+            tenant,
+            Some(&person.id),
+            "reset_completed",
+            &Actor::Anonymous,
+            ip,
+            json!({}),
+        );
         let change = PasswordChange {
             tenant: tenant.clone(),
             person: person.id.clone(),
@@ -526,14 +751,28 @@ impl Service {
     }
 
     /// Policy (and optional reuse) check, then hash.
-    async fn checked_hash(&self, t: &Tenant, person: &Person, password: &Password) -> Result<String> {
-        let mut verdict = t.settings.policy().check(password, &personal_context(person));
+    async fn checked_hash(
+        &self,
+        t: &Tenant,
+        person: &Person,
+        password: &Password,
+    ) -> Result<String> {
+        let mut verdict = t
+            .settings
+            .policy()
+            .check(password, &personal_context(person));
         if verdict.is_ok() && t.settings.password_history > 0 {
-            let mut previous = self.store.password_history(&t.id, &person.id, t.settings.password_history).await?;
+            let mut previous = self
+                .store
+                .password_history(&t.id, &person.id, t.settings.password_history)
+                .await?;
             previous.extend(person.password_hash.clone());
             for h in previous {
                 if self.hasher.verify(password, &h).await?.ok {
-                    verdict.violations.push(Violation { code: "reused", message: "Choose a password you have not used before.".into() });
+                    verdict.violations.push(Violation {
+                        code: "reused",
+                        message: "Choose a password you have not used before.".into(),
+                    });
                     break;
                 }
             }
@@ -546,19 +785,42 @@ impl Service {
 
     /// The policy's verdict on a candidate password. Only the given login is used as personal
     /// context, so the answer never depends on whether an account exists.
-    pub async fn check_password(&self, tenant: &TenantId, password: &Password, login: Option<&Login>) -> Result<Verdict> {
+    pub async fn check_password(
+        &self,
+        tenant: &TenantId,
+        password: &Password,
+        login: Option<&Login>,
+    ) -> Result<Verdict> {
         let t = self.tenant(tenant).await?;
         let words: Vec<&str> = login.map(|l| vec![l.as_str()]).unwrap_or_default();
-        Ok(t.settings.policy().check(password, &PersonalContext { words }))
+        Ok(t.settings
+            .policy()
+            .check(password, &PersonalContext { words }))
     }
 
     /// An administrator sets a password directly (the policy still applies).
     #[allow(clippy::too_many_arguments)]
-    pub async fn admin_set_password(&self, tenant: &TenantId, id: &PersonId, password: &Password, unlock: bool, must_change: bool, actor: &Actor, ip: Option<&str>) -> Result<()> {
+    pub async fn admin_set_password(
+        &self,
+        tenant: &TenantId,
+        id: &PersonId,
+        password: &Password,
+        unlock: bool,
+        must_change: bool,
+        actor: &Actor,
+        ip: Option<&str>,
+    ) -> Result<()> {
         let t = self.tenant(tenant).await?;
         let person = self.get_person(tenant, id).await?;
         let new_hash = self.checked_hash(&t, &person, password).await?;
-        let audit = self.audit(tenant, Some(id), "password_set_by_admin", actor, ip, json!({"unlock": unlock, "must_change_password": must_change}));
+        let audit = self.audit(
+            tenant,
+            Some(id),
+            "password_set_by_admin",
+            actor,
+            ip,
+            json!({"unlock": unlock, "must_change_password": must_change}),
+        );
         let change = PasswordChange {
             tenant: tenant.clone(),
             person: id.clone(),
@@ -575,7 +837,13 @@ impl Service {
     }
 
     /// Clears a person's failed logins and lock.
-    pub async fn unlock(&self, tenant: &TenantId, id: &PersonId, actor: &Actor, ip: Option<&str>) -> Result<()> {
+    pub async fn unlock(
+        &self,
+        tenant: &TenantId,
+        id: &PersonId,
+        actor: &Actor,
+        ip: Option<&str>,
+    ) -> Result<()> {
         self.get_person(tenant, id).await?;
         let audit = self.audit(tenant, Some(id), "unlocked", actor, ip, json!({}));
         Ok(self.store.unlock(tenant, id, audit).await?)
@@ -583,9 +851,18 @@ impl Service {
 
     /// Checks a login and password. Unknown logins, disabled people and people without a
     /// password cost the same hash work and get the same `BadCredentials`.
-    pub async fn authenticate(&self, tenant: &TenantId, login: &Login, password: &Password, ip: Option<&str>) -> Result<Authenticated> {
+    pub async fn authenticate(
+        &self,
+        tenant: &TenantId,
+        login: &Login,
+        password: &Password,
+        ip: Option<&str>,
+    ) -> Result<Authenticated> {
         let t = self.tenant(tenant).await?;
-        let person = self.store.find_person(tenant, &Lookup::login(login)).await?;
+        let person = self
+            .store
+            .find_person(tenant, &Lookup::login(login))
+            .await?;
         let Some(person) = person.filter(|p| p.enabled && p.password_hash.is_some()) else {
             self.hasher.verify_dummy(password).await?;
             return Err(CoreError::BadCredentials);
@@ -594,34 +871,76 @@ impl Service {
         if let Some(until) = person.locked_until.filter(|u| *u > now) {
             return Err(CoreError::Locked { until });
         }
-        let verified = self.hasher.verify(password, person.password_hash.as_deref().unwrap_or_default()).await?;
+        let verified = self
+            .hasher
+            .verify(
+                password,
+                person.password_hash.as_deref().unwrap_or_default(),
+            )
+            .await?;
         if !verified.ok {
             let s = &t.settings;
-            let f = self.store.record_login_failure(tenant, &person.id, s.lockout_threshold, now.plus_secs(s.lockout_secs)).await?;
+            let f = self
+                .store
+                .record_login_failure(
+                    tenant,
+                    &person.id,
+                    s.lockout_threshold,
+                    now.plus_secs(s.lockout_secs),
+                )
+                .await?;
             if f.locked_until.is_some() {
-                let a = self.audit(tenant, Some(&person.id), "locked", &Actor::Anonymous, ip, json!({"failures": f.failures}));
+                let a = self.audit(
+                    tenant,
+                    Some(&person.id),
+                    "locked",
+                    &Actor::Anonymous,
+                    ip,
+                    json!({"failures": f.failures}),
+                );
                 self.store.append_audit(a).await?;
             }
             return Err(CoreError::BadCredentials);
         }
-        let rehash = if verified.needs_rehash { Some(self.hasher.hash(password).await?) } else { None };
+        let rehash = if verified.needs_rehash {
+            Some(self.hasher.hash(password).await?)
+        } else {
+            None
+        };
         if rehash.is_some() || person.failed_logins > 0 || person.locked_until.is_some() {
-            self.store.record_login_success(tenant, &person.id, rehash).await?;
+            self.store
+                .record_login_success(tenant, &person.id, rehash)
+                .await?;
         }
-        Ok(Authenticated { must_change_password: person.must_change_password, person })
+        Ok(Authenticated {
+            must_change_password: person.must_change_password,
+            person,
+        })
     }
 
     // ---- audit ---------------------------------------------------------------------------------
 
     /// A tenant's audit log, newest first.
-    pub async fn audit_log(&self, tenant: &TenantId, before: Option<i64>, limit: u32) -> Result<Vec<AuditEvent>> {
+    pub async fn audit_log(
+        &self,
+        tenant: &TenantId,
+        before: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<AuditEvent>> {
         self.tenant(tenant).await?;
-        Ok(self.store.list_audit(tenant, before, limit.clamp(1, 1000)).await?)
+        Ok(self
+            .store
+            .list_audit(tenant, before, limit.clamp(1, 1000))
+            .await?)
     }
 }
 
 fn person_name(p: &Person) -> &str {
-    if p.display_name.as_str().is_empty() { p.login.as_str() } else { p.display_name.as_str() }
+    if p.display_name.as_str().is_empty() {
+        p.login.as_str()
+    } else {
+        p.display_name.as_str()
+    }
 }
 
 fn personal_context(p: &Person) -> PersonalContext<'_> {
@@ -634,11 +953,23 @@ fn check_attributes(attributes: &serde_json::Value, roles: &[String]) -> Result<
     if !attributes.is_object() {
         return Err(crate::types::InvalidInput::new("attributes", "must be a JSON object").into());
     }
-    if serde_json::to_string(attributes).map(|s| s.len()).unwrap_or(usize::MAX) > 16 * 1024 {
+    if serde_json::to_string(attributes)
+        .map(|s| s.len())
+        .unwrap_or(usize::MAX)
+        > 16 * 1024
+    {
         return Err(crate::types::InvalidInput::new("attributes", "must be at most 16 KiB").into());
     }
-    if roles.len() > 64 || roles.iter().any(|r| r.is_empty() || r.len() > 64 || r.chars().any(char::is_control)) {
-        return Err(crate::types::InvalidInput::new("roles", "at most 64 roles of 1 to 64 printable characters").into());
+    if roles.len() > 64
+        || roles
+            .iter()
+            .any(|r| r.is_empty() || r.len() > 64 || r.chars().any(char::is_control))
+    {
+        return Err(crate::types::InvalidInput::new(
+            "roles",
+            "at most 64 roles of 1 to 64 printable characters",
+        )
+        .into());
     }
     Ok(())
 }

@@ -3,8 +3,8 @@
 use async_trait::async_trait;
 
 use crate::model::{
-    ApiKey, AuditEvent, Client, Lookup, NewAudit, NewMessage, NewResetRequest, OutboxMessage, OutboxStatus,
-    Person, ResetRequest, ResetToken, Tenant, TenantSettings, Timestamp,
+    ApiKey, AuditEvent, Client, Lookup, NewAudit, NewMessage, NewResetRequest, OutboxMessage,
+    OutboxStatus, Person, ResetRequest, ResetToken, Tenant, TenantSettings, Timestamp,
 };
 use crate::secret::SecretHash;
 use crate::types::{ClientName, PersonId, TenantId};
@@ -106,28 +106,49 @@ pub trait Store: Send + Sync {
     /// A tenant by id.
     async fn get_tenant(&self, id: &TenantId) -> Result<Option<Tenant>, StoreError>;
     /// Replaces a tenant's settings.
-    async fn update_tenant_settings(&self, id: &TenantId, settings: &TenantSettings) -> Result<(), StoreError>;
+    async fn update_tenant_settings(
+        &self,
+        id: &TenantId,
+        settings: &TenantSettings,
+    ) -> Result<(), StoreError>;
     /// All tenants.
     async fn list_tenants(&self) -> Result<Vec<Tenant>, StoreError>;
 
     /// Creates a person (its `number` is assigned by the store and returned); `Conflict` on a taken login.
     async fn insert_person(&self, person: &Person, audit: NewAudit) -> Result<i64, StoreError>;
     /// A person by id.
-    async fn get_person(&self, tenant: &TenantId, id: &PersonId) -> Result<Option<Person>, StoreError>;
+    async fn get_person(
+        &self,
+        tenant: &TenantId,
+        id: &PersonId,
+    ) -> Result<Option<Person>, StoreError>;
     /// A person by login, email (the oldest with that address) or id.
-    async fn find_person(&self, tenant: &TenantId, lookup: &Lookup) -> Result<Option<Person>, StoreError>;
+    async fn find_person(
+        &self,
+        tenant: &TenantId,
+        lookup: &Lookup,
+    ) -> Result<Option<Person>, StoreError>;
     /// Writes a person's profile fields (login, email, names, locale, enabled, roles, attributes).
     async fn update_person(&self, person: &Person, audit: NewAudit) -> Result<(), StoreError>;
 
     /// Stores a new API key under its secret's hash.
-    async fn insert_api_key(&self, key: &ApiKey, hash: SecretHash, audit: Option<NewAudit>) -> Result<(), StoreError>;
+    async fn insert_api_key(
+        &self,
+        key: &ApiKey,
+        hash: SecretHash,
+        audit: Option<NewAudit>,
+    ) -> Result<(), StoreError>;
     /// The key stored under `hash`.
     async fn find_api_key(&self, hash: SecretHash) -> Result<Option<ApiKey>, StoreError>;
 
     /// Registers or replaces a client.
     async fn upsert_client(&self, client: &Client, audit: NewAudit) -> Result<(), StoreError>;
     /// A client by name.
-    async fn get_client(&self, tenant: &TenantId, name: &ClientName) -> Result<Option<Client>, StoreError>;
+    async fn get_client(
+        &self,
+        tenant: &TenantId,
+        name: &ClientName,
+    ) -> Result<Option<Client>, StoreError>;
     /// A tenant's clients.
     async fn list_clients(&self, tenant: &TenantId) -> Result<Vec<Client>, StoreError>;
 
@@ -137,7 +158,11 @@ pub trait Store: Send + Sync {
     async fn pending_reset_requests(&self, limit: u32) -> Result<Vec<ResetRequest>, StoreError>;
     /// Resolves one request in one transaction: deletes it and applies `resolution`. A request
     /// already resolved elsewhere yields `Discarded` and changes nothing.
-    async fn resolve_reset_request(&self, id: i64, resolution: Resolution) -> Result<Resolved, StoreError>;
+    async fn resolve_reset_request(
+        &self,
+        id: i64,
+        resolution: Resolution,
+    ) -> Result<Resolved, StoreError>;
 
     /// The token stored under `hash`.
     async fn find_token(&self, hash: SecretHash) -> Result<Option<ResetToken>, StoreError>;
@@ -145,7 +170,12 @@ pub trait Store: Send + Sync {
     /// caller wins (`TokenGone` for the others); voids the person's other live tokens either way.
     async fn change_password(&self, change: PasswordChange) -> Result<(), StoreError>;
     /// The person's previous password hashes, newest first.
-    async fn password_history(&self, tenant: &TenantId, person: &PersonId, limit: u32) -> Result<Vec<String>, StoreError>;
+    async fn password_history(
+        &self,
+        tenant: &TenantId,
+        person: &PersonId,
+        limit: u32,
+    ) -> Result<Vec<String>, StoreError>;
 
     /// Counts a failed login and locks at `threshold`, atomically.
     async fn record_login_failure(
@@ -156,22 +186,47 @@ pub trait Store: Send + Sync {
         lock_until: Timestamp,
     ) -> Result<LoginFailure, StoreError>;
     /// Clears the failure count after a good login; stores `rehash` when given.
-    async fn record_login_success(&self, tenant: &TenantId, person: &PersonId, rehash: Option<String>) -> Result<(), StoreError>;
+    async fn record_login_success(
+        &self,
+        tenant: &TenantId,
+        person: &PersonId,
+        rehash: Option<String>,
+    ) -> Result<(), StoreError>;
     /// Clears failures and any lock.
-    async fn unlock(&self, tenant: &TenantId, person: &PersonId, audit: NewAudit) -> Result<(), StoreError>;
+    async fn unlock(
+        &self,
+        tenant: &TenantId,
+        person: &PersonId,
+        audit: NewAudit,
+    ) -> Result<(), StoreError>;
 
     /// Records an audit event on its own.
     async fn append_audit(&self, audit: NewAudit) -> Result<(), StoreError>;
     /// A tenant's audit events, newest first, with ids below `before`.
-    async fn list_audit(&self, tenant: &TenantId, before: Option<i64>, limit: u32) -> Result<Vec<AuditEvent>, StoreError>;
+    async fn list_audit(
+        &self,
+        tenant: &TenantId,
+        before: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<AuditEvent>, StoreError>;
 
     /// Claims up to `limit` due messages: each is leased until `lease_until`, so no other worker
     /// takes it meanwhile, and a crashed worker's lease simply runs out.
-    async fn claim_outbox(&self, now: Timestamp, lease_until: Timestamp, limit: u32) -> Result<Vec<OutboxMessage>, StoreError>;
+    async fn claim_outbox(
+        &self,
+        now: Timestamp,
+        lease_until: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<OutboxMessage>, StoreError>;
     /// Marks a message delivered.
     async fn mark_sent(&self, id: i64, at: Timestamp) -> Result<(), StoreError>;
     /// Records a failed attempt; `retry_at = None` marks it dead.
-    async fn mark_failed(&self, id: i64, error: &str, retry_at: Option<Timestamp>) -> Result<(), StoreError>;
+    async fn mark_failed(
+        &self,
+        id: i64,
+        error: &str,
+        retry_at: Option<Timestamp>,
+    ) -> Result<(), StoreError>;
     /// Messages by status, newest first.
     async fn list_outbox(
         &self,

@@ -19,24 +19,36 @@ pub struct InvalidInput {
 impl InvalidInput {
     /// A refusal of `field` for `reason`.
     pub fn new(field: &'static str, reason: impl Into<String>) -> Self {
-        Self { field, reason: reason.into() }
+        Self {
+            field,
+            reason: reason.into(),
+        }
     }
 }
 
 fn check_len(field: &'static str, s: &str, min: usize, max: usize) -> Result<(), InvalidInput> {
     let n = s.chars().count();
     if n < min {
-        return Err(InvalidInput::new(field, format!("must be at least {min} characters")));
+        return Err(InvalidInput::new(
+            field,
+            format!("must be at least {min} characters"),
+        ));
     }
     if n > max {
-        return Err(InvalidInput::new(field, format!("must be at most {max} characters")));
+        return Err(InvalidInput::new(
+            field,
+            format!("must be at most {max} characters"),
+        ));
     }
     Ok(())
 }
 
 fn no_controls(field: &'static str, s: &str) -> Result<(), InvalidInput> {
     if s.chars().any(char::is_control) {
-        return Err(InvalidInput::new(field, "must not contain control characters"));
+        return Err(InvalidInput::new(
+            field,
+            "must not contain control characters",
+        ));
     }
     Ok(())
 }
@@ -109,11 +121,15 @@ impl TenantId {
         let ok = !s.is_empty()
             && s.len() <= 63
             && !s.starts_with('-')
-            && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+            && s.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
         if ok {
             Ok(Self(s.to_owned()))
         } else {
-            Err(InvalidInput::new("tenant", "must be 1 to 63 of a-z, 0-9 and '-', not starting with '-'"))
+            Err(InvalidInput::new(
+                "tenant",
+                "must be 1 to 63 of a-z, 0-9 and '-', not starting with '-'",
+            ))
         }
     }
 }
@@ -128,7 +144,10 @@ impl Login {
         check_len("login", &n, 1, 256)?;
         no_controls("login", &n)?;
         if n.trim() != n {
-            return Err(InvalidInput::new("login", "must not start or end with white space"));
+            return Err(InvalidInput::new(
+                "login",
+                "must not start or end with white space",
+            ));
         }
         Ok(Self(n))
     }
@@ -142,14 +161,19 @@ impl Email {
             return Err(InvalidInput::new(field, "must be at most 254 characters"));
         }
         let Some((local, domain)) = s.rsplit_once('@') else {
-            return Err(InvalidInput::new(field, "must be an address like name@example.com"));
+            return Err(InvalidInput::new(
+                field,
+                "must be an address like name@example.com",
+            ));
         };
         let local_ok = !local.is_empty()
             && local.len() <= 64
             && !local.starts_with('.')
             && !local.ends_with('.')
             && !local.contains("..")
-            && local.chars().all(|c| c.is_alphanumeric() || "!#$%&'*+-/=?^_`{|}~.".contains(c));
+            && local
+                .chars()
+                .all(|c| c.is_alphanumeric() || "!#$%&'*+-/=?^_`{|}~.".contains(c));
         let labels: Vec<&str> = domain.split('.').collect();
         let domain_ok = labels.len() >= 2
             && domain.len() <= 253
@@ -161,7 +185,10 @@ impl Email {
                     && l.chars().all(|c| c.is_alphanumeric() || c == '-')
             });
         if !local_ok || !domain_ok {
-            return Err(InvalidInput::new(field, "must be an address like name@example.com"));
+            return Err(InvalidInput::new(
+                field,
+                "must be an address like name@example.com",
+            ));
         }
         Ok(Self(format!("{local}@{}", domain.to_lowercase())))
     }
@@ -175,7 +202,10 @@ impl Email {
 impl PersonId {
     /// Parses an id as produced by [`PersonId::generate`].
     pub fn parse(s: &str) -> Result<Self, InvalidInput> {
-        if s.len() == 32 && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
+        if s.len() == 32
+            && s.bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        {
             Ok(Self(s.to_owned()))
         } else {
             Err(InvalidInput::new("id", "is not a person id"))
@@ -193,11 +223,15 @@ impl ClientName {
     pub fn parse(s: &str) -> Result<Self, InvalidInput> {
         let ok = !s.is_empty()
             && s.len() <= 64
-            && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
         if ok {
             Ok(Self(s.to_owned()))
         } else {
-            Err(InvalidInput::new("client", "must be 1 to 64 of A-Z, a-z, 0-9, '.', '_' and '-'"))
+            Err(InvalidInput::new(
+                "client",
+                "must be 1 to 64 of A-Z, a-z, 0-9, '.', '_' and '-'",
+            ))
         }
     }
 }
@@ -212,13 +246,20 @@ impl Locale {
         if ok {
             Ok(Self(s))
         } else {
-            Err(InvalidInput::new("locale", "must be a language tag such as 'en' or 'de-CH'"))
+            Err(InvalidInput::new(
+                "locale",
+                "must be a language tag such as 'en' or 'de-CH'",
+            ))
         }
     }
 
     /// The primary language subtag, lower-cased (`de` for `de-CH`).
     pub fn language(&self) -> String {
-        self.0.split('-').next().unwrap_or("en").to_ascii_lowercase()
+        self.0
+            .split('-')
+            .next()
+            .unwrap_or("en")
+            .to_ascii_lowercase()
     }
 }
 
@@ -245,7 +286,10 @@ impl Password {
     pub fn parse(s: &str) -> Result<Self, InvalidInput> {
         // Bound the normalisation work before doing it: 4 bytes per character at most.
         if s.len() > PASSWORD_MAX_CHARS * 4 {
-            return Err(InvalidInput::new("password", format!("must be at most {PASSWORD_MAX_CHARS} characters")));
+            return Err(InvalidInput::new(
+                "password",
+                format!("must be at most {PASSWORD_MAX_CHARS} characters"),
+            ));
         }
         let n: String = s.nfkc().collect();
         check_len("password", &n, 0, PASSWORD_MAX_CHARS)?;
@@ -279,8 +323,22 @@ mod tests {
 
     #[test]
     fn emails() {
-        assert_eq!(Email::parse("Jane.Doe@Example.COM").unwrap().as_str(), "Jane.Doe@example.com");
-        for bad in ["", "x", "@x.com", "a@b", "a@@b.com", "a b@c.com", "a@-b.com", ".a@b.com", "a..b@c.com", "a@b.com\r\nBcc: x@y.com"] {
+        assert_eq!(
+            Email::parse("Jane.Doe@Example.COM").unwrap().as_str(),
+            "Jane.Doe@example.com"
+        );
+        for bad in [
+            "",
+            "x",
+            "@x.com",
+            "a@b",
+            "a@@b.com",
+            "a b@c.com",
+            "a@-b.com",
+            ".a@b.com",
+            "a..b@c.com",
+            "a@b.com\r\nBcc: x@y.com",
+        ] {
             assert!(Email::parse(bad).is_err(), "{bad:?}");
         }
         assert!(Email::parse(&format!("{}@x.com", "a".repeat(65))).is_err());

@@ -682,7 +682,10 @@ mod tests {
         }
         let row = store.row(1);
         assert_eq!(row.status, OutboxStatus::Sent);
-        assert_eq!(row.attempts, 3, "every leased attempt counts, the successful one too");
+        assert_eq!(
+            row.attempts, 3,
+            "every leased attempt counts, the successful one too"
+        );
         assert!(row.sent_at.is_some());
         assert_eq!(transport.calls.load(Ordering::SeqCst), 3);
         let stats = w.stats();

@@ -27,9 +27,21 @@ impl PooledHasher {
         }
     }
 
-    async fn run<T: Send + 'static>(&self, job: impl FnOnce(&Argon2id) -> T + Send + 'static) -> Result<T, HashError> {
-        let _admitted = self.admission.clone().try_acquire_owned().map_err(|_| HashError::Overloaded)?;
-        let _running = self.running.clone().acquire_owned().await.map_err(|_| HashError::Overloaded)?;
+    async fn run<T: Send + 'static>(
+        &self,
+        job: impl FnOnce(&Argon2id) -> T + Send + 'static,
+    ) -> Result<T, HashError> {
+        let _admitted = self
+            .admission
+            .clone()
+            .try_acquire_owned()
+            .map_err(|_| HashError::Overloaded)?;
+        let _running = self
+            .running
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| HashError::Overloaded)?;
         let argon = self.argon.clone();
         tokio::task::spawn_blocking(move || job(&argon))
             .await
@@ -62,7 +74,12 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_full_queue_sheds_load_instead_of_waiting() {
-        let argon = Argon2id::new(HashParams { m_cost: 8192, t_cost: 3, p_cost: 1 }).unwrap();
+        let argon = Argon2id::new(HashParams {
+            m_cost: 8192,
+            t_cost: 3,
+            p_cost: 1,
+        })
+        .unwrap();
         let pool = Arc::new(PooledHasher::new(argon, 1, 2));
         let pw = Password::parse("some password").unwrap();
         let mut tasks = Vec::new();

@@ -3,11 +3,13 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
 use std::time::Duration;
 
-const BUCKETS: [f64; 12] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0];
+const BUCKETS: [f64; 12] = [
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0,
+];
 
 #[derive(Default)]
 struct Histogram {
@@ -36,7 +38,12 @@ pub struct Metrics {
 impl Metrics {
     /// Records one HTTP request.
     pub fn observe(&self, route: &str, method: &str, status: u16, took: Duration) {
-        *self.requests.lock().unwrap().entry((route.to_owned(), method.to_owned(), status)).or_default() += 1;
+        *self
+            .requests
+            .lock()
+            .unwrap()
+            .entry((route.to_owned(), method.to_owned(), status))
+            .or_default() += 1;
         let secs = took.as_secs_f64();
         let mut lat = self.latency.lock().unwrap();
         let h = lat.entry(route.to_owned()).or_default();
@@ -61,19 +68,55 @@ impl Metrics {
             for (i, b) in BUCKETS.iter().enumerate() {
                 let _ = writeln!(s, "resetd_http_request_duration_seconds_bucket{{route=\"{route}\",le=\"{b}\"}} {}", h.counts[i]);
             }
-            let _ = writeln!(s, "resetd_http_request_duration_seconds_bucket{{route=\"{route}\",le=\"+Inf\"}} {}", h.count);
-            let _ = writeln!(s, "resetd_http_request_duration_seconds_sum{{route=\"{route}\"}} {}", h.sum);
-            let _ = writeln!(s, "resetd_http_request_duration_seconds_count{{route=\"{route}\"}} {}", h.count);
+            let _ = writeln!(
+                s,
+                "resetd_http_request_duration_seconds_bucket{{route=\"{route}\",le=\"+Inf\"}} {}",
+                h.count
+            );
+            let _ = writeln!(
+                s,
+                "resetd_http_request_duration_seconds_sum{{route=\"{route}\"}} {}",
+                h.sum
+            );
+            let _ = writeln!(
+                s,
+                "resetd_http_request_duration_seconds_count{{route=\"{route}\"}} {}",
+                h.count
+            );
         }
         let counters = [
-            ("resetd_resets_requested_total", "Password reset requests accepted.", &self.resets_requested),
-            ("resetd_resets_completed_total", "Password resets completed with a token.", &self.resets_completed),
-            ("resetd_logins_succeeded_total", "Successful authentications.", &self.logins_ok),
-            ("resetd_logins_failed_total", "Failed authentications.", &self.logins_failed),
-            ("resetd_hash_overloaded_total", "Requests answered 503 because password hashing was saturated.", &self.hash_overloaded),
+            (
+                "resetd_resets_requested_total",
+                "Password reset requests accepted.",
+                &self.resets_requested,
+            ),
+            (
+                "resetd_resets_completed_total",
+                "Password resets completed with a token.",
+                &self.resets_completed,
+            ),
+            (
+                "resetd_logins_succeeded_total",
+                "Successful authentications.",
+                &self.logins_ok,
+            ),
+            (
+                "resetd_logins_failed_total",
+                "Failed authentications.",
+                &self.logins_failed,
+            ),
+            (
+                "resetd_hash_overloaded_total",
+                "Requests answered 503 because password hashing was saturated.",
+                &self.hash_overloaded,
+            ),
         ];
         for (name, help, v) in counters {
-            let _ = writeln!(s, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}", v.load(Ordering::Relaxed));
+            let _ = writeln!(
+                s,
+                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}",
+                v.load(Ordering::Relaxed)
+            );
         }
         s.push_str(extra);
         s
@@ -87,7 +130,12 @@ mod tests {
     #[test]
     fn renders_counts_and_buckets() {
         let m = Metrics::default();
-        m.observe("/v1/{tenant}/recovery", "POST", 202, Duration::from_millis(3));
+        m.observe(
+            "/v1/{tenant}/recovery",
+            "POST",
+            202,
+            Duration::from_millis(3),
+        );
         m.resets_requested.fetch_add(1, Ordering::Relaxed);
         let out = m.render("");
         assert!(out.contains("resetd_http_requests_total{route=\"/v1/{tenant}/recovery\",method=\"POST\",status=\"202\"} 1"));

@@ -3,19 +3,21 @@
 
 use std::sync::atomic::Ordering;
 
-use axum::Json;
-use axum::Router;
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use resetd_core::CoreError;
+use axum::Json;
+use axum::Router;
 use resetd_core::model::{Client, LinkTemplate, Lookup, Person, Scope, Timestamp};
 use resetd_core::secret::{ApiKeySecret, ResetSecret};
 use resetd_core::service::{Actor, NewPersonInput, PersonPatch};
-use resetd_core::types::{ClientName, DisplayName, Email, InvalidInput, Locale, Login, Password, PersonId, TenantId};
+use resetd_core::types::{
+    ClientName, DisplayName, Email, InvalidInput, Locale, Login, Password, PersonId, TenantId,
+};
+use resetd_core::CoreError;
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::{json, Value};
 
 use crate::problem::{Body, Path, Problem, Query};
 use crate::{AppState, ClientIp};
@@ -26,29 +28,40 @@ type ApiResult = Result<Response, Problem>;
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/v1/{tenant}/recovery", post(request_reset))
-        .route("/v1/{tenant}/recovery/{token}", get(inspect_token).post(complete_reset))
+        .route(
+            "/v1/{tenant}/recovery/{token}",
+            get(inspect_token).post(complete_reset),
+        )
         .route("/v1/{tenant}/password/check", post(check_password))
         .route("/v1/{tenant}/authenticate", post(authenticate))
         .route("/v1/{tenant}/people", post(create_person).get(find_people))
-        .route("/v1/{tenant}/people/{id}", get(get_person).patch(update_person))
+        .route(
+            "/v1/{tenant}/people/{id}",
+            get(get_person).patch(update_person),
+        )
         .route("/v1/{tenant}/people/{id}/disable", post(disable_person))
         .route("/v1/{tenant}/people/{id}/enable", post(enable_person))
         .route("/v1/{tenant}/people/{id}/password", post(set_password))
         .route("/v1/{tenant}/people/{id}/unlock", post(unlock))
         .route("/v1/{tenant}/api-keys", post(create_api_key))
-        .route("/v1/{tenant}/clients", post(register_client).get(list_clients))
+        .route(
+            "/v1/{tenant}/clients",
+            post(register_client).get(list_clients),
+        )
         .route("/v1/{tenant}/audit", get(audit))
 }
 
 /// The one answer to every accepted reset request, whatever became of the account.
-pub const RECOVERY_ACCEPTED: &str =
-    r#"{"status":"accepted","message":"If an account matches, a message with a reset link is on its way."}"#;
+pub const RECOVERY_ACCEPTED: &str = r#"{"status":"accepted","message":"If an account matches, a message with a reset link is on its way."}"#;
 
 fn tenant(raw: &str) -> Result<TenantId, Problem> {
     TenantId::parse(raw).map_err(|_| Problem::from(CoreError::UnknownTenant))
 }
 
-fn opt<T>(v: Option<String>, parse: impl Fn(&str) -> Result<T, InvalidInput>) -> Result<Option<T>, Problem> {
+fn opt<T>(
+    v: Option<String>,
+    parse: impl Fn(&str) -> Result<T, InvalidInput>,
+) -> Result<Option<T>, Problem> {
     v.map(|s| parse(&s)).transpose().map_err(Problem::from)
 }
 
@@ -60,7 +73,10 @@ async fn admin(s: &AppState, tenant: &TenantId, headers: &HeaderMap) -> Result<A
         .and_then(|v| v.strip_prefix("Bearer "))
         .and_then(|k| ApiKeySecret::parse(k.trim()).ok())
         .ok_or(CoreError::Unauthenticated)?;
-    let key = s.service.authorize(tenant, &presented, Scope::Admin).await?;
+    let key = s
+        .service
+        .authorize(tenant, &presented, Scope::Admin)
+        .await?;
     Ok(Actor::ApiKey(key.id))
 }
 
@@ -106,10 +122,17 @@ struct RecoveryRequest {
     locale: Option<String>,
 }
 
-async fn request_reset(State(s): State<AppState>, ip: ClientIp, Path(t): Path<String>, Body(req): Body<RecoveryRequest>) -> ApiResult {
+async fn request_reset(
+    State(s): State<AppState>,
+    ip: ClientIp,
+    Path(t): Path<String>,
+    Body(req): Body<RecoveryRequest>,
+) -> ApiResult {
     let t = tenant(&t)?;
     if let Some(ip) = ip.0 {
-        s.recovery_limiter.check(ip).map_err(Problem::rate_limited)?;
+        s.recovery_limiter
+            .check(ip)
+            .map_err(Problem::rate_limited)?;
     }
     let lookup = match (req.login, req.email) {
         (Some(l), None) => Lookup::login(&Login::parse(&l)?),
@@ -118,10 +141,20 @@ async fn request_reset(State(s): State<AppState>, ip: ClientIp, Path(t): Path<St
     };
     let client = opt(req.client, ClientName::parse)?;
     let locale = opt(req.locale, Locale::parse)?;
-    s.service.request_reset(&t, lookup, client, locale, ip.text()).await?;
+    s.service
+        .request_reset(&t, lookup, client, locale, ip.text())
+        .await?;
     s.reset_notify.notify_one();
     s.metrics.resets_requested.fetch_add(1, Ordering::Relaxed);
-    Ok((StatusCode::ACCEPTED, [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], RECOVERY_ACCEPTED).into_response())
+    Ok((
+        StatusCode::ACCEPTED,
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        RECOVERY_ACCEPTED,
+    )
+        .into_response())
 }
 
 fn secret(raw: &str) -> Result<ResetSecret, Problem> {
@@ -129,7 +162,10 @@ fn secret(raw: &str) -> Result<ResetSecret, Problem> {
     ResetSecret::parse(raw).map_err(|_| Problem::from(CoreError::TokenGone))
 }
 
-async fn inspect_token(State(s): State<AppState>, Path((t, token)): Path<(String, String)>) -> ApiResult {
+async fn inspect_token(
+    State(s): State<AppState>,
+    Path((t, token)): Path<(String, String)>,
+) -> ApiResult {
     let t = tenant(&t)?;
     let info = s.service.inspect_token(&t, &secret(&token)?).await?;
     Ok(Json(json!({
@@ -147,14 +183,21 @@ struct NewPasswordBody {
     password: String,
 }
 
-async fn complete_reset(State(s): State<AppState>, ip: ClientIp, Path((t, token)): Path<(String, String)>, Body(req): Body<NewPasswordBody>) -> ApiResult {
+async fn complete_reset(
+    State(s): State<AppState>,
+    ip: ClientIp,
+    Path((t, token)): Path<(String, String)>,
+    Body(req): Body<NewPasswordBody>,
+) -> ApiResult {
     let t = tenant(&t)?;
     if let Some(addr) = ip.0 {
         s.auth_limiter.check(addr).map_err(Problem::rate_limited)?;
     }
     let secret = secret(&token)?;
     let password = Password::parse(&req.password)?;
-    s.service.complete_reset(&t, &secret, &password, ip.text().as_deref()).await?;
+    s.service
+        .complete_reset(&t, &secret, &password, ip.text().as_deref())
+        .await?;
     s.metrics.resets_completed.fetch_add(1, Ordering::Relaxed);
     s.mail_notify.notify_one();
     Ok(StatusCode::NO_CONTENT.into_response())
@@ -167,12 +210,22 @@ struct CheckBody {
     login: Option<String>,
 }
 
-async fn check_password(State(s): State<AppState>, Path(t): Path<String>, Body(req): Body<CheckBody>) -> ApiResult {
+async fn check_password(
+    State(s): State<AppState>,
+    Path(t): Path<String>,
+    Body(req): Body<CheckBody>,
+) -> ApiResult {
     let t = tenant(&t)?;
     let password = Password::parse(&req.password)?;
     let login = opt(req.login, Login::parse)?;
-    let v = s.service.check_password(&t, &password, login.as_ref()).await?;
-    Ok(Json(json!({"ok": v.is_ok(), "score": v.score, "violations": v.violations})).into_response())
+    let v = s
+        .service
+        .check_password(&t, &password, login.as_ref())
+        .await?;
+    Ok(
+        Json(json!({"ok": v.is_ok(), "score": v.score, "violations": v.violations}))
+            .into_response(),
+    )
 }
 
 #[derive(Deserialize)]
@@ -182,20 +235,33 @@ struct LoginBody {
     password: String,
 }
 
-async fn authenticate(State(s): State<AppState>, ip: ClientIp, Path(t): Path<String>, Body(req): Body<LoginBody>) -> ApiResult {
+async fn authenticate(
+    State(s): State<AppState>,
+    ip: ClientIp,
+    Path(t): Path<String>,
+    Body(req): Body<LoginBody>,
+) -> ApiResult {
     let t = tenant(&t)?;
     if let Some(addr) = ip.0 {
         s.auth_limiter.check(addr).map_err(Problem::rate_limited)?;
     }
     // A login or password that cannot exist is a bad pair like any other.
-    let (Ok(login), Ok(password)) = (Login::parse(&req.login), Password::parse(&req.password)) else {
+    let (Ok(login), Ok(password)) = (Login::parse(&req.login), Password::parse(&req.password))
+    else {
         s.metrics.logins_failed.fetch_add(1, Ordering::Relaxed);
         return Err(CoreError::BadCredentials.into());
     };
-    match s.service.authenticate(&t, &login, &password, ip.text().as_deref()).await {
+    match s
+        .service
+        .authenticate(&t, &login, &password, ip.text().as_deref())
+        .await
+    {
         Ok(a) => {
             s.metrics.logins_ok.fetch_add(1, Ordering::Relaxed);
-            Ok(Json(json!({"person_id": a.person.id, "must_change_password": a.must_change_password})).into_response())
+            Ok(Json(
+                json!({"person_id": a.person.id, "must_change_password": a.must_change_password}),
+            )
+            .into_response())
         }
         Err(e) => {
             if matches!(e, CoreError::BadCredentials | CoreError::Locked { .. }) {
@@ -232,7 +298,12 @@ fn empty_object() -> Value {
     json!({})
 }
 
-async fn create_person(State(s): State<AppState>, headers: HeaderMap, Path(t): Path<String>, Body(req): Body<NewPersonBody>) -> ApiResult {
+async fn create_person(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Path(t): Path<String>,
+    Body(req): Body<NewPersonBody>,
+) -> ApiResult {
     let t = tenant(&t)?;
     let actor = admin(&s, &t, &headers).await?;
     let input = NewPersonInput {
@@ -247,14 +318,23 @@ async fn create_person(State(s): State<AppState>, headers: HeaderMap, Path(t): P
     };
     let p = s.service.create_person(&t, input, &actor).await?;
     let location = format!("/v1/{t}/people/{}", p.id);
-    Ok((StatusCode::CREATED, [(header::LOCATION, location)], Json(person_json(&p, s.service.now()))).into_response())
+    Ok((
+        StatusCode::CREATED,
+        [(header::LOCATION, location)],
+        Json(person_json(&p, s.service.now())),
+    )
+        .into_response())
 }
 
 fn person_id(raw: &str) -> Result<PersonId, Problem> {
     PersonId::parse(raw).map_err(|_| Problem::from(CoreError::NotFound("person")))
 }
 
-async fn get_person(State(s): State<AppState>, headers: HeaderMap, Path((t, id)): Path<(String, String)>) -> ApiResult {
+async fn get_person(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Path((t, id)): Path<(String, String)>,
+) -> ApiResult {
     let t = tenant(&t)?;
     admin(&s, &t, &headers).await?;
     let p = s.service.get_person(&t, &person_id(&id)?).await?;
@@ -268,13 +348,20 @@ struct FindQuery {
     email: Option<String>,
 }
 
-async fn find_people(State(s): State<AppState>, headers: HeaderMap, Path(t): Path<String>, Query(q): Query<FindQuery>) -> ApiResult {
+async fn find_people(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Path(t): Path<String>,
+    Query(q): Query<FindQuery>,
+) -> ApiResult {
     let t = tenant(&t)?;
     admin(&s, &t, &headers).await?;
     let lookup = match (q.login, q.email) {
         (Some(l), None) => Lookup::login(&Login::parse(&l)?),
         (None, Some(e)) => Lookup::email(&Email::parse(&e)?),
-        _ => return Err(InvalidInput::new("login", "give exactly one of ?login= or ?email=").into()),
+        _ => {
+            return Err(InvalidInput::new("login", "give exactly one of ?login= or ?email=").into())
+        }
     };
     let items = match s.service.find_person(&t, &lookup).await {
         Ok(p) => vec![person_json(&p, s.service.now())],
@@ -300,12 +387,19 @@ struct PatchBody {
 mod double_option {
     use serde::{Deserialize, Deserializer};
 
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<Option<Option<String>>, D::Error> {
         Option::<String>::deserialize(d).map(Some)
     }
 }
 
-async fn update_person(State(s): State<AppState>, headers: HeaderMap, Path((t, id)): Path<(String, String)>, Body(req): Body<PatchBody>) -> ApiResult {
+async fn update_person(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Path((t, id)): Path<(String, String)>,
+    Body(req): Body<PatchBody>,
+) -> ApiResult {
     let t = tenant(&t)?;
     let actor = admin(&s, &t, &headers).await?;
     let patch = PersonPatch {
@@ -319,23 +413,46 @@ async fn update_person(State(s): State<AppState>, headers: HeaderMap, Path((t, i
         roles: req.roles,
         attributes: req.attributes,
     };
-    let p = s.service.update_person(&t, &person_id(&id)?, patch, &actor).await?;
+    let p = s
+        .service
+        .update_person(&t, &person_id(&id)?, patch, &actor)
+        .await?;
     Ok(Json(person_json(&p, s.service.now())).into_response())
 }
 
-async fn set_enabled(s: AppState, headers: HeaderMap, t: String, id: String, enabled: bool) -> ApiResult {
+async fn set_enabled(
+    s: AppState,
+    headers: HeaderMap,
+    t: String,
+    id: String,
+    enabled: bool,
+) -> ApiResult {
     let t = tenant(&t)?;
     let actor = admin(&s, &t, &headers).await?;
-    let patch = PersonPatch { enabled: Some(enabled), ..Default::default() };
-    let p = s.service.update_person(&t, &person_id(&id)?, patch, &actor).await?;
+    let patch = PersonPatch {
+        enabled: Some(enabled),
+        ..Default::default()
+    };
+    let p = s
+        .service
+        .update_person(&t, &person_id(&id)?, patch, &actor)
+        .await?;
     Ok(Json(person_json(&p, s.service.now())).into_response())
 }
 
-async fn disable_person(State(s): State<AppState>, headers: HeaderMap, Path((t, id)): Path<(String, String)>) -> ApiResult {
+async fn disable_person(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Path((t, id)): Path<(String, String)>,
+) -> ApiResult {
     set_enabled(s, headers, t, id, false).await
 }
 
-async fn enable_person(State(s): State<AppState>, headers: HeaderMap, Path((t, id)): Path<(String, String)>) -> ApiResult {
+async fn enable_person(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Path((t, id)): Path<(String, String)>,
+) -> ApiResult {
     set_enabled(s, headers, t, id, true).await
 }
 
@@ -349,20 +466,43 @@ struct SetPasswordBody {
     must_change_password: bool,
 }
 
-async fn set_password(State(s): State<AppState>, ip: ClientIp, headers: HeaderMap, Path((t, id)): Path<(String, String)>, Body(req): Body<SetPasswordBody>) -> ApiResult {
+async fn set_password(
+    State(s): State<AppState>,
+    ip: ClientIp,
+    headers: HeaderMap,
+    Path((t, id)): Path<(String, String)>,
+    Body(req): Body<SetPasswordBody>,
+) -> ApiResult {
     let t = tenant(&t)?;
     let actor = admin(&s, &t, &headers).await?;
     let id = person_id(&id)?;
     let password = Password::parse(&req.password)?;
-    s.service.admin_set_password(&t, &id, &password, req.unlock, req.must_change_password, &actor, ip.text().as_deref()).await?;
+    s.service
+        .admin_set_password(
+            &t,
+            &id,
+            &password,
+            req.unlock,
+            req.must_change_password,
+            &actor,
+            ip.text().as_deref(),
+        )
+        .await?;
     s.mail_notify.notify_one();
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-async fn unlock(State(s): State<AppState>, ip: ClientIp, headers: HeaderMap, Path((t, id)): Path<(String, String)>) -> ApiResult {
+async fn unlock(
+    State(s): State<AppState>,
+    ip: ClientIp,
+    headers: HeaderMap,
+    Path((t, id)): Path<(String, String)>,
+) -> ApiResult {
     let t = tenant(&t)?;
     let actor = admin(&s, &t, &headers).await?;
-    s.service.unlock(&t, &person_id(&id)?, &actor, ip.text().as_deref()).await?;
+    s.service
+        .unlock(&t, &person_id(&id)?, &actor, ip.text().as_deref())
+        .await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -380,15 +520,28 @@ fn admin_scope() -> Vec<Scope> {
     vec![Scope::Admin]
 }
 
-async fn create_api_key(State(s): State<AppState>, headers: HeaderMap, Path(t): Path<String>, Body(req): Body<NewKeyBody>) -> ApiResult {
+async fn create_api_key(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Path(t): Path<String>,
+    Body(req): Body<NewKeyBody>,
+) -> ApiResult {
     let t = tenant(&t)?;
     let actor = admin(&s, &t, &headers).await?;
     if req.scopes.is_empty() {
         return Err(InvalidInput::new("scopes", "give at least one scope").into());
     }
-    let (key, secret) = s.service.create_api_key(&t, &req.name, req.scopes, &actor).await?;
+    let (key, secret) = s
+        .service
+        .create_api_key(&t, &req.name, req.scopes, &actor)
+        .await?;
     let body = json!({"id": key.id, "name": key.name, "scopes": key.scopes, "created_at": key.created_at.rfc3339(), "key": secret.expose()});
-    Ok((StatusCode::CREATED, [(header::CACHE_CONTROL, "no-store")], Json(body)).into_response())
+    Ok((
+        StatusCode::CREATED,
+        [(header::CACHE_CONTROL, "no-store")],
+        Json(body),
+    )
+        .into_response())
 }
 
 #[derive(Deserialize)]
@@ -400,7 +553,12 @@ struct NewClientBody {
     allowed_prefixes: Vec<String>,
 }
 
-async fn register_client(State(s): State<AppState>, headers: HeaderMap, Path(t): Path<String>, Body(req): Body<NewClientBody>) -> ApiResult {
+async fn register_client(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Path(t): Path<String>,
+    Body(req): Body<NewClientBody>,
+) -> ApiResult {
     let t = tenant(&t)?;
     let actor = admin(&s, &t, &headers).await?;
     if req.allowed_prefixes.len() > 32 {
@@ -408,15 +566,31 @@ async fn register_client(State(s): State<AppState>, headers: HeaderMap, Path(t):
     }
     let c = s
         .service
-        .register_client(&t, ClientName::parse(&req.name)?, LinkTemplate::parse(&req.link_template)?, req.allowed_prefixes, &actor)
+        .register_client(
+            &t,
+            ClientName::parse(&req.name)?,
+            LinkTemplate::parse(&req.link_template)?,
+            req.allowed_prefixes,
+            &actor,
+        )
         .await?;
     Ok((StatusCode::CREATED, Json(client_json(&c))).into_response())
 }
 
-async fn list_clients(State(s): State<AppState>, headers: HeaderMap, Path(t): Path<String>) -> ApiResult {
+async fn list_clients(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Path(t): Path<String>,
+) -> ApiResult {
     let t = tenant(&t)?;
     admin(&s, &t, &headers).await?;
-    let items: Vec<Value> = s.service.list_clients(&t).await?.iter().map(client_json).collect();
+    let items: Vec<Value> = s
+        .service
+        .list_clients(&t)
+        .await?
+        .iter()
+        .map(client_json)
+        .collect();
     Ok(Json(json!({ "items": items })).into_response())
 }
 
@@ -427,12 +601,21 @@ struct AuditQuery {
     limit: Option<u32>,
 }
 
-async fn audit(State(s): State<AppState>, headers: HeaderMap, Path(t): Path<String>, Query(q): Query<AuditQuery>) -> ApiResult {
+async fn audit(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Path(t): Path<String>,
+    Query(q): Query<AuditQuery>,
+) -> ApiResult {
     let t = tenant(&t)?;
     admin(&s, &t, &headers).await?;
     let limit = q.limit.unwrap_or(100).clamp(1, 1000);
     let events = s.service.audit_log(&t, q.before, limit).await?;
-    let next = if events.len() as u32 == limit { events.last().map(|e| e.id) } else { None };
+    let next = if events.len() as u32 == limit {
+        events.last().map(|e| e.id)
+    } else {
+        None
+    };
     let items: Vec<Value> = events
         .iter()
         .map(|e| json!({"id": e.id, "kind": e.kind, "person": e.person, "actor": e.actor, "ip": e.ip, "at": e.at.rfc3339(), "detail": e.detail}))

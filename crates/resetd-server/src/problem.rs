@@ -4,12 +4,12 @@
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use resetd_core::CoreError;
 use resetd_core::types::InvalidInput;
+use resetd_core::CoreError;
 use serde::de::DeserializeOwned;
-use serde_json::{Value, json};
+use serde_json::{json, Value};
 
 /// A problem+json error response.
 #[derive(Debug)]
@@ -18,20 +18,33 @@ pub struct Problem {
     slug: &'static str,
     title: &'static str,
     detail: String,
-    extra: Option<(&'static str, Value)>,
+    extra: Option<Box<(&'static str, Value)>>,
     retry_after: Option<i64>,
     bearer_challenge: bool,
 }
 
 impl Problem {
     /// A problem with `status`, a stable `slug` (the end of its type URI), a title and detail.
-    pub fn new(status: StatusCode, slug: &'static str, title: &'static str, detail: impl Into<String>) -> Self {
-        Self { status, slug, title, detail: detail.into(), extra: None, retry_after: None, bearer_challenge: false }
+    pub fn new(
+        status: StatusCode,
+        slug: &'static str,
+        title: &'static str,
+        detail: impl Into<String>,
+    ) -> Self {
+        Self {
+            status,
+            slug,
+            title,
+            detail: detail.into(),
+            extra: None,
+            retry_after: None,
+            bearer_challenge: false,
+        }
     }
 
     /// Adds one extension member.
     pub fn with(mut self, key: &'static str, value: Value) -> Self {
-        self.extra = Some((key, value));
+        self.extra = Some(Box::new((key, value)));
         self
     }
 
@@ -43,24 +56,44 @@ impl Problem {
 
     /// 404 for a path that does not exist.
     pub fn not_found() -> Self {
-        Self::new(StatusCode::NOT_FOUND, "not-found", "Not Found", "There is nothing at this path.")
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "not-found",
+            "Not Found",
+            "There is nothing at this path.",
+        )
     }
 
     /// 405.
     pub fn method_not_allowed() -> Self {
-        Self::new(StatusCode::METHOD_NOT_ALLOWED, "method-not-allowed", "Method Not Allowed", "This path does not accept this method.")
+        Self::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method-not-allowed",
+            "Method Not Allowed",
+            "This path does not accept this method.",
+        )
     }
 
     /// 429 with Retry-After.
     pub fn rate_limited(retry_after: i64) -> Self {
-        Self::new(StatusCode::TOO_MANY_REQUESTS, "rate-limited", "Too Many Requests", "Too many requests from this address; try again later.")
-            .retry_after(retry_after)
+        Self::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate-limited",
+            "Too Many Requests",
+            "Too many requests from this address; try again later.",
+        )
+        .retry_after(retry_after)
     }
 
     /// 422 for one invalid field.
     pub fn invalid(e: &InvalidInput) -> Self {
-        Self::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid-input", "Invalid Input", e.to_string())
-            .with("errors", json!([{"field": e.field, "reason": e.reason}]))
+        Self::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid-input",
+            "Invalid Input",
+            e.to_string(),
+        )
+        .with("errors", json!([{"field": e.field, "reason": e.reason}]))
     }
 
     /// The HTTP status.
@@ -80,29 +113,90 @@ impl From<CoreError> for Problem {
         use StatusCode as S;
         match e {
             CoreError::Invalid(i) => Problem::invalid(&i),
-            CoreError::UnknownTenant => Problem::new(S::NOT_FOUND, "unknown-tenant", "Unknown Tenant", "No tenant has this name."),
-            CoreError::NotFound(what) => Problem::new(S::NOT_FOUND, "not-found", "Not Found", format!("No {what} has this id.")),
-            CoreError::Conflict(what) => Problem::new(S::CONFLICT, "conflict", "Conflict", format!("The {what} is already taken.")),
-            CoreError::UnknownClient => Problem::new(S::UNPROCESSABLE_ENTITY, "unknown-client", "Unknown Client", "No client with this name is registered for the tenant."),
-            CoreError::TokenGone => Problem::new(S::GONE, "token-gone", "Link No Longer Valid", "This reset link is unknown, expired or already used. Request a new one."),
-            CoreError::Policy(v) => Problem::new(S::UNPROCESSABLE_ENTITY, "password-policy", "Password Rejected", "The password does not meet the policy.")
-                .with("violations", json!(v.violations)),
-            CoreError::BadCredentials => Problem::new(S::UNAUTHORIZED, "bad-credentials", "Unauthorized", "The login or password is wrong."),
+            CoreError::UnknownTenant => Problem::new(
+                S::NOT_FOUND,
+                "unknown-tenant",
+                "Unknown Tenant",
+                "No tenant has this name.",
+            ),
+            CoreError::NotFound(what) => Problem::new(
+                S::NOT_FOUND,
+                "not-found",
+                "Not Found",
+                format!("No {what} has this id."),
+            ),
+            CoreError::Conflict(what) => Problem::new(
+                S::CONFLICT,
+                "conflict",
+                "Conflict",
+                format!("The {what} is already taken."),
+            ),
+            CoreError::UnknownClient => Problem::new(
+                S::UNPROCESSABLE_ENTITY,
+                "unknown-client",
+                "Unknown Client",
+                "No client with this name is registered for the tenant.",
+            ),
+            CoreError::TokenGone => Problem::new(
+                S::GONE,
+                "token-gone",
+                "Link No Longer Valid",
+                "This reset link is unknown, expired or already used. Request a new one.",
+            ),
+            CoreError::Policy(v) => Problem::new(
+                S::UNPROCESSABLE_ENTITY,
+                "password-policy",
+                "Password Rejected",
+                "The password does not meet the policy.",
+            )
+            .with("violations", json!(v.violations)),
+            CoreError::BadCredentials => Problem::new(
+                S::UNAUTHORIZED,
+                "bad-credentials",
+                "Unauthorized",
+                "The login or password is wrong.",
+            ),
             CoreError::Locked { until } => {
                 use resetd_core::model::{Clock, SystemClock};
-                Problem::new(S::LOCKED, "locked", "Account Locked", "Too many failed logins; the account is locked for a while.")
-                    .retry_after(SystemClock.now().secs_until(until))
+                Problem::new(
+                    S::LOCKED,
+                    "locked",
+                    "Account Locked",
+                    "Too many failed logins; the account is locked for a while.",
+                )
+                .retry_after(SystemClock.now().secs_until(until))
             }
             CoreError::Unauthenticated => {
-                let mut p = Problem::new(S::UNAUTHORIZED, "unauthenticated", "Unauthorized", "A valid API key is required: Authorization: Bearer <key>.");
+                let mut p = Problem::new(
+                    S::UNAUTHORIZED,
+                    "unauthenticated",
+                    "Unauthorized",
+                    "A valid API key is required: Authorization: Bearer <key>.",
+                );
                 p.bearer_challenge = true;
                 p
             }
-            CoreError::Forbidden => Problem::new(S::FORBIDDEN, "forbidden", "Forbidden", "This API key may not do this in this tenant."),
-            CoreError::Overloaded => Problem::new(S::SERVICE_UNAVAILABLE, "overloaded", "Service Unavailable", "The server is busy hashing passwords; retry shortly.").retry_after(1),
+            CoreError::Forbidden => Problem::new(
+                S::FORBIDDEN,
+                "forbidden",
+                "Forbidden",
+                "This API key may not do this in this tenant.",
+            ),
+            CoreError::Overloaded => Problem::new(
+                S::SERVICE_UNAVAILABLE,
+                "overloaded",
+                "Service Unavailable",
+                "The server is busy hashing passwords; retry shortly.",
+            )
+            .retry_after(1),
             CoreError::Internal(msg) => {
                 tracing::error!(error = %msg, "internal error");
-                Problem::new(S::INTERNAL_SERVER_ERROR, "internal", "Internal Server Error", "Something went wrong on our side; it has been logged.")
+                Problem::new(
+                    S::INTERNAL_SERVER_ERROR,
+                    "internal",
+                    "Internal Server Error",
+                    "Something went wrong on our side; it has been logged.",
+                )
             }
         }
     }
@@ -116,12 +210,16 @@ impl IntoResponse for Problem {
             "status": self.status.as_u16(),
             "detail": self.detail,
         });
-        if let Some((k, v)) = self.extra {
+        if let Some(kv) = self.extra {
+            let (k, v) = *kv;
             body[k] = v;
         }
         let mut res = (self.status, body.to_string()).into_response();
         let h = res.headers_mut();
-        h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
+        h.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/problem+json"),
+        );
         if let Some(s) = self.retry_after {
             h.insert(header::RETRY_AFTER, HeaderValue::from(s));
         }
@@ -159,11 +257,36 @@ pub fn scrub(msg: &str) -> String {
 pub fn json_rejection(r: JsonRejection) -> Problem {
     use StatusCode as S;
     match r {
-        JsonRejection::MissingJsonContentType(_) => Problem::new(S::UNSUPPORTED_MEDIA_TYPE, "unsupported-media-type", "Unsupported Media Type", "Send the body as Content-Type: application/json."),
-        JsonRejection::JsonSyntaxError(e) => Problem::new(S::BAD_REQUEST, "malformed-json", "Malformed JSON", scrub(&e.body_text())),
-        JsonRejection::JsonDataError(e) => Problem::new(S::UNPROCESSABLE_ENTITY, "invalid-body", "Invalid Body", scrub(&e.body_text())),
-        JsonRejection::BytesRejection(e) if e.status() == S::PAYLOAD_TOO_LARGE => Problem::new(S::PAYLOAD_TOO_LARGE, "body-too-large", "Payload Too Large", "The request body is larger than the server accepts."),
-        other => Problem::new(S::BAD_REQUEST, "bad-body", "Bad Request", scrub(&other.body_text())),
+        JsonRejection::MissingJsonContentType(_) => Problem::new(
+            S::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported-media-type",
+            "Unsupported Media Type",
+            "Send the body as Content-Type: application/json.",
+        ),
+        JsonRejection::JsonSyntaxError(e) => Problem::new(
+            S::BAD_REQUEST,
+            "malformed-json",
+            "Malformed JSON",
+            scrub(&e.body_text()),
+        ),
+        JsonRejection::JsonDataError(e) => Problem::new(
+            S::UNPROCESSABLE_ENTITY,
+            "invalid-body",
+            "Invalid Body",
+            scrub(&e.body_text()),
+        ),
+        JsonRejection::BytesRejection(e) if e.status() == S::PAYLOAD_TOO_LARGE => Problem::new(
+            S::PAYLOAD_TOO_LARGE,
+            "body-too-large",
+            "Payload Too Large",
+            "The request body is larger than the server accepts.",
+        ),
+        other => Problem::new(
+            S::BAD_REQUEST,
+            "bad-body",
+            "Bad Request",
+            scrub(&other.body_text()),
+        ),
     }
 }
 
@@ -204,13 +327,23 @@ impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for Path<T>
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         match axum::extract::Path::<T>::from_request_parts(parts, state).await {
             Ok(axum::extract::Path(v)) => Ok(Path(v)),
-            Err(r) => Err(Problem::new(StatusCode::BAD_REQUEST, "invalid-path", "Invalid Path", scrub(&r.body_text()))),
+            Err(r) => Err(Problem::new(
+                StatusCode::BAD_REQUEST,
+                "invalid-path",
+                "Invalid Path",
+                scrub(&r.body_text()),
+            )),
         }
     }
 }
 
 fn query_rejection(r: QueryRejection) -> Problem {
-    Problem::new(StatusCode::BAD_REQUEST, "invalid-query", "Invalid Query", scrub(&r.body_text()))
+    Problem::new(
+        StatusCode::BAD_REQUEST,
+        "invalid-query",
+        "Invalid Query",
+        scrub(&r.body_text()),
+    )
 }
 
 #[cfg(test)]
@@ -219,14 +352,32 @@ mod tests {
 
     #[test]
     fn scrub_removes_values() {
-        assert_eq!(scrub("password: invalid type: string \"hunter2\", expected u32"), "password: invalid type: string \"…\", expected u32");
-        assert_eq!(scrub("invalid type: integer `12345678`, expected a string"), "invalid type: integer `…`, expected a string");
+        assert_eq!(
+            scrub("password: invalid type: string \"hunter2\", expected u32"),
+            "password: invalid type: string \"…\", expected u32"
+        );
+        assert_eq!(
+            scrub("invalid type: integer `12345678`, expected a string"),
+            "invalid type: integer `…`, expected a string"
+        );
     }
 
     #[test]
     fn core_errors_map_to_statuses() {
-        assert_eq!(Problem::from(CoreError::TokenGone).status(), StatusCode::GONE);
-        assert_eq!(Problem::from(CoreError::Overloaded).status(), StatusCode::SERVICE_UNAVAILABLE);
-        assert_eq!(Problem::from(CoreError::Locked { until: resetd_core::model::Timestamp(0) }).status(), StatusCode::LOCKED);
+        assert_eq!(
+            Problem::from(CoreError::TokenGone).status(),
+            StatusCode::GONE
+        );
+        assert_eq!(
+            Problem::from(CoreError::Overloaded).status(),
+            StatusCode::SERVICE_UNAVAILABLE
+        );
+        assert_eq!(
+            Problem::from(CoreError::Locked {
+                until: resetd_core::model::Timestamp(0)
+            })
+            .status(),
+            StatusCode::LOCKED
+        );
     }
 }

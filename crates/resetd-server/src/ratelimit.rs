@@ -18,7 +18,11 @@ const MAX_TRACKED: usize = 100_000;
 impl RateLimiter {
     /// A limiter; `per_minute == 0` disables it.
     pub fn new(per_minute: u32, burst: u32) -> Self {
-        Self { per_sec: per_minute as f64 / 60.0, burst: burst.max(1) as f64, buckets: Mutex::new(HashMap::new()) }
+        Self {
+            per_sec: per_minute as f64 / 60.0,
+            burst: burst.max(1) as f64,
+            buckets: Mutex::new(HashMap::new()),
+        }
     }
 
     /// Takes one token for `ip`; `Err(seconds)` says when the next one is due.
@@ -30,7 +34,9 @@ impl RateLimiter {
         let mut map = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
         if map.len() >= MAX_TRACKED {
             let (per_sec, burst) = (self.per_sec, self.burst);
-            map.retain(|_, (tokens, at)| *tokens + now.duration_since(*at).as_secs_f64() * per_sec < burst);
+            map.retain(|_, (tokens, at)| {
+                *tokens + now.duration_since(*at).as_secs_f64() * per_sec < burst
+            });
         }
         let (tokens, at) = map.entry(ip).or_insert((self.burst, now));
         *tokens = (*tokens + now.duration_since(*at).as_secs_f64() * self.per_sec).min(self.burst);

@@ -98,7 +98,10 @@ impl Default for Config {
 
 impl Default for Hashing {
     fn default() -> Self {
-        Self { workers: 0, queue: 64 }
+        Self {
+            workers: 0,
+            queue: 64,
+        }
     }
 }
 
@@ -142,7 +145,8 @@ impl Config {
     pub fn load(file: Option<&Path>, over: &Overrides) -> Result<Self, String> {
         let mut c = match file {
             Some(p) => {
-                let text = std::fs::read_to_string(p).map_err(|e| format!("cannot read {}: {e}", p.display()))?;
+                let text = std::fs::read_to_string(p)
+                    .map_err(|e| format!("cannot read {}: {e}", p.display()))?;
                 toml::from_str::<Config>(&text).map_err(|e| format!("{}: {e}", p.display()))?
             }
             None => Config::default(),
@@ -183,26 +187,40 @@ impl Config {
     fn validate(&self) -> Result<(), String> {
         resetd_core::hash::Argon2id::new(self.argon2).map_err(|e| format!("argon2: {e}"))?;
         if self.argon2.m_cost < 19456 || self.argon2.t_cost < 2 {
-            eprintln!("warning: argon2 parameters are below the OWASP minimum (m_cost=19456, t_cost=2)");
+            eprintln!(
+                "warning: argon2 parameters are below the OWASP minimum (m_cost=19456, t_cost=2)"
+            );
         }
         let url = self.public_url();
         if !(url.starts_with("http://") || url.starts_with("https://")) || url.ends_with('/') {
-            return Err(format!("public_url must be an absolute http(s) URL without a trailing '/': {url}"));
+            return Err(format!(
+                "public_url must be an absolute http(s) URL without a trailing '/': {url}"
+            ));
         }
         if self.mail.transport != "file" {
-            return Err(format!("mail.transport: unknown transport {:?} (known: file)", self.mail.transport));
+            return Err(format!(
+                "mail.transport: unknown transport {:?} (known: file)",
+                self.mail.transport
+            ));
         }
         if self.http.body_limit < 1024 || self.http.request_timeout_secs == 0 {
-            return Err("http.body_limit must be >= 1024 and http.request_timeout_secs >= 1".into());
+            return Err(
+                "http.body_limit must be >= 1024 and http.request_timeout_secs >= 1".into(),
+            );
         }
-        resetd_core::types::TenantId::parse(&self.bootstrap_tenant).map_err(|e| format!("bootstrap_tenant: {e}"))?;
+        resetd_core::types::TenantId::parse(&self.bootstrap_tenant)
+            .map_err(|e| format!("bootstrap_tenant: {e}"))?;
         self.database_path()?;
         Ok(())
     }
 
     /// The effective public URL.
     pub fn public_url(&self) -> String {
-        if self.public_url.is_empty() { format!("http://{}", self.listen) } else { self.public_url.clone() }
+        if self.public_url.is_empty() {
+            format!("http://{}", self.listen)
+        } else {
+            self.public_url.clone()
+        }
     }
 
     /// The SQLite file to use.
@@ -212,7 +230,10 @@ impl Config {
         }
         match self.database_url.strip_prefix("sqlite://") {
             Some(p) if !p.is_empty() => Ok(PathBuf::from(p)),
-            _ => Err(format!("database_url: only sqlite://PATH is supported, got {:?}", self.database_url)),
+            _ => Err(format!(
+                "database_url: only sqlite://PATH is supported, got {:?}",
+                self.database_url
+            )),
         }
     }
 
@@ -248,9 +269,13 @@ mod tests {
 
     #[test]
     fn toml_then_env() {
-        let mut c: Config = toml::from_str("listen = \"127.0.0.1:9000\"\n[argon2]\nm_cost = 65536\nt_cost = 3\np_cost = 1\n").unwrap();
+        let mut c: Config = toml::from_str(
+            "listen = \"127.0.0.1:9000\"\n[argon2]\nm_cost = 65536\nt_cost = 3\np_cost = 1\n",
+        )
+        .unwrap();
         assert_eq!(c.argon2.m_cost, 65536);
-        c.apply_env(|k| (k == "RESETD_LISTEN").then(|| "0.0.0.0:1234".to_string())).unwrap();
+        c.apply_env(|k| (k == "RESETD_LISTEN").then(|| "0.0.0.0:1234".to_string()))
+            .unwrap();
         assert_eq!(c.listen.port(), 1234);
         assert!(c.apply_env(|_| Some("nonsense".into())).is_err());
     }
@@ -258,9 +283,15 @@ mod tests {
     #[test]
     fn unknown_keys_and_bad_values_are_refused() {
         assert!(toml::from_str::<Config>("lisen = \"x\"").is_err());
-        let c = Config { public_url: "ftp://x".into(), ..Config::default() };
+        let c = Config {
+            public_url: "ftp://x".into(),
+            ..Config::default()
+        };
         assert!(c.validate().is_err());
-        let c = Config { database_url: "mysql://x".into(), ..Config::default() };
+        let c = Config {
+            database_url: "mysql://x".into(),
+            ..Config::default()
+        };
         assert!(c.validate().is_err());
     }
 }

@@ -17,12 +17,16 @@ use resetd_core::types::{ClientName, DisplayName, Email, Locale, Login, Password
 use resetd_core::{CoreError, Service, ServiceConfig};
 use resetd_server::hasher::PooledHasher;
 use resetd_server::{AppState, ExtraMetrics};
-use tokio::sync::{Notify, watch};
+use tokio::sync::{watch, Notify};
 
 use crate::config::{Config, Overrides};
 
 #[derive(Parser)]
-#[command(name = "resetd", version, about = "Self-hosted password reset and account recovery")]
+#[command(
+    name = "resetd",
+    version,
+    about = "Self-hosted password reset and account recovery"
+)]
 struct Cli {
     /// TOML configuration file.
     #[arg(long, global = true, env = "RESETD_CONFIG")]
@@ -190,13 +194,20 @@ enum ClientCmd {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let filter = tracing_subscriber::EnvFilter::try_from_env("RESETD_LOG").unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    let filter = tracing_subscriber::EnvFilter::try_from_env("RESETD_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
     let listen = match &cli.command {
         Command::Serve { listen } => *listen,
         _ => None,
     };
-    let over = Overrides { listen, data_dir: cli.data_dir.clone() };
+    let over = Overrides {
+        listen,
+        data_dir: cli.data_dir.clone(),
+    };
     let config = match Config::load(cli.config.as_deref(), &over) {
         Ok(c) => c,
         Err(e) => {
@@ -204,7 +215,10 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the runtime: {e}");
@@ -229,22 +243,43 @@ struct App {
 
 async fn open(config: Config) -> Result<App, String> {
     let path = config.database_path()?;
-    let store = resetd_store::SqliteStore::open(&path).map_err(|e| format!("database {}: {e}", path.display()))?;
+    let store = resetd_store::SqliteStore::open(&path)
+        .map_err(|e| format!("database {}: {e}", path.display()))?;
     let store: Arc<dyn Store> = Arc::new(store);
-    store.migrate().await.map_err(|e| format!("migrating {}: {e}", path.display()))?;
+    store
+        .migrate()
+        .await
+        .map_err(|e| format!("migrating {}: {e}", path.display()))?;
     let argon = Argon2id::new(config.argon2).map_err(|e| e.to_string())?;
-    let workers = if config.hashing.workers == 0 { std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2) } else { config.hashing.workers };
+    let workers = if config.hashing.workers == 0 {
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2)
+    } else {
+        config.hashing.workers
+    };
     let hasher = Arc::new(PooledHasher::new(argon, workers, config.hashing.queue));
-    let renderer = resetd_mail::TemplateRenderer::new(config.mail.templates_dir.clone(), config.mail.support_contact.clone(), config.mail.product_name.clone())
-        .map_err(|e| format!("mail templates: {e}"))?;
+    let renderer = resetd_mail::TemplateRenderer::new(
+        config.mail.templates_dir.clone(),
+        config.mail.support_contact.clone(),
+        config.mail.product_name.clone(),
+    )
+    .map_err(|e| format!("mail templates: {e}"))?;
     let service = Arc::new(Service::new(
         store.clone(),
         hasher,
         Arc::new(renderer),
         Arc::new(SystemClock),
-        ServiceConfig { public_url: config.public_url(), message_id_domain: config.message_id_domain.clone() },
+        ServiceConfig {
+            public_url: config.public_url(),
+            message_id_domain: config.message_id_domain.clone(),
+        },
     ));
-    Ok(App { config, store, service })
+    Ok(App {
+        config,
+        store,
+        service,
+    })
 }
 
 fn tid(s: &str) -> Result<TenantId, String> {
@@ -254,8 +289,15 @@ fn tid(s: &str) -> Result<TenantId, String> {
 fn explain(e: CoreError) -> String {
     match e {
         CoreError::Policy(v) => {
-            let list: Vec<String> = v.violations.iter().map(|v| format!("  - {} ({})", v.message, v.code)).collect();
-            format!("the password does not meet the policy:\n{}", list.join("\n"))
+            let list: Vec<String> = v
+                .violations
+                .iter()
+                .map(|v| format!("  - {} ({})", v.message, v.code))
+                .collect();
+            format!(
+                "the password does not meet the policy:\n{}",
+                list.join("\n")
+            )
         }
         other => other.to_string(),
     }
@@ -281,29 +323,48 @@ async fn run(command: Command, config: Config) -> Result<(), String> {
                 TenantCmd::Add { name, settings } => {
                     let mut s = TenantSettings::default();
                     settings.apply(&mut s);
-                    app.service.create_tenant(tid(&name)?, s).await.map_err(explain)?;
+                    app.service
+                        .create_tenant(tid(&name)?, s)
+                        .await
+                        .map_err(explain)?;
                     println!("tenant {name} created");
                 }
                 TenantCmd::Set { name, settings } => {
                     let t = tid(&name)?;
                     let mut s = app.service.tenant(&t).await.map_err(explain)?.settings;
                     settings.apply(&mut s);
-                    app.service.update_tenant_settings(&t, s).await.map_err(explain)?;
+                    app.service
+                        .update_tenant_settings(&t, s)
+                        .await
+                        .map_err(explain)?;
                     println!("tenant {name} updated");
                 }
                 TenantCmd::List => {
                     for t in app.store.list_tenants().await.map_err(|e| e.to_string())? {
-                        println!("{}\t{}", t.id, serde_json::to_string(&t.settings).unwrap_or_default());
+                        println!(
+                            "{}\t{}",
+                            t.id,
+                            serde_json::to_string(&t.settings).unwrap_or_default()
+                        );
                     }
                 }
             }
             Ok(())
         }
-        Command::Person(PersonCmd::Add { tenant, login, email, name, locale, password_stdin }) => {
+        Command::Person(PersonCmd::Add {
+            tenant,
+            login,
+            email,
+            name,
+            locale,
+            password_stdin,
+        }) => {
             let app = open(config).await?;
             let password = if password_stdin {
                 let mut buf = String::new();
-                std::io::stdin().read_to_string(&mut buf).map_err(|e| format!("reading the password: {e}"))?;
+                std::io::stdin()
+                    .read_to_string(&mut buf)
+                    .map_err(|e| format!("reading the password: {e}"))?;
                 let line = buf.lines().next().unwrap_or("");
                 Some(Password::parse(line).map_err(|e| e.to_string())?)
             } else {
@@ -312,40 +373,90 @@ async fn run(command: Command, config: Config) -> Result<(), String> {
             let input = NewPersonInput {
                 login: Login::parse(&login).map_err(|e| e.to_string())?,
                 email: Email::parse(&email).map_err(|e| e.to_string())?,
-                display_name: name.as_deref().map(DisplayName::parse).transpose().map_err(|e| e.to_string())?,
-                locale: locale.as_deref().map(Locale::parse).transpose().map_err(|e| e.to_string())?,
+                display_name: name
+                    .as_deref()
+                    .map(DisplayName::parse)
+                    .transpose()
+                    .map_err(|e| e.to_string())?,
+                locale: locale
+                    .as_deref()
+                    .map(Locale::parse)
+                    .transpose()
+                    .map_err(|e| e.to_string())?,
                 enabled: true,
                 roles: vec![],
                 attributes: serde_json::json!({}),
                 password,
             };
-            let p = app.service.create_person(&tid(&tenant)?, input, &Actor::Cli).await.map_err(explain)?;
+            let p = app
+                .service
+                .create_person(&tid(&tenant)?, input, &Actor::Cli)
+                .await
+                .map_err(explain)?;
             println!("{}", p.id);
             Ok(())
         }
-        Command::Apikey(ApiKeyCmd::Create { tenant, scope, name }) => {
+        Command::Apikey(ApiKeyCmd::Create {
+            tenant,
+            scope,
+            name,
+        }) => {
             let app = open(config).await?;
             let scope = match scope.as_str() {
                 "admin" => Scope::Admin,
                 other => return Err(format!("unknown scope {other:?} (known: admin)")),
             };
-            let (key, secret) = app.service.create_api_key(&tid(&tenant)?, &name, vec![scope], &Actor::Cli).await.map_err(explain)?;
-            eprintln!("API key {} created for tenant {tenant}; it is shown only now:", key.id);
+            let (key, secret) = app
+                .service
+                .create_api_key(&tid(&tenant)?, &name, vec![scope], &Actor::Cli)
+                .await
+                .map_err(explain)?;
+            eprintln!(
+                "API key {} created for tenant {tenant}; it is shown only now:",
+                key.id
+            );
             println!("{}", secret.expose());
             Ok(())
         }
-        Command::Client(ClientCmd::Add { tenant, name, link_template, allowed_prefixes }) => {
+        Command::Client(ClientCmd::Add {
+            tenant,
+            name,
+            link_template,
+            allowed_prefixes,
+        }) => {
             let app = open(config).await?;
             let name = ClientName::parse(&name).map_err(|e| e.to_string())?;
             let template = LinkTemplate::parse(&link_template).map_err(|e| e.to_string())?;
-            app.service.register_client(&tid(&tenant)?, name.clone(), template, allowed_prefixes, &Actor::Cli).await.map_err(explain)?;
+            app.service
+                .register_client(
+                    &tid(&tenant)?,
+                    name.clone(),
+                    template,
+                    allowed_prefixes,
+                    &Actor::Cli,
+                )
+                .await
+                .map_err(explain)?;
             println!("client {name} registered");
             Ok(())
         }
         Command::Audit { tenant, limit } => {
             let app = open(config).await?;
-            for e in app.service.audit_log(&tid(&tenant)?, None, limit).await.map_err(explain)? {
-                println!("{}\t{}\t{}\t{}\t{}\t{}", e.id, e.at.rfc3339(), e.kind, e.actor, e.person.unwrap_or_default(), e.detail);
+            for e in app
+                .service
+                .audit_log(&tid(&tenant)?, None, limit)
+                .await
+                .map_err(explain)?
+            {
+                println!(
+                    "{}\t{}\t{}\t{}\t{}\t{}",
+                    e.id,
+                    e.at.rfc3339(),
+                    e.kind,
+                    e.actor,
+                    e.person.unwrap_or_default(),
+                    e.detail
+                );
             }
             Ok(())
         }
@@ -355,10 +466,21 @@ async fn run(command: Command, config: Config) -> Result<(), String> {
 /// Creates the bootstrap tenant and its admin key on first start, printing the key once.
 async fn bootstrap(app: &App) -> Result<(), String> {
     let t = tid(&app.config.bootstrap_tenant)?;
-    match app.service.create_tenant(t.clone(), TenantSettings::default()).await {
+    match app
+        .service
+        .create_tenant(t.clone(), TenantSettings::default())
+        .await
+    {
         Ok(_) => {
-            let (_, secret) = app.service.create_api_key(&t, "bootstrap", vec![Scope::Admin], &Actor::System).await.map_err(explain)?;
-            println!("bootstrap admin API key for tenant '{t}' (shown only once): {}", secret.expose());
+            let (_, secret) = app
+                .service
+                .create_api_key(&t, "bootstrap", vec![Scope::Admin], &Actor::System)
+                .await
+                .map_err(explain)?;
+            println!(
+                "bootstrap admin API key for tenant '{t}' (shown only once): {}",
+                secret.expose()
+            );
             Ok(())
         }
         Err(CoreError::Conflict(_)) => Ok(()),
@@ -374,24 +496,47 @@ async fn serve(app: App) -> Result<(), String> {
     let mail_dir = app.config.mail_dir();
     let transport = resetd_mail::FileTransport::new(mail_dir.clone(), app.config.mail.from.clone());
     let stats = Arc::new(resetd_mail::MailStats::default());
-    let worker = resetd_mail::OutboxWorker::new(app.store.clone(), Arc::new(transport), Arc::new(SystemClock), resetd_mail::WorkerConfig::default(), stats.clone());
+    let worker = resetd_mail::OutboxWorker::new(
+        app.store.clone(),
+        Arc::new(transport),
+        Arc::new(SystemClock),
+        resetd_mail::WorkerConfig::default(),
+        stats.clone(),
+    );
     let extra: ExtraMetrics = Arc::new(move || stats.render());
-    let state = AppState::new(app.service.clone(), app.config.http_config(), mail_notify.clone(), extra);
+    let state = AppState::new(
+        app.service.clone(),
+        app.config.http_config(),
+        mail_notify.clone(),
+        extra,
+    );
 
     let mail_task = tokio::spawn(worker.run(mail_notify, shutdown_rx.clone()));
-    let reset_task = tokio::spawn(resetd_server::run_reset_worker(state.clone(), shutdown_rx.clone()));
+    let reset_task = tokio::spawn(resetd_server::run_reset_worker(
+        state.clone(),
+        shutdown_rx.clone(),
+    ));
 
-    let listener = tokio::net::TcpListener::bind(app.config.listen).await.map_err(|e| format!("cannot listen on {}: {e}", app.config.listen))?;
+    let listener = tokio::net::TcpListener::bind(app.config.listen)
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}", app.config.listen))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
-    println!("resetd listening on http://{addr} (database {}, mail in {})", app.config.database_path()?.display(), mail_dir.display());
+    println!(
+        "resetd listening on http://{addr} (database {}, mail in {})",
+        app.config.database_path()?.display(),
+        mail_dir.display()
+    );
     tracing::info!(%addr, "listening");
     let router = resetd_server::router(state);
-    let served = axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(async {
-            shutdown_signal().await;
-            tracing::info!("shutting down");
-        })
-        .await;
+    let served = axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(async {
+        shutdown_signal().await;
+        tracing::info!("shutting down");
+    })
+    .await;
     let _ = shutdown_tx.send(true);
     let _ = tokio::join!(mail_task, reset_task);
     served.map_err(|e| e.to_string())

@@ -4,8 +4,8 @@ mod common;
 
 use std::time::Duration;
 
-use common::{FAST_ARGON, NO_LIMITS, Server, cli, token_from_mail};
-use serde_json::{Value, json};
+use common::{cli, token_from_mail, Server, FAST_ARGON, NO_LIMITS};
+use serde_json::{json, Value};
 
 const GOOD: &str = "violet tangerine orbit 7";
 const GOOD2: &str = "quiet harbour lantern 42";
@@ -14,12 +14,19 @@ const GOOD2: &str = "quiet harbour lantern 42";
 async fn full_reset_flow_with_default_argon2_parameters() {
     // Default (OWASP) Argon2id parameters on purpose: the flow a new user sees.
     let s = Server::start(NO_LIMITS);
-    assert!(s.key.starts_with("rsd_"), "the bootstrap key is printed once");
+    assert!(
+        s.key.starts_with("rsd_"),
+        "the bootstrap key is printed once"
+    );
     let id = s.add_person("jdoe", "jdoe@example.com", Some(GOOD)).await;
 
     let token = s.reset_token("jdoe", "jdoe@example.com", 1).await;
     let mail = &s.wait_mails("reset_link", "jdoe@example.com", 1).await[0];
-    assert!(mail.contains(&format!("{}/reset/default?token=", s.base)) || mail.contains("/reset/default?token="), "{mail}");
+    assert!(
+        mail.contains(&format!("{}/reset/default?token=", s.base))
+            || mail.contains("/reset/default?token="),
+        "{mail}"
+    );
 
     let info = s.get(&format!("/v1/default/recovery/{token}")).await;
     assert_eq!(info.status(), 200);
@@ -28,40 +35,99 @@ async fn full_reset_flow_with_default_argon2_parameters() {
     assert!(info["expires_at"].as_str().unwrap().ends_with('Z'));
 
     // A weak password: 422 listing every violation, and the token still works afterwards.
-    let weak = s.post(&format!("/v1/default/recovery/{token}"), json!({"password": "jdoe"})).await;
+    let weak = s
+        .post(
+            &format!("/v1/default/recovery/{token}"),
+            json!({"password": "jdoe"}),
+        )
+        .await;
     assert_eq!(weak.status(), 422);
     assert_eq!(weak.headers()["content-type"], "application/problem+json");
     let body: Value = weak.json().await.unwrap();
-    let codes: Vec<&str> = body["violations"].as_array().unwrap().iter().map(|v| v["code"].as_str().unwrap()).collect();
+    let codes: Vec<&str> = body["violations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["code"].as_str().unwrap())
+        .collect();
     assert_eq!(codes, ["too_short", "common", "personal"]);
 
-    let done = s.post(&format!("/v1/default/recovery/{token}"), json!({"password": GOOD2})).await;
+    let done = s
+        .post(
+            &format!("/v1/default/recovery/{token}"),
+            json!({"password": GOOD2}),
+        )
+        .await;
     assert_eq!(done.status(), 204);
 
-    let old = s.post("/v1/default/authenticate", json!({"login": "jdoe", "password": GOOD})).await;
+    let old = s
+        .post(
+            "/v1/default/authenticate",
+            json!({"login": "jdoe", "password": GOOD}),
+        )
+        .await;
     assert_eq!(old.status(), 401);
-    let new = s.post("/v1/default/authenticate", json!({"login": "jdoe", "password": GOOD2})).await;
+    let new = s
+        .post(
+            "/v1/default/authenticate",
+            json!({"login": "jdoe", "password": GOOD2}),
+        )
+        .await;
     assert_eq!(new.status(), 200);
     let new: Value = new.json().await.unwrap();
     assert_eq!(new["must_change_password"], false);
     assert_eq!(new["person_id"], id.as_str());
 
     // Single use.
-    assert_eq!(s.post(&format!("/v1/default/recovery/{token}"), json!({"password": "another fine passphrase"})).await.status(), 410);
-    assert_eq!(s.get(&format!("/v1/default/recovery/{token}")).await.status(), 410);
+    assert_eq!(
+        s.post(
+            &format!("/v1/default/recovery/{token}"),
+            json!({"password": "another fine passphrase"})
+        )
+        .await
+        .status(),
+        410
+    );
+    assert_eq!(
+        s.get(&format!("/v1/default/recovery/{token}"))
+            .await
+            .status(),
+        410
+    );
 
     // The "your password was changed" notice follows.
-    let notice = &s.wait_mails("password_changed", "jdoe@example.com", 1).await[0];
+    let notice = &s
+        .wait_mails("password_changed", "jdoe@example.com", 1)
+        .await[0];
     assert!(!notice.contains("token="), "the notice carries no link");
 
     // The audit log tells the story without secrets.
-    let audit: Value = s.http.get(s.url("/v1/default/audit")).bearer_auth(&s.key).send().await.unwrap().json().await.unwrap();
-    let kinds: Vec<&str> = audit["items"].as_array().unwrap().iter().map(|e| e["kind"].as_str().unwrap()).collect();
+    let audit: Value = s
+        .http
+        .get(s.url("/v1/default/audit"))
+        .bearer_auth(&s.key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let kinds: Vec<&str> = audit["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap())
+        .collect();
     for k in ["person_created", "reset_requested", "reset_completed"] {
         assert!(kinds.contains(&k), "{kinds:?}");
     }
     let text = audit.to_string();
-    assert!(!text.contains(&token) && !text.contains(GOOD) && !text.contains(GOOD2) && !text.contains(&s.key));
+    assert!(
+        !text.contains(&token)
+            && !text.contains(GOOD)
+            && !text.contains(GOOD2)
+            && !text.contains(&s.key)
+    );
 }
 
 #[tokio::test]
@@ -72,23 +138,87 @@ async fn cli_commands_work_on_the_same_database() {
     let d = dir.path();
     cli(d, Some(&cfg), &["migrate"], None);
     assert!(cli(d, Some(&cfg), &["check-config"], None).contains("configuration is valid"));
-    cli(d, Some(&cfg), &["tenant", "add", "acme", "--min-password-length", "12"], None);
-    let id = cli(d, Some(&cfg), &["person", "add", "--tenant", "acme", "--login", "ann", "--email", "ann@acme.test", "--password-stdin"], Some(&format!("{GOOD}\n")));
+    cli(
+        d,
+        Some(&cfg),
+        &["tenant", "add", "acme", "--min-password-length", "12"],
+        None,
+    );
+    let id = cli(
+        d,
+        Some(&cfg),
+        &[
+            "person",
+            "add",
+            "--tenant",
+            "acme",
+            "--login",
+            "ann",
+            "--email",
+            "ann@acme.test",
+            "--password-stdin",
+        ],
+        Some(&format!("{GOOD}\n")),
+    );
     assert_eq!(id.trim().len(), 32);
-    let key = cli(d, Some(&cfg), &["apikey", "create", "--tenant", "acme", "--scope", "admin"], None).trim().to_owned();
+    let key = cli(
+        d,
+        Some(&cfg),
+        &["apikey", "create", "--tenant", "acme", "--scope", "admin"],
+        None,
+    )
+    .trim()
+    .to_owned();
     assert!(key.starts_with("rsd_"));
 
     let s = Server::start_in(dir, &format!("{FAST_ARGON}{NO_LIMITS}"));
-    let me = s.http.get(s.url(&format!("/v1/acme/people/{}", id.trim()))).bearer_auth(&key).send().await.unwrap();
+    let me = s
+        .http
+        .get(s.url(&format!("/v1/acme/people/{}", id.trim())))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(me.status(), 200);
     assert_eq!(me.json::<Value>().await.unwrap()["login"], "ann");
     // The acme key is not valid in the default tenant, and the default key not in acme.
-    assert_eq!(s.http.get(s.url(&format!("/v1/default/people/{}", id.trim()))).bearer_auth(&key).send().await.unwrap().status(), 403);
-    assert_eq!(s.http.get(s.url(&format!("/v1/acme/people/{}", id.trim()))).bearer_auth(&s.key).send().await.unwrap().status(), 403);
-    let ok = s.post("/v1/acme/authenticate", json!({"login": "ann", "password": GOOD})).await;
+    assert_eq!(
+        s.http
+            .get(s.url(&format!("/v1/default/people/{}", id.trim())))
+            .bearer_auth(&key)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        403
+    );
+    assert_eq!(
+        s.http
+            .get(s.url(&format!("/v1/acme/people/{}", id.trim())))
+            .bearer_auth(&s.key)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        403
+    );
+    let ok = s
+        .post(
+            "/v1/acme/authenticate",
+            json!({"login": "ann", "password": GOOD}),
+        )
+        .await;
     assert_eq!(ok.status(), 200);
     // The tenant's minimum applies.
-    let v: Value = s.post("/v1/acme/password/check", json!({"password": "tangerine 9"})).await.json().await.unwrap();
+    let v: Value = s
+        .post(
+            "/v1/acme/password/check",
+            json!({"password": "tangerine 9"}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(v["ok"], false);
     assert_eq!(v["violations"][0]["code"], "too_short");
 }
@@ -98,28 +228,80 @@ async fn superseded_and_expired_and_pre_change_tokens_are_gone() {
     let s = Server::start(&format!("{FAST_ARGON}{NO_LIMITS}"));
     let data = s.dir.path().to_owned();
     let cfg = data.join("resetd.toml");
-    cli(&data, Some(&cfg), &["tenant", "set", "default", "--cooldown", "0", "--token-ttl", "2"], None);
+    cli(
+        &data,
+        Some(&cfg),
+        &[
+            "tenant",
+            "set",
+            "default",
+            "--cooldown",
+            "0",
+            "--token-ttl",
+            "2",
+        ],
+        None,
+    );
     tokio::time::sleep(Duration::from_millis(5_100)).await; // the tenant cache holds settings for 5 s
     let id = s.add_person("sam", "sam@example.com", Some(GOOD)).await;
 
     let first = s.reset_token("sam", "sam@example.com", 1).await;
     let second = s.reset_token("sam", "sam@example.com", 2).await;
     assert_ne!(first, second);
-    assert_eq!(s.get(&format!("/v1/default/recovery/{first}")).await.status(), 410, "superseded");
-    assert_eq!(s.get(&format!("/v1/default/recovery/{second}")).await.status(), 200);
+    assert_eq!(
+        s.get(&format!("/v1/default/recovery/{first}"))
+            .await
+            .status(),
+        410,
+        "superseded"
+    );
+    assert_eq!(
+        s.get(&format!("/v1/default/recovery/{second}"))
+            .await
+            .status(),
+        200
+    );
 
     tokio::time::sleep(Duration::from_millis(2_200)).await;
-    assert_eq!(s.post(&format!("/v1/default/recovery/{second}"), json!({"password": GOOD2})).await.status(), 410, "expired");
+    assert_eq!(
+        s.post(
+            &format!("/v1/default/recovery/{second}"),
+            json!({"password": GOOD2})
+        )
+        .await
+        .status(),
+        410,
+        "expired"
+    );
 
     // A token issued before an admin password change is void.
     let third = s.reset_token("sam", "sam@example.com", 3).await;
-    let set = s.admin_post(&format!("/v1/default/people/{id}/password"), json!({"password": GOOD2})).await;
+    let set = s
+        .admin_post(
+            &format!("/v1/default/people/{id}/password"),
+            json!({"password": GOOD2}),
+        )
+        .await;
     assert_eq!(set.status(), 204);
-    assert_eq!(s.get(&format!("/v1/default/recovery/{third}")).await.status(), 410, "older than the password change");
+    assert_eq!(
+        s.get(&format!("/v1/default/recovery/{third}"))
+            .await
+            .status(),
+        410,
+        "older than the password change"
+    );
 
     // Malformed and unknown tokens look exactly like used ones.
-    assert_eq!(s.get("/v1/default/recovery/not-a-token").await.status(), 410);
-    assert_eq!(s.get(&format!("/v1/default/recovery/{}", "A".repeat(43))).await.status(), 410);
+    assert_eq!(
+        s.get("/v1/default/recovery/not-a-token").await.status(),
+        410
+    );
+    assert_eq!(
+        s.get(&format!("/v1/default/recovery/{}", "A".repeat(43)))
+            .await
+            .status(),
+        410
+    );
 }
 
 #[tokio::test]
@@ -127,11 +309,22 @@ async fn cool_down_limits_emails_per_account() {
     let s = Server::start(&format!("{FAST_ARGON}{NO_LIMITS}"));
     s.add_person("cara", "cara@example.com", None).await;
     for _ in 0..3 {
-        assert_eq!(s.post("/v1/default/recovery", json!({"login": "cara"})).await.status(), 202);
+        assert_eq!(
+            s.post("/v1/default/recovery", json!({"login": "cara"}))
+                .await
+                .status(),
+            202
+        );
     }
     s.wait_mails("reset_link", "cara@example.com", 1).await;
     tokio::time::sleep(Duration::from_millis(1_500)).await;
-    assert_eq!(s.wait_mails("reset_link", "cara@example.com", 1).await.len(), 1, "one email per cool-down window");
+    assert_eq!(
+        s.wait_mails("reset_link", "cara@example.com", 1)
+            .await
+            .len(),
+        1,
+        "one email per cool-down window"
+    );
 }
 
 #[tokio::test]
@@ -142,14 +335,27 @@ async fn reset_by_email_and_registered_client_links() {
     assert_eq!(reg.status(), 201);
     // An unregistered client is refused up front, for known and unknown accounts alike.
     for login in ["dina", "nobody"] {
-        let r = s.post("/v1/default/recovery", json!({"login": login, "client": "evil"})).await;
+        let r = s
+            .post(
+                "/v1/default/recovery",
+                json!({"login": login, "client": "evil"}),
+            )
+            .await;
         assert_eq!(r.status(), 422);
     }
-    let res = s.post("/v1/default/recovery", json!({"email": "Dina@EXAMPLE.com", "client": "portal"})).await;
+    let res = s
+        .post(
+            "/v1/default/recovery",
+            json!({"email": "Dina@EXAMPLE.com", "client": "portal"}),
+        )
+        .await;
     assert_eq!(res.status(), 202);
     let mail = &s.wait_mails("reset_link", "Dina@example.com", 1).await[0];
     let flat = mail.replace("=\r\n", "").replace("=3D", "=");
-    assert!(flat.contains("https://portal.example.com/reset#t="), "{mail}");
+    assert!(
+        flat.contains("https://portal.example.com/reset#t="),
+        "{mail}"
+    );
 }
 
 #[tokio::test]
@@ -176,32 +382,98 @@ async fn lockout_unlock_and_admin_reset_with_must_change() {
     let s = Server::start(&format!("{FAST_ARGON}{NO_LIMITS}"));
     let id = s.add_person("lou", "lou@example.com", Some(GOOD)).await;
     for _ in 0..10 {
-        assert_eq!(s.post("/v1/default/authenticate", json!({"login": "lou", "password": "wrong password"})).await.status(), 401);
+        assert_eq!(
+            s.post(
+                "/v1/default/authenticate",
+                json!({"login": "lou", "password": "wrong password"})
+            )
+            .await
+            .status(),
+            401
+        );
     }
-    let locked = s.post("/v1/default/authenticate", json!({"login": "lou", "password": GOOD})).await;
+    let locked = s
+        .post(
+            "/v1/default/authenticate",
+            json!({"login": "lou", "password": GOOD}),
+        )
+        .await;
     assert_eq!(locked.status(), 423, "locked even with the right password");
-    let retry: i64 = locked.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    let retry: i64 = locked.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
     assert!(retry > 800 && retry <= 900, "{retry}");
-    let p: Value = s.http.get(s.url(&format!("/v1/default/people/{id}"))).bearer_auth(&s.key).send().await.unwrap().json().await.unwrap();
+    let p: Value = s
+        .http
+        .get(s.url(&format!("/v1/default/people/{id}")))
+        .bearer_auth(&s.key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(p["locked"], true);
     assert!(p.get("password_hash").is_none());
 
-    assert_eq!(s.admin_post(&format!("/v1/default/people/{id}/unlock"), json!({})).await.status(), 204);
-    assert_eq!(s.post("/v1/default/authenticate", json!({"login": "lou", "password": GOOD})).await.status(), 200);
+    assert_eq!(
+        s.admin_post(&format!("/v1/default/people/{id}/unlock"), json!({}))
+            .await
+            .status(),
+        204
+    );
+    assert_eq!(
+        s.post(
+            "/v1/default/authenticate",
+            json!({"login": "lou", "password": GOOD})
+        )
+        .await
+        .status(),
+        200
+    );
 
     for _ in 0..10 {
-        s.post("/v1/default/authenticate", json!({"login": "lou", "password": "wrong again"})).await;
+        s.post(
+            "/v1/default/authenticate",
+            json!({"login": "lou", "password": "wrong again"}),
+        )
+        .await;
     }
-    let set = s.admin_post(&format!("/v1/default/people/{id}/password"), json!({"password": GOOD2, "unlock": true, "must_change_password": true})).await;
+    let set = s
+        .admin_post(
+            &format!("/v1/default/people/{id}/password"),
+            json!({"password": GOOD2, "unlock": true, "must_change_password": true}),
+        )
+        .await;
     assert_eq!(set.status(), 204);
-    let ok = s.post("/v1/default/authenticate", json!({"login": "lou", "password": GOOD2})).await;
+    let ok = s
+        .post(
+            "/v1/default/authenticate",
+            json!({"login": "lou", "password": GOOD2}),
+        )
+        .await;
     assert_eq!(ok.status(), 200);
-    assert_eq!(ok.json::<Value>().await.unwrap()["must_change_password"], true);
+    assert_eq!(
+        ok.json::<Value>().await.unwrap()["must_change_password"],
+        true
+    );
     // The admin reset obeys the policy too.
-    let weak = s.admin_post(&format!("/v1/default/people/{id}/password"), json!({"password": "password"})).await;
+    let weak = s
+        .admin_post(
+            &format!("/v1/default/people/{id}/password"),
+            json!({"password": "password"}),
+        )
+        .await;
     assert_eq!(weak.status(), 422);
     // Unknown logins get the very same 401 as wrong passwords.
-    let unknown = s.post("/v1/default/authenticate", json!({"login": "nobody", "password": GOOD})).await;
+    let unknown = s
+        .post(
+            "/v1/default/authenticate",
+            json!({"login": "nobody", "password": GOOD}),
+        )
+        .await;
     assert_eq!(unknown.status(), 401);
 }
 
@@ -212,21 +484,53 @@ async fn weaker_stored_hashes_are_upgraded_on_login() {
     let db = s.dir.path().join("resetd.db");
     let read = || -> String {
         let c = rusqlite::Connection::open(&db).unwrap();
-        c.query_row("SELECT password_hash FROM person WHERE login = 'rex'", [], |r| r.get(0)).unwrap()
+        c.query_row(
+            "SELECT password_hash FROM person WHERE login = 'rex'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap()
     };
     assert!(read().contains("m=1024,t=1,p=1"));
     let dir = s.stop();
-    let s = Server::start_in(dir, &format!("[argon2]\nm_cost = 2048\nt_cost = 2\np_cost = 1\n{NO_LIMITS}"));
-    assert_eq!(s.post("/v1/default/authenticate", json!({"login": "rex", "password": GOOD})).await.status(), 200);
+    let s = Server::start_in(
+        dir,
+        &format!("[argon2]\nm_cost = 2048\nt_cost = 2\np_cost = 1\n{NO_LIMITS}"),
+    );
+    assert_eq!(
+        s.post(
+            "/v1/default/authenticate",
+            json!({"login": "rex", "password": GOOD})
+        )
+        .await
+        .status(),
+        200
+    );
     assert!(read().contains("m=2048,t=2,p=1"), "{}", read());
-    assert_eq!(s.post("/v1/default/authenticate", json!({"login": "rex", "password": GOOD})).await.status(), 200);
+    assert_eq!(
+        s.post(
+            "/v1/default/authenticate",
+            json!({"login": "rex", "password": GOOD})
+        )
+        .await
+        .status(),
+        200
+    );
 }
 
 #[tokio::test]
 async fn admin_people_crud_and_disable() {
     let s = Server::start(&format!("{FAST_ARGON}{NO_LIMITS}"));
     let id = s.add_person("pat", "pat@example.com", Some(GOOD)).await;
-    assert_eq!(s.admin_post("/v1/default/people", json!({"login": "pat", "email": "x@example.com"})).await.status(), 409);
+    assert_eq!(
+        s.admin_post(
+            "/v1/default/people",
+            json!({"login": "pat", "email": "x@example.com"})
+        )
+        .await
+        .status(),
+        409
+    );
     let patched = s
         .http
         .patch(s.url(&format!("/v1/default/people/{id}")))
@@ -237,22 +541,88 @@ async fn admin_people_crud_and_disable() {
         .unwrap();
     assert_eq!(patched.status(), 200);
     let p: Value = patched.json().await.unwrap();
-    assert_eq!((p["email"].as_str(), p["locale"].as_str(), p["attributes"]["team"].as_str()), (Some("pat2@example.com"), Some("de"), Some("blue")));
-    let found: Value = s.http.get(s.url("/v1/default/people?login=pat")).bearer_auth(&s.key).send().await.unwrap().json().await.unwrap();
+    assert_eq!(
+        (
+            p["email"].as_str(),
+            p["locale"].as_str(),
+            p["attributes"]["team"].as_str()
+        ),
+        (Some("pat2@example.com"), Some("de"), Some("blue"))
+    );
+    let found: Value = s
+        .http
+        .get(s.url("/v1/default/people?login=pat"))
+        .bearer_auth(&s.key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(found["items"][0]["id"], id.as_str());
-    assert_eq!(s.admin_post(&format!("/v1/default/people/{id}/disable"), json!({})).await.status(), 200);
-    assert_eq!(s.post("/v1/default/authenticate", json!({"login": "pat", "password": GOOD})).await.status(), 401, "disabled");
-    assert_eq!(s.admin_post(&format!("/v1/default/people/{id}/enable"), json!({})).await.status(), 200);
-    assert_eq!(s.post("/v1/default/authenticate", json!({"login": "pat", "password": GOOD})).await.status(), 200);
+    assert_eq!(
+        s.admin_post(&format!("/v1/default/people/{id}/disable"), json!({}))
+            .await
+            .status(),
+        200
+    );
+    assert_eq!(
+        s.post(
+            "/v1/default/authenticate",
+            json!({"login": "pat", "password": GOOD})
+        )
+        .await
+        .status(),
+        401,
+        "disabled"
+    );
+    assert_eq!(
+        s.admin_post(&format!("/v1/default/people/{id}/enable"), json!({}))
+            .await
+            .status(),
+        200
+    );
+    assert_eq!(
+        s.post(
+            "/v1/default/authenticate",
+            json!({"login": "pat", "password": GOOD})
+        )
+        .await
+        .status(),
+        200
+    );
     // Admin calls need a key.
-    assert_eq!(s.get(&format!("/v1/default/people/{id}")).await.status(), 401);
-    let bad = s.http.get(s.url(&format!("/v1/default/people/{id}"))).bearer_auth("rsd_wrong").send().await.unwrap();
+    assert_eq!(
+        s.get(&format!("/v1/default/people/{id}")).await.status(),
+        401
+    );
+    let bad = s
+        .http
+        .get(s.url(&format!("/v1/default/people/{id}")))
+        .bearer_auth("rsd_wrong")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(bad.status(), 401);
     assert_eq!(bad.headers()["www-authenticate"], "Bearer");
     // New keys are shown once and work.
-    let k: Value = s.admin_post("/v1/default/api-keys", json!({"name": "ci"})).await.json().await.unwrap();
+    let k: Value = s
+        .admin_post("/v1/default/api-keys", json!({"name": "ci"}))
+        .await
+        .json()
+        .await
+        .unwrap();
     let key = k["key"].as_str().unwrap();
-    assert_eq!(s.http.get(s.url(&format!("/v1/default/people/{id}"))).bearer_auth(key).send().await.unwrap().status(), 200);
+    assert_eq!(
+        s.http
+            .get(s.url(&format!("/v1/default/people/{id}")))
+            .bearer_auth(key)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
 }
 
 #[tokio::test]
@@ -260,7 +630,8 @@ async fn health_metrics_and_openapi() {
     let s = Server::start(&format!("{FAST_ARGON}{NO_LIMITS}"));
     assert_eq!(s.get("/healthz").await.status(), 200);
     assert_eq!(s.get("/readyz").await.status(), 200);
-    s.post("/v1/default/recovery", json!({"login": "someone"})).await;
+    s.post("/v1/default/recovery", json!({"login": "someone"}))
+        .await;
     let m = s.get("/metrics").await.text().await.unwrap();
     assert!(m.contains("resetd_resets_requested_total 1"), "{m}");
     assert!(m.contains("resetd_http_requests_total{route=\"/v1/{tenant}/recovery\",method=\"POST\",status=\"202\"} 1"), "{m}");

@@ -4,8 +4,8 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{FAST_ARGON, NO_LIMITS, Server};
-use serde_json::{Value, json};
+use common::{Server, FAST_ARGON, NO_LIMITS};
+use serde_json::{json, Value};
 
 const GOOD: &str = "violet tangerine orbit 7";
 
@@ -27,9 +27,11 @@ async fn reset_requests_look_the_same_for_known_unknown_disabled_and_cooling_dow
     let s = Server::start(&format!("{FAST_ARGON}{NO_LIMITS}"));
     s.add_person("known", "known@example.com", Some(GOOD)).await;
     let off = s.add_person("off", "off@example.com", None).await;
-    s.admin_post(&format!("/v1/default/people/{off}/disable"), json!({})).await;
+    s.admin_post(&format!("/v1/default/people/{off}/disable"), json!({}))
+        .await;
     // Put "known" into its cool-down.
-    s.post("/v1/default/recovery", json!({"login": "known"})).await;
+    s.post("/v1/default/recovery", json!({"login": "known"}))
+        .await;
     s.wait_mails("reset_link", "known@example.com", 1).await;
 
     let bodies = [
@@ -42,7 +44,11 @@ async fn reset_requests_look_the_same_for_known_unknown_disabled_and_cooling_dow
     let reference = shape(s.post("/v1/default/recovery", bodies[0].clone()).await).await;
     assert_eq!(reference.0, 202);
     for b in &bodies[1..] {
-        assert_eq!(shape(s.post("/v1/default/recovery", b.clone()).await).await, reference, "{b}");
+        assert_eq!(
+            shape(s.post("/v1/default/recovery", b.clone()).await).await,
+            reference,
+            "{b}"
+        );
     }
     // Only the first request made an email; the rest did the same visible work and nothing else.
     tokio::time::sleep(Duration::from_millis(1_500)).await;
@@ -54,12 +60,22 @@ async fn reset_request_latency_does_not_depend_on_the_account() {
     // A coarse guard in the suite; the statistical proof over 2,000 requests is the bench's and
     // the security issue's. Medians of interleaved requests must be close.
     let s = Server::start(&format!("{FAST_ARGON}{NO_LIMITS}"));
-    s.add_person("timing", "timing@example.com", Some(GOOD)).await;
+    s.add_person("timing", "timing@example.com", Some(GOOD))
+        .await;
     let (mut known, mut unknown) = (Vec::new(), Vec::new());
     for i in 0..300 {
-        let (login, into) = if i % 2 == 0 { ("timing", &mut known) } else { ("no-such-user", &mut unknown) };
+        let (login, into) = if i % 2 == 0 {
+            ("timing", &mut known)
+        } else {
+            ("no-such-user", &mut unknown)
+        };
         let t = Instant::now();
-        assert_eq!(s.post("/v1/default/recovery", json!({"login": login})).await.status(), 202);
+        assert_eq!(
+            s.post("/v1/default/recovery", json!({"login": login}))
+                .await
+                .status(),
+            202
+        );
         into.push(t.elapsed().as_micros() as f64);
     }
     let median = |v: &mut Vec<f64>| {
@@ -75,28 +91,129 @@ async fn reset_request_latency_does_not_depend_on_the_account() {
 async fn bad_input_gets_a_clear_problem_never_a_500() {
     let s = Server::start(&format!("{FAST_ARGON}{NO_LIMITS}"));
     let cases: Vec<(reqwest::RequestBuilder, u16, &str)> = vec![
-        (s.http.post(s.url("/v1/default/recovery")).header("content-type", "application/json").body(vec![b'x'; 100_000]), 413, "body-too-large"),
-        (s.http.post(s.url("/v1/default/recovery")).header("content-type", "application/json").body("{\"login\": "), 400, "malformed-json"),
-        (s.http.post(s.url("/v1/default/recovery")).header("content-type", "text/plain").body("{\"login\":\"x\"}"), 415, "unsupported-media-type"),
-        (s.http.post(s.url("/v1/default/recovery")).json(&json!({"login": "x".repeat(300)})), 422, "invalid-input"),
-        (s.http.post(s.url("/v1/default/recovery")).json(&json!({"email": "not-an-address"})), 422, "invalid-input"),
-        (s.http.post(s.url("/v1/default/recovery")).json(&json!({"login": "a", "email": "a@b.com"})), 422, "invalid-input"),
-        (s.http.post(s.url("/v1/default/recovery")).json(&json!({"login": 5})), 422, "invalid-body"),
-        (s.http.post(s.url("/v1/default/recovery")).json(&json!({"login": "x", "extra": 1})), 422, "invalid-body"),
-        (s.http.post(s.url("/v1/nope/recovery")).json(&json!({"login": "x"})), 404, "unknown-tenant"),
-        (s.http.post(s.url("/v1/Bad%20Tenant/recovery")).json(&json!({"login": "x"})), 404, "unknown-tenant"),
-        (s.http.get(s.url("/v1/default/nothing-here")), 404, "not-found"),
-        (s.http.delete(s.url("/v1/default/recovery")), 405, "method-not-allowed"),
-        (s.http.post(s.url("/v1/default/password/check")).json(&json!({"password": "é".repeat(300)})), 422, "invalid-input"),
-        (s.http.get(s.url("/v1/default/audit?limit=abc")).bearer_auth(&s.key), 400, "invalid-query"),
-        (s.http.post(s.url("/v1/default/people")).bearer_auth(&s.key).json(&json!({"login": "n", "email": "n@example.com", "attributes": [1]})), 422, "invalid-input"),
-        (s.http.post(s.url("/v1/default/clients")).bearer_auth(&s.key).json(&json!({"name": "c", "link_template": "https://{token}.evil.com/"})), 422, "invalid-input"),
         (
-            s.http.post(s.url("/v1/default/people")).bearer_auth(&s.key).header("content-type", "application/json").body(format!(
-                r#"{{"login":"deep","email":"d@example.com","attributes":{{"a":{}1{}}}}}"#,
-                "[".repeat(5000),
-                "]".repeat(5000)
-            )),
+            s.http
+                .post(s.url("/v1/default/recovery"))
+                .header("content-type", "application/json")
+                .body(vec![b'x'; 100_000]),
+            413,
+            "body-too-large",
+        ),
+        (
+            s.http
+                .post(s.url("/v1/default/recovery"))
+                .header("content-type", "application/json")
+                .body("{\"login\": "),
+            400,
+            "malformed-json",
+        ),
+        (
+            s.http
+                .post(s.url("/v1/default/recovery"))
+                .header("content-type", "text/plain")
+                .body("{\"login\":\"x\"}"),
+            415,
+            "unsupported-media-type",
+        ),
+        (
+            s.http
+                .post(s.url("/v1/default/recovery"))
+                .json(&json!({"login": "x".repeat(300)})),
+            422,
+            "invalid-input",
+        ),
+        (
+            s.http
+                .post(s.url("/v1/default/recovery"))
+                .json(&json!({"email": "not-an-address"})),
+            422,
+            "invalid-input",
+        ),
+        (
+            s.http
+                .post(s.url("/v1/default/recovery"))
+                .json(&json!({"login": "a", "email": "a@b.com"})),
+            422,
+            "invalid-input",
+        ),
+        (
+            s.http
+                .post(s.url("/v1/default/recovery"))
+                .json(&json!({"login": 5})),
+            422,
+            "invalid-body",
+        ),
+        (
+            s.http
+                .post(s.url("/v1/default/recovery"))
+                .json(&json!({"login": "x", "extra": 1})),
+            422,
+            "invalid-body",
+        ),
+        (
+            s.http
+                .post(s.url("/v1/nope/recovery"))
+                .json(&json!({"login": "x"})),
+            404,
+            "unknown-tenant",
+        ),
+        (
+            s.http
+                .post(s.url("/v1/Bad%20Tenant/recovery"))
+                .json(&json!({"login": "x"})),
+            404,
+            "unknown-tenant",
+        ),
+        (
+            s.http.get(s.url("/v1/default/nothing-here")),
+            404,
+            "not-found",
+        ),
+        (
+            s.http.delete(s.url("/v1/default/recovery")),
+            405,
+            "method-not-allowed",
+        ),
+        (
+            s.http
+                .post(s.url("/v1/default/password/check"))
+                .json(&json!({"password": "é".repeat(300)})),
+            422,
+            "invalid-input",
+        ),
+        (
+            s.http
+                .get(s.url("/v1/default/audit?limit=abc"))
+                .bearer_auth(&s.key),
+            400,
+            "invalid-query",
+        ),
+        (
+            s.http
+                .post(s.url("/v1/default/people"))
+                .bearer_auth(&s.key)
+                .json(&json!({"login": "n", "email": "n@example.com", "attributes": [1]})),
+            422,
+            "invalid-input",
+        ),
+        (
+            s.http
+                .post(s.url("/v1/default/clients"))
+                .bearer_auth(&s.key)
+                .json(&json!({"name": "c", "link_template": "https://{token}.evil.com/"})),
+            422,
+            "invalid-input",
+        ),
+        (
+            s.http
+                .post(s.url("/v1/default/people"))
+                .bearer_auth(&s.key)
+                .header("content-type", "application/json")
+                .body(format!(
+                    r#"{{"login":"deep","email":"d@example.com","attributes":{{"a":{}1{}}}}}"#,
+                    "[".repeat(5000),
+                    "]".repeat(5000)
+                )),
             400,
             "malformed-json",
         ),
@@ -104,14 +221,26 @@ async fn bad_input_gets_a_clear_problem_never_a_500() {
     for (req, status, slug) in cases {
         let res = req.send().await.unwrap();
         let got = res.status().as_u16();
-        let ct = res.headers().get("content-type").map(|v| v.to_str().unwrap().to_owned());
+        let ct = res
+            .headers()
+            .get("content-type")
+            .map(|v| v.to_str().unwrap().to_owned());
         let body: Value = res.json().await.unwrap_or(Value::Null);
-        assert_eq!((got, ct.as_deref()), (status, Some("application/problem+json")), "{slug}: {body}");
+        assert_eq!(
+            (got, ct.as_deref()),
+            (status, Some("application/problem+json")),
+            "{slug}: {body}"
+        );
         assert_eq!(body["type"], format!("urn:resetd:problem:{slug}"), "{body}");
         assert_eq!(body["status"], status);
     }
     // Nothing stored was harmed: the service still works.
-    assert_eq!(s.post("/v1/default/recovery", json!({"login": "x"})).await.status(), 202);
+    assert_eq!(
+        s.post("/v1/default/recovery", json!({"login": "x"}))
+            .await
+            .status(),
+        202
+    );
 }
 
 #[tokio::test]
@@ -131,13 +260,24 @@ async fn errors_never_echo_the_password() {
 
 #[tokio::test]
 async fn per_ip_rate_limit_answers_429_with_retry_after() {
-    let s = Server::start(&format!("{FAST_ARGON}[http]\nrecovery_per_minute = 6\nrecovery_burst = 3\n"));
+    let s = Server::start(&format!(
+        "{FAST_ARGON}[http]\nrecovery_per_minute = 6\nrecovery_burst = 3\n"
+    ));
     for _ in 0..3 {
-        assert_eq!(s.post("/v1/default/recovery", json!({"login": "x"})).await.status(), 202);
+        assert_eq!(
+            s.post("/v1/default/recovery", json!({"login": "x"}))
+                .await
+                .status(),
+            202
+        );
     }
     let limited = s.post("/v1/default/recovery", json!({"login": "x"})).await;
     assert_eq!(limited.status(), 429);
-    let retry: u64 = limited.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    let retry: u64 = limited.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
     assert!((1..=10).contains(&retry));
 }
 
@@ -148,7 +288,11 @@ async fn argon2_flood_is_shed_with_503_and_retry_after() {
     for i in 0..24 {
         let (http, url) = (s.http.clone(), s.url("/v1/default/authenticate"));
         tasks.push(tokio::spawn(async move {
-            http.post(url).json(&json!({"login": format!("user{i}"), "password": GOOD})).send().await.unwrap()
+            http.post(url)
+                .json(&json!({"login": format!("user{i}"), "password": GOOD}))
+                .send()
+                .await
+                .unwrap()
         }));
     }
     let (mut shed, mut answered) = (0, 0);
@@ -173,19 +317,55 @@ async fn secrets_never_reach_logs_audit_or_metrics() {
     s.add_person("sec", "sec@example.com", Some(GOOD)).await;
     let token = s.reset_token("sec", "sec@example.com", 1).await;
     let next = "lunar cobalt meadow 55";
-    s.post(&format!("/v1/default/recovery/{token}"), json!({"password": next})).await;
-    s.post("/v1/default/authenticate", json!({"login": "sec", "password": "a wrong guess here"})).await;
-    let key: Value = s.admin_post("/v1/default/api-keys", json!({"name": "x"})).await.json().await.unwrap();
+    s.post(
+        &format!("/v1/default/recovery/{token}"),
+        json!({"password": next}),
+    )
+    .await;
+    s.post(
+        "/v1/default/authenticate",
+        json!({"login": "sec", "password": "a wrong guess here"}),
+    )
+    .await;
+    let key: Value = s
+        .admin_post("/v1/default/api-keys", json!({"name": "x"}))
+        .await
+        .json()
+        .await
+        .unwrap();
     let new_key = key["key"].as_str().unwrap().to_owned();
     let metrics = s.get("/metrics").await.text().await.unwrap();
-    let audit = s.http.get(s.url("/v1/default/audit")).bearer_auth(&s.key).send().await.unwrap().text().await.unwrap();
+    let audit = s
+        .http
+        .get(s.url("/v1/default/audit"))
+        .bearer_auth(&s.key)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     tokio::time::sleep(Duration::from_millis(300)).await;
     let logs = s.stderr.lock().unwrap().clone();
     // The demo file transport logs the reset link on purpose (mail.transport = "file" only);
     // nothing else may carry the token.
-    let logs_without_demo_link: String = logs.lines().filter(|l| !l.contains("file transport, demo")).collect::<Vec<_>>().join("\n");
-    for secret in [GOOD, next, "a wrong guess here", s.key.as_str(), new_key.as_str(), token.as_str()] {
-        assert!(!logs_without_demo_link.contains(secret), "a secret in the logs");
+    let logs_without_demo_link: String = logs
+        .lines()
+        .filter(|l| !l.contains("file transport, demo"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    for secret in [
+        GOOD,
+        next,
+        "a wrong guess here",
+        s.key.as_str(),
+        new_key.as_str(),
+        token.as_str(),
+    ] {
+        assert!(
+            !logs_without_demo_link.contains(secret),
+            "a secret in the logs"
+        );
         assert!(!metrics.contains(secret), "a secret in the metrics");
         assert!(!audit.contains(secret), "a secret in the audit log");
     }

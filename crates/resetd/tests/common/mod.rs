@@ -8,7 +8,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use serde_json::{Value, json};
+use serde_json::{json, Value};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_resetd");
 
@@ -34,16 +34,28 @@ pub fn cli(data_dir: &Path, config: Option<&Path>, args: &[&str], stdin: Option<
     if let Some(c) = config {
         cmd.arg("--config").arg(c);
     }
-    cmd.args(args).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    cmd.args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
     let mut child = cmd.spawn().expect("spawn resetd");
     if let Some(input) = stdin {
         use std::io::Write;
-        child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
     } else {
         drop(child.stdin.take());
     }
     let out = child.wait_with_output().unwrap();
-    assert!(out.status.success(), "resetd {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "resetd {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8(out.stdout).unwrap()
 }
 
@@ -79,14 +91,19 @@ impl Server {
                     if n == 0 {
                         break;
                     }
-                    sink.lock().unwrap().push_str(&String::from_utf8_lossy(&buf[..n]));
+                    sink.lock()
+                        .unwrap()
+                        .push_str(&String::from_utf8_lossy(&buf[..n]));
                 }
             });
         }
         let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
         let mut key = String::new();
         let base = loop {
-            let line = lines.next().unwrap_or_else(|| panic!("resetd exited early: {}", stderr.lock().unwrap())).unwrap();
+            let line = lines
+                .next()
+                .unwrap_or_else(|| panic!("resetd exited early: {}", stderr.lock().unwrap()))
+                .unwrap();
             if let Some(k) = line.split("(shown only once): ").nth(1) {
                 key = k.trim().to_owned();
             }
@@ -95,7 +112,14 @@ impl Server {
             }
         };
         std::thread::spawn(move || for _ in lines {});
-        Server { dir, base, key, child, stderr, http: reqwest::Client::new() }
+        Server {
+            dir,
+            base,
+            key,
+            child,
+            stderr,
+            http: reqwest::Client::new(),
+        }
     }
 
     /// Stops the server and hands back its data directory.
@@ -115,11 +139,22 @@ impl Server {
     }
 
     pub async fn post(&self, path: &str, body: Value) -> reqwest::Response {
-        self.http.post(self.url(path)).json(&body).send().await.unwrap()
+        self.http
+            .post(self.url(path))
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
     }
 
     pub async fn admin_post(&self, path: &str, body: Value) -> reqwest::Response {
-        self.http.post(self.url(path)).bearer_auth(&self.key).json(&body).send().await.unwrap()
+        self.http
+            .post(self.url(path))
+            .bearer_auth(&self.key)
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
     }
 
     pub async fn get(&self, path: &str) -> reqwest::Response {
@@ -134,7 +169,10 @@ impl Server {
         }
         let res = self.admin_post("/v1/default/people", body).await;
         assert_eq!(res.status(), 201, "{}", res.text().await.unwrap());
-        res.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned()
+        res.json::<Value>().await.unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
     }
 
     /// Every .eml written so far, with its file name.
@@ -159,20 +197,28 @@ impl Server {
             let found: Vec<String> = self
                 .mails()
                 .into_iter()
-                .filter(|(name, body)| name.contains(kind) && body.contains(&format!("To: {recipient}")))
+                .filter(|(name, body)| {
+                    name.contains(kind) && body.contains(&format!("To: {recipient}"))
+                })
                 .map(|(_, body)| body)
                 .collect();
             if found.len() >= n {
                 return found;
             }
-            assert!(Instant::now() < deadline, "no {kind} mail for {recipient}; have {:?}", self.mails().iter().map(|m| &m.0).collect::<Vec<_>>());
+            assert!(
+                Instant::now() < deadline,
+                "no {kind} mail for {recipient}; have {:?}",
+                self.mails().iter().map(|m| &m.0).collect::<Vec<_>>()
+            );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
 
     /// Requests a reset for `login` and returns the token from the emailed link (the n-th mail).
     pub async fn reset_token(&self, login: &str, email: &str, nth: usize) -> String {
-        let res = self.post("/v1/default/recovery", json!({"login": login})).await;
+        let res = self
+            .post("/v1/default/recovery", json!({"login": login}))
+            .await;
         assert_eq!(res.status(), 202);
         let mails = self.wait_mails("reset_link", email, nth).await;
         token_from_mail(&mails[nth - 1])
@@ -188,7 +234,13 @@ impl Drop for Server {
 
 /// The `token=` value of the first link in a mail (quoted-printable soft breaks undone).
 pub fn token_from_mail(mail: &str) -> String {
-    let flat = mail.replace("=\r\n", "").replace("=\n", "").replace("=3D", "=");
+    let flat = mail
+        .replace("=\r\n", "")
+        .replace("=\n", "")
+        .replace("=3D", "=");
     let at = flat.find("token=").expect("a link with token= in the mail");
-    flat[at + 6..].chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_').collect()
+    flat[at + 6..]
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
+        .collect()
 }
