@@ -56,6 +56,24 @@ impl Default for WorkerConfig {
 }
 
 impl WorkerConfig {
+    /// Checks the settings; the message names the offending `mail.worker` field.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.batch == 0 || self.concurrency == 0 || self.max_attempts == 0 {
+            return Err(
+                "mail.worker.batch, concurrency and max_attempts must be at least 1".into(),
+            );
+        }
+        if !(2..=86_400).contains(&self.lease_secs) {
+            return Err("mail.worker.lease_secs must be between 2 and 86400".into());
+        }
+        if self.base_backoff_ms == 0 || self.base_backoff_ms > self.max_backoff_ms {
+            return Err(
+                "mail.worker.base_backoff_ms must be at least 1 and at most max_backoff_ms".into(),
+            );
+        }
+        Ok(())
+    }
+
     /// The backoff ceiling after failed attempt number `attempt` (1 for the first):
     /// `base_backoff_ms * 2^(attempt-1)`, capped at `max_backoff_ms`.
     pub fn backoff_ceiling_ms(&self, attempt: u32) -> u64 {
@@ -536,7 +554,12 @@ mod tests {
         ) -> Result<Vec<OutboxMessage>, StoreError> {
             unimplemented!()
         }
-        async fn retry_outbox(&self, _: i64, _: Timestamp) -> Result<(), StoreError> {
+        async fn retry_outbox(
+            &self,
+            _: Option<&TenantId>,
+            _: i64,
+            _: Timestamp,
+        ) -> Result<TenantId, StoreError> {
             unimplemented!()
         }
         async fn outbox_counts(&self) -> Result<Vec<(OutboxStatus, u64)>, StoreError> {
