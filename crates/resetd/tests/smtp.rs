@@ -93,6 +93,19 @@ fn metric(text: &str, name: &str) -> f64 {
         .unwrap()
 }
 
+/// Waits until the metric `name` reaches `value`, and returns the whole exposition.
+async fn wait_metric(s: &Server, name: &str, value: f64) -> String {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let text = s.get("/metrics").await.text().await.unwrap();
+        if metric(&text, name) == value || Instant::now() > deadline {
+            assert_eq!(metric(&text, name), value, "{name}");
+            return text;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 #[tokio::test]
 async fn reset_email_arrives_over_smtp_with_both_parts_headers_and_a_working_link() {
     if !smtp::available() {
@@ -177,7 +190,10 @@ async fn reset_email_arrives_over_smtp_with_both_parts_headers_and_a_working_lin
     assert!(!r.raw.contains("evil.example"));
 
     // The outbox shows the message as sent with the same Message-ID, and never its body.
-    let items = outbox(&s, "?status=sent").await;
+    let items = wait_outbox(&s, "the sent message", 15, |items| {
+        items.first().is_some_and(|m| m["status"] == "sent")
+    })
+    .await;
     assert_eq!(items.len(), 1);
     assert_eq!(items[0]["message_id"], message_id.as_str());
     assert_eq!(items[0]["kind"], "reset_link");
@@ -213,8 +229,12 @@ async fn reset_email_arrives_over_smtp_with_both_parts_headers_and_a_working_lin
         assert!(!body.contains("token="), "no link in the changed notice");
     }
 
-    let metrics = s.get("/metrics").await.text().await.unwrap();
-    assert_eq!(metric(&metrics, "resetd_mail_sent_total"), 2.0);
+    // The server has the message a moment before resetd records it as sent.
+    wait_outbox(&s, "two sent messages", 15, |items| {
+        items.iter().filter(|m| m["status"] == "sent").count() == 2
+    })
+    .await;
+    let metrics = wait_metric(&s, "resetd_mail_sent_total", 2.0).await;
     assert_eq!(
         metric(
             &metrics,
@@ -416,8 +436,8 @@ async fn temporary_then_permanent_rejection_is_retried_then_dead_with_the_reason
     assert!(cols[9].contains("554"), "{line}");
     assert_eq!(outbox(&s, "?status=dead").await.len(), 1);
     assert!(outbox(&s, "?status=pending").await.is_empty());
-    let metrics = s.get("/metrics").await.text().await.unwrap();
-    assert_eq!(metric(&metrics, "resetd_mail_dead_total"), 1.0);
+    // The counter moves right after the store records the state.
+    let metrics = wait_metric(&s, "resetd_mail_dead_total", 1.0).await;
     assert_eq!(metric(&metrics, "resetd_mail_failed_total"), 2.0);
     assert_eq!(
         metric(&metrics, "resetd_outbox_messages{status=\"dead\"}"),
