@@ -10,7 +10,8 @@ It listens on loopback, stores every accepted message, and can be told to misbeh
       [--reject-rcpt REGEX]
 
 Every accepted message is written to DIR/NNNNNN.eml (the raw message, atomically) with
-DIR/NNNNNN.json beside it (envelope sender, recipients, the AUTH user, whether TLS was on).
+DIR/NNNNNN.json beside it (envelope sender, recipients, the AUTH user, whether TLS was on, and
+the client's address and port, which tell connections apart).
 Every DATA answer is appended to DIR/transactions.jsonl. The first line on standard output is
 `LISTENING port=N` once the socket is bound (with --port 0, N is the port the OS picked).
 
@@ -82,6 +83,8 @@ class Sink:
             if isinstance(session.auth_data, LoginPassword)
             else None,
             # session.ssl is set after STARTTLS only; the transport knows about implicit TLS too.
+            # The client's address and port: one per connection, so tests can see reuse.
+            "peer": list(session.peer) if session.peer else None,
             "tls": session.ssl is not None
             or server.transport.get_extra_info("ssl_object") is not None,
         }
@@ -99,8 +102,9 @@ def authenticator(user, password):
             and auth_data.login.decode() == user
             and auth_data.password.decode() == password
         )
-        # auth_data becomes session.auth_data, which the stored .json reports.
-        return AuthResult(success=ok, auth_data=auth_data if ok else None)
+        # auth_data becomes session.auth_data, which the stored .json reports. handled=False makes
+        # aiosmtpd answer a failure with 535 itself (by default it would leave the client waiting).
+        return AuthResult(success=ok, handled=False, auth_data=auth_data if ok else None)
 
     return check
 

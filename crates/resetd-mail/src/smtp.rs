@@ -1,20 +1,20 @@
-//! [`SmtpTransport`]: delivery over real SMTP with lettre — pooled connections, plain, STARTTLS or
-//! implicit TLS (rustls with the `ring` provider and the Mozilla roots, plus an optional CA file),
-//! optional AUTH, and timeouts. Replies are sorted into transient and permanent failures for the
-//! outbox worker.
+//! [`SmtpTransport`]: delivery over real SMTP with lettre's async SMTP client — pooled
+//! connections, plain, STARTTLS or implicit TLS (rustls with the `ring` provider and the Mozilla
+//! roots, plus an optional CA file), optional AUTH, and a time limit per message. Failures are
+//! sorted into transient and permanent ones for the outbox worker.
 
 use std::fmt;
 use std::path::PathBuf;
-use std::time::Duration;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use lettre::address::{Address, Envelope};
 use lettre::message::Mailbox;
-use lettre::transport::smtp::authentication::Credentials;
-use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
+use lettre::transport::smtp;
+use lettre::transport::smtp::authentication::{Credentials, Mechanism};
+use lettre::transport::smtp::client::{AsyncSmtpConnection, Certificate, Tls, TlsParameters};
 use lettre::transport::smtp::extension::ClientId;
-use lettre::transport::smtp::{AsyncSmtpTransport, PoolConfig};
-use lettre::{AsyncTransport, Tokio1Executor};
 use resetd_core::model::OutboxMessage;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use tokio::sync::Semaphore;
@@ -104,7 +104,8 @@ pub struct SmtpConfig {
     pub username: Option<String>,
     /// AUTH password (or the environment variable `RESETD_SMTP_PASSWORD`).
     pub password: Option<ConfigSecret>,
-    /// Time limit for connecting and for each SMTP command, in seconds.
+    /// Time limit, in seconds, for delivering one message: connecting (when no pooled connection
+    /// is free), TLS, EHLO, AUTH, MAIL, RCPT and DATA together.
     pub timeout_secs: u64,
     /// Connections open at once (and kept open between messages for reuse).
     pub pool_size: u32,
@@ -124,7 +125,7 @@ impl Default for SmtpConfig {
             tls: SmtpTls::default(),
             username: None,
             password: None,
-            timeout_secs: 15,
+            timeout_secs: 20,
             pool_size: 4,
             idle_timeout_secs: 60,
             helo_name: None,
@@ -224,13 +225,32 @@ struct Parts {
     tls: Tls,
 }
 
-/// Sends outbox messages to an SMTP server (a relay or submission server). Connections are pooled
-/// and reused; at most `pool_size` are open at once.
+/// A pooled connection waiting for its next message.
+struct Idle {
+    conn: AsyncSmtpConnection,
+    since: Instant,
+}
+
+/// Sends outbox messages to an SMTP server (a relay or submission server). At most `pool_size`
+/// connections are open at once; a connection that delivered a message is kept for the next one
+/// (checked with `NOOP` first) until it has been idle for `idle_timeout_secs`.
+///
+/// resetd keeps its own small pool instead of lettre's: lettre's async client limits only the
+/// time to connect, and its pool would put a connection whose exchange was cut off by a time limit
+/// back into use, out of step with the server. Here each message's whole exchange runs under
+/// `timeout_secs`, and a connection that did not finish cleanly is closed, never reused.
 pub struct SmtpTransport {
-    mailer: AsyncSmtpTransport<Tokio1Executor>,
+    host: String,
+    port: u16,
+    tls: Tls,
+    hello: ClientId,
+    credentials: Option<Credentials>,
+    timeout: Duration,
+    idle_timeout: Duration,
+    idle: Mutex<Vec<Idle>>,
+    slots: Semaphore,
     from: String,
     sender: Address,
-    slots: Semaphore,
     endpoint: String,
 }
 
@@ -243,38 +263,100 @@ impl fmt::Debug for SmtpTransport {
     }
 }
 
+/// Where in the exchange a failure happened.
+enum Stage {
+    /// Connecting, TLS, EHLO, AUTH: about the server or resetd's settings, never the message.
+    Session,
+    /// MAIL, RCPT, DATA: the server's verdict on this message.
+    Message,
+}
+
 impl SmtpTransport {
     /// A transport for `config`, sending as `from` (an address, optionally with a display name).
-    /// Fails on invalid settings; does not connect (the first message does). Must be called
-    /// inside a Tokio runtime (the pool starts its cleanup task).
+    /// Fails on invalid settings; does not connect (the first message does).
     pub fn new(config: &SmtpConfig, from: &str) -> Result<Self, String> {
         let parts = config.build_parts(from)?;
         let port = config.effective_port();
-        let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&parts.host)
-            .port(port)
-            .tls(parts.tls)
-            .hello_name(parts.hello)
-            .timeout(Some(Duration::from_secs(config.timeout_secs)))
-            .pool_config(
-                PoolConfig::new()
-                    .max_size(config.pool_size)
-                    .idle_timeout(Duration::from_secs(config.idle_timeout_secs.max(1))),
-            );
-        if let Some(credentials) = parts.credentials {
-            builder = builder.credentials(credentials);
-        }
         Ok(Self {
-            mailer: builder.build(),
+            endpoint: format!("{}:{port} ({})", parts.host, config.tls.as_str()),
+            host: parts.host,
+            port,
+            tls: parts.tls,
+            hello: parts.hello,
+            credentials: parts.credentials,
+            timeout: Duration::from_secs(config.timeout_secs),
+            idle_timeout: Duration::from_secs(config.idle_timeout_secs),
+            idle: Mutex::new(Vec::new()),
+            slots: Semaphore::new(config.pool_size as usize),
             from: from.to_owned(),
             sender: parts.sender.email,
-            slots: Semaphore::new(config.pool_size as usize),
-            endpoint: format!("{}:{port} ({})", parts.host, config.tls.as_str()),
         })
     }
 
     /// `host:port (tls mode)`, for logs.
     pub fn endpoint(&self) -> &str {
         &self.endpoint
+    }
+
+    /// A new session: connected, encrypted as configured, greeted and authenticated.
+    async fn connect(&self) -> Result<AsyncSmtpConnection, smtp::Error> {
+        let implicit = match &self.tls {
+            Tls::Wrapper(params) => Some(params.clone()),
+            _ => None,
+        };
+        let mut conn = AsyncSmtpConnection::connect_tokio1(
+            (self.host.as_str(), self.port),
+            Some(self.timeout),
+            &self.hello,
+            implicit,
+            None,
+        )
+        .await?;
+        if let Tls::Required(params) = &self.tls {
+            conn.starttls(params.clone(), &self.hello).await?;
+        }
+        if let Some(credentials) = &self.credentials {
+            conn.auth(&[Mechanism::Plain, Mechanism::Login], credentials)
+                .await?;
+        }
+        Ok(conn)
+    }
+
+    /// A pooled session that still answers, if there is one.
+    async fn reuse(&self) -> Option<AsyncSmtpConnection> {
+        let check = self.timeout.min(Duration::from_secs(5));
+        loop {
+            let idle = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop()?;
+            if idle.since.elapsed() > self.idle_timeout {
+                continue; // dropped: closed
+            }
+            let mut conn = idle.conn;
+            if let Ok(true) = tokio::time::timeout(check, conn.test_connected()).await {
+                return Some(conn);
+            }
+        }
+    }
+
+    /// Delivers one message over a pooled or new session.
+    async fn deliver(&self, envelope: &Envelope, bytes: &[u8]) -> Result<(), (Stage, smtp::Error)> {
+        let mut conn = match self.reuse().await {
+            Some(conn) => conn,
+            None => self.connect().await.map_err(|e| (Stage::Session, e))?,
+        };
+        // On failure lettre has already ended the session; `conn` is dropped (closed) here.
+        conn.send(envelope, bytes)
+            .await
+            .map_err(|e| (Stage::Message, e))?;
+        if !conn.has_broken() {
+            self.idle
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(Idle {
+                    conn,
+                    since: Instant::now(),
+                });
+        }
+        Ok(())
     }
 }
 
@@ -292,50 +374,56 @@ impl Transport for SmtpTransport {
             .acquire()
             .await
             .map_err(|_| SendError::Transient("the SMTP transport is shutting down".into()))?;
-        match self.mailer.send_raw(&envelope, &bytes).await {
-            Ok(reply) => {
+        // A cut-off exchange drops its session with the future: it is closed, not reused.
+        match tokio::time::timeout(self.timeout, self.deliver(&envelope, &bytes)).await {
+            Ok(Ok(())) => {
                 tracing::debug!(
                     outbox_id = msg.id,
                     kind = msg.message.kind.as_str(),
                     message_id = %msg.message.message_id,
-                    reply = %reply.code(),
                     "email accepted by the SMTP server"
                 );
                 Ok(())
             }
-            Err(e) => Err(classify(&e, &self.endpoint)),
+            Ok(Err((stage, e))) => Err(classify(stage, &e, &self.endpoint)),
+            Err(_) => Err(SendError::Transient(format!(
+                "the SMTP server {} did not finish the exchange within {} s",
+                self.endpoint,
+                self.timeout.as_secs()
+            ))),
         }
     }
 }
 
-/// Sorts an SMTP failure: a 5xx reply about the message is permanent; everything else — 4xx
-/// replies, connection, TLS and time-outs, and 5xx replies that are about resetd's own
-/// configuration (authentication) rather than the message — is worth retrying.
-fn classify(e: &lettre::transport::smtp::Error, endpoint: &str) -> SendError {
+/// Sorts an SMTP failure. Only the server's verdict on the message itself can be permanent: a
+/// 5xx reply to MAIL, RCPT or DATA, or a message this server cannot take (an internationalised
+/// address without SMTPUTF8). Everything about the session — connecting, TLS, the greeting,
+/// authentication, whatever the reply code — and every 4xx reply or time-out is worth retrying:
+/// it concerns the server or resetd's settings, and an operator can fix those.
+fn classify(stage: Stage, e: &smtp::Error, endpoint: &str) -> SendError {
     let text = flatten(&e.to_string());
-    match e.status() {
-        Some(code) if e.is_permanent() => {
-            let code = code.to_string();
-            if ["530", "534", "535", "538"].contains(&code.as_str()) {
-                SendError::Transient(format!(
-                    "the SMTP server {endpoint} refused authentication (check mail.smtp.username and the password): {text}"
-                ))
-            } else {
-                SendError::Permanent(format!(
-                    "the SMTP server {endpoint} refused the message: {text}"
-                ))
-            }
+    match stage {
+        Stage::Session if e.status().is_some() => SendError::Transient(format!(
+            "the SMTP server {endpoint} refused the session (check mail.smtp settings): {text}"
+        )),
+        Stage::Session if e.is_client() => SendError::Transient(format!(
+            "the SMTP server {endpoint} cannot be used as configured: {text}"
+        )),
+        Stage::Session => {
+            SendError::Transient(format!("cannot reach the SMTP server {endpoint}: {text}"))
         }
-        Some(_) => SendError::Transient(format!(
+        Stage::Message if e.is_permanent() => SendError::Permanent(format!(
+            "the SMTP server {endpoint} refused the message: {text}"
+        )),
+        Stage::Message if e.is_transient() => SendError::Transient(format!(
             "the SMTP server {endpoint} deferred the message: {text}"
         )),
-        None if e.is_client() => {
+        Stage::Message if e.is_client() => {
             SendError::Permanent(format!("the message cannot be sent: {text}"))
         }
-        None if e.is_timeout() => {
-            SendError::Transient(format!("the SMTP server {endpoint} timed out: {text}"))
-        }
-        None => SendError::Transient(format!("cannot reach the SMTP server {endpoint}: {text}")),
+        Stage::Message => SendError::Transient(format!(
+            "the connection to the SMTP server {endpoint} failed: {text}"
+        )),
     }
 }
 
@@ -455,6 +543,40 @@ mod tests {
         };
         let e = c.validate("a@example.com").unwrap_err();
         assert!(e.contains("ca_file"), "{e}");
+    }
+
+    #[tokio::test]
+    async fn a_server_that_never_answers_is_cut_off_after_the_time_limit() {
+        // Accepts connections and says nothing, not even a greeting.
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let _held = std::thread::spawn(move || {
+            let conns: Vec<_> = listener.incoming().take(1).collect();
+            std::thread::sleep(Duration::from_secs(5));
+            drop(conns);
+        });
+        let t = SmtpTransport::new(
+            &SmtpConfig {
+                host: "127.0.0.1".into(),
+                port: Some(port),
+                tls: SmtpTls::None,
+                timeout_secs: 1,
+                ..Default::default()
+            },
+            "resetd <noreply@example.com>",
+        )
+        .unwrap();
+        let msg =
+            crate::transport::tests::outbox_message(1, resetd_core::model::MessageKind::ResetLink);
+        let started = Instant::now();
+        let e = t.send(&msg).await.unwrap_err();
+        assert!(e.is_transient(), "{e}");
+        assert!(e.reason().contains("within 1 s"), "{e}");
+        assert!(
+            started.elapsed() < Duration::from_secs(4),
+            "{:?}",
+            started.elapsed()
+        );
     }
 
     #[tokio::test]

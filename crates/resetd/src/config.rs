@@ -217,7 +217,16 @@ impl Config {
         }
         match self.mail.transport.as_str() {
             "file" => {}
-            "smtp" => self.mail.smtp.validate(&self.mail.from)?,
+            "smtp" => {
+                self.mail.smtp.validate(&self.mail.from)?;
+                // The worker gives one send half the lease; the SMTP limit must fit inside it.
+                if self.mail.smtp.timeout_secs * 2 > self.mail.worker.lease_secs {
+                    return Err(format!(
+                        "mail.smtp.timeout_secs ({}) must be at most half of mail.worker.lease_secs ({})",
+                        self.mail.smtp.timeout_secs, self.mail.worker.lease_secs
+                    ));
+                }
+            }
             other => {
                 return Err(format!(
                     "mail.transport: unknown transport {other:?} (known: file, smtp)"

@@ -314,6 +314,20 @@ async fn starttls_and_implicit_tls_are_verified_against_the_configured_ca() {
     assert!(reason.to_lowercase().contains("certificate"), "{reason}");
     assert_eq!(items[0]["status"], "pending");
     assert!(mta.received().is_empty());
+
+    // STARTTLS is required: a server that does not offer it gets nothing, in clear text or not.
+    let mta = SmtpServer::start(&Options::default());
+    let s = Server::start(&config(mta.port, "tls = \"starttls\"", "max_attempts = 50"));
+    s.add_person("vic", "vic@example.com", None).await;
+    request_reset(&s, json!({"login": "vic"})).await;
+    let items = wait_outbox(&s, "a failed STARTTLS attempt", 15, |items| {
+        items.iter().any(|m| m["last_error"].is_string())
+    })
+    .await;
+    let reason = items[0]["last_error"].as_str().unwrap();
+    assert!(reason.contains("STARTTLS"), "{reason}");
+    assert_eq!(items[0]["status"], "pending");
+    assert!(mta.received().is_empty());
 }
 
 #[tokio::test]
@@ -323,7 +337,11 @@ async fn smtp_down_for_a_while_then_back_delivers_every_message() {
     }
     let port = free_port();
     // Many attempts allowed: the server stays away for a few backoff rounds.
-    let s = Server::start(&config(port, PLAIN, "max_attempts = 100\nconcurrency = 4"));
+    let s = Server::start(&config(
+        port,
+        &format!("{PLAIN}\npool_size = 2"),
+        "max_attempts = 100\nconcurrency = 4",
+    ));
     let people: Vec<String> = (0..20).map(|i| format!("user{i:02}@example.com")).collect();
     for (i, email) in people.iter().enumerate() {
         s.add_person(&format!("user{i:02}"), email, None).await;
@@ -334,7 +352,10 @@ async fn smtp_down_for_a_while_then_back_delivers_every_message() {
 
     // Nothing listens: every message is queued and has failed at least once, none is lost or dead.
     let items = wait_outbox(&s, "20 messages each tried at least once", 20, |items| {
-        items.len() == 20 && items.iter().all(|m| m["attempts"].as_u64().unwrap() >= 1)
+        items.len() == 20
+            && items
+                .iter()
+                .all(|m| m["attempts"].as_u64().unwrap() >= 1 && m["last_error"].is_string())
     })
     .await;
     for m in &items {
@@ -358,6 +379,13 @@ async fn smtp_down_for_a_while_then_back_delivers_every_message() {
         .map(|r| Mime::parse(&r.raw).header("message-id").unwrap().to_owned())
         .collect();
     assert_eq!(ids.len(), 20, "20 distinct messages");
+    // Pooled: at most pool_size connections carried the 20 messages.
+    let connections: BTreeSet<String> = got.iter().map(|r| r.meta["peer"].to_string()).collect();
+    assert!(
+        (1..=2).contains(&connections.len()),
+        "{} connections for 20 messages with pool_size = 2",
+        connections.len()
+    );
     let items = wait_outbox(&s, "20 sent messages", 15, |items| {
         items.iter().filter(|m| m["status"] == "sent").count() == 20
     })
@@ -631,4 +659,38 @@ async fn a_reset_accepted_before_a_sigkill_is_delivered_after_restart() {
             .await;
         assert_eq!(done.status(), 204);
     }
+}
+
+#[tokio::test]
+async fn a_wrong_smtp_password_keeps_messages_waiting_instead_of_killing_them() {
+    if !smtp::available() {
+        return;
+    }
+    // The server answers AUTH with 535: resetd's configuration is wrong, not the message.
+    let mta = SmtpServer::start(&Options {
+        auth: Some("mailer:the-right-one"),
+        ..Default::default()
+    });
+    let s = Server::start(&config(
+        mta.port,
+        &format!("{PLAIN}\nusername = \"mailer\"\npassword = \"{SMTP_PASSWORD}\""),
+        "max_attempts = 100",
+    ));
+    s.add_person("ines", "ines@example.com", None).await;
+    request_reset(&s, json!({"login": "ines"})).await;
+    let items = wait_outbox(&s, "two failed attempts", 20, |items| {
+        items
+            .first()
+            .is_some_and(|m| m["attempts"].as_u64().unwrap() >= 2 && m["last_error"].is_string())
+    })
+    .await;
+    assert_eq!(items[0]["status"], "pending");
+    let reason = items[0]["last_error"].as_str().unwrap();
+    assert!(
+        reason.contains("refused the session") && reason.contains("535"),
+        "{reason}"
+    );
+    assert!(!reason.contains(SMTP_PASSWORD));
+    assert!(!s.stderr.lock().unwrap().contains(SMTP_PASSWORD));
+    assert!(mta.received().is_empty());
 }
