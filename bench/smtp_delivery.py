@@ -34,6 +34,13 @@ def free_port():
         return s.getsockname()[1]
 
 
+def cpu_secs(pid):
+    """User + system CPU time of a process so far."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--count", type=int, default=1000)
@@ -90,6 +97,7 @@ def main():
         for i in range(a.count):
             assert post("/v1/default/people", {"login": f"u{i}", "email": f"u{i}@example.com"}, key) == 201
 
+        cpu0 = (cpu_secs(server.pid), cpu_secs(smtp.pid))
         started = time.perf_counter()
         for i in range(a.count):
             assert post("/v1/default/recovery", {"login": f"u{i}"}) == 202
@@ -100,10 +108,12 @@ def main():
                 break
             time.sleep(0.01)
         took = time.perf_counter() - started
+        cpu = (cpu_secs(server.pid) - cpu0[0], cpu_secs(smtp.pid) - cpu0[1])
         print(f"machine: {os.cpu_count()} cores, {platform.system()} {platform.release()}, {time.strftime('%Y-%m-%d %H:%M:%S %Z')}")
         print(f"{a.count} reset emails, pool_size {a.pool_size}, worker concurrency {a.concurrency}")
         print(f"  requests accepted in {accepted:.2f} s")
         print(f"  all delivered to the SMTP server in {took:.2f} s: {a.count / took:.0f} emails/s end to end")
+        print(f"  CPU time meanwhile: resetd {cpu[0]:.2f} s, SMTP server (aiosmtpd) {cpu[1]:.2f} s")
     finally:
         server.terminate()
         smtp.terminate()

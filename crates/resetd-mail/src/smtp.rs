@@ -13,13 +13,16 @@ use lettre::address::{Address, Envelope};
 use lettre::message::Mailbox;
 use lettre::transport::smtp;
 use lettre::transport::smtp::authentication::{Credentials, Mechanism};
-use lettre::transport::smtp::client::{AsyncSmtpConnection, Certificate, Tls, TlsParameters};
+use lettre::transport::smtp::client::{AsyncSmtpConnection, Certificate, TlsParameters};
 use lettre::transport::smtp::extension::ClientId;
 use resetd_core::model::OutboxMessage;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use tokio::net::TcpStream;
 use tokio::sync::Semaphore;
 
 use crate::transport::{build_mime, SendError, Transport};
+
+mod implicit_tls;
 
 /// How the connection to the SMTP server is secured.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -181,38 +184,43 @@ impl SmtpConfig {
             Some(name) => ClientId::Domain(name.clone()),
             None => ClientId::default(),
         };
-        let tls = match self.tls {
-            SmtpTls::None => Tls::None,
-            mode => {
+        let ca = match &self.ca_file {
+            Some(path) => {
+                let pem = std::fs::read(path)
+                    .map_err(|e| format!("mail.smtp.ca_file {}: {e}", path.display()))?;
+                if !pem.windows(27).any(|w| w == b"-----BEGIN CERTIFICATE-----") {
+                    return Err(format!(
+                        "mail.smtp.ca_file {}: holds no PEM certificate",
+                        path.display()
+                    ));
+                }
+                Some(pem)
+            }
+            None => None,
+        };
+        let security = match self.tls {
+            SmtpTls::None => Security::Plain,
+            SmtpTls::Starttls => {
                 let mut params = TlsParameters::builder(host.to_owned());
-                if let Some(path) = &self.ca_file {
-                    let pem = std::fs::read(path)
-                        .map_err(|e| format!("mail.smtp.ca_file {}: {e}", path.display()))?;
-                    if !pem.windows(27).any(|w| w == b"-----BEGIN CERTIFICATE-----") {
-                        return Err(format!(
-                            "mail.smtp.ca_file {}: holds no PEM certificate",
-                            path.display()
-                        ));
-                    }
-                    let cert = Certificate::from_pem(&pem)
-                        .map_err(|e| format!("mail.smtp.ca_file {}: {e}", path.display()))?;
+                if let Some(pem) = &ca {
+                    let cert = Certificate::from_pem(pem)
+                        .map_err(|e| format!("mail.smtp.ca_file: {e}"))?;
                     params = params.add_root_certificate(cert);
                 }
-                let params = params
-                    .build_rustls()
-                    .map_err(|e| format!("mail.smtp TLS settings: {e}"))?;
-                match mode {
-                    SmtpTls::Tls => Tls::Wrapper(params),
-                    _ => Tls::Required(params),
-                }
+                Security::StartTls(
+                    params
+                        .build_rustls()
+                        .map_err(|e| format!("mail.smtp TLS settings: {e}"))?,
+                )
             }
+            SmtpTls::Tls => Security::Implicit(implicit_tls::Connector::new(host, ca.as_deref())?),
         };
         Ok(Parts {
             sender,
             host: host.to_owned(),
             credentials,
             hello,
-            tls,
+            security,
         })
     }
 }
@@ -222,7 +230,16 @@ struct Parts {
     host: String,
     credentials: Option<Credentials>,
     hello: ClientId,
-    tls: Tls,
+    security: Security,
+}
+
+/// How a session is secured, ready to use.
+enum Security {
+    Plain,
+    /// Required STARTTLS, with lettre's TLS settings.
+    StartTls(TlsParameters),
+    /// TLS from the first byte.
+    Implicit(implicit_tls::Connector),
 }
 
 /// A pooled connection waiting for its next message.
@@ -235,14 +252,15 @@ struct Idle {
 /// connections are open at once; a connection that delivered a message is kept for the next one
 /// (checked with `NOOP` first) until it has been idle for `idle_timeout_secs`.
 ///
-/// resetd keeps its own small pool instead of lettre's: lettre's async client limits only the
-/// time to connect, and its pool would put a connection whose exchange was cut off by a time limit
-/// back into use, out of step with the server. Here each message's whole exchange runs under
-/// `timeout_secs`, and a connection that did not finish cleanly is closed, never reused.
+/// resetd opens the TCP connections and keeps its own small pool instead of lettre's: lettre's
+/// async client limits only the time to connect, its pool would put a connection whose exchange
+/// was cut off by a time limit back into use, out of step with the server, and its connections
+/// keep Nagle's algorithm on. Here each message's whole exchange runs under `timeout_secs`, a
+/// connection that did not finish cleanly is closed, never reused, and `TCP_NODELAY` is set.
 pub struct SmtpTransport {
     host: String,
     port: u16,
-    tls: Tls,
+    security: Security,
     hello: ClientId,
     credentials: Option<Credentials>,
     timeout: Duration,
@@ -281,7 +299,7 @@ impl SmtpTransport {
             endpoint: format!("{}:{port} ({})", parts.host, config.tls.as_str()),
             host: parts.host,
             port,
-            tls: parts.tls,
+            security: parts.security,
             hello: parts.hello,
             credentials: parts.credentials,
             timeout: Duration::from_secs(config.timeout_secs),
@@ -298,26 +316,59 @@ impl SmtpTransport {
         &self.endpoint
     }
 
-    /// A new session: connected, encrypted as configured, greeted and authenticated.
-    async fn connect(&self) -> Result<AsyncSmtpConnection, smtp::Error> {
-        let implicit = match &self.tls {
-            Tls::Wrapper(params) => Some(params.clone()),
-            _ => None,
+    /// A TCP connection to the server (the first address that answers), with Nagle's algorithm
+    /// off: lettre writes a message's body and its final `.` separately and then waits for the
+    /// reply, which with Nagle and delayed ACKs costs ~40 ms per message.
+    async fn open_tcp(&self) -> Result<TcpStream, SendError> {
+        let unreachable = |why: String| {
+            SendError::Transient(format!(
+                "cannot reach the SMTP server {}: {why}",
+                self.endpoint
+            ))
         };
-        let mut conn = AsyncSmtpConnection::connect_tokio1(
-            (self.host.as_str(), self.port),
-            Some(self.timeout),
-            &self.hello,
-            implicit,
-            None,
-        )
-        .await?;
-        if let Tls::Required(params) = &self.tls {
-            conn.starttls(params.clone(), &self.hello).await?;
+        let addrs = tokio::net::lookup_host((self.host.as_str(), self.port))
+            .await
+            .map_err(|e| unreachable(format!("cannot resolve {}: {e}", self.host)))?;
+        let mut last = format!("{} has no address", self.host);
+        for addr in addrs {
+            match tokio::time::timeout(self.timeout, TcpStream::connect(addr)).await {
+                Ok(Ok(tcp)) => {
+                    let _ = tcp.set_nodelay(true);
+                    return Ok(tcp);
+                }
+                Ok(Err(e)) => last = format!("{addr}: {e}"),
+                Err(_) => last = format!("{addr}: connecting timed out"),
+            }
+        }
+        Err(unreachable(last))
+    }
+
+    /// A new session: connected, encrypted as configured, greeted and authenticated.
+    async fn connect(&self) -> Result<AsyncSmtpConnection, SendError> {
+        let session = |e: smtp::Error| classify(Stage::Session, &e, &self.endpoint);
+        let tcp = self.open_tcp().await?;
+        let mut conn = match &self.security {
+            Security::Implicit(tls) => {
+                let tls = tls.connect(tcp).await.map_err(|e| {
+                    SendError::Transient(format!(
+                        "TLS with the SMTP server {} failed: {e}",
+                        self.endpoint
+                    ))
+                })?;
+                AsyncSmtpConnection::connect_with_transport(Box::new(tls), &self.hello).await
+            }
+            _ => AsyncSmtpConnection::connect_with_transport(Box::new(tcp), &self.hello).await,
+        }
+        .map_err(session)?;
+        if let Security::StartTls(params) = &self.security {
+            conn.starttls(params.clone(), &self.hello)
+                .await
+                .map_err(session)?;
         }
         if let Some(credentials) = &self.credentials {
             conn.auth(&[Mechanism::Plain, Mechanism::Login], credentials)
-                .await?;
+                .await
+                .map_err(session)?;
         }
         Ok(conn)
     }
@@ -338,15 +389,15 @@ impl SmtpTransport {
     }
 
     /// Delivers one message over a pooled or new session.
-    async fn deliver(&self, envelope: &Envelope, bytes: &[u8]) -> Result<(), (Stage, smtp::Error)> {
+    async fn deliver(&self, envelope: &Envelope, bytes: &[u8]) -> Result<(), SendError> {
         let mut conn = match self.reuse().await {
             Some(conn) => conn,
-            None => self.connect().await.map_err(|e| (Stage::Session, e))?,
+            None => self.connect().await?,
         };
         // On failure lettre has already ended the session; `conn` is dropped (closed) here.
         conn.send(envelope, bytes)
             .await
-            .map_err(|e| (Stage::Message, e))?;
+            .map_err(|e| classify(Stage::Message, &e, &self.endpoint))?;
         if !conn.has_broken() {
             self.idle
                 .lock()
@@ -385,7 +436,7 @@ impl Transport for SmtpTransport {
                 );
                 Ok(())
             }
-            Ok(Err((stage, e))) => Err(classify(stage, &e, &self.endpoint)),
+            Ok(Err(e)) => Err(e),
             Err(_) => Err(SendError::Transient(format!(
                 "the SMTP server {} did not finish the exchange within {} s",
                 self.endpoint,

@@ -299,21 +299,30 @@ async fn starttls_and_implicit_tls_are_verified_against_the_configured_ca() {
 
     // Without the private CA the server's certificate is not trusted: nothing is sent, the
     // message waits with the reason, and it is never sent in clear text instead.
-    let mta = SmtpServer::start(&Options {
-        tls: Some("starttls"),
-        ..Default::default()
-    });
-    let s = Server::start(&config(mta.port, "tls = \"starttls\"", "max_attempts = 50"));
-    s.add_person("una", "una@example.com", None).await;
-    request_reset(&s, json!({"login": "una"})).await;
-    let items = wait_outbox(&s, "a failed TLS attempt", 15, |items| {
-        items.iter().any(|m| m["last_error"].is_string())
-    })
-    .await;
-    let reason = items[0]["last_error"].as_str().unwrap();
-    assert!(reason.to_lowercase().contains("certificate"), "{reason}");
-    assert_eq!(items[0]["status"], "pending");
-    assert!(mta.received().is_empty());
+    for (server_mode, resetd_mode) in [("starttls", "starttls"), ("implicit", "tls")] {
+        let mta = SmtpServer::start(&Options {
+            tls: Some(server_mode),
+            ..Default::default()
+        });
+        let s = Server::start(&config(
+            mta.port,
+            &format!("tls = \"{resetd_mode}\""),
+            "max_attempts = 50",
+        ));
+        s.add_person("una", "una@example.com", None).await;
+        request_reset(&s, json!({"login": "una"})).await;
+        let items = wait_outbox(&s, "a failed TLS attempt", 15, |items| {
+            items.iter().any(|m| m["last_error"].is_string())
+        })
+        .await;
+        let reason = items[0]["last_error"].as_str().unwrap();
+        assert!(
+            reason.to_lowercase().contains("certificate"),
+            "{server_mode}: {reason}"
+        );
+        assert_eq!(items[0]["status"], "pending");
+        assert!(mta.received().is_empty());
+    }
 
     // STARTTLS is required: a server that does not offer it gets nothing, in clear text or not.
     let mta = SmtpServer::start(&Options::default());
