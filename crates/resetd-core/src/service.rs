@@ -10,7 +10,8 @@ use crate::error::CoreError;
 use crate::hash::PasswordHasher;
 use crate::model::{
     ApiKey, AuditEvent, Client, Clock, LinkTemplate, Lookup, MessageKind, NewAudit, NewMessage,
-    NewResetRequest, Person, ResetRequest, ResetToken, Scope, Tenant, TenantSettings, Timestamp,
+    NewResetRequest, OutboxMessage, OutboxStatus, Person, ResetRequest, ResetToken, Scope, Tenant,
+    TenantSettings, Timestamp,
 };
 use crate::policy::{PersonalContext, Verdict, Violation};
 use crate::render::{MessageContext, Renderer};
@@ -916,6 +917,55 @@ impl Service {
             must_change_password: person.must_change_password,
             person,
         })
+    }
+
+    // ---- outbox --------------------------------------------------------------------------------
+
+    /// Outbox messages, newest first: of one tenant, or of every tenant (`None`, for operators).
+    pub async fn outbox(
+        &self,
+        tenant: Option<&TenantId>,
+        status: Option<OutboxStatus>,
+        limit: u32,
+    ) -> Result<Vec<OutboxMessage>> {
+        if let Some(t) = tenant {
+            self.tenant(t).await?;
+        }
+        Ok(self
+            .store
+            .list_outbox(tenant, status, limit.clamp(1, 1000))
+            .await?)
+    }
+
+    /// Puts a dead (or waiting) message back in the queue, due now, with a full set of attempts.
+    /// Scoped to `tenant` when given; `NotFound("message")` when there is no such pending or dead
+    /// message there. Audited.
+    pub async fn retry_message(
+        &self,
+        tenant: Option<&TenantId>,
+        id: i64,
+        actor: &Actor,
+        ip: Option<&str>,
+    ) -> Result<()> {
+        if let Some(t) = tenant {
+            self.tenant(t).await?;
+        }
+        let scope = match self.store.retry_outbox(tenant, id, self.now()).await {
+            Ok(t) => t,
+            Err(crate::store::StoreError::NotFound) => return Err(CoreError::NotFound("message")),
+            Err(e) => return Err(e.into()),
+        };
+        self.store
+            .append_audit(self.audit(
+                &scope,
+                None,
+                "outbox_retried",
+                actor,
+                ip,
+                json!({ "message": id }),
+            ))
+            .await?;
+        Ok(())
     }
 
     // ---- audit ---------------------------------------------------------------------------------

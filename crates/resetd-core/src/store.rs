@@ -234,8 +234,15 @@ pub trait Store: Send + Sync {
         status: Option<OutboxStatus>,
         limit: u32,
     ) -> Result<Vec<OutboxMessage>, StoreError>;
-    /// Puts a dead or pending message back in the queue, due now; `NotFound` if there is none.
-    async fn retry_outbox(&self, id: i64, at: Timestamp) -> Result<(), StoreError>;
+    /// Puts a dead or pending message back in the queue, due at `at`, with a full set of
+    /// attempts, and returns its tenant; `NotFound` if there is no such message (in `tenant`, when
+    /// given) or it was sent.
+    async fn retry_outbox(
+        &self,
+        tenant: Option<&TenantId>,
+        id: i64,
+        at: Timestamp,
+    ) -> Result<TenantId, StoreError>;
     /// Counts of messages per status.
     async fn outbox_counts(&self) -> Result<Vec<(OutboxStatus, u64)>, StoreError>;
 }

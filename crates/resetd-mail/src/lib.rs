@@ -1,12 +1,17 @@
 //! resetd's email side: templates ([`TemplateRenderer`], the core's `Renderer`), transports
-//! ([`Transport`], [`FileTransport`], and [`build_mime`] for every transport), and the durable
-//! outbox worker ([`OutboxWorker`]) that delivers queued messages with retries and backoff.
+//! ([`Transport`], [`FileTransport`], [`SmtpTransport`], and [`build_mime`] for every transport), the durable
+//! outbox worker ([`OutboxWorker`]) that delivers queued messages with retries and backoff, and its
+//! metrics ([`MailStats`]).
 #![warn(missing_docs)]
 
 pub mod render;
+pub mod smtp;
+pub mod stats;
 pub mod transport;
 pub mod worker;
 
 pub use render::{TemplateError, TemplateRenderer};
+pub use smtp::{ConfigSecret, SmtpConfig, SmtpTls, SmtpTransport};
+pub use stats::MailStats;
 pub use transport::{build_mime, FileTransport, SendError, Transport};
-pub use worker::{MailStats, OutboxWorker, WorkerConfig};
+pub use worker::{OutboxWorker, WorkerConfig};

@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::{watch, Notify, Semaphore};
 use tokio::task::JoinSet;
 
+use crate::stats::MailStats;
 use crate::transport::{SendError, Transport};
 
 /// How long an idle worker waits for a notification before looking again.
@@ -55,6 +56,24 @@ impl Default for WorkerConfig {
 }
 
 impl WorkerConfig {
+    /// Checks the settings; the message names the offending `mail.worker` field.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.batch == 0 || self.concurrency == 0 || self.max_attempts == 0 {
+            return Err(
+                "mail.worker.batch, concurrency and max_attempts must be at least 1".into(),
+            );
+        }
+        if !(2..=86_400).contains(&self.lease_secs) {
+            return Err("mail.worker.lease_secs must be between 2 and 86400".into());
+        }
+        if self.base_backoff_ms == 0 || self.base_backoff_ms > self.max_backoff_ms {
+            return Err(
+                "mail.worker.base_backoff_ms must be at least 1 and at most max_backoff_ms".into(),
+            );
+        }
+        Ok(())
+    }
+
     /// The backoff ceiling after failed attempt number `attempt` (1 for the first):
     /// `base_backoff_ms * 2^(attempt-1)`, capped at `max_backoff_ms`.
     pub fn backoff_ceiling_ms(&self, attempt: u32) -> u64 {
@@ -69,49 +88,6 @@ impl WorkerConfig {
     pub fn backoff_ms(&self, attempt: u32, random: u64) -> u64 {
         let ceiling = self.backoff_ceiling_ms(attempt);
         random % ceiling.saturating_add(1)
-    }
-}
-
-/// Counters of the worker's outcomes since start, for `/metrics`. Each counts messages whose new
-/// state the store accepted.
-#[derive(Debug, Default)]
-pub struct MailStats {
-    /// Messages delivered to the transport and marked sent.
-    pub sent: AtomicU64,
-    /// Failed attempts that were scheduled for a retry.
-    pub failed: AtomicU64,
-    /// Messages given up on (permanent failure or too many attempts).
-    pub dead: AtomicU64,
-}
-
-impl MailStats {
-    /// The counters in the Prometheus text format: `resetd_mail_sent_total`,
-    /// `resetd_mail_failed_total` and `resetd_mail_dead_total`.
-    pub fn render(&self) -> String {
-        let mut s = String::new();
-        for (name, help, v) in [
-            (
-                "resetd_mail_sent_total",
-                "Emails delivered to the transport.",
-                &self.sent,
-            ),
-            (
-                "resetd_mail_failed_total",
-                "Failed delivery attempts scheduled for a retry.",
-                &self.failed,
-            ),
-            (
-                "resetd_mail_dead_total",
-                "Emails given up on (permanent failure or too many attempts).",
-                &self.dead,
-            ),
-        ] {
-            s.push_str(&format!(
-                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}\n",
-                v.load(Ordering::Relaxed)
-            ));
-        }
-        s
     }
 }
 
@@ -189,19 +165,23 @@ impl OutboxWorker {
             let transport = Arc::clone(&self.transport);
             let clock = Arc::clone(&self.clock);
             let limit = Arc::clone(&limit);
+            let stats = Arc::clone(&self.stats);
             let handle = tasks.spawn(async move {
                 let _permit = limit.acquire_owned().await;
                 if clock.now() >= start_deadline {
                     return Outcome::Skipped;
                 }
-                match tokio::time::timeout(send_timeout, transport.send(&msg)).await {
+                let started = std::time::Instant::now();
+                let outcome = match tokio::time::timeout(send_timeout, transport.send(&msg)).await {
                     Ok(Ok(())) => Outcome::Sent,
                     Ok(Err(e)) => Outcome::Failed(e),
                     Err(_) => Outcome::Failed(SendError::Transient(format!(
                         "the transport did not finish within {} s",
                         send_timeout.as_secs()
                     ))),
-                }
+                };
+                stats.observe_send(started.elapsed(), matches!(outcome, Outcome::Sent));
+                outcome
             });
             claimed.insert(handle.id(), (id, attempts));
         }
@@ -574,7 +554,12 @@ mod tests {
         ) -> Result<Vec<OutboxMessage>, StoreError> {
             unimplemented!()
         }
-        async fn retry_outbox(&self, _: i64, _: Timestamp) -> Result<(), StoreError> {
+        async fn retry_outbox(
+            &self,
+            _: Option<&TenantId>,
+            _: i64,
+            _: Timestamp,
+        ) -> Result<TenantId, StoreError> {
             unimplemented!()
         }
         async fn outbox_counts(&self) -> Result<Vec<(OutboxStatus, u64)>, StoreError> {
@@ -852,20 +837,6 @@ mod tests {
             .await
             .expect("the worker stops")
             .unwrap();
-    }
-
-    #[test]
-    fn stats_render_as_prometheus_counters() {
-        let stats = MailStats::default();
-        stats.sent.fetch_add(3, Ordering::Relaxed);
-        stats.dead.fetch_add(1, Ordering::Relaxed);
-        let text = stats.render();
-        assert!(
-            text.contains("# TYPE resetd_mail_sent_total counter\nresetd_mail_sent_total 3\n"),
-            "{text}"
-        );
-        assert!(text.contains("\nresetd_mail_failed_total 0\n"));
-        assert!(text.ends_with("\nresetd_mail_dead_total 1\n"));
     }
 
     #[test]

@@ -298,6 +298,8 @@ mod openapi_tests {
             ("/v1/{tenant}/api-keys", &["post"]),
             ("/v1/{tenant}/clients", &["get", "post"]),
             ("/v1/{tenant}/audit", &["get"]),
+            ("/v1/{tenant}/outbox", &["get"]),
+            ("/v1/{tenant}/outbox/{id}/retry", &["post"]),
             ("/healthz", &["get"]),
             ("/readyz", &["get"]),
             ("/metrics", &["get"]),

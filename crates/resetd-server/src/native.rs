@@ -19,6 +19,8 @@ use resetd_core::CoreError;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+mod outbox;
+
 use crate::problem::{Body, Path, Problem, Query};
 use crate::{AppState, ClientIp};
 
@@ -49,6 +51,8 @@ pub fn routes() -> Router<AppState> {
             post(register_client).get(list_clients),
         )
         .route("/v1/{tenant}/audit", get(audit))
+        .route("/v1/{tenant}/outbox", get(outbox::list))
+        .route("/v1/{tenant}/outbox/{id}/retry", post(outbox::retry))
 }
 
 /// The one answer to every accepted reset request, whatever became of the account.

@@ -1291,7 +1291,22 @@ pub async fn outbox_delivery_states(store: Arc<dyn Store>) {
     );
 
     // A dead message revived: pending, due at once, a full set of attempts.
-    s.retry_outbox(m3, at(7_000)).await.unwrap();
+    // Scoped to a tenant: another tenant's message is not found and stays as it was.
+    assert_eq!(
+        s.retry_outbox(Some(&b), m3, at(7_000)).await,
+        Err(StoreError::NotFound),
+        "a tenant cannot retry another tenant's message"
+    );
+    assert_eq!(
+        outbox_of(s, &a)
+            .await
+            .iter()
+            .find(|m| m.id == m3)
+            .unwrap()
+            .status,
+        OutboxStatus::Dead
+    );
+    assert_eq!(s.retry_outbox(Some(&a), m3, at(7_000)).await, Ok(a.clone()));
     let c = s.claim_outbox(at(7_000), at(8_000), 10).await.unwrap();
     let ids: Vec<i64> = c.iter().map(|m| m.id).collect();
     assert!(ids.contains(&m3), "{ids:?}");
@@ -1301,7 +1316,7 @@ pub async fn outbox_delivery_states(store: Arc<dyn Store>) {
         (OutboxStatus::Pending, 1)
     );
     // Retrying a pending message makes it due now.
-    s.retry_outbox(m2, at(8_500)).await.unwrap();
+    assert_eq!(s.retry_outbox(None, m2, at(8_500)).await, Ok(a.clone()));
     assert!(s
         .claim_outbox(at(8_500), at(9_000), 10)
         .await
@@ -1310,12 +1325,12 @@ pub async fn outbox_delivery_states(store: Arc<dyn Store>) {
         .any(|m| m.id == m2));
 
     assert_eq!(
-        s.retry_outbox(m1, at(9_000)).await,
+        s.retry_outbox(None, m1, at(9_000)).await,
         Err(StoreError::NotFound),
         "a sent message stays sent"
     );
     assert_eq!(
-        s.retry_outbox(i64::MAX, at(9_000)).await,
+        s.retry_outbox(None, i64::MAX, at(9_000)).await,
         Err(StoreError::NotFound)
     );
     assert_eq!(

@@ -1,5 +1,5 @@
 //! Configuration: built-in defaults, then a TOML file, then `RESETD_*` environment variables, then
-//! command-line flags. `resetd check-config` prints the result (without secrets; it has none).
+//! command-line flags. `resetd check-config` prints the result (the SMTP password as `<redacted>`).
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -67,7 +67,7 @@ pub struct Http {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Mail {
-    /// `file` (the demo default: .eml files under DATA_DIR/mail).
+    /// `file` (the demo default: .eml files under DATA_DIR/mail) or `smtp` (see `[mail.smtp]`).
     pub transport: String,
     /// From address.
     pub from: String,
@@ -77,6 +77,10 @@ pub struct Mail {
     pub support_contact: Option<String>,
     /// Product name shown in emails.
     pub product_name: String,
+    /// The SMTP server, for `transport = "smtp"`.
+    pub smtp: resetd_mail::SmtpConfig,
+    /// Delivery retries and pacing.
+    pub worker: resetd_mail::WorkerConfig,
 }
 
 impl Default for Config {
@@ -127,6 +131,8 @@ impl Default for Mail {
             templates_dir: None,
             support_contact: None,
             product_name: "resetd".into(),
+            smtp: resetd_mail::SmtpConfig::default(),
+            worker: resetd_mail::WorkerConfig::default(),
         }
     }
 }
@@ -181,6 +187,18 @@ impl Config {
         if let Some(v) = get("RESETD_MAIL_FROM") {
             self.mail.from = v;
         }
+        if let Some(v) = get("RESETD_SMTP_HOST") {
+            self.mail.smtp.host = v;
+        }
+        if let Some(v) = get("RESETD_SMTP_PORT") {
+            self.mail.smtp.port = Some(v.parse().map_err(|e| format!("RESETD_SMTP_PORT: {e}"))?);
+        }
+        if let Some(v) = get("RESETD_SMTP_USERNAME") {
+            self.mail.smtp.username = Some(v);
+        }
+        if let Some(v) = get("RESETD_SMTP_PASSWORD") {
+            self.mail.smtp.password = Some(resetd_mail::ConfigSecret::new(v));
+        }
         Ok(())
     }
 
@@ -197,12 +215,25 @@ impl Config {
                 "public_url must be an absolute http(s) URL without a trailing '/': {url}"
             ));
         }
-        if self.mail.transport != "file" {
-            return Err(format!(
-                "mail.transport: unknown transport {:?} (known: file)",
-                self.mail.transport
-            ));
+        match self.mail.transport.as_str() {
+            "file" => {}
+            "smtp" => {
+                self.mail.smtp.validate(&self.mail.from)?;
+                // The worker gives one send half the lease; the SMTP limit must fit inside it.
+                if self.mail.smtp.timeout_secs * 2 > self.mail.worker.lease_secs {
+                    return Err(format!(
+                        "mail.smtp.timeout_secs ({}) must be at most half of mail.worker.lease_secs ({})",
+                        self.mail.smtp.timeout_secs, self.mail.worker.lease_secs
+                    ));
+                }
+            }
+            other => {
+                return Err(format!(
+                    "mail.transport: unknown transport {other:?} (known: file, smtp)"
+                ))
+            }
         }
+        self.mail.worker.validate()?;
         if self.http.body_limit < 1024 || self.http.request_timeout_secs == 0 {
             return Err(
                 "http.body_limit must be >= 1024 and http.request_timeout_secs >= 1".into(),
@@ -278,6 +309,45 @@ mod tests {
             .unwrap();
         assert_eq!(c.listen.port(), 1234);
         assert!(c.apply_env(|_| Some("nonsense".into())).is_err());
+    }
+
+    #[test]
+    fn smtp_settings_load_from_toml_and_env_and_the_password_is_never_printed() {
+        let mut c: Config = toml::from_str(
+            "[mail]\ntransport = \"smtp\"\nfrom = \"Acme <noreply@acme.example>\"\n\
+             [mail.smtp]\nhost = \"mx.acme.example\"\ntls = \"tls\"\nusername = \"mailer\"\n\
+             [mail.worker]\nmax_attempts = 3\nbase_backoff_ms = 50\n",
+        )
+        .unwrap();
+        c.apply_env(|k| (k == "RESETD_SMTP_PASSWORD").then(|| "s3cret-from-env".to_string()))
+            .unwrap();
+        c.validate().unwrap();
+        assert_eq!(c.mail.smtp.effective_port(), 465);
+        assert_eq!(c.mail.worker.max_attempts, 3);
+        assert_eq!(
+            c.mail.smtp.password.as_ref().map(|p| p.expose()),
+            Some("s3cret-from-env")
+        );
+        let printed = toml::to_string_pretty(&c).unwrap();
+        assert!(!printed.contains("s3cret"), "{printed}");
+        assert!(!format!("{c:?}").contains("s3cret"));
+
+        // Without a password, AUTH cannot work: refused at start, not at the first email.
+        c.mail.smtp.password = None;
+        assert!(c.validate().unwrap_err().contains("password"));
+        let c = Config {
+            mail: Mail {
+                transport: "carrier-pigeon".into(),
+                ..Mail::default()
+            },
+            ..Config::default()
+        };
+        assert!(c.validate().unwrap_err().contains("known: file, smtp"));
+        let bad_worker: Result<Config, _> = toml::from_str("[mail.worker]\nmax_atempts = 3\n");
+        assert!(bad_worker.is_err());
+        let mut c = Config::default();
+        c.mail.worker.max_attempts = 0;
+        assert!(c.validate().unwrap_err().contains("max_attempts"));
     }
 
     #[test]

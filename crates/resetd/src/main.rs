@@ -1,6 +1,7 @@
 //! The `resetd` binary: `serve` and the admin commands, all on the same database.
 
 mod config;
+mod mail;
 
 use std::io::Read;
 use std::net::SocketAddr;
@@ -69,6 +70,9 @@ enum Command {
         #[arg(long, default_value_t = 50)]
         limit: u32,
     },
+    /// Inspect and retry outgoing email.
+    #[command(subcommand)]
+    Outbox(mail::OutboxCmd),
 }
 
 #[derive(Subcommand)]
@@ -440,6 +444,7 @@ async fn run(command: Command, config: Config) -> Result<(), String> {
             println!("client {name} registered");
             Ok(())
         }
+        Command::Outbox(cmd) => mail::run_outbox(&open(config).await?.service, cmd).await,
         Command::Audit { tenant, limit } => {
             let app = open(config).await?;
             for e in app
@@ -493,14 +498,13 @@ async fn serve(app: App) -> Result<(), String> {
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let mail_notify = Arc::new(Notify::new());
 
-    let mail_dir = app.config.mail_dir();
-    let transport = resetd_mail::FileTransport::new(mail_dir.clone(), app.config.mail.from.clone());
+    let (transport, mail_place) = mail::transport(&app.config)?;
     let stats = Arc::new(resetd_mail::MailStats::default());
     let worker = resetd_mail::OutboxWorker::new(
         app.store.clone(),
-        Arc::new(transport),
+        transport,
         Arc::new(SystemClock),
-        resetd_mail::WorkerConfig::default(),
+        app.config.mail.worker.clone(),
         stats.clone(),
     );
     let extra: ExtraMetrics = Arc::new(move || stats.render());
@@ -522,9 +526,8 @@ async fn serve(app: App) -> Result<(), String> {
         .map_err(|e| format!("cannot listen on {}: {e}", app.config.listen))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     println!(
-        "resetd listening on http://{addr} (database {}, mail in {})",
+        "resetd listening on http://{addr} (database {}, {mail_place})",
         app.config.database_path()?.display(),
-        mail_dir.display()
     );
     tracing::info!(%addr, "listening");
     let router = resetd_server::router(state);

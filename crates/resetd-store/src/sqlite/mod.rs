@@ -482,8 +482,15 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn retry_outbox(&self, id: i64, at: Timestamp) -> Result<(), StoreError> {
-        self.write(move |c| ops::retry_outbox(c, id, at)).await
+    async fn retry_outbox(
+        &self,
+        tenant: Option<&TenantId>,
+        id: i64,
+        at: Timestamp,
+    ) -> Result<TenantId, StoreError> {
+        let t = tenant.cloned();
+        self.write(move |c| ops::retry_outbox(c, t.as_ref(), id, at))
+            .await
     }
 
     async fn outbox_counts(&self) -> Result<Vec<(OutboxStatus, u64)>, StoreError> {

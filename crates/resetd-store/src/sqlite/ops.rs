@@ -640,14 +640,22 @@ pub(crate) fn list_outbox(
     all(c, &sql, params_from_iter(args), rows::outbox)
 }
 
-pub(crate) fn retry_outbox(c: &Connection, id: i64, at: Timestamp) -> Result<(), StoreError> {
+pub(crate) fn retry_outbox(
+    c: &Connection,
+    tenant: Option<&TenantId>,
+    id: i64,
+    at: Timestamp,
+) -> Result<TenantId, StoreError> {
     // attempts restart at 0 so that a revived dead message gets a full set of retries.
-    found(exec(
+    one(
         c,
         "UPDATE outbox SET status = 'pending', next_attempt_at = ?2, attempts = 0 \
-         WHERE id = ?1 AND status IN ('pending', 'dead')",
-        params![id, at.0],
-    )?)
+         WHERE id = ?1 AND status IN ('pending', 'dead') AND (?3 IS NULL OR tenant = ?3) \
+         RETURNING tenant",
+        params![id, at.0, tenant.map(TenantId::as_str)],
+        |r| rows::tenant_id(get(r, 0)?),
+    )?
+    .ok_or(StoreError::NotFound)
 }
 
 pub(crate) fn outbox_counts(c: &Connection) -> Result<Vec<(OutboxStatus, u64)>, StoreError> {

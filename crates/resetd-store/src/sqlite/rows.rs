@@ -43,7 +43,7 @@ fn count(row: &Row<'_>, i: usize, what: &str) -> Result<u32, StoreError> {
     u32::try_from(get::<i64>(row, i)?).map_err(|_| corrupt(what))
 }
 
-fn tenant_id(s: String) -> Result<TenantId, StoreError> {
+pub(crate) fn tenant_id(s: String) -> Result<TenantId, StoreError> {
     TenantId::parse(&s).map_err(|_| corrupt("tenant"))
 }
 

@@ -1,0 +1,131 @@
+//! The mail side of the binary: choosing the transport from the configuration, and the
+//! `resetd outbox` commands.
+
+use std::sync::Arc;
+
+use clap::Subcommand;
+use resetd_core::model::OutboxMessage;
+use resetd_core::service::Actor;
+use resetd_core::types::TenantId;
+use resetd_core::Service;
+use resetd_mail::{FileTransport, SmtpTransport, Transport};
+
+use crate::config::Config;
+
+/// The configured transport and a line saying where mail goes. Call inside the runtime.
+pub fn transport(config: &Config) -> Result<(Arc<dyn Transport>, String), String> {
+    match config.mail.transport.as_str() {
+        "smtp" => {
+            let smtp = &config.mail.smtp;
+            let t = SmtpTransport::new(smtp, &config.mail.from)
+                .map_err(|e| format!("mail.smtp: {e}"))?;
+            if smtp.username.is_some() && smtp.tls == resetd_mail::SmtpTls::None {
+                tracing::warn!(
+                    "mail.smtp: AUTH over a connection without TLS sends the password in clear text; use tls = \"starttls\" or \"tls\" unless the server is on this host"
+                );
+            }
+            let place = format!("mail via SMTP {}", t.endpoint());
+            Ok((Arc::new(t), place))
+        }
+        _ => {
+            let dir = config.mail_dir();
+            let place = format!("mail in {}", dir.display());
+            Ok((
+                Arc::new(FileTransport::new(dir, config.mail.from.clone())),
+                place,
+            ))
+        }
+    }
+}
+
+/// `resetd outbox …`.
+#[derive(Subcommand)]
+pub enum OutboxCmd {
+    /// List queued, sent and dead messages, newest first (tab-separated: id, tenant, kind,
+    /// recipient, status, attempts, next attempt, created, sent, last error).
+    List {
+        /// Only this tenant's messages (default: every tenant).
+        #[arg(long)]
+        tenant: Option<String>,
+        /// Only messages in this state.
+        #[arg(long, value_parser = ["pending", "sent", "dead"])]
+        status: Option<String>,
+        #[arg(long, default_value_t = 100)]
+        limit: u32,
+    },
+    /// Queue a dead (or waiting) message again, due now, with a full set of attempts. A running
+    /// server picks it up within a second.
+    Retry {
+        /// The message id (from `resetd outbox list`).
+        id: i64,
+        /// Only if the message belongs to this tenant.
+        #[arg(long)]
+        tenant: Option<String>,
+    },
+}
+
+fn tenant(raw: Option<&str>) -> Result<Option<TenantId>, String> {
+    raw.map(|t| TenantId::parse(t).map_err(|e| format!("--tenant: {e}")))
+        .transpose()
+}
+
+fn dash(v: Option<String>) -> String {
+    v.unwrap_or_else(|| "-".into())
+}
+
+fn line(m: &OutboxMessage) -> String {
+    let next = (m.status == resetd_core::model::OutboxStatus::Pending)
+        .then(|| m.next_attempt_at.rfc3339());
+    [
+        m.id.to_string(),
+        m.message.tenant.to_string(),
+        m.message.kind.as_str().to_owned(),
+        m.message.recipient.to_string(),
+        m.status.as_str().to_owned(),
+        m.attempts.to_string(),
+        dash(next),
+        m.message.created_at.rfc3339(),
+        dash(m.sent_at.map(|t| t.rfc3339())),
+        dash(m.last_error.clone()),
+    ]
+    .join("\t")
+}
+
+/// Runs one `resetd outbox` command.
+pub async fn run_outbox(service: &Service, cmd: OutboxCmd) -> Result<(), String> {
+    match cmd {
+        OutboxCmd::List {
+            tenant: t,
+            status,
+            limit,
+        } => {
+            let t = tenant(t.as_deref())?;
+            let status = status
+                .as_deref()
+                .and_then(resetd_core::model::OutboxStatus::parse);
+            let messages = service
+                .outbox(t.as_ref(), status, limit)
+                .await
+                .map_err(|e| e.to_string())?;
+            for m in &messages {
+                println!("{}", line(m));
+            }
+            Ok(())
+        }
+        OutboxCmd::Retry { id, tenant: t } => {
+            let t = tenant(t.as_deref())?;
+            service
+                .retry_message(t.as_ref(), id, &Actor::Cli, None)
+                .await
+                .map_err(|e| match e {
+                    resetd_core::CoreError::NotFound(_) => format!(
+                        "no pending or dead message {id}{} (sent messages cannot be retried)",
+                        t.map(|t| format!(" in tenant {t}")).unwrap_or_default()
+                    ),
+                    other => other.to_string(),
+                })?;
+            println!("message {id} queued again");
+            Ok(())
+        }
+    }
+}
