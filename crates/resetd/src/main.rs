@@ -307,6 +307,7 @@ async fn run(command: Command, config: Config) -> Result<(), String> {
     match command {
         Command::CheckConfig => {
             config.database_path()?;
+            resetd_server::page::Pages::load(config.page_options()).map_err(|e| e.to_string())?;
             let text = toml::to_string_pretty(&config).map_err(|e| e.to_string())?;
             println!("# configuration is valid\n{text}");
             Ok(())
@@ -504,11 +505,14 @@ async fn serve(app: App) -> Result<(), String> {
         stats.clone(),
     );
     let extra: ExtraMetrics = Arc::new(move || stats.render());
-    let state = AppState::new(
+    let pages =
+        resetd_server::page::Pages::load(app.config.page_options()).map_err(|e| e.to_string())?;
+    let state = AppState::with_pages(
         app.service.clone(),
         app.config.http_config(),
         mail_notify.clone(),
         extra,
+        pages,
     );
 
     let mail_task = tokio::spawn(worker.run(mail_notify, shutdown_rx.clone()));
