@@ -317,7 +317,18 @@ async fn run(command: Command, config: Config) -> Result<(), String> {
             println!("database is up to date");
             Ok(())
         }
-        Command::Serve { .. } => serve(open(config).await?).await,
+        Command::Serve { .. } => {
+            let mut config = config;
+            let listener = tokio::net::TcpListener::bind(config.listen)
+                .await
+                .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
+            if config.public_url.is_empty() {
+                // Links in emails must name the port actually bound (`--listen 127.0.0.1:0`).
+                let addr = listener.local_addr().map_err(|e| e.to_string())?;
+                config.public_url = format!("http://{addr}");
+            }
+            serve(open(config).await?, listener).await
+        }
         Command::Tenant(cmd) => {
             let app = open(config).await?;
             match cmd {
@@ -489,7 +500,7 @@ async fn bootstrap(app: &App) -> Result<(), String> {
     }
 }
 
-async fn serve(app: App) -> Result<(), String> {
+async fn serve(app: App, listener: tokio::net::TcpListener) -> Result<(), String> {
     bootstrap(&app).await?;
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let mail_notify = Arc::new(Notify::new());
@@ -521,9 +532,6 @@ async fn serve(app: App) -> Result<(), String> {
         shutdown_rx.clone(),
     ));
 
-    let listener = tokio::net::TcpListener::bind(app.config.listen)
-        .await
-        .map_err(|e| format!("cannot listen on {}: {e}", app.config.listen))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     println!(
         "resetd listening on http://{addr} (database {}, mail in {})",
