@@ -9,7 +9,7 @@
 //! {dir}/{tenant}/{lang}/{page}.html     {dir}/{tenant}/strings/{lang}.json
 //! {dir}/{tenant}/{page}.html            {dir}/strings/{lang}.json
 //! {dir}/{lang}/{page}.html              {dir}/assets/page.css, {dir}/assets/page.js
-//! {dir}/{page}.html
+//! {dir}/{page}.html                   {dir}/assets/favicon.svg
 //! ```
 //!
 //! `page` is `layout`, `reset_form`, `reset_gone`, `reset_done`, `forgot_form`, `forgot_sent` or
@@ -60,6 +60,7 @@ pub const FALLBACK_LANGUAGE: &str = "en";
 
 const BUILTIN_CSS: &str = include_str!("../../page/assets/page.css");
 const BUILTIN_JS: &str = include_str!("../../page/assets/page.js");
+const BUILTIN_ICON: &str = include_str!("../../page/assets/favicon.svg");
 
 /// Largest override file accepted.
 const MAX_FILE_BYTES: u64 = 256 * 1024;
@@ -115,6 +116,7 @@ pub struct Pages {
     strings: HashMap<String, BTreeMap<String, Strings>>,
     css: Asset,
     js: Asset,
+    icon: Asset,
     product_name: String,
     support_contact: Option<String>,
 }
@@ -168,6 +170,7 @@ impl Pages {
         let mut override_strings: RawStrings = HashMap::new();
         let mut css = asset(BUILTIN_CSS.into(), "text/css; charset=utf-8");
         let mut js = asset(BUILTIN_JS.into(), "text/javascript; charset=utf-8");
+        let mut icon = asset(BUILTIN_ICON.into(), "image/svg+xml");
         if let Some(dir) = &options.templates_dir {
             for (rel, path) in collect_files(dir)? {
                 let text = read_file(&path)?;
@@ -175,6 +178,7 @@ impl Pages {
                 match parts.as_slice() {
                     ["assets", "page.css"] => css = asset(text.into(), css.content_type),
                     ["assets", "page.js"] => js = asset(text.into(), js.content_type),
+                    ["assets", "favicon.svg"] => icon = asset(text.into(), icon.content_type),
                     [scope @ .., "strings", file] if scope.len() <= 1 => {
                         let lang = file.strip_suffix(".json").filter(|l| is_language(l));
                         let Some(lang) = lang else {
@@ -201,7 +205,7 @@ impl Pages {
                     _ => tracing::warn!(
                         path = %path.display(),
                         "ignoring a file in the page template directory: expected PAGE.html, \
-                         strings/LANG.json or assets/page.css|page.js"
+                         strings/LANG.json or assets/page.css|page.js|favicon.svg"
                     ),
                 }
             }
@@ -213,6 +217,7 @@ impl Pages {
             strings,
             css,
             js,
+            icon,
             product_name: options.product_name,
             support_contact: options.support_contact,
         };
@@ -242,11 +247,12 @@ impl Pages {
             .unwrap_or_default()
     }
 
-    /// The stylesheet or script by file name.
+    /// The stylesheet, script or icon by file name.
     pub fn asset(&self, file: &str) -> Option<&Asset> {
         match file {
             "page.css" => Some(&self.css),
             "page.js" => Some(&self.js),
+            "favicon.svg" => Some(&self.icon),
             _ => None,
         }
     }
@@ -273,7 +279,7 @@ impl Pages {
 
     /// Renders `page` for `tenant` (`""` when unknown) in `lang`, with `extra` merged into the
     /// common context (strings as `t`, `lang`, `tenant`, `product_name`, `support_contact`,
-    /// `css_href`, `js_href`, `layout`). `base` is the path of the public URL (`""` at the root),
+    /// `css_href`, `js_href`, `icon_href`, `layout`). `base` is the path of the public URL (`""` at the root),
     /// which every link starts with.
     pub fn render(
         &self,
@@ -292,6 +298,7 @@ impl Pages {
             support_contact => self.support_contact.as_deref(),
             css_href => format!("{base}/assets/page.css?v={}", self.css.version),
             js_href => format!("{base}/assets/page.js?v={}", self.js.version),
+            icon_href => format!("{base}/assets/favicon.svg?v={}", self.icon.version),
             layout => self.resolve(tenant, lang, "layout"),
         };
         let name = self.resolve(tenant, lang, page);
