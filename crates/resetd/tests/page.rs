@@ -145,7 +145,10 @@ fn assert_page_headers(p: &Page, what: &str) {
         assert_eq!(h("content-type"), "text/html; charset=utf-8", "{what}");
         assert!(p.body.starts_with("<!DOCTYPE html>"), "{what}: {}", p.body);
         // No inline script or style anywhere (the CSP would block it anyway).
-        assert!(!p.body.contains("<script>") && !p.body.contains("style="), "{what}");
+        assert!(
+            !p.body.contains("<script>") && !p.body.contains("style="),
+            "{what}"
+        );
     }
 }
 
@@ -213,7 +216,10 @@ async fn every_page_answer_carries_the_security_headers() {
         "public, max-age=31536000, immutable"
     );
     let js = s.get("/assets/page.js").await;
-    assert_eq!(js.headers()["content-type"], "text/javascript; charset=utf-8");
+    assert_eq!(
+        js.headers()["content-type"],
+        "text/javascript; charset=utf-8"
+    );
     assert_eq!(s.get("/assets/secrets.txt").await.status(), 404);
 }
 
@@ -237,7 +243,10 @@ async fn the_token_moves_from_the_address_bar_into_a_scoped_cookie() {
     let form = b.get("/reset/default").await;
     assert_eq!(form.status, 200);
     assert!(form.body.contains("“addr”"), "{}", form.body);
-    assert!(!form.body.contains(&token), "the page never shows the token");
+    assert!(
+        !form.body.contains(&token),
+        "the page never shows the token"
+    );
     assert!(form.body.contains("valid for 30 more minutes"));
     let csrf = form.headers[SET_COOKIE].to_str().unwrap();
     assert!(
@@ -258,7 +267,11 @@ async fn the_token_moves_from_the_address_bar_into_a_scoped_cookie() {
     let done = b
         .post(
             "/reset/default",
-            &[("password", STRONG), ("confirm", STRONG), ("csrf", &b.csrf())],
+            &[
+                ("password", STRONG),
+                ("confirm", STRONG),
+                ("csrf", &b.csrf()),
+            ],
         )
         .await;
     assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.body);
@@ -269,7 +282,11 @@ async fn the_token_moves_from_the_address_bar_into_a_scoped_cookie() {
     assert!(again.body.contains("This link can no longer be used"));
     assert!(again.body.contains("href=\"/forgot/default\""));
     // A token that was never issued, or is not even shaped like one, reads the same.
-    for bogus in ["AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", "<script>", ""] {
+    for bogus in [
+        "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+        "<script>",
+        "",
+    ] {
         let p = Browser::new(&s)
             .open_link(&format!("{}/reset/default?token={bogus}", s.base))
             .await;
@@ -293,7 +310,9 @@ async fn forms_without_the_csrf_proof_are_refused_and_change_nothing() {
         ]
     };
     let token_cookie = format!("resetd_reset={}", b.cookie("resetd_reset").unwrap());
-    let attempts: Vec<(&str, String, Vec<(&str, String)>)> = vec![
+    // (what, Cookie header, extra request headers)
+    type Attempt<'a> = (&'a str, String, Vec<(&'a str, String)>);
+    let attempts: Vec<Attempt> = vec![
         ("no CSRF cookie", token_cookie.clone(), vec![]),
         (
             "a field that does not match the cookie",
@@ -324,11 +343,19 @@ async fn forms_without_the_csrf_proof_are_refused_and_change_nothing() {
         let p = b.keep(req.send().await.unwrap()).await;
         assert_eq!(p.status, StatusCode::FORBIDDEN, "{what}");
         assert!(p.body.contains("This form has expired"), "{what}");
-        assert!(p.body.contains("href=\"/reset/default\""), "{what}: offers a reload");
+        assert!(
+            p.body.contains("href=\"/reset/default\""),
+            "{what}: offers a reload"
+        );
         assert_page_headers(&p, what);
     }
     let login = json!({"login": "csrf", "password": STRONG});
-    assert_eq!(s.post("/v1/default/authenticate", login.clone()).await.status(), 401);
+    assert_eq!(
+        s.post("/v1/default/authenticate", login.clone())
+            .await
+            .status(),
+        401
+    );
     // The forgot form is defended the same way.
     let p = b
         .post("/forgot/default", &[("login", "csrf"), ("csrf", "0")])
@@ -344,7 +371,10 @@ async fn forms_without_the_csrf_proof_are_refused_and_change_nothing() {
         )
         .await;
     assert_eq!(ok.status, StatusCode::SEE_OTHER, "{}", ok.body);
-    assert_eq!(s.post("/v1/default/authenticate", login).await.status(), 200);
+    assert_eq!(
+        s.post("/v1/default/authenticate", login).await.status(),
+        200
+    );
 }
 
 #[tokio::test]
@@ -356,7 +386,11 @@ async fn every_problem_with_a_new_password_is_shown_at_once_next_to_its_field() 
     b.open_link(&link).await;
     let csrf = b.csrf();
     let summary_of = |p: &Page| -> String {
-        let after = p.body.split("role=\"alert\"").nth(1).expect("an error summary");
+        let after = p
+            .body
+            .split("role=\"alert\"")
+            .nth(1)
+            .expect("an error summary");
         after[..after.find("</div>").unwrap()].to_owned()
     };
     // Short and common, and not repeated correctly: all three at once, in field order.
@@ -368,29 +402,51 @@ async fn every_problem_with_a_new_password_is_shown_at_once_next_to_its_field() 
         .await;
     assert_eq!(p.status, StatusCode::UNPROCESSABLE_ENTITY);
     let summary = summary_of(&p);
-    let at = |needle: &str| summary.find(needle).unwrap_or_else(|| panic!("{needle} in {summary}"));
+    let at = |needle: &str| {
+        summary
+            .find(needle)
+            .unwrap_or_else(|| panic!("{needle} in {summary}"))
+    };
     assert!(at("Use at least 8 characters.") < at("This password is too common"));
     assert!(at("This password is too common") < at("The two passwords do not match"));
-    assert!(p.body.contains("aria-describedby=\"password-hint password-error strength\" aria-invalid=\"true\""));
-    assert!(p.body.contains("aria-describedby=\"confirm-error\" aria-invalid=\"true\""));
+    assert!(p.body.contains(
+        "aria-describedby=\"password-hint password-error strength\" aria-invalid=\"true\""
+    ));
+    assert!(p
+        .body
+        .contains("aria-describedby=\"confirm-error\" aria-invalid=\"true\""));
     assert!(!p.body.contains("abc12"), "the password is never echoed");
     // Built on the email address (not the login): the personal check knows the whole account
     // even while the confirmation is wrong.
     let p = b
         .post(
             "/reset/default",
-            &[("password", "Hamilton-Apollo-1969"), ("confirm", "x"), ("csrf", &csrf)],
+            &[
+                ("password", "Hamilton-Apollo-1969"),
+                ("confirm", "x"),
+                ("csrf", &csrf),
+            ],
         )
         .await;
     assert_eq!(p.status, StatusCode::UNPROCESSABLE_ENTITY);
     let summary = summary_of(&p);
-    assert!(summary.contains("Do not use your login, email address or name"), "{summary}");
-    assert!(summary.contains("The two passwords do not match"), "{summary}");
+    assert!(
+        summary.contains("Do not use your login, email address or name"),
+        "{summary}"
+    );
+    assert!(
+        summary.contains("The two passwords do not match"),
+        "{summary}"
+    );
     // A common password alone.
     let p = b
         .post(
             "/reset/default",
-            &[("password", "password123"), ("confirm", "password123"), ("csrf", &csrf)],
+            &[
+                ("password", "password123"),
+                ("confirm", "password123"),
+                ("csrf", &csrf),
+            ],
         )
         .await;
     assert_eq!(p.status, StatusCode::UNPROCESSABLE_ENTITY);
@@ -430,18 +486,60 @@ async fn bad_input_gets_an_html_error_page_never_a_500() {
         ("GET", "/reset/nope", None, String::new(), 404),
         ("GET", "/reset/NOT..valid", None, String::new(), 404),
         ("GET", "/forgot/nope", None, String::new(), 404),
-        ("POST", "/reset/nope", Some("application/x-www-form-urlencoded"), format!("csrf={csrf}"), 404),
+        (
+            "POST",
+            "/reset/nope",
+            Some("application/x-www-form-urlencoded"),
+            format!("csrf={csrf}"),
+            404,
+        ),
         ("GET", "/reset/default/elsewhere", None, String::new(), 404),
         ("GET", "/reset/", None, String::new(), 404),
         ("GET", "/reset/default/", None, String::new(), 404),
         ("DELETE", "/reset/default", None, String::new(), 405),
         ("PUT", "/forgot/default/sent", None, String::new(), 405),
-        ("GET", "/reset/default?token=a&token=b", None, String::new(), 400),
-        ("POST", "/forgot/default", Some("application/x-www-form-urlencoded"), format!("login={big}&csrf={csrf}"), 413),
-        ("POST", "/forgot/default", Some("application/json"), "{\"login\":\"x\"}".into(), 415),
-        ("POST", "/forgot/default", None, format!("login=x&csrf={csrf}"), 415),
-        ("POST", "/forgot/default", Some("application/x-www-form-urlencoded"), format!("login=a&login=b&csrf={csrf}"), 400),
-        ("POST", "/reset/default", Some("application/x-www-form-urlencoded"), format!("csrf={csrf}&csrf={csrf}"), 400),
+        (
+            "GET",
+            "/reset/default?token=a&token=b",
+            None,
+            String::new(),
+            400,
+        ),
+        (
+            "POST",
+            "/forgot/default",
+            Some("application/x-www-form-urlencoded"),
+            format!("login={big}&csrf={csrf}"),
+            413,
+        ),
+        (
+            "POST",
+            "/forgot/default",
+            Some("application/json"),
+            "{\"login\":\"x\"}".into(),
+            415,
+        ),
+        (
+            "POST",
+            "/forgot/default",
+            None,
+            format!("login=x&csrf={csrf}"),
+            415,
+        ),
+        (
+            "POST",
+            "/forgot/default",
+            Some("application/x-www-form-urlencoded"),
+            format!("login=a&login=b&csrf={csrf}"),
+            400,
+        ),
+        (
+            "POST",
+            "/reset/default",
+            Some("application/x-www-form-urlencoded"),
+            format!("csrf={csrf}&csrf={csrf}"),
+            400,
+        ),
     ];
     for (method, path, ctype, body, want) in cases {
         let mut req = b
@@ -463,13 +561,14 @@ async fn bad_input_gets_an_html_error_page_never_a_500() {
     assert_eq!(p.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(p.body.contains("Enter your login or email address."));
     let p = b
-        .post("/forgot/default", &[("login", "bad\u{7}login"), ("csrf", &csrf)])
+        .post(
+            "/forgot/default",
+            &[("login", "bad\u{7}login"), ("csrf", &csrf)],
+        )
         .await;
     assert_eq!(p.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(p.body.contains("aria-invalid=\"true\""));
-    let p = b
-        .get("/forgot/default?locale=de")
-        .await;
+    let p = b.get("/forgot/default?locale=de").await;
     assert!(p.body.contains("Passwort vergessen?"));
     let de = b
         .http
@@ -489,9 +588,17 @@ async fn the_forgot_page_always_shows_the_same_confirmation() {
     b.get("/forgot/default").await;
     let csrf = b.csrf();
     let mut answers = Vec::new();
-    for input in ["known", "known@example.com", "unknown", "nobody@example.com"] {
+    for input in [
+        "known",
+        "known@example.com",
+        "unknown",
+        "nobody@example.com",
+    ] {
         let p = b
-            .post("/forgot/default?locale=de", &[("login", input), ("csrf", &csrf)])
+            .post(
+                "/forgot/default?locale=de",
+                &[("login", input), ("csrf", &csrf)],
+            )
             .await;
         assert_eq!(p.status, StatusCode::SEE_OTHER, "{input}");
         let mut headers: Vec<(String, String)> = p
@@ -504,13 +611,25 @@ async fn the_forgot_page_always_shows_the_same_confirmation() {
         answers.push((headers, p.body));
     }
     assert!(answers.windows(2).all(|w| w[0] == w[1]), "{answers:?}");
-    assert_eq!(answers[0].0.iter().find(|(k, _)| k == "location").unwrap().1, "/forgot/default/sent?locale=de");
+    assert_eq!(
+        answers[0]
+            .0
+            .iter()
+            .find(|(k, _)| k == "location")
+            .unwrap()
+            .1,
+        "/forgot/default/sent?locale=de"
+    );
     let sent = b.get("/forgot/default/sent?locale=de").await;
     assert!(sent.body.contains("Prüfen Sie Ihre E-Mails"));
     assert!(sent.body.contains("30 Minuten"));
     // The known account gets its link (one: the cool-down holds back the second), in the page's language.
     let mails = s.wait_mails("reset_link", "known@example.com", 1).await;
-    assert!(mails[0].contains("ignorieren Sie diese E-Mail"), "{}", mails[0]);
+    assert!(
+        mails[0].contains("ignorieren Sie diese E-Mail"),
+        "{}",
+        mails[0]
+    );
     let token = token_from_mail(&mails[0]);
     let page = b
         .open_link(&format!("{}/reset/default?token={token}", s.base))
@@ -522,8 +641,18 @@ async fn the_forgot_page_always_shows_the_same_confirmation() {
 async fn expired_links_show_the_no_longer_valid_page() {
     let s = Server::start(&config());
     let cfg = s.dir.path().join("resetd.toml");
-    cli(s.dir.path(), Some(&cfg), &["tenant", "add", "brief", "--token-ttl", "1"], None);
-    let key = cli(s.dir.path(), Some(&cfg), &["apikey", "create", "--tenant", "brief"], None);
+    cli(
+        s.dir.path(),
+        Some(&cfg),
+        &["tenant", "add", "brief", "--token-ttl", "1"],
+        None,
+    );
+    let key = cli(
+        s.dir.path(),
+        Some(&cfg),
+        &["apikey", "create", "--tenant", "brief"],
+        None,
+    );
     let res = s
         .http
         .post(s.url("/v1/brief/people"))
@@ -533,7 +662,8 @@ async fn expired_links_show_the_no_longer_valid_page() {
         .await
         .unwrap();
     assert_eq!(res.status(), 201);
-    s.post("/v1/brief/recovery", json!({"login": "quick"})).await;
+    s.post("/v1/brief/recovery", json!({"login": "quick"}))
+        .await;
     let mail = s.wait_mails("reset_link", "quick@example.com", 1).await;
     let token = token_from_mail(&mail[0]);
     tokio::time::sleep(Duration::from_millis(1500)).await;
@@ -542,7 +672,9 @@ async fn expired_links_show_the_no_longer_valid_page() {
         .open_link(&format!("{}/reset/brief?token={token}", s.base))
         .await;
     assert_eq!(p.status, StatusCode::GONE);
-    assert!(p.body.contains("This link has expired or has already been used."));
+    assert!(p
+        .body
+        .contains("This link has expired or has already been used."));
     assert!(p.body.contains("href=\"/forgot/brief\""));
 }
 
@@ -556,7 +688,10 @@ async fn the_page_shares_the_per_ip_limits() {
     let mut statuses = Vec::new();
     for _ in 0..21 {
         let p = b
-            .post("/reset/default", &[("password", "x"), ("confirm", "x"), ("csrf", &csrf)])
+            .post(
+                "/reset/default",
+                &[("password", "x"), ("confirm", "x"), ("csrf", &csrf)],
+            )
             .await;
         statuses.push(p.status.as_u16());
         if p.status == StatusCode::TOO_MANY_REQUESTS {
@@ -565,7 +700,11 @@ async fn the_page_shares_the_per_ip_limits() {
             assert_page_headers(&p, "429");
         }
     }
-    assert_eq!(statuses[..20], [400; 20], "no token cookie: the missing-link page");
+    assert_eq!(
+        statuses[..20],
+        [400; 20],
+        "no token cookie: the missing-link page"
+    );
     assert_eq!(statuses[20], 429);
 }
 
@@ -579,13 +718,22 @@ async fn secrets_from_the_page_never_reach_the_logs() {
     b.open_link(&link).await;
     let csrf = b.csrf();
     let weak = "quiet-weak-1";
-    b.post("/reset/default", &[("password", weak), ("confirm", weak), ("csrf", &csrf)])
-        .await;
-    b.post("/reset/default", &[("password", STRONG), ("confirm", STRONG), ("csrf", &csrf)])
-        .await;
+    b.post(
+        "/reset/default",
+        &[("password", weak), ("confirm", weak), ("csrf", &csrf)],
+    )
+    .await;
+    b.post(
+        "/reset/default",
+        &[("password", STRONG), ("confirm", STRONG), ("csrf", &csrf)],
+    )
+    .await;
     tokio::time::sleep(Duration::from_millis(200)).await;
     let logs = s.stderr.lock().unwrap().clone();
-    assert!(logs.contains("/reset/{tenant}"), "the page's requests are logged by route");
+    assert!(
+        logs.contains("/reset/{tenant}"),
+        "the page's requests are logged by route"
+    );
     // The demo file transport logs the emailed link on purpose; nothing else may.
     let logs: String = logs
         .lines()

@@ -96,7 +96,11 @@ impl Cookies {
 
     /// Deletes the reset token cookie of the page at `path`.
     pub fn clear_token(&self, path: &str) -> HeaderValue {
-        let v = format!("{}=; {}", self.token_name(), self.attributes(path, 0, "Lax"));
+        let v = format!(
+            "{}=; {}",
+            self.token_name(),
+            self.attributes(path, 0, "Lax")
+        );
         HeaderValue::from_str(&v).expect("cookie attributes are ASCII")
     }
 
@@ -200,7 +204,11 @@ mod tests {
         assert!(!c.form_is_genuine(&headers(&[]), &v, origin));
         let short = headers(&[("cookie", "resetd_csrf=abc")]);
         assert!(!c.form_is_genuine(&short, "abc", origin));
-        let null = headers(&[("cookie", &cookie), ("origin", "null"), ("sec-fetch-site", "same-origin")]);
+        let null = headers(&[
+            ("cookie", &cookie),
+            ("origin", "null"),
+            ("sec-fetch-site", "same-origin"),
+        ]);
         assert!(c.form_is_genuine(&null, &v, origin));
         let foreign = headers(&[("cookie", &cookie), ("origin", "https://evil.test")]);
         assert!(!c.form_is_genuine(&foreign, &v, origin));
@@ -214,14 +222,21 @@ mod tests {
         let set = c.set_token("/reset/acme", "tok", 60);
         let s = set.to_str().unwrap();
         assert!(s.starts_with("__Secure-resetd_reset=tok; Path=/reset/acme; Max-Age=60; HttpOnly; SameSite=Lax; Secure"), "{s}");
-        assert!(c.set_csrf("ab").to_str().unwrap().starts_with("__Host-resetd_csrf=ab; Path=/;"));
+        assert!(c
+            .set_csrf("ab")
+            .to_str()
+            .unwrap()
+            .starts_with("__Host-resetd_csrf=ab; Path=/;"));
         let plain = Cookies::for_public_url("http://localhost:8080");
         assert!(!plain.set_csrf("ab").to_str().unwrap().contains("Secure"));
     }
 
     #[test]
     fn origins() {
-        assert_eq!(origin_of("https://id.example.com/base"), "https://id.example.com");
+        assert_eq!(
+            origin_of("https://id.example.com/base"),
+            "https://id.example.com"
+        );
         assert_eq!(origin_of("http://127.0.0.1:8080"), "http://127.0.0.1:8080");
     }
 }

@@ -114,7 +114,10 @@ mod tests {
 
     #[test]
     fn accept_language_by_weight_then_order() {
-        assert_eq!(pick(None, Some("fr-FR, de;q=0.8, en;q=0.9"), None).lang, "en");
+        assert_eq!(
+            pick(None, Some("fr-FR, de;q=0.8, en;q=0.9"), None).lang,
+            "en"
+        );
         assert_eq!(pick(None, Some("fr, de-AT, en"), None).lang, "de");
         assert_eq!(pick(None, Some("de;q=0, en;q=0.1"), None).lang, "en");
         assert_eq!(pick(None, Some("*"), Some("de")).lang, "de");

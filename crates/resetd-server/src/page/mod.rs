@@ -42,7 +42,9 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route(
             "/reset/{tenant}",
-            get(reset_page).post(reset_submit).fallback(method_not_allowed),
+            get(reset_page)
+                .post(reset_submit)
+                .fallback(method_not_allowed),
         )
         .route(
             "/reset/{tenant}/done",
@@ -50,7 +52,9 @@ pub fn routes() -> Router<AppState> {
         )
         .route(
             "/forgot/{tenant}",
-            get(forgot_page).post(forgot_submit).fallback(method_not_allowed),
+            get(forgot_page)
+                .post(forgot_submit)
+                .fallback(method_not_allowed),
         )
         .route(
             "/forgot/{tenant}/sent",
@@ -104,7 +108,10 @@ struct Visit {
 impl FromRequestParts<AppState> for Visit {
     type Rejection = std::convert::Infallible;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         let mut malformed = false;
         let query = axum::extract::Query::<VisitQuery>::try_from_uri(&parts.uri)
             .map(|q| q.0)
@@ -112,10 +119,11 @@ impl FromRequestParts<AppState> for Visit {
                 malformed = true;
                 VisitQuery::default()
             });
-        let raw_tenant = axum::extract::Path::<Vec<(String, String)>>::from_request_parts(parts, state)
-            .await
-            .ok()
-            .and_then(|p| p.0.into_iter().find(|(k, _)| k == "tenant").map(|(_, v)| v));
+        let raw_tenant =
+            axum::extract::Path::<Vec<(String, String)>>::from_request_parts(parts, state)
+                .await
+                .ok()
+                .and_then(|p| p.0.into_iter().find(|(k, _)| k == "tenant").map(|(_, v)| v));
         let tenant = match raw_tenant.as_deref().map(TenantId::parse) {
             Some(Ok(id)) => state.service.tenant(&id).await,
             _ => Err(CoreError::UnknownTenant),
@@ -125,7 +133,10 @@ impl FromRequestParts<AppState> for Visit {
             .headers
             .get(header::ACCEPT_LANGUAGE)
             .and_then(|v| v.to_str().ok());
-        let default_locale = tenant.as_ref().ok().map(|t| t.settings.default_locale.as_str());
+        let default_locale = tenant
+            .as_ref()
+            .ok()
+            .map(|t| t.settings.default_locale.as_str());
         let language = locale::negotiate(
             query.locale.as_deref(),
             accept,
@@ -273,22 +284,24 @@ impl Visit {
     }
 
     /// The tenant, or the response for a request that cannot go on (malformed or unknown).
-    fn checked_tenant(&self) -> Result<Tenant, Response> {
+    fn checked_tenant(&self) -> Result<Tenant, Box<Response>> {
         if self.malformed {
-            return Err(self.failure(Failure::BadRequest));
+            return Err(Box::new(self.failure(Failure::BadRequest)));
         }
         match &self.tenant {
             Ok(t) => Ok(t.clone()),
-            Err(e) => Err(self.core_failure(e.clone())),
+            Err(e) => Err(Box::new(self.core_failure(e.clone()))),
         }
     }
 
     fn render(&self, status: StatusCode, page: &str, ctx: Value) -> Response {
-        match self
-            .state
-            .pages
-            .render(&self.base, self.tenant_name(), &self.language.lang, page, ctx)
-        {
+        match self.state.pages.render(
+            &self.base,
+            self.tenant_name(),
+            &self.language.lang,
+            page,
+            ctx,
+        ) {
             Ok(body) => html(status, body),
             Err(e) => {
                 tracing::error!(error = %e, page, "a page could not be rendered");
@@ -395,8 +408,10 @@ impl Visit {
         };
         let mut res = self.render(status, "reset_gone", ctx);
         if why == Gone::Unusable {
-            res.headers_mut()
-                .append(header::SET_COOKIE, self.cookies.clear_token(&self.reset_path()));
+            res.headers_mut().append(
+                header::SET_COOKIE,
+                self.cookies.clear_token(&self.reset_path()),
+            );
         }
         res
     }
@@ -430,7 +445,12 @@ impl Visit {
     }
 
     /// The forgot-password form.
-    fn forgot_form(&self, headers: &HeaderMap, status: StatusCode, errors: &FieldErrors) -> Response {
+    fn forgot_form(
+        &self,
+        headers: &HeaderMap,
+        status: StatusCode,
+        errors: &FieldErrors,
+    ) -> Response {
         let (csrf, set_cookie) = self.csrf(headers);
         let ctx = minijinja::context! {
             csrf => csrf,
@@ -467,7 +487,7 @@ impl Visit {
 async fn reset_page(v: Visit, headers: HeaderMap) -> Response {
     let tenant = match v.checked_tenant() {
         Ok(t) => t,
-        Err(res) => return res,
+        Err(res) => return *res,
     };
     if let Some(raw) = &v.token_param {
         // First load from the emailed link: keep the token, drop it from the address bar.
@@ -513,7 +533,7 @@ async fn reset_submit(
 ) -> Response {
     let tenant = match v.checked_tenant() {
         Ok(t) => t,
-        Err(res) => return res,
+        Err(res) => return *res,
     };
     let form = match form {
         Ok(Form(f)) => f,
@@ -554,9 +574,13 @@ async fn reset_submit(
                 .await
             {
                 Ok(()) => {
-                    v.state.metrics.resets_completed.fetch_add(1, Ordering::Relaxed);
+                    v.state
+                        .metrics
+                        .resets_completed
+                        .fetch_add(1, Ordering::Relaxed);
                     v.state.mail_notify.notify_one();
-                    let mut res = see_other(&v.language_query_on(&format!("{}/done", v.reset_path())));
+                    let mut res =
+                        see_other(&v.language_query_on(&format!("{}/done", v.reset_path())));
                     res.headers_mut()
                         .append(header::SET_COOKIE, v.cookies.clear_token(&v.reset_path()));
                     return res;
@@ -594,7 +618,7 @@ async fn reset_submit(
 
 async fn reset_done(v: Visit) -> Response {
     if let Err(res) = v.checked_tenant() {
-        return res;
+        return *res;
     }
     v.render(StatusCode::OK, "reset_done", minijinja::context! {})
 }
@@ -603,7 +627,7 @@ async fn reset_done(v: Visit) -> Response {
 
 async fn forgot_page(v: Visit, headers: HeaderMap) -> Response {
     if let Err(res) = v.checked_tenant() {
-        return res;
+        return *res;
     }
     v.forgot_form(&headers, StatusCode::OK, &FieldErrors::default())
 }
@@ -626,7 +650,7 @@ async fn forgot_submit(
     v.on_forgot_page();
     let tenant = match v.checked_tenant() {
         Ok(t) => t,
-        Err(res) => return res,
+        Err(res) => return *res,
     };
     let form = match form {
         Ok(Form(f)) => f,
@@ -665,7 +689,10 @@ async fn forgot_submit(
     {
         Ok(()) => {
             v.state.reset_notify.notify_one();
-            v.state.metrics.resets_requested.fetch_add(1, Ordering::Relaxed);
+            v.state
+                .metrics
+                .resets_requested
+                .fetch_add(1, Ordering::Relaxed);
             see_other(&v.language_query_on(&format!("{}/sent", v.forgot_path())))
         }
         Err(e) => v.core_failure(e),
@@ -675,7 +702,7 @@ async fn forgot_submit(
 async fn forgot_sent(v: Visit) -> Response {
     let tenant = match v.checked_tenant() {
         Ok(t) => t,
-        Err(res) => return res,
+        Err(res) => return *res,
     };
     let ctx = minijinja::context! {
         expires_in_minutes => (tenant.settings.token_ttl_secs + 59) / 60,
@@ -692,12 +719,16 @@ async fn not_found(v: Visit) -> Response {
 
 async fn method_not_allowed(v: Visit, uri: axum::http::Uri) -> Response {
     if let Err(res) = v.checked_tenant() {
-        return res;
+        return *res;
     }
     let mut res = v.failure(Failure::MethodNotAllowed);
     // The confirmation pages only show; the two forms also take posts.
     let only_get = uri.path().ends_with("/done") || uri.path().ends_with("/sent");
-    let allow = if only_get { "GET, HEAD" } else { "GET, HEAD, POST" };
+    let allow = if only_get {
+        "GET, HEAD"
+    } else {
+        "GET, HEAD, POST"
+    };
     res.headers_mut()
         .insert(header::ALLOW, HeaderValue::from_static(allow));
     res

@@ -41,11 +41,26 @@ pub const PAGES: [&str; 7] = [
 
 const BUILTIN_TEMPLATES: [(&str, &str); 7] = [
     ("layout", include_str!("../../page/templates/layout.html")),
-    ("reset_form", include_str!("../../page/templates/reset_form.html")),
-    ("reset_gone", include_str!("../../page/templates/reset_gone.html")),
-    ("reset_done", include_str!("../../page/templates/reset_done.html")),
-    ("forgot_form", include_str!("../../page/templates/forgot_form.html")),
-    ("forgot_sent", include_str!("../../page/templates/forgot_sent.html")),
+    (
+        "reset_form",
+        include_str!("../../page/templates/reset_form.html"),
+    ),
+    (
+        "reset_gone",
+        include_str!("../../page/templates/reset_gone.html"),
+    ),
+    (
+        "reset_done",
+        include_str!("../../page/templates/reset_done.html"),
+    ),
+    (
+        "forgot_form",
+        include_str!("../../page/templates/forgot_form.html"),
+    ),
+    (
+        "forgot_sent",
+        include_str!("../../page/templates/forgot_sent.html"),
+    ),
     ("error", include_str!("../../page/templates/error.html")),
 ];
 
@@ -561,7 +576,9 @@ mod tests {
         assert!(de.contains("Neues Passwort wählen"));
         assert_eq!(p.languages("default").collect::<Vec<_>>(), ["de", "en"]);
         // An unknown language falls back to English strings.
-        assert!(render(&p, "default", "xx", "reset_done").contains("Your password has been changed"));
+        assert!(
+            render(&p, "default", "xx", "reset_done").contains("Your password has been changed")
+        );
     }
 
     #[test]
@@ -601,10 +618,16 @@ mod tests {
             "{% extends layout %}{% block main %}ACME-DE {{ t.done_heading }}{% endblock %}",
         )
         .unwrap();
-        std::fs::write(d.join("strings/fr.json"), r#"{"done_heading": "Mot de passe changé"}"#)
-            .unwrap();
-        std::fs::write(d.join("acme/strings/en.json"), r#"{"done_heading": "All set, ACME"}"#)
-            .unwrap();
+        std::fs::write(
+            d.join("strings/fr.json"),
+            r#"{"done_heading": "Mot de passe changé"}"#,
+        )
+        .unwrap();
+        std::fs::write(
+            d.join("acme/strings/en.json"),
+            r#"{"done_heading": "All set, ACME"}"#,
+        )
+        .unwrap();
         std::fs::write(d.join("assets/page.css"), "body{color:red}").unwrap();
         let p = Pages::load(PageOptions {
             templates_dir: Some(d.to_owned()),
@@ -612,7 +635,9 @@ mod tests {
             support_contact: Some("help@acme.test".into()),
         })
         .unwrap();
-        assert!(render(&p, "acme", "de", "reset_done").contains("ACME-DE Ihr Passwort wurde geändert"));
+        assert!(
+            render(&p, "acme", "de", "reset_done").contains("ACME-DE Ihr Passwort wurde geändert")
+        );
         assert!(!render(&p, "other", "de", "reset_done").contains("ACME-DE"));
         assert!(render(&p, "acme", "en", "reset_done").contains("All set, ACME"));
         assert!(render(&p, "other", "en", "reset_done").contains("Your password has been changed"));
