@@ -110,37 +110,67 @@ impl Argon2id {
 
     /// Verifies `password` against an Argon2 PHC string (any variant and parameters).
     pub fn verify(&self, password: &Password, phc: &str) -> Verified {
-        let Ok(parsed) = PasswordHash::new(phc) else {
+        let Some(stored) = StoredHash::parse(phc) else {
             return Verified {
                 ok: false,
                 needs_rehash: false,
             };
         };
-        // Verification uses the parameters stored in the hash, bounded so an imported hash cannot
-        // make one login cost gigabytes.
-        let stored = |name: &str| parsed.params.get_decimal(name).unwrap_or(0);
-        if stored("m") > 1 << 21 || stored("t") > 64 || stored("p") > 16 {
-            return Verified {
-                ok: false,
-                needs_rehash: false,
-            };
-        }
         let ok = Argon2::default()
-            .verify_password(password.expose().as_bytes(), &parsed)
+            .verify_password(password.expose().as_bytes(), &stored.hash)
             .is_ok();
-        let weaker = parsed.algorithm.as_str() != "argon2id"
-            || stored("m") < self.params.m_cost
-            || stored("t") < self.params.t_cost
-            || stored("p") < self.params.p_cost;
         Verified {
             ok,
-            needs_rehash: ok && weaker,
+            needs_rehash: ok && stored.weaker_than(self.params),
         }
     }
 
     /// One verification against a fixed hash, for timing equality.
     pub fn verify_dummy(&self, password: &Password) {
         let _ = self.verify(password, &self.dummy);
+    }
+}
+
+/// The most memory a stored hash may ask for (256 MiB), so an imported hash cannot make one login
+/// cost gigabytes.
+pub const MAX_STORED_M_COST: u32 = 1 << 18;
+
+/// A stored Argon2 PHC string whose parameters are within the bounds resetd will compute.
+pub struct StoredHash<'a> {
+    hash: PasswordHash<'a>,
+    params: HashParams,
+}
+
+impl<'a> StoredHash<'a> {
+    /// Parses `phc`; `None` when it is not an Argon2 PHC string or asks for too much work.
+    pub fn parse(phc: &'a str) -> Option<Self> {
+        let hash = PasswordHash::new(phc).ok()?;
+        if !matches!(hash.algorithm.as_str(), "argon2id" | "argon2i" | "argon2d") {
+            return None;
+        }
+        let get = |name: &str| hash.params.get_decimal(name);
+        let params = HashParams {
+            m_cost: get("m")?,
+            t_cost: get("t")?,
+            p_cost: get("p")?,
+        };
+        if params.m_cost > MAX_STORED_M_COST || params.t_cost > 64 || params.p_cost > 16 {
+            return None;
+        }
+        Some(Self { hash, params })
+    }
+
+    /// The stored parameters.
+    pub fn params(&self) -> HashParams {
+        self.params
+    }
+
+    /// Whether this hash is weaker than `current` (or not Argon2id) and should be replaced.
+    pub fn weaker_than(&self, current: HashParams) -> bool {
+        self.hash.algorithm.as_str() != "argon2id"
+            || self.params.m_cost < current.m_cost
+            || self.params.t_cost < current.t_cost
+            || self.params.p_cost < current.p_cost
     }
 }
 
@@ -233,6 +263,10 @@ mod tests {
             )
             .ok
         );
+        let h = |m: u32| format!("$argon2id$v=19$m={m},t=1,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA");
+        assert!(StoredHash::parse(&h(MAX_STORED_M_COST + 1)).is_none());
+        assert!(StoredHash::parse(&h(MAX_STORED_M_COST)).is_some());
+        assert!(StoredHash::parse("$scrypt$ln=16,r=8,p=1$c2FsdA$aGFzaA").is_none());
     }
 
     #[test]

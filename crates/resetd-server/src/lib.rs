@@ -277,3 +277,105 @@ pub async fn run_reset_worker(state: AppState, mut shutdown: watch::Receiver<boo
         }
     }
 }
+
+#[cfg(test)]
+mod openapi_tests {
+    use serde_json::Value;
+
+    /// Every `$ref` string anywhere under `v`.
+    fn refs<'a>(v: &'a Value, out: &mut Vec<&'a str>) {
+        match v {
+            Value::Object(m) => {
+                for (k, v) in m {
+                    match (k.as_str(), v) {
+                        ("$ref", Value::String(r)) => out.push(r),
+                        _ => refs(v, out),
+                    }
+                }
+            }
+            Value::Array(a) => a.iter().for_each(|v| refs(v, out)),
+            _ => {}
+        }
+    }
+
+    #[test]
+    fn openapi_document_covers_every_route_and_resolves() {
+        let doc: Value =
+            serde_json::from_str(include_str!("../openapi.json")).expect("openapi.json is JSON");
+        assert_eq!(doc["openapi"], "3.1.0");
+        assert_eq!(doc["info"]["title"], "resetd");
+
+        // The routes of native::routes() and router(), with their methods.
+        let routes: &[(&str, &[&str])] = &[
+            ("/v1/{tenant}/recovery", &["post"]),
+            ("/v1/{tenant}/recovery/{token}", &["get", "post"]),
+            ("/v1/{tenant}/password/check", &["post"]),
+            ("/v1/{tenant}/authenticate", &["post"]),
+            ("/v1/{tenant}/people", &["get", "post"]),
+            ("/v1/{tenant}/people/{id}", &["get", "patch"]),
+            ("/v1/{tenant}/people/{id}/disable", &["post"]),
+            ("/v1/{tenant}/people/{id}/enable", &["post"]),
+            ("/v1/{tenant}/people/{id}/password", &["post"]),
+            ("/v1/{tenant}/people/{id}/unlock", &["post"]),
+            ("/v1/{tenant}/api-keys", &["post"]),
+            ("/v1/{tenant}/clients", &["get", "post"]),
+            ("/v1/{tenant}/audit", &["get"]),
+            ("/healthz", &["get"]),
+            ("/readyz", &["get"]),
+            ("/metrics", &["get"]),
+            ("/openapi.json", &["get"]),
+        ];
+        let paths = doc["paths"].as_object().expect("paths");
+        assert_eq!(
+            paths.len(),
+            routes.len(),
+            "paths: {:?}",
+            paths.keys().collect::<Vec<_>>()
+        );
+        let mut ids = std::collections::HashSet::new();
+        for (path, methods) in routes {
+            let item = paths
+                .get(*path)
+                .and_then(Value::as_object)
+                .unwrap_or_else(|| panic!("{path} is missing"));
+            let mut documented: Vec<&str> = item
+                .keys()
+                .map(String::as_str)
+                .filter(|k| *k != "parameters")
+                .collect();
+            documented.sort_unstable();
+            assert_eq!(&documented, methods, "methods of {path}");
+            for m in *methods {
+                let op = &item[*m];
+                let id = op["operationId"]
+                    .as_str()
+                    .unwrap_or_else(|| panic!("{m} {path} has no operationId"));
+                assert!(ids.insert(id), "operationId {id} is used twice");
+                assert!(op["summary"].is_string(), "{m} {path} has no summary");
+                assert!(
+                    op["tags"].as_array().is_some_and(|t| t.len() == 1),
+                    "{m} {path} has no tag"
+                );
+                assert!(
+                    op["security"].is_array(),
+                    "{m} {path} does not say its security"
+                );
+                assert!(
+                    op["responses"].as_object().is_some_and(|r| !r.is_empty()),
+                    "{m} {path} has no responses"
+                );
+            }
+        }
+
+        let mut all = Vec::new();
+        refs(&doc, &mut all);
+        assert!(!all.is_empty());
+        for r in all {
+            assert!(
+                r.starts_with("#/components/"),
+                "{r} is not a local component"
+            );
+            assert!(doc.pointer(&r[1..]).is_some(), "{r} does not resolve");
+        }
+    }
+}

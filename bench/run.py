@@ -1,0 +1,344 @@
+#!/usr/bin/env python3
+"""resetd's load harness.
+
+Builds and starts the real release binary, drives it over loopback (wrk for fixed-body load, a
+thread pool for one-shot tokens), and prints a table a reader can re-run:
+
+    python3 bench/run.py                 # every scenario, SQLite
+    python3 bench/run.py --only reset    # one scenario: reset, hash, memory, coldstart
+    python3 bench/run.py --seconds 5     # shorter runs
+
+Targets (issue 7) are printed beside each figure; nothing here fails a build.
+"""
+
+import argparse
+import concurrent.futures
+import http.client
+import json
+import os
+import platform
+import re
+import resource
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BIN = os.path.join(ROOT, "target", "release", "resetd")
+GOOD = "bench passphrase orbit {}"
+ROWS = []
+
+
+def sh(cmd, **kw):
+    return subprocess.run(cmd, check=True, text=True, capture_output=True, **kw).stdout
+
+
+def machine_facts():
+    cpu = "unknown"
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    return f"{os.cpu_count()} cores, {cpu}, {platform.system()} {platform.release()}, {time.strftime('%Y-%m-%d %H:%M:%S %Z')}"
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def rss_kib(pid, field):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    return 0
+
+
+class Server:
+    """One `resetd serve` with its own data directory (kept across restarts with `keep=True`)."""
+
+    def __init__(self, data_dir, extra_config=""):
+        self.data_dir = data_dir
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        cfg = os.path.join(data_dir, "bench.toml")
+        with open(cfg, "w") as f:
+            f.write('[http]\nrecovery_per_minute = 0\nauth_per_minute = 0\n' + extra_config)
+        env = dict(os.environ, RESETD_LOG="warn")
+        self.started = time.perf_counter()
+        self.proc = subprocess.Popen(
+            [BIN, "--config", cfg, "--data-dir", data_dir, "serve", "--listen", f"127.0.0.1:{self.port}"],
+            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env)
+        self.key = None
+        for line in self.proc.stdout:
+            if "(shown only once): " in line:
+                self.key = line.split("(shown only once): ")[1].strip()
+                with open(os.path.join(data_dir, "key"), "w") as f:
+                    f.write(self.key)
+            if line.startswith("resetd listening on"):
+                break
+        if self.key is None:
+            with open(os.path.join(data_dir, "key")) as f:
+                self.key = f.read().strip()
+        self.wait_ready()
+
+    def wait_ready(self):
+        while True:
+            try:
+                with urllib.request.urlopen(self.base + "/readyz", timeout=1) as r:
+                    if r.status == 200:
+                        self.ready_after = time.perf_counter() - self.started
+                        return
+            except OSError:
+                time.sleep(0.002)
+
+    def call(self, method, path, body=None, admin=False):
+        req = urllib.request.Request(self.base + path, method=method, data=None if body is None else json.dumps(body).encode())
+        req.add_header("content-type", "application/json")
+        if admin:
+            req.add_header("authorization", f"Bearer {self.key}")
+        try:
+            with urllib.request.urlopen(req, timeout=60) as r:
+                return r.status, r.read()
+        except urllib.error.HTTPError as e:
+            return e.code, e.read()
+
+    def stop(self):
+        self.proc.kill()
+        self.proc.wait()
+
+
+def add_people(srv, prefix, n, password=False):
+    def one(i):
+        body = {"login": f"{prefix}{i}", "email": f"{prefix}{i}@bench.example"}
+        if password:
+            body["password"] = GOOD.format(i)
+        status, _ = srv.call("POST", "/v1/default/people", body, admin=True)
+        assert status in (201, 409), status
+    with concurrent.futures.ThreadPoolExecutor(8) as ex:
+        list(ex.map(one, range(n)))
+
+
+def collect_tokens(srv, prefix, n, timeout=120):
+    """Requests a reset for n people and reads the tokens from the demo .eml files."""
+    for i in range(n):
+        status, _ = srv.call("POST", "/v1/default/recovery", {"login": f"{prefix}{i}"})
+        assert status == 202
+    mail = os.path.join(srv.data_dir, "mail")
+    deadline = time.time() + timeout
+    tokens = {}
+    while time.time() < deadline and len(tokens) < n:
+        for name in os.listdir(mail) if os.path.isdir(mail) else []:
+            if not name.endswith("reset_link.eml") or name in tokens:
+                continue
+            with open(os.path.join(mail, name), errors="replace") as f:
+                text = f.read().replace("=\r\n", "").replace("=\n", "").replace("=3D", "=")
+            to = re.search(r"^To: (\S+)@bench\.example", text, re.M)
+            tok = re.search(r"token=([A-Za-z0-9_-]{43})", text)
+            if to and tok and to.group(1).startswith(prefix):
+                tokens[name] = (to.group(1), tok.group(1))
+        time.sleep(0.1)
+    return [v for v in tokens.values()]
+
+
+LUA_RESET = """
+local n = 0
+request = function()
+  n = n + 1
+  local body = '{"login":"%s' .. (n %% %d) .. '"}'
+  return wrk.format("POST", "/v1/default/recovery", {["Content-Type"] = "application/json"}, body)
+end
+"""
+
+LUA_AUTH = """
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+wrk.body = '{"login":"%s","password":"%s"}'
+"""
+
+
+def wrk(url, lua, seconds, conns=64, threads=2):
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
+        f.write(lua)
+        script = f.name
+    out = sh(["wrk", "-t", str(threads), "-c", str(conns), "-d", f"{seconds}s", "--latency", "-s", script, url])
+    os.unlink(script)
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+
+    def pct(p):
+        m = re.search(rf"^\s+{p}%\s+([\d.]+)(us|ms|s)\s*$", out, re.M)
+        v, unit = float(m.group(1)), m.group(2)
+        return v / 1000 if unit == "us" else v * 1000 if unit == "s" else v
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    return {"rps": rps, "p50": pct(50), "p99": pct(99), "errors": int(non2xx.group(1)) if non2xx else 0}
+
+
+def row(scenario, figure, target, ok=None):
+    mark = "" if ok is None else (" ok" if ok else " MISSED")
+    ROWS.append((scenario, figure, target + mark))
+    print(f"  {scenario:<48} {figure:<40} {target}{mark}", flush=True)
+
+
+def scenario_reset(args, work):
+    data = os.path.join(work, "reset")
+    os.makedirs(data)
+    srv = Server(data)
+    add_people(srv, "user", 1000)
+    runs = {"known": [], "unknown": []}
+    for _ in range(2):  # interleaved rounds
+        runs["known"].append(wrk(srv.base + "/", LUA_RESET % ("user", 1000), args.seconds))
+        runs["unknown"].append(wrk(srv.base + "/", LUA_RESET % ("ghost", 1000), args.seconds))
+    for kind, rs in runs.items():
+        rps = statistics.mean(r["rps"] for r in rs)
+        p50 = statistics.mean(r["p50"] for r in rs)
+        p99 = max(r["p99"] for r in rs)
+        errors = sum(r["errors"] for r in rs)
+        row(f"request reset, native, sqlite, {kind}, c=64", f"{rps:,.0f} req/s p50 {p50:.2f} ms p99 {p99:.2f} ms err {errors}",
+            ">= 10,000 req/s, p99 <= 20 ms", rps >= 10000 and p99 <= 20 and errors == 0)
+    k = statistics.mean(r["p50"] for r in runs["known"])
+    u = statistics.mean(r["p50"] for r in runs["unknown"])
+    diff = abs(k - u) / min(k, u) * 100
+    row("request reset, known vs unknown median", f"{k:.3f} ms vs {u:.3f} ms ({diff:.1f}%)", "within 5%", diff <= 5)
+    srv.stop()
+
+
+def raw_hash_rate(seconds):
+    out = sh(["cargo", "run", "--quiet", "--release", "-p", "resetd-core", "--example", "hash_rate", "--",
+              "19456", "2", "1", str(os.cpu_count()), str(seconds)], cwd=ROOT)
+    return float(out.strip())
+
+
+def scenario_hash(args, work):
+    data = os.path.join(work, "hash")
+    os.makedirs(data)
+    srv = Server(data)
+    raw = raw_hash_rate(args.seconds)
+    row("raw Argon2id rate (m=19456,t=2,p=1, all cores)", f"{raw:,.1f} hashes/s", "reference")
+
+    add_people(srv, "auth", 1, password=True)
+    r = wrk(srv.base + "/v1/default/authenticate", LUA_AUTH % ("auth0", GOOD.format(0)), args.seconds, conns=16)
+    ratio = r["rps"] / raw * 100
+    row("authenticate (1 verify each), c=16", f"{r['rps']:,.1f} req/s = {ratio:.0f}% of raw, err {r['errors']}", ">= 85% of raw", ratio >= 85 and r["errors"] == 0)
+
+    n = max(200, int(raw * args.seconds))
+    add_people(srv, "cr", n)
+    tokens = collect_tokens(srv, "cr", n)
+
+    def complete(item):
+        login, tok = item
+        conn = http.client.HTTPConnection("127.0.0.1", srv.port, timeout=60)
+        conn.request("POST", f"/v1/default/recovery/{tok}", json.dumps({"password": GOOD.format(login)}), {"content-type": "application/json"})
+        status = conn.getresponse().status
+        conn.close()
+        return status
+    started = time.perf_counter()
+    with concurrent.futures.ThreadPoolExecutor(16) as ex:
+        statuses = list(ex.map(complete, tokens))
+    took = time.perf_counter() - started
+    ok = statuses.count(204)
+    rate = ok / took
+    ratio = rate / raw * 100
+    row(f"complete reset (1 hash each), {len(tokens)} tokens, c=16", f"{rate:,.1f} req/s = {ratio:.0f}% of raw, non-204 {len(statuses) - ok}",
+        ">= 85% of raw", ratio >= 85 and ok == len(statuses))
+    srv.stop()
+
+
+def scenario_memory(args, work):
+    data = os.path.join(work, "memory")
+    os.makedirs(data)
+    srv = Server(data)
+    add_people(srv, "flood", 1000)
+    tokens = collect_tokens(srv, "flood", 1000)
+    srv.stop()
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 8192), hard))
+    srv = Server(data)
+    socks = []
+    for _ in range(1000):
+        s = socket.create_connection(("127.0.0.1", srv.port))
+        socks.append(s)
+    time.sleep(1)
+    status, _ = srv.call("GET", "/healthz")
+    hwm = rss_kib(srv.proc.pid, "VmHWM") / 1024
+    row("1,000 open idle connections", f"peak RSS {hwm:.1f} MiB (healthz {status})", "<= 64 MiB", hwm <= 64 and status == 200)
+    for s in socks:
+        s.close()
+    srv.stop()
+
+    srv = Server(data)
+
+    def complete(item):
+        login, tok = item
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", srv.port, timeout=120)
+            conn.request("POST", f"/v1/default/recovery/{tok}", json.dumps({"password": GOOD.format(login)}), {"content-type": "application/json"})
+            res = conn.getresponse()
+            retry = res.getheader("retry-after")
+            conn.close()
+            return res.status, retry
+        except OSError:
+            return 0, None
+    with concurrent.futures.ThreadPoolExecutor(1000) as ex:
+        results = list(ex.map(complete, tokens))
+    hwm = rss_kib(srv.proc.pid, "VmHWM") / 1024
+    shed = sum(1 for s, r in results if s == 503 and r)
+    done = sum(1 for s, _ in results if s == 204)
+    other = len(results) - shed - done
+    row("flood: 1,000 concurrent complete-reset", f"peak RSS {hwm:.1f} MiB, {done} done, {shed} shed 503+Retry-After, {other} other",
+        "<= 160 MiB, excess 503", hwm <= 160 and shed > 0 and other == 0)
+    srv.stop()
+
+
+def scenario_coldstart(args, work):
+    data = os.path.join(work, "cold")
+    os.makedirs(data)
+    srv = Server(data)
+    add_people(srv, "cold", 100)
+    srv.stop()
+    times = []
+    for _ in range(5):
+        srv = Server(data)
+        times.append(srv.ready_after * 1000)
+        srv.stop()
+    med = statistics.median(times)
+    row("cold start to /readyz, existing database", f"median {med:.1f} ms of 5 ({min(times):.1f}..{max(times):.1f})", "<= 200 ms", med <= 200)
+
+
+SCENARIOS = {"reset": scenario_reset, "hash": scenario_hash, "memory": scenario_memory, "coldstart": scenario_coldstart}
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--only", choices=sorted(SCENARIOS), action="append")
+    p.add_argument("--seconds", type=int, default=10)
+    p.add_argument("--no-build", action="store_true")
+    args = p.parse_args()
+    if shutil.which("wrk") is None:
+        sys.exit("wrk is missing: apt-get install wrk")
+    if not args.no_build:
+        subprocess.run(["cargo", "build", "--release", "-p", "resetd"], cwd=ROOT, check=True)
+    print(f"machine: {machine_facts()}")
+    print(f"binary:  {BIN}")
+    with tempfile.TemporaryDirectory(prefix="resetd-bench-") as work:
+        for name in args.only or list(SCENARIOS):
+            print(f"== {name}", flush=True)
+            SCENARIOS[name](args, work)
+    print("\n| scenario | measured | target |\n|---|---|---|")
+    for s, f, t in ROWS:
+        print(f"| {s} | {f} | {t} |")
+
+
+if __name__ == "__main__":
+    main()
