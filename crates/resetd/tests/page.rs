@@ -744,3 +744,36 @@ async fn secrets_from_the_page_never_reach_the_logs() {
         assert!(!logs.contains(secret), "a secret reached the log");
     }
 }
+
+#[test]
+fn a_broken_page_override_stops_start_up_with_its_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let pages = dir.path().join("pages");
+    std::fs::create_dir_all(pages.join("acme")).unwrap();
+    std::fs::write(pages.join("acme/reset_form.html"), "{% if %}").unwrap();
+    let cfg = dir.path().join("resetd.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[page]\ntemplates_dir = {:?}\n",
+            pages.display().to_string()
+        ),
+    )
+    .unwrap();
+    for args in [
+        &["check-config"][..],
+        &["serve", "--listen", "127.0.0.1:0"][..],
+    ] {
+        let out = std::process::Command::new(common::BIN)
+            .arg("--config")
+            .arg(&cfg)
+            .arg("--data-dir")
+            .arg(dir.path())
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("acme/reset_form.html"), "{args:?}: {err}");
+    }
+}
