@@ -777,3 +777,64 @@ fn a_broken_page_override_stops_start_up_with_its_path() {
         assert!(err.contains("acme/reset_form.html"), "{args:?}: {err}");
     }
 }
+
+#[tokio::test]
+async fn behind_an_https_proxy_under_a_path_links_and_cookies_follow_the_public_url() {
+    let s = Server::start(&format!(
+        "public_url = \"https://id.example.com/account\"\n{FAST_ARGON}{NO_LIMITS}"
+    ));
+    s.add_person("proxied", "proxied@example.com", None).await;
+    let mails = {
+        s.post("/v1/default/recovery", json!({"login": "proxied"}))
+            .await;
+        s.wait_mails("reset_link", "proxied@example.com", 1).await
+    };
+    let token = token_from_mail(&mails[0]);
+    let flat = mails[0]
+        .replace("=\r\n", "")
+        .replace("=\n", "")
+        .replace("=3D", "=");
+    assert!(flat.contains(&format!(
+        "https://id.example.com/account/reset/default?token={token}"
+    )));
+    let mut b = Browser::new(&s);
+    b.origin = "https://id.example.com".into();
+    // The proxy strips /account before resetd sees the request.
+    let first = b.get(&format!("/reset/default?token={token}")).await;
+    assert_eq!(first.headers[LOCATION], "/account/reset/default");
+    let set = first.headers[SET_COOKIE].to_str().unwrap();
+    assert!(
+        set.starts_with(&format!(
+            "__Secure-resetd_reset={token}; Path=/account/reset/default;"
+        )) && set.ends_with("; HttpOnly; SameSite=Lax; Secure"),
+        "{set}"
+    );
+    let form = b.get("/reset/default").await;
+    assert_eq!(form.status, 200);
+    assert!(form.body.contains("action=\"/account/reset/default\""));
+    assert!(form.body.contains("href=\"/account/assets/page.css?v="));
+    assert!(form
+        .body
+        .contains("data-check-url=\"/account/v1/default/password/check\""));
+    let csrf = b
+        .cookie("__Host-resetd_csrf")
+        .expect("a __Host- CSRF cookie");
+    // A form posted from the plain-http origin the server happens to listen on is not this site.
+    b.origin = s.base.clone();
+    let refused = b
+        .post(
+            "/reset/default",
+            &[("password", STRONG), ("confirm", STRONG), ("csrf", &csrf)],
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+    b.origin = "https://id.example.com".into();
+    let done = b
+        .post(
+            "/reset/default",
+            &[("password", STRONG), ("confirm", STRONG), ("csrf", &csrf)],
+        )
+        .await;
+    assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.body);
+    assert_eq!(done.headers[LOCATION], "/account/reset/default/done");
+}
