@@ -20,3 +20,6 @@ if cargo nextest --version >/dev/null 2>&1; then
 else
   cargo test --workspace --locked --no-fail-fast
 fi
+
+echo "== browser tests (hosted reset page in headless Chromium)"
+./scripts/browser-tests.sh

@@ -153,6 +153,11 @@ impl Service {
         self.clock.now()
     }
 
+    /// The deployment-wide settings (the hosted page needs the public URL).
+    pub fn config(&self) -> &ServiceConfig {
+        &self.config
+    }
+
     fn audit(
         &self,
         tenant: &TenantId,
@@ -714,6 +719,23 @@ impl Service {
             login: person.login,
             min_password_length: t.settings.min_password_length,
         })
+    }
+
+    /// The policy's verdict on a candidate password for the person a live reset token belongs
+    /// to, with their whole personal context (login, email, name), without using the token or
+    /// hashing anything. The hosted page uses it to list policy violations together with its own
+    /// form errors (a mistyped confirmation); `complete_reset` still decides.
+    pub async fn check_reset_password(
+        &self,
+        tenant: &TenantId,
+        secret: &ResetSecret,
+        password: &Password,
+    ) -> Result<Verdict> {
+        let t = self.tenant(tenant).await?;
+        let (_, person) = self.live_token(tenant, secret).await?;
+        Ok(t.settings
+            .policy()
+            .check(password, &personal_context(&person)))
     }
 
     /// Completes a reset: sets the new password and consumes the token (exactly once).

@@ -4,6 +4,7 @@
 pub mod hasher;
 pub mod metrics;
 pub mod native;
+pub mod page;
 pub mod problem;
 pub mod ratelimit;
 
@@ -81,6 +82,8 @@ pub struct Inner {
     pub extra_metrics: ExtraMetrics,
     /// HTTP settings.
     pub http: HttpConfig,
+    /// The hosted page's templates, strings and assets.
+    pub pages: Arc<page::Pages>,
 }
 
 impl std::ops::Deref for AppState {
@@ -91,12 +94,29 @@ impl std::ops::Deref for AppState {
 }
 
 impl AppState {
-    /// Builds the state.
+    /// Builds the state with the built-in hosted pages.
     pub fn new(
         service: Arc<Service>,
         http: HttpConfig,
         mail_notify: Arc<Notify>,
         extra_metrics: ExtraMetrics,
+    ) -> Self {
+        Self::with_pages(
+            service,
+            http,
+            mail_notify,
+            extra_metrics,
+            page::Pages::builtin(),
+        )
+    }
+
+    /// Builds the state with hosted pages loaded from the operator's overrides.
+    pub fn with_pages(
+        service: Arc<Service>,
+        http: HttpConfig,
+        mail_notify: Arc<Notify>,
+        extra_metrics: ExtraMetrics,
+        pages: page::Pages,
     ) -> Self {
         Self(Arc::new(Inner {
             service,
@@ -107,6 +127,7 @@ impl AppState {
             mail_notify,
             extra_metrics,
             http,
+            pages: Arc::new(pages),
         }))
     }
 }
@@ -141,6 +162,7 @@ pub fn router(state: AppState) -> Router {
     let body_limit = state.http.body_limit;
     Router::new()
         .merge(native::routes())
+        .merge(page::routes())
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(ready))
         .route("/metrics", get(metrics))

@@ -33,6 +33,16 @@ pub struct Config {
     pub http: Http,
     /// Email.
     pub mail: Mail,
+    /// The hosted reset page.
+    pub page: Page,
+}
+
+/// Hosted page settings (product name and support contact are shared with `mail`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Page {
+    /// Directory of page template, string and asset overrides (see docs/page.md).
+    pub templates_dir: Option<PathBuf>,
 }
 
 /// The Argon2 pool size.
@@ -96,6 +106,7 @@ impl Default for Config {
             hashing: Hashing::default(),
             http: Http::default(),
             mail: Mail::default(),
+            page: Page::default(),
         }
     }
 }
@@ -265,6 +276,15 @@ impl Config {
                 "database_url: only sqlite://PATH is supported, got {:?}",
                 self.database_url
             )),
+        }
+    }
+
+    /// The hosted page options.
+    pub fn page_options(&self) -> resetd_server::page::PageOptions {
+        resetd_server::page::PageOptions {
+            templates_dir: self.page.templates_dir.clone(),
+            product_name: self.mail.product_name.clone(),
+            support_contact: self.mail.support_contact.clone(),
         }
     }
 

@@ -311,6 +311,7 @@ async fn run(command: Command, config: Config) -> Result<(), String> {
     match command {
         Command::CheckConfig => {
             config.database_path()?;
+            resetd_server::page::Pages::load(config.page_options()).map_err(|e| e.to_string())?;
             let text = toml::to_string_pretty(&config).map_err(|e| e.to_string())?;
             println!("# configuration is valid\n{text}");
             Ok(())
@@ -320,7 +321,18 @@ async fn run(command: Command, config: Config) -> Result<(), String> {
             println!("database is up to date");
             Ok(())
         }
-        Command::Serve { .. } => serve(open(config).await?).await,
+        Command::Serve { .. } => {
+            let mut config = config;
+            let listener = tokio::net::TcpListener::bind(config.listen)
+                .await
+                .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
+            if config.public_url.is_empty() {
+                // Links in emails must name the port actually bound (`--listen 127.0.0.1:0`).
+                let addr = listener.local_addr().map_err(|e| e.to_string())?;
+                config.public_url = format!("http://{addr}");
+            }
+            serve(open(config).await?, listener).await
+        }
         Command::Tenant(cmd) => {
             let app = open(config).await?;
             match cmd {
@@ -493,7 +505,7 @@ async fn bootstrap(app: &App) -> Result<(), String> {
     }
 }
 
-async fn serve(app: App) -> Result<(), String> {
+async fn serve(app: App, listener: tokio::net::TcpListener) -> Result<(), String> {
     bootstrap(&app).await?;
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let mail_notify = Arc::new(Notify::new());
@@ -508,11 +520,14 @@ async fn serve(app: App) -> Result<(), String> {
         stats.clone(),
     );
     let extra: ExtraMetrics = Arc::new(move || stats.render());
-    let state = AppState::new(
+    let pages =
+        resetd_server::page::Pages::load(app.config.page_options()).map_err(|e| e.to_string())?;
+    let state = AppState::with_pages(
         app.service.clone(),
         app.config.http_config(),
         mail_notify.clone(),
         extra,
+        pages,
     );
 
     let mail_task = tokio::spawn(worker.run(mail_notify, shutdown_rx.clone()));
@@ -521,9 +536,6 @@ async fn serve(app: App) -> Result<(), String> {
         shutdown_rx.clone(),
     ));
 
-    let listener = tokio::net::TcpListener::bind(app.config.listen)
-        .await
-        .map_err(|e| format!("cannot listen on {}: {e}", app.config.listen))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     println!(
         "resetd listening on http://{addr} (database {}, {mail_place})",
