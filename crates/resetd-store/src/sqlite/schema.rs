@@ -130,6 +130,10 @@ CREATE TABLE password_history (
 );
 CREATE INDEX password_history_person ON password_history (tenant, person, id);
 "#,
+    // 2: reset requests are claimed with a lease, so several workers split the queue.
+    r#"
+ALTER TABLE reset_request ADD COLUMN claimed_until INTEGER;
+"#,
 ];
 
 /// The schema version this build writes.
