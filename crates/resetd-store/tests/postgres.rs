@@ -208,7 +208,10 @@ async fn corrupt_rows_are_errors_not_panics() {
         return;
     };
     store.create_tenant(&tenant("acme")).await.unwrap();
-    store.insert_reset_request(&request("acme", 1)).await.unwrap();
+    store
+        .insert_reset_request(&request("acme", 1))
+        .await
+        .unwrap();
     let c = raw(&testing::server_url().await.unwrap()).await;
     c.batch_execute(&format!(
         "UPDATE {s}.tenant SET settings = '{{\"nonsense\": 1}}'; \

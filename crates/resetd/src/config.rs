@@ -315,7 +315,9 @@ mod tests {
         let c = Config::default();
         c.validate().unwrap();
         assert_eq!(c.public_url(), "http://127.0.0.1:8080");
-        assert!(matches!(c.database().unwrap(), Database::Sqlite(p) if p == PathBuf::from("data/resetd.db")));
+        assert!(
+            matches!(c.database().unwrap(), Database::Sqlite(p) if p == PathBuf::from("data/resetd.db"))
+        );
     }
 
     #[test]
@@ -361,13 +363,19 @@ mod tests {
         c.validate().unwrap();
         let db = c.database().unwrap();
         assert!(matches!(db, Database::Postgres(_)));
-        assert_eq!(db.describe(), "postgres://app@db.internal:5432/resetd (schema prod)");
+        assert_eq!(
+            db.describe(),
+            "postgres://app@db.internal:5432/resetd (schema prod)"
+        );
         assert_eq!(
             c.redacted().database_url,
             "postgres://app:***@db.internal:5432/resetd?schema=prod"
         );
         assert_eq!(redact_url("postgres://app@db/x"), "postgres://app@db/x");
-        assert_eq!(redact_url("sqlite:///var/lib/resetd.db"), "sqlite:///var/lib/resetd.db");
+        assert_eq!(
+            redact_url("sqlite:///var/lib/resetd.db"),
+            "sqlite:///var/lib/resetd.db"
+        );
         assert_eq!(redact_url("postgres://a:b:c@h/d"), "postgres://a:***@h/d");
     }
 
@@ -375,7 +383,10 @@ mod tests {
     fn the_outbox_worker_is_configurable() {
         let c: Config = toml::from_str("[mail.worker]\nlease_secs = 5\nbatch = 16\n").unwrap();
         assert_eq!((c.mail.worker.lease_secs, c.mail.worker.batch), (5, 16));
-        assert_eq!(c.mail.worker.max_attempts, resetd_mail::WorkerConfig::default().max_attempts);
+        assert_eq!(
+            c.mail.worker.max_attempts,
+            resetd_mail::WorkerConfig::default().max_attempts
+        );
         assert!(toml::from_str::<Config>("[mail.worker]\nleas_secs = 5\n").is_err());
     }
 }

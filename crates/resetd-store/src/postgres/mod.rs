@@ -101,10 +101,14 @@ impl PgOptions {
         let mut config = tokio_postgres::Config::from_str(&cleaned)
             .map_err(|e| format!("not a valid PostgreSQL URL ({})", describe(&e)))?;
         if config.get_user().is_none() {
-            return Err("the PostgreSQL URL must name a user (postgres://USER@HOST/DATABASE)".into());
+            return Err(
+                "the PostgreSQL URL must name a user (postgres://USER@HOST/DATABASE)".into(),
+            );
         }
         if config.get_hosts().is_empty() {
-            return Err("the PostgreSQL URL must name a host (postgres://USER@HOST/DATABASE)".into());
+            return Err(
+                "the PostgreSQL URL must name a host (postgres://USER@HOST/DATABASE)".into(),
+            );
         }
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(DEFAULT_CONNECT_TIMEOUT);
@@ -150,7 +154,12 @@ impl PgOptions {
                     #[cfg(unix)]
                     tokio_postgres::config::Host::Unix(p) => p.display().to_string(),
                 };
-                match self.config.get_ports().get(i).or(self.config.get_ports().first()) {
+                match self
+                    .config
+                    .get_ports()
+                    .get(i)
+                    .or(self.config.get_ports().first())
+                {
                     Some(port) => format!("{host}:{port}"),
                     None => host,
                 }
@@ -411,8 +420,13 @@ impl Store for PostgresStore {
         person: &PersonId,
         rehash: Option<String>,
     ) -> Result<(), StoreError> {
-        ops::record_login_success(&mut self.pool.get().await?, tenant, person, rehash.as_deref())
-            .await
+        ops::record_login_success(
+            &mut self.pool.get().await?,
+            tenant,
+            person,
+            rehash.as_deref(),
+        )
+        .await
     }
 
     async fn unlock(
@@ -489,7 +503,10 @@ mod tests {
         .unwrap();
         assert_eq!(o.schema(), Some("tenant_a"));
         assert_eq!(o.pool_size(), 4);
-        assert_eq!(o.config.get_connect_timeout(), Some(&Duration::from_secs(3)));
+        assert_eq!(
+            o.config.get_connect_timeout(),
+            Some(&Duration::from_secs(3))
+        );
         assert_eq!(o.config.get_options(), Some("-c search_path=tenant_a"));
         assert_eq!(
             o.describe(),
@@ -525,7 +542,10 @@ mod tests {
     fn conflicts_are_named_like_sqlite_does() {
         assert_eq!(conflict_name(Some("person_login"), Some("person")), "login");
         assert_eq!(conflict_name(Some("tenant_pkey"), Some("tenant")), "tenant");
-        assert_eq!(conflict_name(Some("api_key_hash"), Some("api_key")), "api_key");
+        assert_eq!(
+            conflict_name(Some("api_key_hash"), Some("api_key")),
+            "api_key"
+        );
         assert_eq!(conflict_name(None, None), "record");
     }
 

@@ -52,7 +52,10 @@ fn truncate_error(error: &str) -> &str {
 
 // ---- shared pieces ----------------------------------------------------------------------------
 
-async fn insert_audit<C: GenericClient + Sync>(db: &Db<'_, C>, a: &NewAudit) -> Result<(), StoreError> {
+async fn insert_audit<C: GenericClient + Sync>(
+    db: &Db<'_, C>,
+    a: &NewAudit,
+) -> Result<(), StoreError> {
     let detail = to_json(&a.detail)?;
     db.exec(
         "INSERT INTO audit_event (tenant, person, kind, actor, ip, at, detail) VALUES ($1, $2, $3, $4, $5, $6, $7)",
@@ -70,7 +73,10 @@ async fn insert_audit<C: GenericClient + Sync>(db: &Db<'_, C>, a: &NewAudit) -> 
     Ok(())
 }
 
-async fn insert_message<C: GenericClient + Sync>(db: &Db<'_, C>, m: &NewMessage) -> Result<(), StoreError> {
+async fn insert_message<C: GenericClient + Sync>(
+    db: &Db<'_, C>,
+    m: &NewMessage,
+) -> Result<(), StoreError> {
     db.exec(
         "INSERT INTO outbox (tenant, kind, recipient, subject, text, html, message_id, attempts, next_attempt_at, \
          status, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, 0, $8, 'pending', $8)",
@@ -133,7 +139,10 @@ pub(crate) async fn create_tenant(c: &mut Pooled, t: &Tenant) -> Result<(), Stor
     Ok(())
 }
 
-pub(crate) async fn get_tenant(c: &mut Pooled, id: &TenantId) -> Result<Option<Tenant>, StoreError> {
+pub(crate) async fn get_tenant(
+    c: &mut Pooled,
+    id: &TenantId,
+) -> Result<Option<Tenant>, StoreError> {
     let sql = format!("SELECT {} FROM tenant WHERE id = $1", rows::TENANT_COLS);
     c.db()
         .opt(&sql, &[&id.as_str()])
@@ -165,7 +174,11 @@ pub(crate) async fn list_tenants(c: &mut Pooled) -> Result<Vec<Tenant>, StoreErr
 
 // ---- people -----------------------------------------------------------------------------------
 
-pub(crate) async fn insert_person(c: &mut Pooled, p: &Person, audit: &NewAudit) -> Result<i64, StoreError> {
+pub(crate) async fn insert_person(
+    c: &mut Pooled,
+    p: &Person,
+    audit: &NewAudit,
+) -> Result<i64, StoreError> {
     let roles = to_json(&p.roles)?;
     let attributes = to_json(&p.attributes)?;
     let failed = i64::from(p.failed_logins);
@@ -280,7 +293,11 @@ pub(crate) async fn find_person(
     }
 }
 
-pub(crate) async fn update_person(c: &mut Pooled, p: &Person, audit: &NewAudit) -> Result<(), StoreError> {
+pub(crate) async fn update_person(
+    c: &mut Pooled,
+    p: &Person,
+    audit: &NewAudit,
+) -> Result<(), StoreError> {
     let roles = to_json(&p.roles)?;
     let attributes = to_json(&p.attributes)?;
     let tx = c.begin().await?;
@@ -346,7 +363,10 @@ pub(crate) async fn insert_api_key(
     tx.finish(result).await
 }
 
-pub(crate) async fn find_api_key(c: &mut Pooled, hash: &SecretHash) -> Result<Option<ApiKey>, StoreError> {
+pub(crate) async fn find_api_key(
+    c: &mut Pooled,
+    hash: &SecretHash,
+) -> Result<Option<ApiKey>, StoreError> {
     let sql = format!("SELECT {} FROM api_key WHERE hash = $1", rows::API_KEY_COLS);
     c.db()
         .opt(&sql, &[&&hash.0[..]])
@@ -357,7 +377,11 @@ pub(crate) async fn find_api_key(c: &mut Pooled, hash: &SecretHash) -> Result<Op
 
 // ---- clients ----------------------------------------------------------------------------------
 
-pub(crate) async fn upsert_client(c: &mut Pooled, cl: &Client, audit: &NewAudit) -> Result<(), StoreError> {
+pub(crate) async fn upsert_client(
+    c: &mut Pooled,
+    cl: &Client,
+    audit: &NewAudit,
+) -> Result<(), StoreError> {
     let prefixes = to_json(&cl.allowed_prefixes)?;
     let tx = c.begin().await?;
     let result = async {
@@ -398,7 +422,10 @@ pub(crate) async fn get_client(
         .transpose()
 }
 
-pub(crate) async fn list_clients(c: &mut Pooled, tenant: &TenantId) -> Result<Vec<Client>, StoreError> {
+pub(crate) async fn list_clients(
+    c: &mut Pooled,
+    tenant: &TenantId,
+) -> Result<Vec<Client>, StoreError> {
     let sql = format!(
         "SELECT {} FROM client WHERE tenant = $1 ORDER BY name",
         rows::CLIENT_COLS
@@ -408,7 +435,10 @@ pub(crate) async fn list_clients(c: &mut Pooled, tenant: &TenantId) -> Result<Ve
 
 // ---- reset requests and tokens ----------------------------------------------------------------
 
-pub(crate) async fn insert_reset_request(c: &mut Pooled, r: &NewResetRequest) -> Result<i64, StoreError> {
+pub(crate) async fn insert_reset_request(
+    c: &mut Pooled,
+    r: &NewResetRequest,
+) -> Result<i64, StoreError> {
     let lookup = to_json(&r.lookup)?;
     let row = c
         .db()
@@ -443,7 +473,9 @@ pub(crate) async fn claim_reset_requests(
         rows::REQUEST_COLS
     );
     let mut claimed = map_all(
-        c.db().all(&sql, &[&now.0, &lease_until.0, &limit(n)]).await?,
+        c.db()
+            .all(&sql, &[&now.0, &lease_until.0, &limit(n)])
+            .await?,
         rows::reset_request,
     )?;
     claimed.sort_by_key(|r| r.id); // RETURNING has no defined order
@@ -511,8 +543,14 @@ pub(crate) async fn resolve_reset_request(
     tx.finish(result).await
 }
 
-pub(crate) async fn find_token(c: &mut Pooled, hash: &SecretHash) -> Result<Option<ResetToken>, StoreError> {
-    let sql = format!("SELECT {} FROM reset_token WHERE hash = $1", rows::TOKEN_COLS);
+pub(crate) async fn find_token(
+    c: &mut Pooled,
+    hash: &SecretHash,
+) -> Result<Option<ResetToken>, StoreError> {
+    let sql = format!(
+        "SELECT {} FROM reset_token WHERE hash = $1",
+        rows::TOKEN_COLS
+    );
     c.db()
         .opt(&sql, &[&&hash.0[..]])
         .await?
@@ -621,11 +659,17 @@ pub(crate) async fn record_login_failure(
              UPDATE person SET failed_logins = CASE WHEN cur.n >= $3 THEN 0 ELSE cur.n END, \
              locked_until = CASE WHEN cur.n >= $3 THEN $4 ELSE locked_until END \
              FROM cur WHERE tenant = $1 AND id = $2 RETURNING cur.n",
-            &[&tenant.as_str(), &person.as_str(), &i64::from(threshold), &lock_until.0],
+            &[
+                &tenant.as_str(),
+                &person.as_str(),
+                &i64::from(threshold),
+                &lock_until.0,
+            ],
         )
         .await?
         .ok_or(StoreError::NotFound)?;
-    let failures = u32::try_from(get::<i64>(&row, 0)?).map_err(|_| rows::corrupt("failed logins"))?;
+    let failures =
+        u32::try_from(get::<i64>(&row, 0)?).map_err(|_| rows::corrupt("failed logins"))?;
     Ok(LoginFailure {
         failures,
         locked_until: (failures >= threshold).then_some(lock_until),
@@ -690,7 +734,10 @@ pub(crate) async fn list_audit(
     );
     let rows = c
         .db()
-        .all(&sql, &[&tenant.as_str(), &before.unwrap_or(i64::MAX), &limit(n)])
+        .all(
+            &sql,
+            &[&tenant.as_str(), &before.unwrap_or(i64::MAX), &limit(n)],
+        )
         .await?;
     map_all(rows, rows::audit)
 }
@@ -813,13 +860,17 @@ pub(crate) async fn outbox_counts(c: &mut Pooled) -> Result<Vec<(OutboxStatus, u
         Ok((rows::status(r, 0)?, u64::try_from(n).unwrap_or(0)))
     })?;
     // Every status is listed, with 0 where there is none, in a fixed order.
-    Ok([OutboxStatus::Pending, OutboxStatus::Sent, OutboxStatus::Dead]
-        .into_iter()
-        .map(|s| {
-            (
-                s,
-                counted.iter().find(|(k, _)| *k == s).map_or(0, |(_, n)| *n),
-            )
-        })
-        .collect())
+    Ok([
+        OutboxStatus::Pending,
+        OutboxStatus::Sent,
+        OutboxStatus::Dead,
+    ]
+    .into_iter()
+    .map(|s| {
+        (
+            s,
+            counted.iter().find(|(k, _)| *k == s).map_or(0, |(_, n)| *n),
+        )
+    })
+    .collect())
 }

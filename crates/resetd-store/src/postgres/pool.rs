@@ -96,7 +96,10 @@ impl Pool {
 
     async fn connect(&self) -> Result<Conn, StoreError> {
         let (client, connection) = self.config.connect(NoTls).await.map_err(|e| {
-            StoreError::Backend(format!("cannot connect to PostgreSQL: {}", super::describe(&e)))
+            StoreError::Backend(format!(
+                "cannot connect to PostgreSQL: {}",
+                super::describe(&e)
+            ))
         })?;
         // The connection object does the actual I/O; it ends when the client is dropped or the
         // link breaks, which the client then reports on its next use (and `is_closed`).
@@ -127,7 +130,9 @@ impl Drop for Pooled {
 
 impl Pooled {
     fn conn(&mut self) -> &mut Conn {
-        self.conn.as_mut().expect("a pooled connection is present until dropped")
+        self.conn
+            .as_mut()
+            .expect("a pooled connection is present until dropped")
     }
 
     /// Statements on the connection outside a transaction (each one commits on its own).
@@ -245,7 +250,11 @@ impl<C: GenericClient + Sync> Db<'_, C> {
     }
 
     /// The first row, if any (more rows are an error).
-    pub(crate) async fn opt(&self, sql: &str, params: Params<'_>) -> Result<Option<Row>, StoreError> {
+    pub(crate) async fn opt(
+        &self,
+        sql: &str,
+        params: Params<'_>,
+    ) -> Result<Option<Row>, StoreError> {
         let s = self.statement(sql).await?;
         self.client.query_opt(&s, params).await.map_err(db)
     }

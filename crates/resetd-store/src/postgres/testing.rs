@@ -32,9 +32,7 @@ pub async fn server_url() -> Option<String> {
         Err(why) => {
             let ci = std::env::var("CI").is_ok_and(|v| v == "true");
             if ci {
-                panic!(
-                    "PostgreSQL is required on CI (CI=true) but {shown} is unreachable: {why}"
-                );
+                panic!("PostgreSQL is required on CI (CI=true) but {shown} is unreachable: {why}");
             }
             // Straight to the process's stderr, past the test harness's output capture, so the
             // skip is visible in a normal `cargo test` run.
