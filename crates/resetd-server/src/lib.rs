@@ -11,15 +11,15 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use axum::Router;
 use axum::extract::{ConnectInfo, DefaultBodyLimit, FromRequestParts, MatchedPath, Request, State};
 use axum::http::request::Parts;
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use axum::Router;
 use resetd_core::Service;
-use tokio::sync::{watch, Notify};
+use tokio::sync::{Notify, watch};
 use tower_http::timeout::TimeoutLayer;
 
 use crate::metrics::Metrics;
@@ -92,12 +92,7 @@ impl std::ops::Deref for AppState {
 
 impl AppState {
     /// Builds the state.
-    pub fn new(
-        service: Arc<Service>,
-        http: HttpConfig,
-        mail_notify: Arc<Notify>,
-        extra_metrics: ExtraMetrics,
-    ) -> Self {
+    pub fn new(service: Arc<Service>, http: HttpConfig, mail_notify: Arc<Notify>, extra_metrics: ExtraMetrics) -> Self {
         Self(Arc::new(Inner {
             service,
             metrics: Metrics::default(),
@@ -119,12 +114,7 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
     type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        Ok(ClientIp(
-            parts
-                .extensions
-                .get::<ConnectInfo<SocketAddr>>()
-                .map(|c| c.0.ip()),
-        ))
+        Ok(ClientIp(parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip())))
     }
 }
 
@@ -148,10 +138,7 @@ pub fn router(state: AppState) -> Router {
         .fallback(|| async { Problem::not_found() })
         .method_not_allowed_fallback(|| async { Problem::method_not_allowed() })
         .layer(axum::middleware::from_fn_with_state(state.clone(), observe))
-        .layer(TimeoutLayer::with_status_code(
-            StatusCode::SERVICE_UNAVAILABLE,
-            timeout,
-        ))
+        .layer(TimeoutLayer::with_status_code(StatusCode::SERVICE_UNAVAILABLE, timeout))
         .layer(DefaultBodyLimit::max(body_limit))
         .with_state(state)
 }
@@ -171,36 +158,21 @@ async fn metrics(State(s): State<AppState>) -> Response {
     if let Ok(counts) = s.service.store().outbox_counts().await {
         extra.push_str("# HELP resetd_outbox_messages Messages in the outbox by status.\n# TYPE resetd_outbox_messages gauge\n");
         for (status, n) in counts {
-            extra.push_str(&format!(
-                "resetd_outbox_messages{{status=\"{}\"}} {n}\n",
-                status.as_str()
-            ));
+            extra.push_str(&format!("resetd_outbox_messages{{status=\"{}\"}} {n}\n", status.as_str()));
         }
     }
-    (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        s.metrics.render(&extra),
-    )
-        .into_response()
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], s.metrics.render(&extra)).into_response()
 }
 
 async fn openapi() -> Response {
-    (
-        [(header::CONTENT_TYPE, "application/json")],
-        include_str!("../openapi.json"),
-    )
-        .into_response()
+    ([(header::CONTENT_TYPE, "application/json")], include_str!("../openapi.json")).into_response()
 }
 
 /// Records metrics and a log line per request, by route template (paths may hold tokens), and
 /// gives every response an `x-request-id`.
 async fn observe(State(s): State<AppState>, req: Request, next: Next) -> Response {
     let started = Instant::now();
-    let route = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|m| m.as_str().to_owned())
-        .unwrap_or_else(|| "unmatched".into());
+    let route = req.extensions().get::<MatchedPath>().map(|m| m.as_str().to_owned()).unwrap_or_else(|| "unmatched".into());
     let method = req.method().as_str().to_owned();
     let request_id = req
         .headers()
@@ -214,10 +186,7 @@ async fn observe(State(s): State<AppState>, req: Request, next: Next) -> Respons
     let status = res.status().as_u16();
     s.metrics.observe(&route, &method, status, took);
     if status == 503 {
-        s.metrics.hash_overloaded.fetch_add(
-            u64::from(res.headers().contains_key(header::RETRY_AFTER)),
-            std::sync::atomic::Ordering::Relaxed,
-        );
+        s.metrics.hash_overloaded.fetch_add(u64::from(res.headers().contains_key(header::RETRY_AFTER)), std::sync::atomic::Ordering::Relaxed);
     }
     tracing::info!(request_id = %request_id, method = %method, route = %route, status, micros = took.as_micros() as u64, "request");
     if let Ok(v) = HeaderValue::from_str(&request_id) {

@@ -316,7 +316,7 @@ mod tests {
         c.validate().unwrap();
         assert_eq!(c.public_url(), "http://127.0.0.1:8080");
         assert!(
-            matches!(c.database().unwrap(), Database::Sqlite(p) if p == PathBuf::from("data/resetd.db"))
+            matches!(c.database().unwrap(), Database::Sqlite(p) if p == std::path::Path::new("data/resetd.db"))
         );
     }
 
