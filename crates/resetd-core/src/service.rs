@@ -114,6 +114,11 @@ pub struct Authenticated {
 
 const TENANT_CACHE_MS: i64 = 5_000;
 
+/// How long a claimed reset request stays reserved for the worker that claimed it. Resolving one
+/// takes milliseconds; a lease that runs out only means another instance may redo the work, and
+/// the store still resolves the request once.
+pub const RESET_REQUEST_LEASE_SECS: i64 = 10;
+
 /// The recovery service: one per process, shared by every API surface.
 pub struct Service {
     store: Arc<dyn Store>,
@@ -491,8 +496,15 @@ impl Service {
 
     /// Resolves up to `limit` recorded requests: issues tokens and queues their emails. Returns how
     /// many were resolved and the errors of those that could not be (they stay queued).
+    /// Several instances may run this at once: each claims its own requests with a lease of
+    /// [`RESET_REQUEST_LEASE_SECS`], and a request whose worker died is claimed again after it.
     pub async fn process_reset_requests(&self, limit: u32) -> Result<(usize, Vec<CoreError>)> {
-        let pending = self.store.pending_reset_requests(limit).await?;
+        let now = self.now();
+        let lease_until = now.plus_secs(RESET_REQUEST_LEASE_SECS);
+        let pending = self
+            .store
+            .claim_reset_requests(now, lease_until, limit)
+            .await?;
         let mut errors = Vec::new();
         let mut done = 0;
         for r in pending {

@@ -152,12 +152,23 @@ pub trait Store: Send + Sync {
     /// A tenant's clients.
     async fn list_clients(&self, tenant: &TenantId) -> Result<Vec<Client>, StoreError>;
 
-    /// Records a reset request durably (committed before this returns).
-    async fn insert_reset_request(&self, request: &NewResetRequest) -> Result<(), StoreError>;
-    /// The oldest unresolved requests.
-    async fn pending_reset_requests(&self, limit: u32) -> Result<Vec<ResetRequest>, StoreError>;
-    /// Resolves one request in one transaction: deletes it and applies `resolution`. A request
-    /// already resolved elsewhere yields `Discarded` and changes nothing.
+    /// Records a reset request durably (committed before this returns) and returns its id.
+    async fn insert_reset_request(&self, request: &NewResetRequest) -> Result<i64, StoreError>;
+    /// Claims up to `limit` of the oldest unresolved requests that nobody holds (never claimed, or
+    /// their lease ended at or before `now`), oldest first: each is leased until `lease_until`, so
+    /// that several workers (instances) split the queue instead of all working on the same rows.
+    /// A crashed worker's lease simply runs out. The lease only avoids duplicate work; resolving
+    /// stays exactly-once on its own (see [`Store::resolve_reset_request`]).
+    async fn claim_reset_requests(
+        &self,
+        now: Timestamp,
+        lease_until: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<ResetRequest>, StoreError>;
+    /// Resolves one request in one transaction: deletes it and applies `resolution`, whoever
+    /// holds its lease. A request already resolved elsewhere yields `Discarded` and changes
+    /// nothing. Issuing is serialised per person, so two requests for one person resolved at the
+    /// same time on two instances still honour the cool-down.
     async fn resolve_reset_request(
         &self,
         id: i64,

@@ -488,10 +488,15 @@ mod tests {
         async fn list_clients(&self, _: &TenantId) -> Result<Vec<Client>, StoreError> {
             unimplemented!()
         }
-        async fn insert_reset_request(&self, _: &NewResetRequest) -> Result<(), StoreError> {
+        async fn insert_reset_request(&self, _: &NewResetRequest) -> Result<i64, StoreError> {
             unimplemented!()
         }
-        async fn pending_reset_requests(&self, _: u32) -> Result<Vec<ResetRequest>, StoreError> {
+        async fn claim_reset_requests(
+            &self,
+            _: Timestamp,
+            _: Timestamp,
+            _: u32,
+        ) -> Result<Vec<ResetRequest>, StoreError> {
             unimplemented!()
         }
         async fn resolve_reset_request(

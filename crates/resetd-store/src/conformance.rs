@@ -34,6 +34,8 @@ pub const CHECKS: &[&str] = &[
     "api_keys",
     "clients",
     "reset_request_lifecycle",
+    "reset_request_claims_are_leased",
+    "concurrent_issues_honour_the_cooldown",
     "token_is_single_use_under_concurrency",
     "password_change_voids_tokens",
     "password_history_is_pruned",
@@ -58,6 +60,8 @@ macro_rules! conformance_tests {
             api_keys,
             clients,
             reset_request_lifecycle,
+            reset_request_claims_are_leased,
+            concurrent_issues_honour_the_cooldown,
             token_is_single_use_under_concurrency,
             password_change_voids_tokens,
             password_history_is_pruned,
@@ -202,18 +206,23 @@ fn request(tenant: &TenantId, lookup: Lookup, when: Timestamp) -> NewResetReques
     }
 }
 
-/// Records a request and returns its id (the newest pending one).
+/// Records a request and returns its id.
 async fn add_request(store: &dyn Store, r: &NewResetRequest) -> i64 {
     store
         .insert_reset_request(r)
         .await
-        .expect("insert reset request");
-    let pending = store.pending_reset_requests(10_000).await.expect("pending");
-    pending
-        .iter()
+        .expect("insert reset request")
+}
+
+/// Claims every claimable request at `now` (leased for a minute) and returns their ids.
+async fn claim_all(store: &dyn Store, now: Timestamp) -> Vec<i64> {
+    store
+        .claim_reset_requests(now, now.plus_secs(60), 100_000)
+        .await
+        .expect("claim reset requests")
+        .into_iter()
         .map(|r| r.id)
-        .max()
-        .expect("the request is pending")
+        .collect()
 }
 
 fn issue(t: ResetToken, cooldown_since: Timestamp) -> Resolution {
@@ -650,13 +659,14 @@ pub async fn clients(store: Arc<dyn Store>) {
     assert_eq!(audit_kinds(s, &a).await.len(), 3);
 }
 
-/// Reset requests: recorded, listed oldest first, resolved exactly once; issuing supersedes
+/// Reset requests: recorded, claimed oldest first, resolved exactly once; issuing supersedes
 /// earlier tokens, respects the cool-down and writes token, email and audit together.
 pub async fn reset_request_lifecycle(store: Arc<dyn Store>) {
     let s = &*store;
     let a = tenant(s, "acme").await;
     let p = add_person(s, &a, "alice", "alice@example.com").await;
 
+    let mut inserted = Vec::new();
     let mut first = request(&a, Lookup::login(&p.login), at(0));
     first.client = Some(ClientName::parse("web").unwrap());
     first.locale = Some(Locale::parse("de").unwrap());
@@ -669,15 +679,24 @@ pub async fn reset_request_lifecycle(store: Arc<dyn Store>) {
     .iter()
     .enumerate()
     {
-        s.insert_reset_request(r)
-            .await
-            .unwrap_or_else(|e| panic!("insert request {i}: {e}"));
+        inserted.push(
+            s.insert_reset_request(r)
+                .await
+                .unwrap_or_else(|e| panic!("insert request {i}: {e}")),
+        );
     }
-    let pending = s.pending_reset_requests(10).await.unwrap();
-    assert_eq!(pending.len(), 4);
     assert!(
-        pending.windows(2).all(|w| w[0].id < w[1].id),
-        "oldest first"
+        inserted.windows(2).all(|w| w[0] < w[1]),
+        "ids increase: {inserted:?}"
+    );
+    let lease = at(60_000);
+    let head = s.claim_reset_requests(at(10), lease, 2).await.unwrap();
+    let rest = s.claim_reset_requests(at(10), lease, 10).await.unwrap();
+    let pending: Vec<_> = head.iter().chain(&rest).cloned().collect();
+    assert_eq!(
+        pending.iter().map(|r| r.id).collect::<Vec<_>>(),
+        inserted,
+        "claimed oldest first, each once"
     );
     let r0 = &pending[0];
     assert_eq!(
@@ -685,11 +704,7 @@ pub async fn reset_request_lifecycle(store: Arc<dyn Store>) {
         (&a, &first.lookup, &first.client, &first.locale)
     );
     assert_eq!((&r0.ip, r0.created_at), (&first.ip, first.created_at));
-    assert_eq!(
-        s.pending_reset_requests(2).await.unwrap(),
-        pending[..2].to_vec()
-    );
-    let ids: Vec<i64> = pending.iter().map(|r| r.id).collect();
+    let ids = inserted;
 
     // Issue.
     let t1 = token(&p, "t1", at(1_000));
@@ -756,11 +771,7 @@ pub async fn reset_request_lifecycle(store: Arc<dyn Store>) {
     );
     assert_eq!(outbox_of(s, &a).await.len(), 1);
     assert!(
-        !s.pending_reset_requests(10)
-            .await
-            .unwrap()
-            .iter()
-            .any(|r| r.id == ids[1]),
+        !claim_all(s, at(1_000_000)).await.contains(&ids[1]),
         "request deleted"
     );
 
@@ -803,8 +814,129 @@ pub async fn reset_request_lifecycle(store: Arc<dyn Store>) {
             .unwrap(),
         Resolved::Discarded
     );
-    assert_eq!(s.pending_reset_requests(10).await.unwrap(), vec![]);
+    assert_eq!(claim_all(s, at(10_000_000)).await, Vec::<i64>::new());
     assert_eq!(get_token(s, "t3").await.revoked_at, None);
+}
+
+/// Claims lease requests: a claimed request is not claimed again until its lease ends, the
+/// lease does not stop its resolution, and concurrent claimers never share a request.
+pub async fn reset_request_claims_are_leased(store: Arc<dyn Store>) {
+    let s = &*store;
+    let a = tenant(s, "acme").await;
+    let mut ids = Vec::new();
+    for i in 0..6 {
+        let r = request(&a, Lookup::Login(format!("user{i}")), at(i));
+        ids.push(add_request(s, &r).await);
+    }
+    assert_eq!(
+        s.claim_reset_requests(at(10), at(60_000), 0).await.unwrap(),
+        vec![],
+        "a zero limit claims nothing"
+    );
+    let c = s.claim_reset_requests(at(10), at(60_000), 4).await.unwrap();
+    assert_eq!(c.iter().map(|r| r.id).collect::<Vec<_>>(), ids[..4]);
+    assert_eq!(
+        s.claim_reset_requests(at(59_999), at(100_000), 10)
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.id)
+            .collect::<Vec<_>>(),
+        ids[4..],
+        "leased requests are skipped"
+    );
+    assert_eq!(claim_all(s, at(59_999)).await, Vec::<i64>::new());
+
+    // A leased request can still be resolved, by anyone, once.
+    let discard = || Resolution::Discard(audit(&a, None, "reset_requested", at(20)));
+    assert_eq!(
+        s.resolve_reset_request(ids[0], discard()).await.unwrap(),
+        Resolved::Discarded
+    );
+
+    // The first lease ran out (a crashed worker): claimed again; the resolved one is gone.
+    assert_eq!(claim_all(s, at(60_000)).await, ids[1..4].to_vec());
+    assert_eq!(claim_all(s, at(100_000)).await, ids[4..].to_vec());
+
+    // Concurrent claimers split the queue: every request exactly once.
+    for i in 0..40 {
+        let r = request(&a, Lookup::Login(format!("more{i}")), at(i));
+        ids.push(add_request(s, &r).await);
+    }
+    let claimers: Vec<_> = (0..8)
+        .map(|_| {
+            let s = store.clone();
+            tokio::spawn(async move {
+                let mut mine = Vec::new();
+                loop {
+                    let got = s
+                        .claim_reset_requests(at(500_000), at(600_000), 3)
+                        .await
+                        .expect("claim");
+                    if got.is_empty() {
+                        return mine;
+                    }
+                    mine.extend(got.into_iter().map(|r| r.id));
+                }
+            })
+        })
+        .collect();
+    let mut all = Vec::new();
+    for t in claimers {
+        all.extend(t.await.expect("task"));
+    }
+    all.sort_unstable();
+    assert_eq!(all, ids[1..].to_vec(), "each request claimed exactly once");
+}
+
+/// Two requests for one person resolved at the same time (two instances): one token is issued,
+/// the other request meets the cool-down.
+pub async fn concurrent_issues_honour_the_cooldown(store: Arc<dyn Store>) {
+    let s = &*store;
+    let a = tenant(s, "acme").await;
+    let p = add_person(s, &a, "alice", "alice@example.com").await;
+    for round in 0..5i64 {
+        let base = round * 1_000_000;
+        let mut resolutions = Vec::new();
+        for i in 0..4i64 {
+            let id = add_request(s, &request(&a, Lookup::id(&p.id), at(base + i))).await;
+            let t = token(&p, &format!("r{round}-{i}"), at(base + 100 + i));
+            resolutions.push((id, issue(t, at(base + 100 + i - 60_000))));
+        }
+        let tasks: Vec<_> = resolutions
+            .into_iter()
+            .map(|(id, r)| {
+                let s = store.clone();
+                tokio::spawn(async move { s.resolve_reset_request(id, r).await })
+            })
+            .collect();
+        let mut outcomes = Vec::new();
+        for t in tasks {
+            outcomes.push(t.await.expect("task").expect("resolve"));
+        }
+        let issued = outcomes.iter().filter(|o| **o == Resolved::Issued).count();
+        let cooling = outcomes
+            .iter()
+            .filter(|o| **o == Resolved::CoolingDown)
+            .count();
+        assert_eq!((issued, cooling), (1, 3), "round {round}: {outcomes:?}");
+    }
+    let live: Vec<_> = (0..5)
+        .flat_map(|round| (0..4).map(move |i| format!("r{round}-{i}")))
+        .collect();
+    let mut found = 0;
+    for secret in &live {
+        if let Some(t) = s.find_token(hash(secret)).await.unwrap() {
+            found += 1;
+            assert!(t.used_at.is_none());
+        }
+    }
+    assert_eq!(found, 5, "one token per round");
+    assert_eq!(
+        outbox_of(s, &a).await.len(),
+        5,
+        "one email per round, never two"
+    );
 }
 
 /// Twenty concurrent changes presenting the same token: exactly one wins.
@@ -1421,11 +1553,20 @@ pub async fn group_commit_many_requests(store: Arc<dyn Store>) {
             tokio::spawn(async move { s.insert_reset_request(&r).await })
         })
         .collect();
+    let mut returned = HashSet::new();
     for t in tasks {
-        t.await.expect("task").expect("insert");
+        returned.insert(t.await.expect("task").expect("insert"));
     }
-    let pending = store.pending_reset_requests(1_000).await.unwrap();
+    assert_eq!(returned.len(), 500, "each insert returns its own id");
+    let pending = store
+        .claim_reset_requests(at(1_000), at(61_000), 1_000)
+        .await
+        .unwrap();
     assert_eq!(pending.len(), 500);
+    assert_eq!(
+        pending.iter().map(|r| r.id).collect::<HashSet<_>>(),
+        returned
+    );
     let logins: HashSet<String> = pending
         .iter()
         .map(|r| match &r.lookup {

@@ -2,12 +2,18 @@
 //!
 //! - [`SqliteStore`]: the embedded default. One writer thread commits in groups (see
 //!   [`sqlite`]), reads use a small pool of connections.
+//! - [`PostgresStore`] (cargo feature `postgres`, on by default): for several instances sharing
+//!   one database (see [`postgres`]).
 //! - [`conformance`]: the backend-agnostic test suite every store must pass; run it from a test
 //!   file with [`conformance_tests!`].
 
 #![warn(missing_docs)]
 
 pub mod conformance;
+#[cfg(feature = "postgres")]
+pub mod postgres;
 pub mod sqlite;
 
+#[cfg(feature = "postgres")]
+pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;

@@ -102,8 +102,13 @@ async fn two_stores_on_one_file_migrate_and_write_concurrently() {
     for t in tasks {
         t.await.unwrap().unwrap();
     }
-    assert_eq!(a.pending_reset_requests(1_000).await.unwrap().len(), 400);
-    assert_eq!(b.pending_reset_requests(1_000).await.unwrap().len(), 400);
+    // Both claim from the one queue: together they get each request once.
+    let (now, lease) = (Timestamp(10_000), Timestamp(70_000));
+    let from_a = a.claim_reset_requests(now, lease, 250).await.unwrap();
+    let from_b = b.claim_reset_requests(now, lease, 1_000).await.unwrap();
+    assert_eq!((from_a.len(), from_b.len()), (250, 150));
+    let ids: std::collections::HashSet<i64> = from_a.iter().chain(&from_b).map(|r| r.id).collect();
+    assert_eq!(ids.len(), 400);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -128,7 +133,14 @@ async fn changes_survive_reopening() {
             .unwrap(),
         Some(tenant("acme"))
     );
-    assert_eq!(store.pending_reset_requests(10).await.unwrap().len(), 1);
+    assert_eq!(
+        store
+            .claim_reset_requests(Timestamp(10), Timestamp(20), 10)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -156,7 +168,9 @@ async fn corrupt_rows_are_errors_not_panics() {
         Err(StoreError::Backend(_))
     ));
     assert!(matches!(
-        store.pending_reset_requests(10).await,
+        store
+            .claim_reset_requests(Timestamp(10), Timestamp(20), 10)
+            .await,
         Err(StoreError::Backend(_))
     ));
     // The store keeps working.

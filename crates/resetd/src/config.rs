@@ -16,7 +16,8 @@ pub struct Config {
     pub listen: SocketAddr,
     /// Where the SQLite database and demo mail live.
     pub data_dir: PathBuf,
-    /// `sqlite://PATH`; empty means `DATA_DIR/resetd.db`.
+    /// `sqlite://PATH`, or `postgres://USER[:PASSWORD]@HOST[:PORT]/DB[?schema=S&pool_size=N]` for
+    /// several instances on one database; empty means `sqlite://DATA_DIR/resetd.db`.
     pub database_url: String,
     /// Base URL of this service as users reach it, for links to the hosted page; empty means
     /// `http://LISTEN`. Never taken from a request's Host header.
@@ -89,7 +90,7 @@ pub struct Mail {
     pub product_name: String,
     /// The SMTP server, for `transport = "smtp"`.
     pub smtp: resetd_mail::SmtpConfig,
-    /// Delivery retries and pacing.
+    /// The outbox worker (`[mail.worker]`: batch, lease_secs, max_attempts, backoff, concurrency).
     pub worker: resetd_mail::WorkerConfig,
 }
 
@@ -145,6 +146,41 @@ impl Default for Mail {
             smtp: resetd_mail::SmtpConfig::default(),
             worker: resetd_mail::WorkerConfig::default(),
         }
+    }
+}
+
+/// Where the data lives.
+#[derive(Debug, Clone)]
+pub enum Database {
+    /// An SQLite file (one instance, or several processes on one machine).
+    Sqlite(PathBuf),
+    /// A PostgreSQL database shared by any number of instances.
+    Postgres(Box<resetd_store::postgres::PgOptions>),
+}
+
+impl Database {
+    /// For logs: the file, or the server without the password.
+    pub fn describe(&self) -> String {
+        match self {
+            Database::Sqlite(p) => p.display().to_string(),
+            Database::Postgres(o) => o.describe(),
+        }
+    }
+}
+
+/// `url` with the password of its `user:password@` part replaced by `***`.
+fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(authority_end);
+    match authority.rsplit_once('@') {
+        Some((userinfo, host)) => match userinfo.split_once(':') {
+            Some((user, _password)) => format!("{scheme}://{user}:***@{host}{tail}"),
+            None => url.to_owned(),
+        },
+        None => url.to_owned(),
     }
 }
 
@@ -252,7 +288,7 @@ impl Config {
         }
         resetd_core::types::TenantId::parse(&self.bootstrap_tenant)
             .map_err(|e| format!("bootstrap_tenant: {e}"))?;
-        self.database_path()?;
+        self.database()?;
         Ok(())
     }
 
@@ -265,18 +301,30 @@ impl Config {
         }
     }
 
-    /// The SQLite file to use.
-    pub fn database_path(&self) -> Result<PathBuf, String> {
+    /// The database to use, from `database_url`.
+    pub fn database(&self) -> Result<Database, String> {
         if self.database_url.is_empty() {
-            return Ok(self.data_dir.join("resetd.db"));
+            return Ok(Database::Sqlite(self.data_dir.join("resetd.db")));
         }
-        match self.database_url.strip_prefix("sqlite://") {
-            Some(p) if !p.is_empty() => Ok(PathBuf::from(p)),
-            _ => Err(format!(
-                "database_url: only sqlite://PATH is supported, got {:?}",
-                self.database_url
-            )),
+        if let Some(p) = self.database_url.strip_prefix("sqlite://") {
+            if !p.is_empty() {
+                return Ok(Database::Sqlite(PathBuf::from(p)));
+            }
         }
+        if resetd_store::postgres::is_postgres_url(&self.database_url) {
+            let options = resetd_store::postgres::PgOptions::parse(&self.database_url)
+                .map_err(|e| format!("database_url: {e}"))?;
+            return Ok(Database::Postgres(Box::new(options)));
+        }
+        // Never echo the URL: it may hold a password.
+        Err("database_url: expected sqlite://PATH or postgres://USER@HOST/DATABASE".into())
+    }
+
+    /// The configuration as `check-config` prints it: the password in `database_url` masked.
+    pub fn redacted(&self) -> Config {
+        let mut c = self.clone();
+        c.database_url = redact_url(&c.database_url);
+        c
     }
 
     /// The hosted page options.
@@ -315,7 +363,9 @@ mod tests {
         let c = Config::default();
         c.validate().unwrap();
         assert_eq!(c.public_url(), "http://127.0.0.1:8080");
-        assert_eq!(c.database_path().unwrap(), PathBuf::from("data/resetd.db"));
+        assert!(
+            matches!(c.database().unwrap(), Database::Sqlite(p) if p == std::path::Path::new("data/resetd.db"))
+        );
     }
 
     #[test]
@@ -383,5 +433,47 @@ mod tests {
             ..Config::default()
         };
         assert!(c.validate().is_err());
+        let c = Config {
+            database_url: "postgres://app:s3cret@db/resetd?schema=Bad".into(),
+            ..Config::default()
+        };
+        let e = c.validate().unwrap_err();
+        assert!(e.contains("schema") && !e.contains("s3cret"), "{e}");
+    }
+
+    #[test]
+    fn postgres_urls_select_postgres_and_passwords_are_masked() {
+        let c = Config {
+            database_url: "postgres://app:s3cret@db.internal:5432/resetd?schema=prod".into(),
+            ..Config::default()
+        };
+        c.validate().unwrap();
+        let db = c.database().unwrap();
+        assert!(matches!(db, Database::Postgres(_)));
+        assert_eq!(
+            db.describe(),
+            "postgres://app@db.internal:5432/resetd (schema prod)"
+        );
+        assert_eq!(
+            c.redacted().database_url,
+            "postgres://app:***@db.internal:5432/resetd?schema=prod"
+        );
+        assert_eq!(redact_url("postgres://app@db/x"), "postgres://app@db/x");
+        assert_eq!(
+            redact_url("sqlite:///var/lib/resetd.db"),
+            "sqlite:///var/lib/resetd.db"
+        );
+        assert_eq!(redact_url("postgres://a:b:c@h/d"), "postgres://a:***@h/d");
+    }
+
+    #[test]
+    fn the_outbox_worker_is_configurable() {
+        let c: Config = toml::from_str("[mail.worker]\nlease_secs = 5\nbatch = 16\n").unwrap();
+        assert_eq!((c.mail.worker.lease_secs, c.mail.worker.batch), (5, 16));
+        assert_eq!(
+            c.mail.worker.max_attempts,
+            resetd_mail::WorkerConfig::default().max_attempts
+        );
+        assert!(toml::from_str::<Config>("[mail.worker]\nleas_secs = 5\n").is_err());
     }
 }

@@ -20,7 +20,7 @@ use resetd_server::hasher::PooledHasher;
 use resetd_server::{AppState, ExtraMetrics};
 use tokio::sync::{watch, Notify};
 
-use crate::config::{Config, Overrides};
+use crate::config::{Config, Database, Overrides};
 
 #[derive(Parser)]
 #[command(
@@ -246,14 +246,23 @@ struct App {
 }
 
 async fn open(config: Config) -> Result<App, String> {
-    let path = config.database_path()?;
-    let store = resetd_store::SqliteStore::open(&path)
-        .map_err(|e| format!("database {}: {e}", path.display()))?;
-    let store: Arc<dyn Store> = Arc::new(store);
+    let database = config.database()?;
+    let shown = database.describe();
+    let store: Arc<dyn Store> = match database {
+        Database::Sqlite(path) => Arc::new(
+            resetd_store::SqliteStore::open(&path).map_err(|e| format!("database {shown}: {e}"))?,
+        ),
+        Database::Postgres(options) => Arc::new(
+            resetd_store::PostgresStore::with_options(*options)
+                .await
+                .map_err(|e| format!("database {shown}: {e}"))?,
+        ),
+    };
+    // Every command brings the schema up to date; several instances doing so at once is safe.
     store
         .migrate()
         .await
-        .map_err(|e| format!("migrating {}: {e}", path.display()))?;
+        .map_err(|e| format!("migrating {shown}: {e}"))?;
     let argon = Argon2id::new(config.argon2).map_err(|e| e.to_string())?;
     let workers = if config.hashing.workers == 0 {
         std::thread::available_parallelism()
@@ -310,15 +319,18 @@ fn explain(e: CoreError) -> String {
 async fn run(command: Command, config: Config) -> Result<(), String> {
     match command {
         Command::CheckConfig => {
-            config.database_path()?;
+            config.database()?;
             resetd_server::page::Pages::load(config.page_options()).map_err(|e| e.to_string())?;
-            let text = toml::to_string_pretty(&config).map_err(|e| e.to_string())?;
+            let text = toml::to_string_pretty(&config.redacted()).map_err(|e| e.to_string())?;
             println!("# configuration is valid\n{text}");
             Ok(())
         }
         Command::Migrate => {
-            open(config).await?;
-            println!("database is up to date");
+            let app = open(config).await?;
+            println!(
+                "database {} is up to date",
+                app.config.database()?.describe()
+            );
             Ok(())
         }
         Command::Serve { .. } => {
@@ -539,7 +551,7 @@ async fn serve(app: App, listener: tokio::net::TcpListener) -> Result<(), String
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     println!(
         "resetd listening on http://{addr} (database {}, {mail_place})",
-        app.config.database_path()?.display(),
+        app.config.database()?.describe(),
     );
     tracing::info!(%addr, "listening");
     let router = resetd_server::router(state);

@@ -360,13 +360,18 @@ impl Store for SqliteStore {
         self.read(move |c| ops::list_clients(c, &t)).await
     }
 
-    async fn insert_reset_request(&self, request: &NewResetRequest) -> Result<(), StoreError> {
+    async fn insert_reset_request(&self, request: &NewResetRequest) -> Result<i64, StoreError> {
         let r = request.clone();
         self.write(move |c| ops::insert_reset_request(c, &r)).await
     }
 
-    async fn pending_reset_requests(&self, limit: u32) -> Result<Vec<ResetRequest>, StoreError> {
-        self.read(move |c| ops::pending_reset_requests(c, limit))
+    async fn claim_reset_requests(
+        &self,
+        now: Timestamp,
+        lease_until: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<ResetRequest>, StoreError> {
+        self.write(move |c| ops::claim_reset_requests(c, now, lease_until, limit))
             .await
     }
 

@@ -313,7 +313,7 @@ pub(crate) fn list_clients(c: &Connection, tenant: &TenantId) -> Result<Vec<Clie
 
 // ---- reset requests and tokens ----------------------------------------------------------------
 
-pub(crate) fn insert_reset_request(c: &Connection, r: &NewResetRequest) -> Result<(), StoreError> {
+pub(crate) fn insert_reset_request(c: &Connection, r: &NewResetRequest) -> Result<i64, StoreError> {
     exec(
         c,
         "INSERT INTO reset_request (tenant, lookup, client, locale, ip, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
@@ -326,18 +326,30 @@ pub(crate) fn insert_reset_request(c: &Connection, r: &NewResetRequest) -> Resul
             r.created_at.0
         ],
     )?;
-    Ok(())
+    Ok(c.last_insert_rowid())
 }
 
-pub(crate) fn pending_reset_requests(
+pub(crate) fn claim_reset_requests(
     c: &Connection,
+    now: Timestamp,
+    lease_until: Timestamp,
     n: u32,
 ) -> Result<Vec<ResetRequest>, StoreError> {
+    // The writer holds the database's write lock, so the select and the update cannot interleave
+    // with another claim, in this process or another.
     let sql = format!(
-        "SELECT {} FROM reset_request ORDER BY id LIMIT ?1",
+        "UPDATE reset_request SET claimed_until = ?2 WHERE id IN (SELECT id FROM reset_request \
+         WHERE claimed_until IS NULL OR claimed_until <= ?1 ORDER BY id LIMIT ?3) RETURNING {}",
         rows::REQUEST_COLS
     );
-    all(c, &sql, [limit(n)], rows::reset_request)
+    let mut claimed = all(
+        c,
+        &sql,
+        params![now.0, lease_until.0, limit(n)],
+        rows::reset_request,
+    )?;
+    claimed.sort_by_key(|r| r.id); // RETURNING has no defined order
+    Ok(claimed)
 }
 
 pub(crate) fn resolve_reset_request(

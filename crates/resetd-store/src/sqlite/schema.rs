@@ -130,6 +130,10 @@ CREATE TABLE password_history (
 );
 CREATE INDEX password_history_person ON password_history (tenant, person, id);
 "#,
+    // 2: reset requests are claimed with a lease, so several workers split the queue.
+    r#"
+ALTER TABLE reset_request ADD COLUMN claimed_until INTEGER;
+"#,
 ];
 
 /// The schema version this build writes.
@@ -169,4 +173,31 @@ pub(crate) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
 pub(crate) fn version(conn: &Connection) -> Result<i64, StoreError> {
     conn.query_row("PRAGMA user_version", [], |r| r.get(0))
         .map_err(db)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_version_1_database_is_upgraded_with_its_rows() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(MIGRATIONS[0]).unwrap();
+        conn.execute_batch(
+            "PRAGMA user_version = 1; INSERT INTO reset_request (tenant, lookup, created_at) \
+             VALUES ('acme', '{\"by\":\"login\",\"value\":\"a\"}', 1);",
+        )
+        .unwrap();
+        migrate(&mut conn).unwrap();
+        assert_eq!(version(&conn).unwrap(), latest());
+        let unclaimed: i64 = conn
+            .query_row(
+                "SELECT COUNT(*) FROM reset_request WHERE claimed_until IS NULL",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(unclaimed, 1, "old requests start unclaimed");
+        migrate(&mut conn).unwrap();
+    }
 }

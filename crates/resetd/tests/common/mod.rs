@@ -70,6 +70,19 @@ impl Server {
 
     /// Starts a server in an existing data directory (its config file is rewritten).
     pub fn start_in(dir: tempfile::TempDir, config: &str) -> Server {
+        Self::start_with(dir, config, "info")
+    }
+
+    /// Starts a server with `config` on the database at `database_url` (e.g. a PostgreSQL
+    /// schema shared with other servers), in a fresh data directory of its own (for its mail).
+    pub fn start_on(database_url: &str, config: &str, log: &str) -> Server {
+        // Top-level keys must come before the first [table] of the TOML.
+        let config = format!("database_url = \"{database_url}\"\n{config}");
+        Self::start_with(tempfile::tempdir().unwrap(), &config, log)
+    }
+
+    /// Starts a server in `dir` with `config` and the log filter `log` (RESETD_LOG).
+    pub fn start_with(dir: tempfile::TempDir, config: &str, log: &str) -> Server {
         let cfg = dir.path().join("resetd.toml");
         std::fs::write(&cfg, config).unwrap();
         let mut child = Command::new(BIN)
@@ -78,7 +91,8 @@ impl Server {
             .arg("--data-dir")
             .arg(dir.path())
             .args(["serve", "--listen", "127.0.0.1:0"])
-            .env("RESETD_LOG", "info")
+            .env("RESETD_LOG", log)
+            .env("NO_COLOR", "1")
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -130,6 +144,27 @@ impl Server {
         let _ = self.child.wait();
         let dir = tempfile::tempdir().unwrap();
         std::mem::replace(&mut self.dir, dir)
+    }
+
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Kills the server with SIGKILL (no shutdown of any kind) and reaps it.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Everything the server logged so far.
+    pub fn log(&self) -> String {
+        self.stderr.lock().unwrap().clone()
+    }
+
+    /// The config file the server was started with.
+    pub fn config_path(&self) -> PathBuf {
+        self.dir.path().join("resetd.toml")
     }
 
     pub fn url(&self, path: &str) -> String {

@@ -1,0 +1,884 @@
+//! The SQL behind each [`Store`](resetd_core::store::Store) method on PostgreSQL.
+//!
+//! Transactions run at READ COMMITTED (each statement sees what was committed before it started).
+//! Where SQLite relies on its single writer, PostgreSQL needs explicit row locks; they are always
+//! taken in the same order — tenant, then person, then that person's tokens — so concurrent
+//! operations wait for each other instead of deadlocking:
+//! - creating a person locks the tenant row, so `MAX(number) + 1` cannot race;
+//! - issuing a token and changing a password lock the person row first, so the cool-down check
+//!   and the single use of a token hold across instances;
+//! - claims (outbox, reset requests) use `FOR UPDATE SKIP LOCKED`, so concurrent claimers take
+//!   disjoint rows without waiting for each other.
+
+use resetd_core::model::{
+    ApiKey, AuditEvent, Client, Lookup, NewAudit, NewMessage, NewResetRequest, OutboxMessage,
+    OutboxStatus, Person, ResetRequest, ResetToken, Tenant, TenantSettings, Timestamp,
+};
+use resetd_core::secret::SecretHash;
+use resetd_core::store::{LoginFailure, PasswordChange, Resolution, Resolved, StoreError};
+use resetd_core::types::{ClientName, PersonId, TenantId};
+use tokio_postgres::types::ToSql;
+use tokio_postgres::GenericClient;
+
+use super::pool::{Db, Pooled};
+use super::rows::{self, get, map_all};
+
+/// Longest `last_error` kept for an outbox message, in characters (as for SQLite).
+const MAX_ERROR_CHARS: usize = 500;
+
+fn to_json<T: serde::Serialize + ?Sized>(v: &T) -> Result<String, StoreError> {
+    serde_json::to_string(v).map_err(|e| StoreError::Backend(format!("encoding JSON: {e}")))
+}
+
+fn limit(n: u32) -> i64 {
+    i64::from(n)
+}
+
+fn found(changed: u64) -> Result<(), StoreError> {
+    if changed == 0 {
+        Err(StoreError::NotFound)
+    } else {
+        Ok(())
+    }
+}
+
+/// `error` cut to [`MAX_ERROR_CHARS`] characters (on a character boundary).
+fn truncate_error(error: &str) -> &str {
+    match error.char_indices().nth(MAX_ERROR_CHARS) {
+        Some((i, _)) => &error[..i],
+        None => error,
+    }
+}
+
+// ---- shared pieces ----------------------------------------------------------------------------
+
+async fn insert_audit<C: GenericClient + Sync>(
+    db: &Db<'_, C>,
+    a: &NewAudit,
+) -> Result<(), StoreError> {
+    let detail = to_json(&a.detail)?;
+    db.exec(
+        "INSERT INTO audit_event (tenant, person, kind, actor, ip, at, detail) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        &[
+            &a.tenant.as_str(),
+            &a.person.as_ref().map(PersonId::as_str),
+            &a.kind,
+            &a.actor,
+            &a.ip,
+            &a.at.0,
+            &detail,
+        ],
+    )
+    .await?;
+    Ok(())
+}
+
+async fn insert_message<C: GenericClient + Sync>(
+    db: &Db<'_, C>,
+    m: &NewMessage,
+) -> Result<(), StoreError> {
+    db.exec(
+        "INSERT INTO outbox (tenant, kind, recipient, subject, text, html, message_id, attempts, next_attempt_at, \
+         status, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, 0, $8, 'pending', $8)",
+        &[
+            &m.tenant.as_str(),
+            &m.kind.as_str(),
+            &m.recipient.as_str(),
+            &m.subject,
+            &m.text,
+            &m.html,
+            &m.message_id,
+            &m.created_at.0,
+        ],
+    )
+    .await?;
+    Ok(())
+}
+
+/// Voids the person's live tokens (not used, not revoked) as of `at`.
+async fn revoke_live_tokens<C: GenericClient + Sync>(
+    db: &Db<'_, C>,
+    tenant: &TenantId,
+    person: &PersonId,
+    at: Timestamp,
+) -> Result<(), StoreError> {
+    db.exec(
+        "UPDATE reset_token SET revoked_at = $3 \
+         WHERE tenant = $1 AND person = $2 AND used_at IS NULL AND revoked_at IS NULL",
+        &[&tenant.as_str(), &person.as_str(), &at.0],
+    )
+    .await?;
+    Ok(())
+}
+
+/// Locks the person's row until the end of the transaction; `false` when there is no such person.
+async fn lock_person<C: GenericClient + Sync>(
+    db: &Db<'_, C>,
+    tenant: &TenantId,
+    person: &PersonId,
+) -> Result<bool, StoreError> {
+    Ok(db
+        .opt(
+            "SELECT 1 FROM person WHERE tenant = $1 AND id = $2 FOR NO KEY UPDATE",
+            &[&tenant.as_str(), &person.as_str()],
+        )
+        .await?
+        .is_some())
+}
+
+// ---- tenants ----------------------------------------------------------------------------------
+
+pub(crate) async fn create_tenant(c: &mut Pooled, t: &Tenant) -> Result<(), StoreError> {
+    let settings = to_json(&t.settings)?;
+    c.db()
+        .exec(
+            "INSERT INTO tenant (id, settings, created_at) VALUES ($1, $2, $3)",
+            &[&t.id.as_str(), &settings, &t.created_at.0],
+        )
+        .await?;
+    Ok(())
+}
+
+pub(crate) async fn get_tenant(
+    c: &mut Pooled,
+    id: &TenantId,
+) -> Result<Option<Tenant>, StoreError> {
+    let sql = format!("SELECT {} FROM tenant WHERE id = $1", rows::TENANT_COLS);
+    c.db()
+        .opt(&sql, &[&id.as_str()])
+        .await?
+        .map(|r| rows::tenant(&r))
+        .transpose()
+}
+
+pub(crate) async fn update_tenant_settings(
+    c: &mut Pooled,
+    id: &TenantId,
+    s: &TenantSettings,
+) -> Result<(), StoreError> {
+    let settings = to_json(s)?;
+    found(
+        c.db()
+            .exec(
+                "UPDATE tenant SET settings = $2 WHERE id = $1",
+                &[&id.as_str(), &settings],
+            )
+            .await?,
+    )
+}
+
+pub(crate) async fn list_tenants(c: &mut Pooled) -> Result<Vec<Tenant>, StoreError> {
+    let sql = format!("SELECT {} FROM tenant ORDER BY id", rows::TENANT_COLS);
+    map_all(c.db().all(&sql, &[]).await?, rows::tenant)
+}
+
+// ---- people -----------------------------------------------------------------------------------
+
+pub(crate) async fn insert_person(
+    c: &mut Pooled,
+    p: &Person,
+    audit: &NewAudit,
+) -> Result<i64, StoreError> {
+    let roles = to_json(&p.roles)?;
+    let attributes = to_json(&p.attributes)?;
+    let failed = i64::from(p.failed_logins);
+    let tx = c.begin().await?;
+    let result = async {
+        let db = tx.db();
+        // Locking the tenant row serialises the inserts of one tenant, so MAX + 1 cannot race
+        // (NO KEY UPDATE: it does not block foreign-key checks against the tenant).
+        let tenant_exists = db
+            .opt(
+                "SELECT 1 FROM tenant WHERE id = $1 FOR NO KEY UPDATE",
+                &[&p.tenant.as_str()],
+            )
+            .await?
+            .is_some();
+        if !tenant_exists {
+            return Err(StoreError::NotFound);
+        }
+        let number: i64 = get(
+            &db.one(
+                "SELECT COALESCE(MAX(number), 0) + 1 FROM person WHERE tenant = $1",
+                &[&p.tenant.as_str()],
+            )
+            .await?,
+            0,
+        )?;
+        db.exec(
+            "INSERT INTO person (id, tenant, number, login, email, display_name, locale, enabled, roles, attributes, \
+             password_hash, password_changed_at, must_change_password, failed_logins, locked_until, created_at, \
+             updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
+            &[
+                &p.id.as_str(),
+                &p.tenant.as_str(),
+                &number,
+                &p.login.as_str(),
+                &p.email.as_str(),
+                &p.display_name.as_str(),
+                &p.locale.as_ref().map(|l| l.as_str()),
+                &p.enabled,
+                &roles,
+                &attributes,
+                &p.password_hash,
+                &p.password_changed_at.map(|t| t.0),
+                &p.must_change_password,
+                &failed,
+                &p.locked_until.map(|t| t.0),
+                &p.created_at.0,
+                &p.updated_at.0,
+            ],
+        )
+        .await?;
+        insert_audit(&db, audit).await?;
+        Ok(number)
+    }
+    .await;
+    tx.finish(result).await
+}
+
+pub(crate) async fn get_person(
+    c: &mut Pooled,
+    tenant: &TenantId,
+    id: &PersonId,
+) -> Result<Option<Person>, StoreError> {
+    let sql = format!(
+        "SELECT {} FROM person WHERE tenant = $1 AND id = $2",
+        rows::PERSON_COLS
+    );
+    c.db()
+        .opt(&sql, &[&tenant.as_str(), &id.as_str()])
+        .await?
+        .map(|r| rows::person(&r))
+        .transpose()
+}
+
+pub(crate) async fn find_person(
+    c: &mut Pooled,
+    tenant: &TenantId,
+    lookup: &Lookup,
+) -> Result<Option<Person>, StoreError> {
+    match lookup {
+        Lookup::Login(login) => {
+            let sql = format!(
+                "SELECT {} FROM person WHERE tenant = $1 AND login = $2",
+                rows::PERSON_COLS
+            );
+            c.db()
+                .opt(&sql, &[&tenant.as_str(), login])
+                .await?
+                .map(|r| rows::person(&r))
+                .transpose()
+        }
+        Lookup::Email(email) => {
+            // ASCII case-insensitive (the expression of the person_email index); the oldest
+            // account with the address wins.
+            let sql = format!(
+                "SELECT {} FROM person WHERE tenant = $1 AND \
+                 translate(email, 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz') = \
+                 translate($2, 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz') \
+                 ORDER BY number LIMIT 1",
+                rows::PERSON_COLS
+            );
+            c.db()
+                .opt(&sql, &[&tenant.as_str(), email])
+                .await?
+                .map(|r| rows::person(&r))
+                .transpose()
+        }
+        Lookup::Id(id) => match PersonId::parse(id) {
+            Ok(id) => get_person(c, tenant, &id).await,
+            Err(_) => Ok(None),
+        },
+    }
+}
+
+pub(crate) async fn update_person(
+    c: &mut Pooled,
+    p: &Person,
+    audit: &NewAudit,
+) -> Result<(), StoreError> {
+    let roles = to_json(&p.roles)?;
+    let attributes = to_json(&p.attributes)?;
+    let tx = c.begin().await?;
+    let result = async {
+        let db = tx.db();
+        found(
+            db.exec(
+                "UPDATE person SET login = $3, email = $4, display_name = $5, locale = $6, enabled = $7, roles = $8, \
+                 attributes = $9, updated_at = $10 WHERE tenant = $1 AND id = $2",
+                &[
+                    &p.tenant.as_str(),
+                    &p.id.as_str(),
+                    &p.login.as_str(),
+                    &p.email.as_str(),
+                    &p.display_name.as_str(),
+                    &p.locale.as_ref().map(|l| l.as_str()),
+                    &p.enabled,
+                    &roles,
+                    &attributes,
+                    &p.updated_at.0,
+                ],
+            )
+            .await?,
+        )?;
+        insert_audit(&db, audit).await
+    }
+    .await;
+    tx.finish(result).await
+}
+
+// ---- API keys ---------------------------------------------------------------------------------
+
+pub(crate) async fn insert_api_key(
+    c: &mut Pooled,
+    k: &ApiKey,
+    hash: &SecretHash,
+    audit: Option<&NewAudit>,
+) -> Result<(), StoreError> {
+    let scopes = to_json(&k.scopes)?;
+    let tx = c.begin().await?;
+    let result = async {
+        let db = tx.db();
+        db.exec(
+            "INSERT INTO api_key (id, tenant, name, scopes, hash, created_at, revoked_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            &[
+                &k.id,
+                &k.tenant.as_str(),
+                &k.name,
+                &scopes,
+                &&hash.0[..],
+                &k.created_at.0,
+                &k.revoked_at.map(|t| t.0),
+            ],
+        )
+        .await?;
+        if let Some(a) = audit {
+            insert_audit(&db, a).await?;
+        }
+        Ok(())
+    }
+    .await;
+    tx.finish(result).await
+}
+
+pub(crate) async fn find_api_key(
+    c: &mut Pooled,
+    hash: &SecretHash,
+) -> Result<Option<ApiKey>, StoreError> {
+    let sql = format!("SELECT {} FROM api_key WHERE hash = $1", rows::API_KEY_COLS);
+    c.db()
+        .opt(&sql, &[&&hash.0[..]])
+        .await?
+        .map(|r| rows::api_key(&r))
+        .transpose()
+}
+
+// ---- clients ----------------------------------------------------------------------------------
+
+pub(crate) async fn upsert_client(
+    c: &mut Pooled,
+    cl: &Client,
+    audit: &NewAudit,
+) -> Result<(), StoreError> {
+    let prefixes = to_json(&cl.allowed_prefixes)?;
+    let tx = c.begin().await?;
+    let result = async {
+        let db = tx.db();
+        // A replaced client keeps its original registration time.
+        db.exec(
+            "INSERT INTO client (tenant, name, link_template, allowed_prefixes, created_at) VALUES ($1, $2, $3, $4, $5) \
+             ON CONFLICT (tenant, name) DO UPDATE SET link_template = excluded.link_template, \
+             allowed_prefixes = excluded.allowed_prefixes",
+            &[
+                &cl.tenant.as_str(),
+                &cl.name.as_str(),
+                &cl.link_template.as_str(),
+                &prefixes,
+                &cl.created_at.0,
+            ],
+        )
+        .await?;
+        insert_audit(&db, audit).await
+    }
+    .await;
+    tx.finish(result).await
+}
+
+pub(crate) async fn get_client(
+    c: &mut Pooled,
+    tenant: &TenantId,
+    name: &ClientName,
+) -> Result<Option<Client>, StoreError> {
+    let sql = format!(
+        "SELECT {} FROM client WHERE tenant = $1 AND name = $2",
+        rows::CLIENT_COLS
+    );
+    c.db()
+        .opt(&sql, &[&tenant.as_str(), &name.as_str()])
+        .await?
+        .map(|r| rows::client(&r))
+        .transpose()
+}
+
+pub(crate) async fn list_clients(
+    c: &mut Pooled,
+    tenant: &TenantId,
+) -> Result<Vec<Client>, StoreError> {
+    let sql = format!(
+        "SELECT {} FROM client WHERE tenant = $1 ORDER BY name",
+        rows::CLIENT_COLS
+    );
+    map_all(c.db().all(&sql, &[&tenant.as_str()]).await?, rows::client)
+}
+
+// ---- reset requests and tokens ----------------------------------------------------------------
+
+pub(crate) async fn insert_reset_request(
+    c: &mut Pooled,
+    r: &NewResetRequest,
+) -> Result<i64, StoreError> {
+    let lookup = to_json(&r.lookup)?;
+    let row = c
+        .db()
+        .one(
+            "INSERT INTO reset_request (tenant, lookup, client, locale, ip, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+            &[
+                &r.tenant.as_str(),
+                &lookup,
+                &r.client.as_ref().map(ClientName::as_str),
+                &r.locale.as_ref().map(|l| l.as_str()),
+                &r.ip,
+                &r.created_at.0,
+            ],
+        )
+        .await?;
+    get(&row, 0)
+}
+
+pub(crate) async fn claim_reset_requests(
+    c: &mut Pooled,
+    now: Timestamp,
+    lease_until: Timestamp,
+    n: u32,
+) -> Result<Vec<ResetRequest>, StoreError> {
+    // SKIP LOCKED: rows another instance is claiming right now are left to it; a row claimed and
+    // committed meanwhile is re-checked against the WHERE clause after locking and dropped.
+    let sql = format!(
+        "WITH due AS (SELECT id AS due_id FROM reset_request \
+         WHERE claimed_until IS NULL OR claimed_until <= $1 ORDER BY id LIMIT $3 FOR UPDATE SKIP LOCKED) \
+         UPDATE reset_request SET claimed_until = $2 FROM due WHERE id = due.due_id RETURNING {}",
+        rows::REQUEST_COLS
+    );
+    let mut claimed = map_all(
+        c.db()
+            .all(&sql, &[&now.0, &lease_until.0, &limit(n)])
+            .await?,
+        rows::reset_request,
+    )?;
+    claimed.sort_by_key(|r| r.id); // RETURNING has no defined order
+    Ok(claimed)
+}
+
+pub(crate) async fn resolve_reset_request(
+    c: &mut Pooled,
+    id: i64,
+    resolution: &Resolution,
+) -> Result<Resolved, StoreError> {
+    let tx = c.begin().await?;
+    let result = async {
+        let db = tx.db();
+        // The delete is the exactly-once guard: of concurrent resolvers, only one deletes the row.
+        if db.exec("DELETE FROM reset_request WHERE id = $1", &[&id]).await? == 0 {
+            return Ok(Resolved::Discarded); // resolved elsewhere: change nothing
+        }
+        let issue = match resolution {
+            Resolution::Discard(audit) => {
+                insert_audit(&db, audit).await?;
+                return Ok(Resolved::Discarded);
+            }
+            Resolution::Issue(issue) => issue,
+        };
+        let t = &issue.token;
+        // Serialise issuing per person: a concurrent resolution for the same person (another
+        // request, maybe on another instance) waits here and then sees this one's token.
+        if !lock_person(&db, &t.tenant, &t.person).await? {
+            return Err(StoreError::NotFound);
+        }
+        let cooling: bool = get(
+            &db.one(
+                "SELECT EXISTS (SELECT 1 FROM reset_token WHERE tenant = $1 AND person = $2 AND created_at > $3)",
+                &[&t.tenant.as_str(), &t.person.as_str(), &issue.cooldown_since.0],
+            )
+            .await?,
+            0,
+        )?;
+        if cooling {
+            return Ok(Resolved::CoolingDown); // the request row stays deleted
+        }
+        revoke_live_tokens(&db, &t.tenant, &t.person, t.created_at).await?;
+        db.exec(
+            "INSERT INTO reset_token (hash, tenant, person, client, created_at, expires_at, used_at, revoked_at, ip) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            &[
+                &&t.hash.0[..],
+                &t.tenant.as_str(),
+                &t.person.as_str(),
+                &t.client.as_ref().map(ClientName::as_str),
+                &t.created_at.0,
+                &t.expires_at.0,
+                &t.used_at.map(|x| x.0),
+                &t.revoked_at.map(|x| x.0),
+                &t.ip,
+            ],
+        )
+        .await?;
+        insert_message(&db, &issue.message).await?;
+        insert_audit(&db, &issue.audit).await?;
+        Ok(Resolved::Issued)
+    }
+    .await;
+    tx.finish(result).await
+}
+
+pub(crate) async fn find_token(
+    c: &mut Pooled,
+    hash: &SecretHash,
+) -> Result<Option<ResetToken>, StoreError> {
+    let sql = format!(
+        "SELECT {} FROM reset_token WHERE hash = $1",
+        rows::TOKEN_COLS
+    );
+    c.db()
+        .opt(&sql, &[&&hash.0[..]])
+        .await?
+        .map(|r| rows::reset_token(&r))
+        .transpose()
+}
+
+// ---- passwords and logins ---------------------------------------------------------------------
+
+pub(crate) async fn change_password(c: &mut Pooled, ch: &PasswordChange) -> Result<(), StoreError> {
+    let (tenant, person) = (ch.tenant.as_str(), ch.person.as_str());
+    let tx = c.begin().await?;
+    let result = async {
+        let db = tx.db();
+        // The person first (the lock order shared with issuing), then the token.
+        let old = db
+            .opt(
+                "SELECT password_hash FROM person WHERE tenant = $1 AND id = $2 FOR NO KEY UPDATE",
+                &[&tenant, &person],
+            )
+            .await?;
+        if let Some(hash) = &ch.token {
+            // The single-use guarantee: only one caller can flip used_at from NULL (the others
+            // wait for the person lock and then find it set). The token must also belong to this
+            // person and still be unexpired at the moment of the change.
+            let consumed = db
+                .exec(
+                    "UPDATE reset_token SET used_at = $1 WHERE hash = $2 AND tenant = $3 AND person = $4 \
+                     AND used_at IS NULL AND revoked_at IS NULL AND expires_at > $1",
+                    &[&ch.at.0, &&hash.0[..], &tenant, &person],
+                )
+                .await?;
+            if consumed != 1 {
+                return Err(StoreError::TokenGone);
+            }
+        }
+        let old: Option<String> = match old {
+            Some(row) => get(&row, 0)?,
+            None => return Err(StoreError::NotFound),
+        };
+        if ch.keep_history > 0 {
+            if let Some(old) = old {
+                db.exec(
+                    "INSERT INTO password_history (tenant, person, hash, at) VALUES ($1, $2, $3, $4)",
+                    &[&tenant, &person, &old, &ch.at.0],
+                )
+                .await?;
+            }
+            db.exec(
+                "DELETE FROM password_history WHERE tenant = $1 AND person = $2 AND id NOT IN \
+                 (SELECT id FROM password_history WHERE tenant = $1 AND person = $2 ORDER BY id DESC LIMIT $3)",
+                &[&tenant, &person, &i64::from(ch.keep_history)],
+            )
+            .await?;
+        }
+        db.exec(
+            "UPDATE person SET password_hash = $3, password_changed_at = $4, must_change_password = $5, \
+             failed_logins = CASE WHEN $6 THEN 0 ELSE failed_logins END, \
+             locked_until = CASE WHEN $6 THEN NULL ELSE locked_until END, \
+             updated_at = $4 WHERE tenant = $1 AND id = $2",
+            &[&tenant, &person, &ch.new_hash, &ch.at.0, &ch.must_change_password, &ch.unlock],
+        )
+        .await?;
+        // The consumed token has used_at set, so this voids every other live token.
+        revoke_live_tokens(&db, &ch.tenant, &ch.person, ch.at).await?;
+        if let Some(m) = &ch.message {
+            insert_message(&db, m).await?;
+        }
+        insert_audit(&db, &ch.audit).await
+    }
+    .await;
+    tx.finish(result).await
+}
+
+pub(crate) async fn password_history(
+    c: &mut Pooled,
+    tenant: &TenantId,
+    person: &PersonId,
+    n: u32,
+) -> Result<Vec<String>, StoreError> {
+    let rows = c
+        .db()
+        .all(
+            "SELECT hash FROM password_history WHERE tenant = $1 AND person = $2 ORDER BY id DESC LIMIT $3",
+            &[&tenant.as_str(), &person.as_str(), &limit(n)],
+        )
+        .await?;
+    map_all(rows, |r| get(r, 0))
+}
+
+pub(crate) async fn record_login_failure(
+    c: &mut Pooled,
+    tenant: &TenantId,
+    person: &PersonId,
+    threshold: u32,
+    lock_until: Timestamp,
+) -> Result<LoginFailure, StoreError> {
+    // One statement, so one round trip and atomic across instances: the CTE locks the row (a
+    // concurrent failure waits, then reads the count it left), the update counts this failure
+    // and, at the threshold, locks the account and starts a fresh window (as SQLite does).
+    let row = c
+        .db()
+        .opt(
+            "WITH cur AS (SELECT failed_logins + 1 AS n FROM person WHERE tenant = $1 AND id = $2 \
+             FOR NO KEY UPDATE) \
+             UPDATE person SET failed_logins = CASE WHEN cur.n >= $3 THEN 0 ELSE cur.n END, \
+             locked_until = CASE WHEN cur.n >= $3 THEN $4 ELSE locked_until END \
+             FROM cur WHERE tenant = $1 AND id = $2 RETURNING cur.n",
+            &[
+                &tenant.as_str(),
+                &person.as_str(),
+                &i64::from(threshold),
+                &lock_until.0,
+            ],
+        )
+        .await?
+        .ok_or(StoreError::NotFound)?;
+    let failures =
+        u32::try_from(get::<i64>(&row, 0)?).map_err(|_| rows::corrupt("failed logins"))?;
+    Ok(LoginFailure {
+        failures,
+        locked_until: (failures >= threshold).then_some(lock_until),
+    })
+}
+
+pub(crate) async fn record_login_success(
+    c: &mut Pooled,
+    tenant: &TenantId,
+    person: &PersonId,
+    rehash: Option<&str>,
+) -> Result<(), StoreError> {
+    // A rehash keeps password_changed_at: the password itself did not change, so tokens stay valid.
+    found(
+        c.db()
+            .exec(
+                "UPDATE person SET failed_logins = 0, locked_until = NULL, \
+                 password_hash = COALESCE($3, password_hash) WHERE tenant = $1 AND id = $2",
+                &[&tenant.as_str(), &person.as_str(), &rehash],
+            )
+            .await?,
+    )
+}
+
+pub(crate) async fn unlock(
+    c: &mut Pooled,
+    tenant: &TenantId,
+    person: &PersonId,
+    audit: &NewAudit,
+) -> Result<(), StoreError> {
+    let tx = c.begin().await?;
+    let result = async {
+        let db = tx.db();
+        found(
+            db.exec(
+                "UPDATE person SET failed_logins = 0, locked_until = NULL WHERE tenant = $1 AND id = $2",
+                &[&tenant.as_str(), &person.as_str()],
+            )
+            .await?,
+        )?;
+        insert_audit(&db, audit).await
+    }
+    .await;
+    tx.finish(result).await
+}
+
+// ---- audit ------------------------------------------------------------------------------------
+
+pub(crate) async fn append_audit(c: &mut Pooled, a: &NewAudit) -> Result<(), StoreError> {
+    insert_audit(&c.db(), a).await
+}
+
+pub(crate) async fn list_audit(
+    c: &mut Pooled,
+    tenant: &TenantId,
+    before: Option<i64>,
+    n: u32,
+) -> Result<Vec<AuditEvent>, StoreError> {
+    let sql = format!(
+        "SELECT {} FROM audit_event WHERE tenant = $1 AND id < $2 ORDER BY id DESC LIMIT $3",
+        rows::AUDIT_COLS
+    );
+    let rows = c
+        .db()
+        .all(
+            &sql,
+            &[&tenant.as_str(), &before.unwrap_or(i64::MAX), &limit(n)],
+        )
+        .await?;
+    map_all(rows, rows::audit)
+}
+
+// ---- outbox -----------------------------------------------------------------------------------
+
+pub(crate) async fn claim_outbox(
+    c: &mut Pooled,
+    now: Timestamp,
+    lease_until: Timestamp,
+    n: u32,
+) -> Result<Vec<OutboxMessage>, StoreError> {
+    // One statement: pick the due rows nobody else is claiming (SKIP LOCKED), lease them and count
+    // the attempt. A row claimed and committed by another instance after this statement's snapshot
+    // is re-checked after locking, is no longer due, and is dropped.
+    let sql = format!(
+        "WITH due AS (SELECT id AS due_id, next_attempt_at AS due_at FROM outbox \
+         WHERE status = 'pending' AND next_attempt_at <= $1 \
+         ORDER BY next_attempt_at, id LIMIT $3 FOR UPDATE SKIP LOCKED) \
+         UPDATE outbox SET next_attempt_at = $2, attempts = attempts + 1 FROM due WHERE id = due.due_id \
+         RETURNING {}, due.due_at",
+        rows::OUTBOX_COLS
+    );
+    let rows = c
+        .db()
+        .all(&sql, &[&now.0, &lease_until.0, &limit(n)])
+        .await?;
+    let mut claimed = rows
+        .iter()
+        .map(|r| Ok((get::<i64>(r, 14)?, rows::outbox(r)?)))
+        .collect::<Result<Vec<_>, StoreError>>()?;
+    // Due first, oldest first, as they were picked (RETURNING has no defined order).
+    claimed.sort_by_key(|(due_at, m)| (*due_at, m.id));
+    Ok(claimed.into_iter().map(|(_, m)| m).collect())
+}
+
+pub(crate) async fn mark_sent(c: &mut Pooled, id: i64, at: Timestamp) -> Result<(), StoreError> {
+    found(
+        c.db()
+            .exec(
+                "UPDATE outbox SET status = 'sent', sent_at = $2 WHERE id = $1",
+                &[&id, &at.0],
+            )
+            .await?,
+    )
+}
+
+pub(crate) async fn mark_failed(
+    c: &mut Pooled,
+    id: i64,
+    error: &str,
+    retry_at: Option<Timestamp>,
+) -> Result<(), StoreError> {
+    let error = truncate_error(error);
+    let changed = match retry_at {
+        Some(at) => {
+            c.db()
+                .exec(
+                    "UPDATE outbox SET next_attempt_at = $2, last_error = $3 WHERE id = $1",
+                    &[&id, &at.0, &error],
+                )
+                .await?
+        }
+        None => {
+            c.db()
+                .exec(
+                    "UPDATE outbox SET status = 'dead', last_error = $2 WHERE id = $1",
+                    &[&id, &error],
+                )
+                .await?
+        }
+    };
+    found(changed)
+}
+
+pub(crate) async fn list_outbox(
+    c: &mut Pooled,
+    tenant: Option<&TenantId>,
+    status: Option<OutboxStatus>,
+    n: u32,
+) -> Result<Vec<OutboxMessage>, StoreError> {
+    let tenant = tenant.map(TenantId::as_str);
+    let status = status.map(OutboxStatus::as_str);
+    let n = limit(n);
+    let mut sql = format!("SELECT {} FROM outbox WHERE TRUE", rows::OUTBOX_COLS);
+    let mut args: Vec<&(dyn ToSql + Sync)> = Vec::new();
+    if let Some(t) = &tenant {
+        args.push(t);
+        sql.push_str(&format!(" AND tenant = ${}", args.len()));
+    }
+    if let Some(s) = &status {
+        args.push(s);
+        sql.push_str(&format!(" AND status = ${}", args.len()));
+    }
+    args.push(&n);
+    sql.push_str(&format!(" ORDER BY id DESC LIMIT ${}", args.len()));
+    map_all(c.db().all(&sql, &args).await?, rows::outbox)
+}
+
+pub(crate) async fn retry_outbox(
+    c: &mut Pooled,
+    tenant: Option<&TenantId>,
+    id: i64,
+    at: Timestamp,
+) -> Result<TenantId, StoreError> {
+    // attempts restart at 0 so that a revived dead message gets a full set of retries.
+    let t = tenant.map(TenantId::as_str);
+    let row = c
+        .db()
+        .opt(
+            "UPDATE outbox SET status = 'pending', next_attempt_at = $2, attempts = 0 \
+             WHERE id = $1 AND status IN ('pending', 'dead') AND ($3::text IS NULL OR tenant = $3) \
+             RETURNING tenant",
+            &[&id, &at.0, &t],
+        )
+        .await?
+        .ok_or(StoreError::NotFound)?;
+    rows::tenant_id(&get::<String>(&row, 0)?)
+}
+
+pub(crate) async fn outbox_counts(c: &mut Pooled) -> Result<Vec<(OutboxStatus, u64)>, StoreError> {
+    let rows = c
+        .db()
+        .all("SELECT status, COUNT(*) FROM outbox GROUP BY status", &[])
+        .await?;
+    let counted = map_all(rows, |r| {
+        let n: i64 = get(r, 1)?;
+        Ok((rows::status(r, 0)?, u64::try_from(n).unwrap_or(0)))
+    })?;
+    // Every status is listed, with 0 where there is none, in a fixed order.
+    Ok([
+        OutboxStatus::Pending,
+        OutboxStatus::Sent,
+        OutboxStatus::Dead,
+    ]
+    .into_iter()
+    .map(|s| {
+        (
+            s,
+            counted.iter().find(|(k, _)| *k == s).map_or(0, |(_, n)| *n),
+        )
+    })
+    .collect())
+}

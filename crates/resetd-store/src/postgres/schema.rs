@@ -1,0 +1,237 @@
+//! The PostgreSQL schema as an ordered list of migrations, tracked in `resetd_schema_migrations`.
+//!
+//! Rules: never edit a migration that has shipped; append a new one. The versions are this
+//! backend's own (SQLite counts separately). Timestamps are BIGINT Unix milliseconds, JSON columns
+//! hold text written by `serde_json`, counters are BIGINT (so every integer parameter is an `i64`).
+//!
+//! Several instances may start at once: [`migrate`] runs in one transaction that first takes a
+//! transaction-scoped advisory lock derived from the schema name, so the instances queue up; the
+//! first applies the migrations, the others then find the schema current and change nothing.
+
+use resetd_core::store::StoreError;
+
+use super::pool::Pooled;
+
+/// The migrations in order; migration `i` (0-based) brings the schema to version `i + 1`.
+pub(crate) const MIGRATIONS: &[&str] = &[
+    // 1: the initial schema (design.md section 2), the same model as SQLite's versions 1-2.
+    r#"
+CREATE TABLE tenant (
+    id          TEXT PRIMARY KEY,
+    settings    TEXT NOT NULL,
+    created_at  BIGINT NOT NULL
+);
+
+CREATE TABLE person (
+    id                   TEXT PRIMARY KEY,
+    tenant               TEXT NOT NULL REFERENCES tenant(id),
+    number               BIGINT NOT NULL,
+    login                TEXT NOT NULL,
+    email                TEXT NOT NULL,
+    display_name         TEXT NOT NULL DEFAULT '',
+    locale               TEXT,
+    enabled              BOOLEAN NOT NULL DEFAULT TRUE,
+    roles                TEXT NOT NULL DEFAULT '[]',
+    attributes           TEXT NOT NULL DEFAULT '{}',
+    password_hash        TEXT,
+    password_changed_at  BIGINT,
+    must_change_password BOOLEAN NOT NULL DEFAULT FALSE,
+    failed_logins        BIGINT NOT NULL DEFAULT 0,
+    locked_until         BIGINT,
+    created_at           BIGINT NOT NULL,
+    updated_at           BIGINT NOT NULL,
+    CONSTRAINT person_login UNIQUE (tenant, login),
+    CONSTRAINT person_number UNIQUE (tenant, number)
+);
+-- Email lookups ignore ASCII case only (as SQLite's NOCASE does, so both backends find the same
+-- people); the oldest person (lowest number) wins.
+CREATE INDEX person_email ON person
+    (tenant, translate(email, 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz'), number);
+
+CREATE TABLE api_key (
+    id            TEXT PRIMARY KEY,
+    tenant        TEXT NOT NULL REFERENCES tenant(id),
+    name          TEXT NOT NULL,
+    scopes        TEXT NOT NULL,
+    hash          BYTEA NOT NULL CONSTRAINT api_key_hash UNIQUE,
+    created_at    BIGINT NOT NULL,
+    last_used_at  BIGINT,
+    revoked_at    BIGINT
+);
+CREATE INDEX api_key_tenant ON api_key (tenant);
+
+CREATE TABLE client (
+    tenant            TEXT NOT NULL REFERENCES tenant(id),
+    name              TEXT NOT NULL,
+    link_template     TEXT NOT NULL,
+    allowed_prefixes  TEXT NOT NULL,
+    created_at        BIGINT NOT NULL,
+    PRIMARY KEY (tenant, name)
+);
+
+-- Identity values are never reused, so a worker holding the id of a request that another worker
+-- already resolved can never resolve a newer request by mistake. No foreign key: the row must be
+-- written cheaply whatever the account, and it is short-lived. claimed_until is the lease of the
+-- worker resolving it (NULL: nobody holds it).
+CREATE TABLE reset_request (
+    id             BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    tenant         TEXT NOT NULL,
+    lookup         TEXT NOT NULL,
+    client         TEXT,
+    locale         TEXT,
+    ip             TEXT,
+    created_at     BIGINT NOT NULL,
+    claimed_until  BIGINT
+);
+
+CREATE TABLE reset_token (
+    hash        BYTEA PRIMARY KEY,
+    tenant      TEXT NOT NULL,
+    person      TEXT NOT NULL REFERENCES person(id),
+    client      TEXT,
+    created_at  BIGINT NOT NULL,
+    expires_at  BIGINT NOT NULL,
+    used_at     BIGINT,
+    revoked_at  BIGINT,
+    ip          TEXT
+);
+CREATE INDEX reset_token_person ON reset_token (tenant, person, created_at);
+
+CREATE TABLE outbox (
+    id               BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    tenant           TEXT NOT NULL,
+    kind             TEXT NOT NULL,
+    recipient        TEXT NOT NULL,
+    subject          TEXT NOT NULL,
+    text             TEXT NOT NULL,
+    html             TEXT,
+    message_id       TEXT NOT NULL,
+    attempts         BIGINT NOT NULL DEFAULT 0,
+    next_attempt_at  BIGINT NOT NULL,
+    status           TEXT NOT NULL CHECK (status IN ('pending', 'sent', 'dead')),
+    last_error       TEXT,
+    created_at       BIGINT NOT NULL,
+    sent_at          BIGINT
+);
+-- Claims scan only pending rows, in due order.
+CREATE INDEX outbox_due ON outbox (next_attempt_at, id) WHERE status = 'pending';
+CREATE INDEX outbox_tenant ON outbox (tenant, id);
+
+-- No foreign keys: the log outlives what it talks about (and records requests for unknown tenants).
+CREATE TABLE audit_event (
+    id      BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    tenant  TEXT NOT NULL,
+    person  TEXT,
+    kind    TEXT NOT NULL,
+    actor   TEXT NOT NULL,
+    ip      TEXT,
+    at      BIGINT NOT NULL,
+    detail  TEXT NOT NULL
+);
+CREATE INDEX audit_event_tenant ON audit_event (tenant, id);
+
+CREATE TABLE password_history (
+    id      BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    tenant  TEXT NOT NULL,
+    person  TEXT NOT NULL REFERENCES person(id),
+    hash    TEXT NOT NULL,
+    at      BIGINT NOT NULL
+);
+CREATE INDEX password_history_person ON password_history (tenant, person, id);
+"#,
+];
+
+/// The schema version this build writes.
+pub(crate) fn latest() -> i64 {
+    MIGRATIONS.len() as i64
+}
+
+/// The advisory lock key for migrating `schema` (the same in every resetd process): FNV-1a of a
+/// fixed prefix and the schema name, so migrations of different schemas do not wait for each other.
+pub(crate) fn lock_key(schema: Option<&str>) -> i64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in b"resetd-migrate:"
+        .iter()
+        .chain(schema.unwrap_or("").as_bytes())
+    {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    h as i64
+}
+
+/// Brings the schema up to date in one transaction, under the advisory lock. `schema` (already
+/// validated as a plain identifier) is created first when named.
+pub(crate) async fn migrate(conn: &mut Pooled, schema: Option<&str>) -> Result<(), StoreError> {
+    let tx = conn.begin().await?;
+    let result = async {
+        let db = tx.db();
+        db.one(
+            "SELECT pg_advisory_xact_lock($1)",
+            &[&lock_key(schema)],
+        )
+        .await?;
+        if let Some(s) = schema {
+            // A validated identifier: lower-case letters, digits and '_' only.
+            db.batch(&format!("CREATE SCHEMA IF NOT EXISTS {s}")).await?;
+        }
+        db.batch(
+            "CREATE TABLE IF NOT EXISTS resetd_schema_migrations (
+                 version     BIGINT PRIMARY KEY,
+                 applied_at  TIMESTAMPTZ NOT NULL DEFAULT now()
+             )",
+        )
+        .await?;
+        let current: i64 = db
+            .one(
+                "SELECT COALESCE(MAX(version), 0) FROM resetd_schema_migrations",
+                &[],
+            )
+            .await?
+            .try_get(0)
+            .map_err(super::db)?;
+        if current < 0 || current > latest() {
+            return Err(StoreError::Backend(format!(
+                "the database schema is version {current}; this build of resetd knows versions 0 to {}",
+                latest()
+            )));
+        }
+        for (i, sql) in MIGRATIONS.iter().enumerate().skip(current as usize) {
+            let version = i as i64 + 1;
+            db.batch(sql)
+                .await
+                .map_err(|e| StoreError::Backend(format!("migration {version}: {e}")))?;
+            db.exec(
+                "INSERT INTO resetd_schema_migrations (version) VALUES ($1)",
+                &[&version],
+            )
+            .await?;
+        }
+        Ok(())
+    }
+    .await;
+    tx.finish(result).await
+}
+
+/// The database's current schema version (0 before the first migration).
+pub(crate) async fn version(conn: &mut Pooled) -> Result<i64, StoreError> {
+    let db = conn.db();
+    let exists: bool = db
+        .one(
+            "SELECT to_regclass('resetd_schema_migrations') IS NOT NULL",
+            &[],
+        )
+        .await?
+        .try_get(0)
+        .map_err(super::db)?;
+    if !exists {
+        return Ok(0);
+    }
+    db.one(
+        "SELECT COALESCE(MAX(version), 0) FROM resetd_schema_migrations",
+        &[],
+    )
+    .await?
+    .try_get(0)
+    .map_err(super::db)
+}
