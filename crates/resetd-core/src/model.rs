@@ -282,8 +282,9 @@ pub struct ResetPageUrl(String);
 
 impl ResetPageUrl {
     /// Parses an absolute http(s) URL of at most 2048 characters without white space, control
-    /// characters, backslashes, user information, a fragment or dot segments, so that what a
-    /// prefix matches is what a browser will open.
+    /// characters, backslashes, user information or dot segments, so that what a prefix matches
+    /// is what a browser will open. A fragment is allowed (single-page apps route with
+    /// `#/reset`); the token then follows inside it, as Crafter does.
     pub fn parse(s: &str) -> Result<Self, InvalidInput> {
         let field = "resetPasswordUrl";
         let bad = |reason: &str| Err(InvalidInput::new(field, reason));
@@ -296,14 +297,14 @@ impl ResetPageUrl {
         if s.len() > 2048 || s.chars().any(|c| c.is_control() || c.is_whitespace()) {
             return bad("must be an absolute URL of at most 2048 characters");
         }
-        if s.contains('\\') || s.contains('#') {
-            return bad("must not contain a backslash or a fragment");
+        if s.contains('\\') {
+            return bad("must not contain a backslash");
         }
-        let (authority, path) = rest.split_at(rest.find(['/', '?']).unwrap_or(rest.len()));
+        let (authority, path) = rest.split_at(rest.find(['/', '?', '#']).unwrap_or(rest.len()));
         if authority.is_empty() || authority.contains('@') {
             return bad("must name a host and no user information");
         }
-        let path = path.split('?').next().unwrap_or("");
+        let path = path.split(['?', '#']).next().unwrap_or("");
         let dotted = path
             .split('/')
             .any(|seg| seg == "." || seg == ".." || seg.to_ascii_lowercase().contains("%2e"));
@@ -313,9 +314,11 @@ impl ResetPageUrl {
         Ok(Self(s.to_owned()))
     }
 
-    /// Whether `prefix` allows this URL: the URL starts with it and the match ends at a boundary
-    /// (the prefix ends in `/`, `?`, `&` or `=`, or the URL continues with `/` or `?` or ends), so
-    /// `https://app.example.com/reset` does not allow `https://app.example.com/reset.evil.com/`.
+    /// Whether `prefix` allows this URL: the URL starts with it and the match ends at a boundary,
+    /// that is the URL ends there or continues with `/`, `?` or `#`, or the prefix reaches past
+    /// the host and ends in `/`, `?`, `&` or `=`. So `https://app.example.com/reset` does not
+    /// allow `https://app.example.com/reset-evil`, and `https://app.example.com` does not allow
+    /// `https://app.example.com.evil.com/`.
     pub fn allowed_by(&self, prefix: &str) -> bool {
         let Some(rest) = self.0.strip_prefix(prefix) else {
             return false;
@@ -326,8 +329,8 @@ impl ResetPageUrl {
         if after_scheme.is_empty() {
             return false;
         }
-        let at_boundary = rest.is_empty() || rest.starts_with(['/', '?']);
-        let prefix_has_path = after_scheme.contains(['/', '?']);
+        let at_boundary = rest.is_empty() || rest.starts_with(['/', '?', '#']);
+        let prefix_has_path = after_scheme.contains(['/', '?', '#']);
         at_boundary || (prefix_has_path && prefix.ends_with(['/', '?', '&', '=']))
     }
 
@@ -634,10 +637,25 @@ mod tests {
         // A prefix without a path must not let another host through.
         assert!(!u("https://app.example.com.evil.com/").allowed_by("https://app.example.com"));
         assert!(u("https://app.example.com/").allowed_by("https://app.example.com"));
-        assert!(!u("https://app.example.com/reset-evil").allowed_by("https://app.example.com/reset"));
+        assert!(
+            !u("https://app.example.com/reset-evil").allowed_by("https://app.example.com/reset")
+        );
         assert!(!u("http://app.example.com/reset").allowed_by("https://app.example.com/"));
 
-        assert_eq!(url.link("tokenId", "abc"), "https://app.example.com/reset?tokenId=abc");
+        assert_eq!(
+            url.link("tokenId", "abc"),
+            "https://app.example.com/reset?tokenId=abc"
+        );
+        let spa = u("https://app.example.com/#/reset");
+        assert!(spa.allowed_by("https://app.example.com/"));
+        assert!(!u("https://app.example.com#x").allowed_by("https://app.example.com/"));
+        // The host ends at `#`: this is app.example.com, whatever follows.
+        assert!(u("https://app.example.com#@evil.com/").allowed_by("https://app.example.com"));
+        assert!(!u("https://evil.com#app.example.com/").allowed_by("https://app.example.com/"));
+        assert_eq!(
+            spa.link("tokenId", "abc"),
+            "https://app.example.com/#/reset?tokenId=abc"
+        );
         assert_eq!(
             u("https://app.example.com/reset?lang=de").link("tokenId", "abc"),
             "https://app.example.com/reset?lang=de&tokenId=abc"
@@ -648,7 +666,6 @@ mod tests {
             "https:///reset",
             "https://user@app.example.com/",
             "https://app.example.com/a b",
-            "https://app.example.com/reset#frag",
             "https://app.example.com/reset/../admin",
             "https://app.example.com/reset/%2E%2E/admin",
             "https://app.example.com\\@evil.com/",
@@ -656,14 +673,19 @@ mod tests {
         ] {
             assert!(ResetPageUrl::parse(bad).is_err(), "{bad}");
         }
-        assert!(ResetPageUrl::parse(&format!("https://a.example.com/{}", "x".repeat(2048))).is_err());
+        assert!(
+            ResetPageUrl::parse(&format!("https://a.example.com/{}", "x".repeat(2048))).is_err()
+        );
     }
 
     #[test]
     fn lookups_name_their_kind_and_round_trip() {
         for (l, kind) in [
             (Lookup::Number(7), "number"),
-            (Lookup::ObjectId("59284659d4c650213cc2f3fc".into()), "object_id"),
+            (
+                Lookup::ObjectId("59284659d4c650213cc2f3fc".into()),
+                "object_id",
+            ),
         ] {
             assert_eq!(l.kind(), kind);
             let text = serde_json::to_string(&l).unwrap();

@@ -401,10 +401,17 @@ mod tests {
         assert!(id.as_str().starts_with(oid.as_str()));
         assert_eq!(ObjectId::parse(oid.as_str()).unwrap(), oid);
         assert_eq!(
-            ObjectId::parse("59284659D4C650213CC2F3FC").unwrap().as_str(),
+            ObjectId::parse("59284659D4C650213CC2F3FC")
+                .unwrap()
+                .as_str(),
             "59284659d4c650213cc2f3fc"
         );
-        for bad in ["", "59284659d4c650213cc2f3f", "59284659d4c650213cc2f3fcc", "59284659d4c650213cc2f3fg"] {
+        for bad in [
+            "",
+            "59284659d4c650213cc2f3f",
+            "59284659d4c650213cc2f3fcc",
+            "59284659d4c650213cc2f3fg",
+        ] {
             assert!(ObjectId::parse(bad).is_err(), "{bad}");
         }
     }

@@ -1542,7 +1542,11 @@ pub async fn direct_issue_and_void(store: Arc<dyn Store>) {
         Resolved::Issued
     );
     assert_eq!(get_token(s, "d1").await, t1);
-    assert_eq!(outbox_of(s, &a).await.len(), 1, "the email is queued with the token");
+    assert_eq!(
+        outbox_of(s, &a).await.len(),
+        1,
+        "the email is queued with the token"
+    );
     assert_eq!(
         audit_kinds(s, &a)
             .await

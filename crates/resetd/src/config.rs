@@ -33,6 +33,8 @@ pub struct Config {
     pub http: Http,
     /// Email.
     pub mail: Mail,
+    /// Vendor dialects: which are served and on which tenant.
+    pub dialects: resetd_server::dialects::DialectsConfig,
 }
 
 /// The Argon2 pool size.
@@ -92,6 +94,7 @@ impl Default for Config {
             hashing: Hashing::default(),
             http: Http::default(),
             mail: Mail::default(),
+            dialects: Default::default(),
         }
     }
 }
@@ -211,6 +214,7 @@ impl Config {
         resetd_core::types::TenantId::parse(&self.bootstrap_tenant)
             .map_err(|e| format!("bootstrap_tenant: {e}"))?;
         self.database_path()?;
+        self.dialects.validate()?;
         Ok(())
     }
 
@@ -278,6 +282,33 @@ mod tests {
             .unwrap();
         assert_eq!(c.listen.port(), 1234);
         assert!(c.apply_env(|_| Some("nonsense".into())).is_err());
+    }
+
+    #[test]
+    fn dialects_are_configured_per_tenant_and_checked() {
+        let c: Config = toml::from_str(
+            "[dialects.crafter]\nenabled = true\ntenant = \"acme\"\nclient = \"portal\"\n\
+             [dialects.empowerid]\nenabled = true\ntenant = \"acme\"\n",
+        )
+        .unwrap();
+        c.validate().unwrap();
+        let crafter = c.dialects.crafter.as_ref().unwrap();
+        assert_eq!(
+            (crafter.tenant.as_str(), crafter.base_path.as_str()),
+            ("acme", "/crafter-profile")
+        );
+        assert!(c.dialects.empowerid.as_ref().unwrap().enabled);
+        let printed = toml::to_string_pretty(&c).unwrap();
+        assert_eq!(
+            toml::from_str::<Config>(&printed).unwrap().dialects,
+            c.dialects
+        );
+        assert!(toml::from_str::<Config>("[dialects.crafter]\nenabeld = true\n").is_err());
+        assert!(toml::from_str::<Config>("[dialects.nope]\n").is_err());
+        let bad: Config =
+            toml::from_str("[dialects.empowerid]\nenabled = true\ntenant = \"Bad Tenant\"\n")
+                .unwrap();
+        assert!(bad.validate().is_err());
     }
 
     #[test]

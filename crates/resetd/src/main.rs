@@ -384,6 +384,7 @@ async fn run(command: Command, config: Config) -> Result<(), String> {
                     .transpose()
                     .map_err(|e| e.to_string())?,
                 enabled: true,
+                verified: false,
                 roles: vec![],
                 attributes: serde_json::json!({}),
                 password,
@@ -527,7 +528,7 @@ async fn serve(app: App) -> Result<(), String> {
         mail_dir.display()
     );
     tracing::info!(%addr, "listening");
-    let router = resetd_server::router(state);
+    let router = resetd_server::router(state, &app.config.dialects);
     let served = axum::serve(
         listener,
         router.into_make_service_with_connect_info::<SocketAddr>(),
