@@ -534,7 +534,17 @@ async fn change_password(
     let raw_token = params.required("resetTokenId")?;
     let raw_password = params.required("newPassword")?;
     let secret = token(raw_token)?;
-    let password = Password::parse(raw_password).map_err(|e| CrafterError::core(e.into(), None))?;
+    let password = match Password::parse(raw_password) {
+        Ok(p) => p,
+        Err(e) => {
+            // Crafter looks the token up first: an unknown token is 404 whatever the password.
+            s.service
+                .inspect_token(&mount.tenant, &secret)
+                .await
+                .map_err(|e| CrafterError::core(e, None))?;
+            return Err(CrafterError::core(e.into(), None));
+        }
+    };
     let person = s
         .service
         .complete_reset(&mount.tenant, &secret, &password, ip.text().as_deref())
