@@ -225,7 +225,11 @@ async fn links_are_built_from_the_allowed_url_and_tokens_supersede() {
         .unwrap();
     assert_eq!(got.id, p.id);
     let (client, link) = f.renderer.0.lock().unwrap()[0].clone();
-    assert_eq!(client.as_deref(), Some("portal"), "the matching client's templates");
+    assert_eq!(
+        client.as_deref(),
+        Some("portal"),
+        "the matching client's templates"
+    );
     let first = f.last_secret();
     assert_eq!(
         link.unwrap(),
@@ -239,7 +243,10 @@ async fn links_are_built_from_the_allowed_url_and_tokens_supersede() {
     assert_eq!(stored.client.as_ref().map(|c| c.as_str()), Some("portal"));
     assert_eq!(stored.ip.as_deref(), Some("192.0.2.9"));
     let info = f.service.inspect_token(&f.tenant, &first).await.unwrap();
-    assert_eq!((info.person.clone(), info.issued_at), (p.id.clone(), stored.created_at));
+    assert_eq!(
+        (info.person.clone(), info.issued_at),
+        (p.id.clone(), stored.created_at)
+    );
     assert_eq!(f.outbox_len().await, 1);
 
     // The admin client's prefix also works (any client of the tenant by default).
@@ -277,8 +284,12 @@ async fn unknown_disabled_and_cooling_down_people() {
     let p = f.person("alice").await;
     let url = "https://portal.example.com/reset";
     assert_eq!(
-        f.send(&Lookup::ObjectId("000000000000000000000000".into()), url, None)
-            .await,
+        f.send(
+            &Lookup::ObjectId("000000000000000000000000".into()),
+            url,
+            None
+        )
+        .await,
         Err(CoreError::NotFound("person"))
     );
     let by_number = Lookup::Number(p.number);
@@ -312,9 +323,13 @@ async fn unknown_disabled_and_cooling_down_people() {
 async fn tokens_can_be_voided_once() {
     let f = fixture(0).await;
     let p = f.person("alice").await;
-    f.send(&Lookup::Number(p.number), "https://portal.example.com/reset", None)
-        .await
-        .unwrap();
+    f.send(
+        &Lookup::Number(p.number),
+        "https://portal.example.com/reset",
+        None,
+    )
+    .await
+    .unwrap();
     let secret = f.last_secret();
     let actor = Actor::ApiKey("k1".into());
     assert!(f
@@ -341,9 +356,13 @@ async fn tokens_can_be_voided_once() {
         .create_tenant(other.clone(), TenantSettings::default())
         .await
         .unwrap();
-    f.send(&Lookup::Number(p.number), "https://portal.example.com/reset", None)
-        .await
-        .unwrap();
+    f.send(
+        &Lookup::Number(p.number),
+        "https://portal.example.com/reset",
+        None,
+    )
+    .await
+    .unwrap();
     let live = f.last_secret();
     assert!(
         !f.service
@@ -354,5 +373,8 @@ async fn tokens_can_be_voided_once() {
     );
     assert!(f.service.inspect_token(&f.tenant, &live).await.is_ok());
     let kinds = f.audit_kinds().await;
-    assert_eq!(kinds.iter().filter(|k| *k == "reset_token_voided").count(), 1);
+    assert_eq!(
+        kinds.iter().filter(|k| *k == "reset_token_voided").count(),
+        1
+    );
 }

@@ -27,8 +27,13 @@ struct Crafter {
 }
 
 async fn crafter(tenant_flags: &[&str]) -> Crafter {
+    crafter_with(tenant_flags, "").await
+}
+
+/// [`crafter`] with extra lines in `[dialects.crafter]`.
+async fn crafter_with(tenant_flags: &[&str], extra: &str) -> Crafter {
     let s = Server::start(&format!(
-        "{FAST_ARGON}{NO_LIMITS}[dialects.crafter]\nenabled = true\ntenant = \"acme\"\n"
+        "{FAST_ARGON}{NO_LIMITS}[dialects.crafter]\nenabled = true\ntenant = \"acme\"\n{extra}"
     ));
     let data = s.dir.path().to_owned();
     let mut args = vec!["tenant", "add", "acme"];
@@ -389,6 +394,13 @@ async fn access_token_rows() {
             assert!(!a.body.contains(bad));
         }
     }
+
+    // Access tokens never reach the log, wherever they were sent.
+    let log = c.s.stderr.lock().unwrap().clone();
+    assert!(
+        !log.contains(&c.key) && !log.contains(&unknown_key),
+        "{log}"
+    );
 
     // A key of another tenant lacks the permission: 403 ACTION_DENIED.
     let a = c
@@ -776,4 +788,51 @@ async fn the_dialect_is_off_unless_enabled() {
         "application/problem+json",
         "the native not-found answer: nothing is mounted"
     );
+}
+
+#[tokio::test]
+async fn a_configured_client_narrows_the_allowed_urls_and_base_path_moves() {
+    let c = crafter_with(
+        &["--cooldown", "0"],
+        "client = \"portal\"\nbase_path = \"/profile-server\"\n",
+    )
+    .await;
+    let res =
+        c.s.http
+            .post(c.s.url("/v1/acme/clients"))
+            .bearer_auth(&c.key)
+            .json(&json!({
+                "name": "other",
+                "link_template": "https://other.example.com/reset?token={token}",
+                "allowed_prefixes": ["https://other.example.com/"],
+            }))
+            .send()
+            .await
+            .unwrap();
+    assert_eq!(res.status(), 201);
+    let reset = format!("/profile-server/api/1/profile/{}/reset_password", c.oid);
+    let a = c
+        .post(
+            &reset,
+            &[
+                ("accessTokenId", &c.key),
+                ("resetPasswordUrl", "https://other.example.com/reset"),
+            ],
+        )
+        .await;
+    assert_error(
+        &a,
+        403,
+        "ACCESS_DENIED",
+        "The resetPasswordUrl matches no reset page URL allowed for this tenant",
+    );
+    let a = c
+        .post(
+            &reset,
+            &[("accessTokenId", &c.key), ("resetPasswordUrl", PORTAL)],
+        )
+        .await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    // Nothing answers at the default base path now.
+    assert_eq!(c.reset(&c.oid, PORTAL).await.status, 404);
 }

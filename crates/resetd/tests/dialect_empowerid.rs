@@ -198,7 +198,10 @@ async fn round_trip_set_unlock_must_change_then_authenticate() {
             .await,
     );
     let (status, body) = e.login(GOOD).await;
-    assert_eq!((status, body["must_change_password"].clone()), (200, json!(false)));
+    assert_eq!(
+        (status, body["must_change_password"].clone()),
+        (200, json!(false))
+    );
 
     // Each change mails the person.
     e.s.wait_mails("password_changed", "jdoe@example.com", 3)
@@ -226,23 +229,28 @@ async fn both_credentials_are_required_and_checked() {
         assert_eq!(a.www_authenticate.as_deref(), Some("Bearer"));
     }
     // Authorization with another scheme.
-    let res = e
-        .s
-        .http
-        .post(e.s.url(PATH))
-        .header("X-EmpowerID-API-Key", &e.app)
-        .header("Authorization", format!("Basic {}", e.admin))
-        .header("content-type", "application/json")
-        .body(body.clone())
-        .send()
-        .await
-        .unwrap();
+    let res =
+        e.s.http
+            .post(e.s.url(PATH))
+            .header("X-EmpowerID-API-Key", &e.app)
+            .header("Authorization", format!("Basic {}", e.admin))
+            .header("content-type", "application/json")
+            .body(body.clone())
+            .send()
+            .await
+            .unwrap();
     assert_eq!(res.status(), 401);
 
     // A key of another tenant may not act here.
     for (app, bearer) in [(&e.s.key, &e.admin), (&e.app, &e.s.key)] {
         let a = e
-            .call_raw(PATH, Some(app), Some(bearer), Some("application/json"), body.clone())
+            .call_raw(
+                PATH,
+                Some(app),
+                Some(bearer),
+                Some("application/json"),
+                body.clone(),
+            )
             .await;
         failure(
             &a,
@@ -261,20 +269,25 @@ async fn both_credentials_are_required_and_checked() {
 
     // The bearer key is the actor in the audit log.
     let a = e
-        .call_raw(PATH, Some(&e.admin), Some(&e.app), Some("application/json"), body)
+        .call_raw(
+            PATH,
+            Some(&e.admin),
+            Some(&e.app),
+            Some("application/json"),
+            body,
+        )
         .await;
     success(&a);
-    let audit: Value = e
-        .s
-        .http
-        .get(e.s.url("/v1/acme/audit"))
-        .bearer_auth(&e.admin)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let audit: Value =
+        e.s.http
+            .get(e.s.url("/v1/acme/audit"))
+            .bearer_auth(&e.admin)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
     let set = audit["items"]
         .as_array()
         .unwrap()
@@ -309,11 +322,23 @@ async fn app_key_ids_restrict_the_application_key() {
     };
     let body = json!({"PersonID": e.number, "Password": GOOD2}).to_string();
     let a = e
-        .call_raw(PATH, Some(&e.admin), Some(&e.admin), Some("application/json"), body.clone())
+        .call_raw(
+            PATH,
+            Some(&e.admin),
+            Some(&e.admin),
+            Some("application/json"),
+            body.clone(),
+        )
         .await;
     failure(&a, 401, DENIED, "Unauthorized");
     let a = e
-        .call_raw(PATH, Some(&e.app), Some(&e.admin), Some("application/json"), body)
+        .call_raw(
+            PATH,
+            Some(&e.app),
+            Some(&e.admin),
+            Some("application/json"),
+            body,
+        )
         .await;
     success(&a);
 }
@@ -324,13 +349,31 @@ async fn body_and_person_rows() {
     let n = e.number;
     for (body, message) in [
         (json!({"Password": GOOD2}), "PersonID is required."),
-        (json!({"PersonID": null, "Password": GOOD2}), "PersonID is required."),
-        (json!({"PersonID": "12x", "Password": GOOD2}), "PersonID must be a positive integer."),
-        (json!({"PersonID": 0, "Password": GOOD2}), "PersonID must be a positive integer."),
-        (json!({"PersonID": 1.5, "Password": GOOD2}), "PersonID must be a positive integer."),
-        (json!({"PersonID": true, "Password": GOOD2}), "PersonID must be a positive integer."),
+        (
+            json!({"PersonID": null, "Password": GOOD2}),
+            "PersonID is required.",
+        ),
+        (
+            json!({"PersonID": "12x", "Password": GOOD2}),
+            "PersonID must be a positive integer.",
+        ),
+        (
+            json!({"PersonID": 0, "Password": GOOD2}),
+            "PersonID must be a positive integer.",
+        ),
+        (
+            json!({"PersonID": 1.5, "Password": GOOD2}),
+            "PersonID must be a positive integer.",
+        ),
+        (
+            json!({"PersonID": true, "Password": GOOD2}),
+            "PersonID must be a positive integer.",
+        ),
         (json!({"PersonID": n}), "Password is required."),
-        (json!({"PersonID": n, "Password": 5}), "Password must be a string."),
+        (
+            json!({"PersonID": n, "Password": 5}),
+            "Password must be a string.",
+        ),
         (
             json!({"PersonID": n, "Password": GOOD2, "UnlockAccounts": "yes"}),
             "UnlockAccounts must be true or false.",
@@ -355,7 +398,13 @@ async fn body_and_person_rows() {
         ),
     ] {
         let a = e
-            .call_raw(PATH, Some(&e.app), Some(&e.admin), Some("application/json"), raw.into())
+            .call_raw(
+                PATH,
+                Some(&e.app),
+                Some(&e.admin),
+                Some("application/json"),
+                raw.into(),
+            )
             .await;
         failure(&a, 400, message, "InvalidRequest");
     }
@@ -394,7 +443,10 @@ async fn wire_errors_keep_the_envelope() {
     for (ct, shown) in [
         (Some("text/plain"), "text/plain"),
         (None, "application/octet-stream"),
-        (Some("application/x-www-form-urlencoded"), "application/x-www-form-urlencoded"),
+        (
+            Some("application/x-www-form-urlencoded"),
+            "application/x-www-form-urlencoded",
+        ),
     ] {
         let a = e
             .call_raw(PATH, Some(&e.app), Some(&e.admin), ct, body.clone())
@@ -402,7 +454,9 @@ async fn wire_errors_keep_the_envelope() {
         failure(
             &a,
             415,
-            &format!("The request entity's media type '{shown}' is not supported for this resource."),
+            &format!(
+                "The request entity's media type '{shown}' is not supported for this resource."
+            ),
             "UnsupportedMediaType",
         );
     }
@@ -429,7 +483,13 @@ async fn wire_errors_keep_the_envelope() {
         "/api/services/v1/PASSWORDPOLICY/RESETPASSWORD",
     ] {
         let a = e
-            .call_raw(path, Some(&e.app), Some(&e.admin), Some("application/json"), body.clone())
+            .call_raw(
+                path,
+                Some(&e.app),
+                Some(&e.admin),
+                Some("application/json"),
+                body.clone(),
+            )
             .await;
         success(&a);
     }
