@@ -732,6 +732,7 @@ async fn wire_errors_keep_the_crafter_envelope() {
     for path in [
         "/crafter-profile/api/1/nothing",
         "/crafter-profile/api/1/profile/x/y/z",
+        "/crafter-profile/api/1/%FF",
     ] {
         assert_error(
             &c.get(path).await,
@@ -759,6 +760,27 @@ async fn wire_errors_keep_the_crafter_envelope() {
         "OTHER",
         "Request method 'DELETE' is not supported",
     );
+
+    // Path segments that are not UTF-8 once decoded are malformed values like any other.
+    let a = c
+        .post(
+            &format!("{API}/%FF/reset_password"),
+            &[("accessTokenId", &c.key), ("resetPasswordUrl", PORTAL)],
+        )
+        .await;
+    assert_error(
+        &a,
+        400,
+        "OTHER",
+        "Error occurred while trying to get profile: the ID is not a 24-digit hexadecimal ObjectId",
+    );
+    let a = c
+        .get(&format!(
+            "{API}/verification_token/%FF?accessTokenId={}",
+            c.key
+        ))
+        .await;
+    assert_error(&a, 404, "NO_SUCH_VERIFICATION_TOKEN", NO_TOKEN);
 
     // A password longer than any policy allows.
     let a = c.change(&"A".repeat(43), &"x".repeat(2000)).await;

@@ -494,22 +494,24 @@ async fn wire_errors_keep_the_envelope() {
         success(&a);
     }
 
-    // Unknown routes and other methods.
-    let a = e
-        .call_raw(
-            "/api/services/v1/Person/GetByID",
-            Some(&e.app),
-            Some(&e.admin),
-            Some("application/json"),
-            body.clone(),
-        )
-        .await;
-    failure(
-        &a,
-        404,
-        "No HTTP resource was found that matches the request URI.",
-        "NotFound",
-    );
+    // Unknown routes (also ones that are not UTF-8) and other methods.
+    for path in ["/api/services/v1/Person/GetByID", "/api/services/v1/%FF"] {
+        let a = e
+            .call_raw(
+                path,
+                Some(&e.app),
+                Some(&e.admin),
+                Some("application/json"),
+                body.clone(),
+            )
+            .await;
+        failure(
+            &a,
+            404,
+            "No HTTP resource was found that matches the request URI.",
+            "NotFound",
+        );
+    }
     for path in [PATH, "/api/services/v1/passwordpolicy/resetpassword"] {
         let res = e.s.http.get(e.s.url(path)).send().await.unwrap();
         let a = Answer {

@@ -11,6 +11,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use axum::body::Bytes;
+use axum::extract::rejection::PathRejection;
 use axum::extract::{FromRequest, Path, Request, State};
 use axum::http::{header, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -484,6 +485,12 @@ struct VerificationToken<'a> {
 
 type CrafterResult = Result<Response, CrafterError>;
 
+/// A path segment as text; one that is not UTF-8 once decoded becomes empty, which no id or
+/// token can be (so it is answered like any malformed value, never with axum's plain text).
+fn segment(p: Result<Path<String>, PathRejection>) -> String {
+    p.map(|Path(s)| s).unwrap_or_default()
+}
+
 /// A token id as presented; one that could never have been issued is an unknown one.
 fn token(raw: &str) -> Result<ResetSecret, CrafterError> {
     ResetSecret::parse(raw).map_err(|_| CrafterError::core(CoreError::TokenGone, None))
@@ -493,11 +500,12 @@ async fn reset_password(
     State(s): State<AppState>,
     Extension(mount): Extension<Arc<Mount>>,
     ip: ClientIp,
-    Path(id): Path<String>,
+    id: Result<Path<String>, PathRejection>,
     params: Params,
 ) -> CrafterResult {
     let actor = authorize(&s, &mount, &params).await?;
     let url = params.required("resetPasswordUrl")?;
+    let id = segment(id);
     let oid = ObjectId::parse(&id).map_err(|_| {
         CrafterError::new(
             StatusCode::BAD_REQUEST,
@@ -558,10 +566,11 @@ async fn change_password(
 async fn get_token(
     State(s): State<AppState>,
     Extension(mount): Extension<Arc<Mount>>,
-    Path(id): Path<String>,
+    id: Result<Path<String>, PathRejection>,
     params: Params,
 ) -> CrafterResult {
     authorize(&s, &mount, &params).await?;
+    let id = segment(id);
     // Suffix pattern matching: tokens never contain '.', so `.json` is the suffix.
     let raw = id.strip_suffix(".json").unwrap_or(&id);
     let secret = token(raw)?;
@@ -583,10 +592,11 @@ async fn delete_token(
     State(s): State<AppState>,
     Extension(mount): Extension<Arc<Mount>>,
     ip: ClientIp,
-    Path(id): Path<String>,
+    id: Result<Path<String>, PathRejection>,
     params: Params,
 ) -> CrafterResult {
     let actor = authorize(&s, &mount, &params).await?;
+    let id = segment(id);
     // Like Crafter, deleting a token that does not exist (or is already gone) succeeds.
     if let Ok(secret) = ResetSecret::parse(&id) {
         s.service

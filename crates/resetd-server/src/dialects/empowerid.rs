@@ -12,6 +12,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::body::Bytes;
+use axum::extract::rejection::PathRejection;
 use axum::extract::{FromRequest, Path, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -128,10 +129,11 @@ async fn other_route(
     mount: Extension<Arc<Mount>>,
     ip: ClientIp,
     method: Method,
-    Path(rest): Path<String>,
+    rest: Result<Path<String>, PathRejection>,
     headers: HeaderMap,
     body: JsonBody,
 ) -> Response {
+    let rest = rest.map(|Path(r)| r).unwrap_or_default();
     if !PATHS.iter().any(|p| p.eq_ignore_ascii_case(&rest)) {
         return EmpowerIdError::new(
             StatusCode::NOT_FOUND,
