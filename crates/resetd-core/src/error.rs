@@ -24,6 +24,19 @@ pub enum CoreError {
     /// The client named in a reset request is not registered.
     #[error("unknown client")]
     UnknownClient,
+    /// A caller-supplied reset page URL matches no allowed prefix of a registered client.
+    #[error("the reset page URL is not allowed")]
+    LinkNotAllowed,
+    /// The person is disabled, so no reset link is sent (for callers that may know this).
+    #[error("the person is disabled")]
+    Disabled,
+    /// A reset email went to this person within the tenant's cool-down (for callers that may
+    /// know this; anonymous requests never see it).
+    #[error("a reset email was sent recently")]
+    CoolingDown {
+        /// When another email may be sent, at the latest.
+        until: Timestamp,
+    },
     /// The reset token is unknown, expired, used, superseded or older than the last password change.
     #[error("the reset link is no longer valid")]
     TokenGone,

@@ -10,8 +10,8 @@ use crate::error::CoreError;
 use crate::hash::PasswordHasher;
 use crate::model::{
     ApiKey, AuditEvent, Client, Clock, LinkTemplate, Lookup, MessageKind, NewAudit, NewMessage,
-    NewResetRequest, OutboxMessage, OutboxStatus, Person, ResetRequest, ResetToken, Scope, Tenant,
-    TenantSettings, Timestamp,
+    NewResetRequest, OutboxMessage, OutboxStatus, Person, ResetPageUrl, ResetRequest, ResetToken,
+    Scope, Tenant, TenantSettings, Timestamp,
 };
 use crate::policy::{PersonalContext, Verdict, Violation};
 use crate::render::{MessageContext, Renderer};
@@ -67,6 +67,8 @@ pub struct NewPersonInput {
     pub locale: Option<Locale>,
     /// Enabled (default true).
     pub enabled: bool,
+    /// Whether the email address is known to be confirmed.
+    pub verified: bool,
     /// Roles.
     pub roles: Vec<String>,
     /// Attributes (a JSON object).
@@ -86,6 +88,8 @@ pub struct PersonPatch {
     pub locale: Option<Option<Locale>>,
     /// Enable or disable.
     pub enabled: Option<bool>,
+    /// Mark the email address confirmed or not.
+    pub verified: Option<bool>,
     /// Replace roles.
     pub roles: Option<Vec<String>>,
     /// Replace attributes.
@@ -101,6 +105,10 @@ pub struct TokenInfo {
     pub login: Login,
     /// The person's min-length policy, for the page to show.
     pub min_password_length: usize,
+    /// Whose password it resets.
+    pub person: PersonId,
+    /// When it was issued.
+    pub issued_at: Timestamp,
 }
 
 /// A successful login.
@@ -316,6 +324,7 @@ impl Service {
                 .unwrap_or_else(|| DisplayName::parse("").expect("empty name is valid")),
             locale: input.locale,
             enabled: input.enabled,
+            verified: input.verified,
             roles: input.roles,
             attributes: input.attributes,
             password_hash: None,
@@ -389,6 +398,10 @@ impl Service {
         if let Some(e) = patch.enabled {
             p.enabled = e;
             changed.push("enabled");
+        }
+        if let Some(v) = patch.verified {
+            p.verified = v;
+            changed.push("verified");
         }
         if let Some(r) = patch.roles {
             p.roles = r;
@@ -730,6 +743,8 @@ impl Service {
             expires_at: token.expires_at,
             login: person.login,
             min_password_length: t.settings.min_password_length,
+            person: person.id,
+            issued_at: token.created_at,
         })
     }
 
@@ -750,14 +765,131 @@ impl Service {
             .check(password, &personal_context(&person)))
     }
 
-    /// Completes a reset: sets the new password and consumes the token (exactly once).
+    /// Voids a reset token so it can no longer be used (Crafter Profile's token delete). Returns
+    /// whether a live token was voided; an unknown, used, voided or other tenant's token changes
+    /// nothing.
+    pub async fn void_token(
+        &self,
+        tenant: &TenantId,
+        secret: &ResetSecret,
+        actor: &Actor,
+        ip: Option<&str>,
+    ) -> Result<bool> {
+        self.tenant(tenant).await?;
+        let hash = secret.hash();
+        let Some(token) = self.store.find_token(hash).await? else {
+            return Ok(false);
+        };
+        if &token.tenant != tenant || !token.hash.ct_eq(&hash) {
+            return Ok(false);
+        }
+        let audit = self.audit(
+            tenant,
+            Some(&token.person),
+            "reset_token_voided",
+            actor,
+            ip,
+            json!({}),
+        );
+        Ok(self
+            .store
+            .void_token(tenant, hash, self.now(), audit)
+            .await?)
+    }
+
+    /// A trusted caller (an API key holder) has a reset link emailed now to the person `lookup`
+    /// names. The link is built from `page`, a reset page URL the caller supplies, which must
+    /// match an allowed prefix of one of the tenant's registered clients (only of `only_client`
+    /// when given), with the token in the query parameter `token_param`. The URL is checked
+    /// first: nothing is looked up, stored or sent for a URL that is not allowed. Then the person
+    /// must exist (`NotFound`), be enabled (`Disabled`) and be out of the tenant's cool-down
+    /// (`CoolingDown`). The new token supersedes the person's earlier ones. Returns the person.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn send_reset_link(
+        &self,
+        tenant: &TenantId,
+        lookup: &Lookup,
+        page: &ResetPageUrl,
+        token_param: &'static str,
+        only_client: Option<&ClientName>,
+        actor: &Actor,
+        ip: Option<&str>,
+    ) -> Result<Person> {
+        let t = self.tenant(tenant).await?;
+        let client = self
+            .store
+            .list_clients(tenant)
+            .await?
+            .into_iter()
+            .filter(|c| only_client.is_none_or(|n| &c.name == n))
+            .find(|c| c.allows(page))
+            .ok_or(CoreError::LinkNotAllowed)?;
+        let person = self.find_person(tenant, lookup).await?;
+        if !person.enabled {
+            return Err(CoreError::Disabled);
+        }
+        let now = self.now();
+        let secret = ResetSecret::generate();
+        let link = page.link(token_param, secret.expose());
+        let ttl = t.settings.token_ttl_secs;
+        let locale = self.locale_for(&person, None, &t);
+        let ctx = MessageContext {
+            tenant,
+            kind: MessageKind::ResetLink,
+            client: Some(&client.name),
+            locale: &locale,
+            name: person_name(&person),
+            login: person.login.as_str(),
+            link: Some(&link),
+            expires_in_minutes: (ttl + 59) / 60,
+        };
+        let rendered = self
+            .renderer
+            .render(&ctx)
+            .map_err(|e| CoreError::Internal(format!("rendering the reset email failed: {e}")))?;
+        let message = self.new_message(&person, MessageKind::ResetLink, rendered, now);
+        let token = ResetToken {
+            hash: secret.hash(),
+            tenant: tenant.clone(),
+            person: person.id.clone(),
+            client: Some(client.name.clone()),
+            created_at: now,
+            expires_at: now.plus_secs(ttl),
+            used_at: None,
+            revoked_at: None,
+            ip: ip.map(str::to_owned),
+        };
+        let audit = self.audit(
+            tenant,
+            Some(&person.id),
+            "reset_requested",
+            actor,
+            ip,
+            json!({"by": lookup.kind(), "outcome": "token_issued", "client": client.name}),
+        );
+        let issue = IssueToken {
+            token,
+            cooldown_since: now.plus_secs(-t.settings.cooldown_secs),
+            message,
+            audit,
+        };
+        match self.store.issue_token(issue).await? {
+            Resolved::Issued => Ok(person),
+            Resolved::CoolingDown | Resolved::Discarded => Err(CoreError::CoolingDown {
+                until: now.plus_secs(t.settings.cooldown_secs),
+            }),
+        }
+    }
+
+    /// Completes a reset: sets the new password and consumes the token (exactly once). Returns the
+    /// person as now stored.
     pub async fn complete_reset(
         &self,
         tenant: &TenantId,
         secret: &ResetSecret,
         password: &Password,
         ip: Option<&str>,
-    ) -> Result<()> {
+    ) -> Result<Person> {
         let t = self.tenant(tenant).await?;
         let (_, person) = self.live_token(tenant, secret).await?;
         let new_hash = self.checked_hash(&t, &person, password).await?;
@@ -782,7 +914,7 @@ impl Service {
             audit,
         };
         self.store.change_password(change).await?;
-        Ok(())
+        self.get_person(tenant, &person.id).await
     }
 
     /// Policy (and optional reuse) check, then hash.

@@ -122,7 +122,7 @@ pub trait Store: Send + Sync {
         tenant: &TenantId,
         id: &PersonId,
     ) -> Result<Option<Person>, StoreError>;
-    /// A person by login, email (the oldest with that address) or id.
+    /// A person by login, email (the oldest with that address), id, number or ObjectId.
     async fn find_person(
         &self,
         tenant: &TenantId,
@@ -175,6 +175,20 @@ pub trait Store: Send + Sync {
         resolution: Resolution,
     ) -> Result<Resolved, StoreError>;
 
+    /// Issues a token outside any recorded request (a trusted caller asked for it), in one
+    /// transaction: unless the person got a token after `cooldown_since` (`CoolingDown`), voids
+    /// their earlier live tokens, stores the token, queues the email and records the audit event
+    /// (`Issued`).
+    async fn issue_token(&self, issue: IssueToken) -> Result<Resolved, StoreError>;
+    /// Voids the live (unused, unrevoked) token stored under `hash` in `tenant` as of `at` and
+    /// records `audit`; `false` (and nothing recorded) when there was no such live token.
+    async fn void_token(
+        &self,
+        tenant: &TenantId,
+        hash: SecretHash,
+        at: Timestamp,
+        audit: NewAudit,
+    ) -> Result<bool, StoreError>;
     /// The token stored under `hash`.
     async fn find_token(&self, hash: SecretHash) -> Result<Option<ResetToken>, StoreError>;
     /// Changes a password. With a token, consumes it with a conditional update so exactly one

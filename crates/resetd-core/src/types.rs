@@ -114,6 +114,12 @@ string_newtype!(
     /// A display name: 0..=256 characters without control characters.
     DisplayName
 );
+string_newtype!(
+    /// A person's id in the 24-hex-digit form of a MongoDB ObjectId, as Crafter Profile addresses
+    /// profiles. It is derived from the [`PersonId`] (its first 24 hex digits), so it needs no
+    /// storage and never changes.
+    ObjectId
+);
 
 impl TenantId {
     /// Parses a tenant name.
@@ -215,6 +221,22 @@ impl PersonId {
     /// A fresh random id.
     pub fn generate() -> Self {
         Self(crate::secret::hex(&crate::secret::random_bytes::<16>()))
+    }
+}
+
+impl ObjectId {
+    /// Parses 24 hex digits of either case (as MongoDB does); the value is kept lower-case.
+    pub fn parse(s: &str) -> Result<Self, InvalidInput> {
+        if s.len() == 24 && s.bytes().all(|b| b.is_ascii_hexdigit()) {
+            Ok(Self(s.to_ascii_lowercase()))
+        } else {
+            Err(InvalidInput::new("id", "is not a 24-digit hexadecimal id"))
+        }
+    }
+
+    /// The ObjectId form of a person id.
+    pub fn of(id: &PersonId) -> Self {
+        Self(id.as_str()[..24].to_owned())
     }
 }
 
@@ -369,6 +391,29 @@ mod tests {
         let id = PersonId::generate();
         assert_eq!(PersonId::parse(id.as_str()).unwrap(), id);
         assert!(PersonId::parse("xyz").is_err());
+    }
+
+    #[test]
+    fn object_ids_are_the_person_id_prefix() {
+        let id = PersonId::generate();
+        let oid = ObjectId::of(&id);
+        assert_eq!(oid.as_str().len(), 24);
+        assert!(id.as_str().starts_with(oid.as_str()));
+        assert_eq!(ObjectId::parse(oid.as_str()).unwrap(), oid);
+        assert_eq!(
+            ObjectId::parse("59284659D4C650213CC2F3FC")
+                .unwrap()
+                .as_str(),
+            "59284659d4c650213cc2f3fc"
+        );
+        for bad in [
+            "",
+            "59284659d4c650213cc2f3f",
+            "59284659d4c650213cc2f3fcc",
+            "59284659d4c650213cc2f3fg",
+        ] {
+            assert!(ObjectId::parse(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -319,7 +319,7 @@ mod tests {
         OutboxStatus, Person, ResetRequest, ResetToken, Tenant, TenantSettings,
     };
     use resetd_core::secret::SecretHash;
-    use resetd_core::store::{LoginFailure, PasswordChange, Resolution, Resolved};
+    use resetd_core::store::{IssueToken, LoginFailure, PasswordChange, Resolution, Resolved};
     use resetd_core::types::{ClientName, PersonId, TenantId};
 
     use super::*;
@@ -504,6 +504,18 @@ mod tests {
             _: i64,
             _: Resolution,
         ) -> Result<Resolved, StoreError> {
+            unimplemented!()
+        }
+        async fn issue_token(&self, _: IssueToken) -> Result<Resolved, StoreError> {
+            unimplemented!()
+        }
+        async fn void_token(
+            &self,
+            _: &TenantId,
+            _: SecretHash,
+            _: Timestamp,
+            _: NewAudit,
+        ) -> Result<bool, StoreError> {
             unimplemented!()
         }
         async fn find_token(&self, _: SecretHash) -> Result<Option<ResetToken>, StoreError> {

@@ -1,6 +1,7 @@
 //! resetd's HTTP surfaces: the native API under /v1, health and metrics, and the background
 //! worker that resolves reset requests. Each surface maps core errors to its own wire shape once.
 
+pub mod dialects;
 pub mod hasher;
 pub mod metrics;
 pub mod native;
@@ -156,13 +157,14 @@ impl ClientIp {
     }
 }
 
-/// The whole HTTP application.
-pub fn router(state: AppState) -> Router {
+/// The whole HTTP application, with the dialects `dialects` enables.
+pub fn router(state: AppState, dialects: &dialects::DialectsConfig) -> Router {
     let timeout = state.http.request_timeout;
     let body_limit = state.http.body_limit;
     Router::new()
         .merge(native::routes())
         .merge(page::routes())
+        .merge(dialects::routes(dialects))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(ready))
         .route("/metrics", get(metrics))

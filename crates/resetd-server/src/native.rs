@@ -98,6 +98,7 @@ fn person_json(p: &Person, now: Timestamp) -> Value {
         "display_name": p.display_name,
         "locale": p.locale,
         "enabled": p.enabled,
+        "verified": p.verified,
         "roles": p.roles,
         "attributes": p.attributes,
         "has_password": p.password_hash.is_some(),
@@ -288,6 +289,8 @@ struct NewPersonBody {
     #[serde(default = "yes")]
     enabled: bool,
     #[serde(default)]
+    verified: bool,
+    #[serde(default)]
     roles: Vec<String>,
     #[serde(default = "empty_object")]
     attributes: Value,
@@ -316,6 +319,7 @@ async fn create_person(
         display_name: opt(req.display_name, DisplayName::parse)?,
         locale: opt(req.locale, Locale::parse)?,
         enabled: req.enabled,
+        verified: req.verified,
         roles: req.roles,
         attributes: req.attributes,
         password: opt(req.password, Password::parse)?,
@@ -383,6 +387,7 @@ struct PatchBody {
     #[serde(default, with = "double_option")]
     locale: Option<Option<String>>,
     enabled: Option<bool>,
+    verified: Option<bool>,
     roles: Option<Vec<String>>,
     attributes: Option<Value>,
 }
@@ -414,6 +419,7 @@ async fn update_person(
             None => None,
         },
         enabled: req.enabled,
+        verified: req.verified,
         roles: req.roles,
         attributes: req.attributes,
     };

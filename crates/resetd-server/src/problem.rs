@@ -137,6 +137,28 @@ impl From<CoreError> for Problem {
                 "Unknown Client",
                 "No client with this name is registered for the tenant.",
             ),
+            CoreError::LinkNotAllowed => Problem::new(
+                S::UNPROCESSABLE_ENTITY,
+                "link-not-allowed",
+                "Reset Page Not Allowed",
+                "The reset page URL matches no allowed prefix of a registered client.",
+            ),
+            CoreError::Disabled => Problem::new(
+                S::CONFLICT,
+                "disabled",
+                "Person Disabled",
+                "The person is disabled.",
+            ),
+            CoreError::CoolingDown { until } => {
+                use resetd_core::model::{Clock, SystemClock};
+                Problem::new(
+                    S::TOO_MANY_REQUESTS,
+                    "cooling-down",
+                    "Too Many Requests",
+                    "A reset email was sent to this person recently; try again later.",
+                )
+                .retry_after(SystemClock.now().secs_until(until))
+            }
             CoreError::TokenGone => Problem::new(
                 S::GONE,
                 "token-gone",

@@ -23,7 +23,9 @@ use resetd_core::model::{
 };
 use resetd_core::secret::SecretHash;
 use resetd_core::store::{IssueToken, PasswordChange, Resolution, Resolved, Store, StoreError};
-use resetd_core::types::{ClientName, DisplayName, Email, Locale, Login, PersonId, TenantId};
+use resetd_core::types::{
+    ClientName, DisplayName, Email, Locale, Login, ObjectId, PersonId, TenantId,
+};
 use serde_json::json;
 
 /// Every check, by name, in the order `conformance_tests!` runs them.
@@ -45,6 +47,8 @@ pub const CHECKS: &[&str] = &[
     "audit_listing",
     "group_commit_many_requests",
     "failed_write_does_not_abort_others",
+    "dialect_lookups",
+    "direct_issue_and_void",
 ];
 
 /// Declares one `#[tokio::test]` per conformance check. `$fresh` is an async fn returning
@@ -71,6 +75,8 @@ macro_rules! conformance_tests {
             audit_listing,
             group_commit_many_requests,
             failed_write_does_not_abort_others,
+            dialect_lookups,
+            direct_issue_and_void,
         );
     };
     (@each $fresh:path; $($check:ident),* $(,)?) => {
@@ -139,6 +145,7 @@ fn new_person(tenant: &TenantId, login: &str, email: &str) -> Person {
         display_name: DisplayName::parse("Test Person").expect("valid name"),
         locale: None,
         enabled: true,
+        verified: false,
         roles: vec![],
         attributes: json!({}),
         password_hash: Some("$argon2id$initial".into()),
@@ -389,6 +396,7 @@ pub async fn people(store: Arc<dyn Store>) {
     let mut p2 = new_person(&a, "bob", "shared@example.com");
     p2.locale = Some(Locale::parse("de-CH").unwrap());
     p2.roles = vec!["admin".into(), "ops".into()];
+    p2.verified = true;
     p2.attributes = json!({"dept": "it", "n": 3, "nested": {"x": [1, 2]}});
     p2.password_hash = None;
     p2.password_changed_at = None;
@@ -482,6 +490,7 @@ pub async fn people(store: Arc<dyn Store>) {
     u.display_name = DisplayName::parse("Alice A.").unwrap();
     u.locale = Some(Locale::parse("fr").unwrap());
     u.enabled = false;
+    u.verified = true;
     u.roles = vec!["user".into()];
     u.attributes = json!({"k": "v"});
     u.updated_at = at(50);
@@ -1624,5 +1633,145 @@ pub async fn failed_write_does_not_abort_others(store: Arc<dyn Store>) {
         events.len(),
         50,
         "the failed inserts' audit events were rolled back"
+    );
+}
+
+/// The lookups dialects use: by person number and by the ObjectId form of the id, per tenant.
+pub async fn dialect_lookups(store: Arc<dyn Store>) {
+    let s = &*store;
+    let a = tenant(s, "acme").await;
+    let b = tenant(s, "beta").await;
+    let p1 = add_person(s, &a, "alice", "alice@example.com").await;
+    let p2 = add_person(s, &a, "bob", "bob@example.com").await;
+    let q1 = add_person(s, &b, "carol", "carol@example.com").await;
+
+    let find = |l: Lookup, t: &TenantId| {
+        let (store, t) = (store.clone(), t.clone());
+        async move { store.find_person(&t, &l).await.expect("find") }
+    };
+    assert_eq!(find(Lookup::Number(p1.number), &a).await, Some(p1.clone()));
+    assert_eq!(find(Lookup::Number(p2.number), &a).await, Some(p2.clone()));
+    assert_eq!(find(Lookup::Number(q1.number), &b).await, Some(q1.clone()));
+    assert_eq!(find(Lookup::Number(p2.number + 100), &a).await, None);
+    assert_eq!(find(Lookup::Number(0), &a).await, None);
+    assert_eq!(find(Lookup::Number(-1), &a).await, None);
+
+    let oid = ObjectId::of(&p2.id);
+    assert_eq!(find(Lookup::object_id(&oid), &a).await, Some(p2.clone()));
+    assert_eq!(
+        find(Lookup::ObjectId(oid.as_str().to_uppercase()), &a).await,
+        Some(p2.clone()),
+        "ObjectIds are hex of either case"
+    );
+    assert_eq!(
+        find(Lookup::object_id(&oid), &b).await,
+        None,
+        "ObjectIds do not cross tenants"
+    );
+    assert_eq!(
+        find(Lookup::object_id(&ObjectId::of(&q1.id)), &b).await,
+        Some(q1.clone())
+    );
+    assert_eq!(find(Lookup::ObjectId(p2.id.to_string()), &a).await, None);
+    assert_eq!(find(Lookup::ObjectId("zz".into()), &a).await, None);
+    let absent = ObjectId::of(&PersonId::generate());
+    assert_eq!(find(Lookup::object_id(&absent), &a).await, None);
+}
+
+/// Tokens issued directly (not through a recorded request) follow the same rules: cool-down,
+/// superseding, email and audit in one transaction; and a live token can be voided exactly once.
+pub async fn direct_issue_and_void(store: Arc<dyn Store>) {
+    let s = &*store;
+    let a = tenant(s, "acme").await;
+    let b = tenant(s, "beta").await;
+    let p = add_person(s, &a, "alice", "alice@example.com").await;
+
+    let direct = |t: ResetToken, cooldown_since: Timestamp| {
+        let Resolution::Issue(i) = issue(t, cooldown_since) else {
+            unreachable!()
+        };
+        *i
+    };
+    let t1 = token(&p, "d1", at(1_000));
+    assert_eq!(
+        s.issue_token(direct(t1.clone(), at(0))).await.unwrap(),
+        Resolved::Issued
+    );
+    assert_eq!(get_token(s, "d1").await, t1);
+    assert_eq!(
+        outbox_of(s, &a).await.len(),
+        1,
+        "the email is queued with the token"
+    );
+    assert_eq!(
+        audit_kinds(s, &a)
+            .await
+            .iter()
+            .filter(|k| *k == "reset_requested")
+            .count(),
+        1
+    );
+
+    // Within the cool-down nothing is stored.
+    let t2 = token(&p, "d2", at(2_000));
+    assert_eq!(
+        s.issue_token(direct(t2, at(500))).await.unwrap(),
+        Resolved::CoolingDown
+    );
+    assert_eq!(s.find_token(hash("d2")).await.unwrap(), None);
+    assert_eq!(outbox_of(s, &a).await.len(), 1);
+
+    // A newer token supersedes the live one.
+    let t3 = token(&p, "d3", at(3_000));
+    assert_eq!(
+        s.issue_token(direct(t3, at(2_000))).await.unwrap(),
+        Resolved::Issued
+    );
+    assert_eq!(get_token(s, "d1").await.revoked_at, Some(at(3_000)));
+    assert_eq!(get_token(s, "d3").await.revoked_at, None);
+
+    // Voiding: not from another tenant, not twice, not an unknown or superseded token.
+    let void_audit = |t: &TenantId| audit(t, Some(&p.id), "reset_token_voided", at(4_000));
+    assert!(!s
+        .void_token(&b, hash("d3"), at(4_000), void_audit(&b))
+        .await
+        .unwrap());
+    assert!(!s
+        .void_token(&a, hash("nope"), at(4_000), void_audit(&a))
+        .await
+        .unwrap());
+    assert!(!s
+        .void_token(&a, hash("d1"), at(4_000), void_audit(&a))
+        .await
+        .unwrap());
+    assert!(s
+        .void_token(&a, hash("d3"), at(4_000), void_audit(&a))
+        .await
+        .unwrap());
+    assert_eq!(get_token(s, "d3").await.revoked_at, Some(at(4_000)));
+    assert!(!s
+        .void_token(&a, hash("d3"), at(5_000), void_audit(&a))
+        .await
+        .unwrap());
+    assert_eq!(
+        get_token(s, "d3").await.revoked_at,
+        Some(at(4_000)),
+        "voiding twice keeps the first instant"
+    );
+    assert_eq!(
+        audit_kinds(s, &a)
+            .await
+            .iter()
+            .filter(|k| *k == "reset_token_voided")
+            .count(),
+        1,
+        "only the effective void is audited"
+    );
+    assert!(audit_kinds(s, &b).await.is_empty());
+    assert_eq!(
+        s.change_password(change(&p, Some("d3"), "$argon2id$x", at(6_000)))
+            .await,
+        Err(StoreError::TokenGone),
+        "a voided token cannot change the password"
     );
 }

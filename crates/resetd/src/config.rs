@@ -36,6 +36,8 @@ pub struct Config {
     pub mail: Mail,
     /// The hosted reset page.
     pub page: Page,
+    /// Vendor dialects: which are served and on which tenant.
+    pub dialects: resetd_server::dialects::DialectsConfig,
 }
 
 /// Hosted page settings (product name and support contact are shared with `mail`).
@@ -108,6 +110,7 @@ impl Default for Config {
             http: Http::default(),
             mail: Mail::default(),
             page: Page::default(),
+            dialects: Default::default(),
         }
     }
 }
@@ -289,6 +292,7 @@ impl Config {
         resetd_core::types::TenantId::parse(&self.bootstrap_tenant)
             .map_err(|e| format!("bootstrap_tenant: {e}"))?;
         self.database()?;
+        self.dialects.validate()?;
         Ok(())
     }
 
@@ -418,6 +422,33 @@ mod tests {
         let mut c = Config::default();
         c.mail.worker.max_attempts = 0;
         assert!(c.validate().unwrap_err().contains("max_attempts"));
+    }
+
+    #[test]
+    fn dialects_are_configured_per_tenant_and_checked() {
+        let c: Config = toml::from_str(
+            "[dialects.crafter]\nenabled = true\ntenant = \"acme\"\nclient = \"portal\"\n\
+             [dialects.empowerid]\nenabled = true\ntenant = \"acme\"\n",
+        )
+        .unwrap();
+        c.validate().unwrap();
+        let crafter = c.dialects.crafter.as_ref().unwrap();
+        assert_eq!(
+            (crafter.tenant.as_str(), crafter.base_path.as_str()),
+            ("acme", "/crafter-profile")
+        );
+        assert!(c.dialects.empowerid.as_ref().unwrap().enabled);
+        let printed = toml::to_string_pretty(&c).unwrap();
+        assert_eq!(
+            toml::from_str::<Config>(&printed).unwrap().dialects,
+            c.dialects
+        );
+        assert!(toml::from_str::<Config>("[dialects.crafter]\nenabeld = true\n").is_err());
+        assert!(toml::from_str::<Config>("[dialects.nope]\n").is_err());
+        let bad: Config =
+            toml::from_str("[dialects.empowerid]\nenabled = true\ntenant = \"Bad Tenant\"\n")
+                .unwrap();
+        assert!(bad.validate().is_err());
     }
 
     #[test]

@@ -412,6 +412,7 @@ async fn run(command: Command, config: Config) -> Result<(), String> {
                     .transpose()
                     .map_err(|e| e.to_string())?,
                 enabled: true,
+                verified: false,
                 roles: vec![],
                 attributes: serde_json::json!({}),
                 password,
@@ -554,7 +555,7 @@ async fn serve(app: App, listener: tokio::net::TcpListener) -> Result<(), String
         app.config.database()?.describe(),
     );
     tracing::info!(%addr, "listening");
-    let router = resetd_server::router(state);
+    let router = resetd_server::router(state, &app.config.dialects);
     let served = axum::serve(
         listener,
         router.into_make_service_with_connect_info::<SocketAddr>(),

@@ -573,7 +573,7 @@ async fn reset_submit(
                 .complete_reset(&tenant.id, &secret, &password, ip.text().as_deref())
                 .await
             {
-                Ok(()) => {
+                Ok(_) => {
                     v.state
                         .metrics
                         .resets_completed

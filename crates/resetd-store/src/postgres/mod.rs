@@ -29,7 +29,9 @@ use resetd_core::model::{
     Person, ResetRequest, ResetToken, Tenant, TenantSettings, Timestamp,
 };
 use resetd_core::secret::SecretHash;
-use resetd_core::store::{LoginFailure, PasswordChange, Resolution, Resolved, Store, StoreError};
+use resetd_core::store::{
+    IssueToken, LoginFailure, PasswordChange, Resolution, Resolved, Store, StoreError,
+};
 use resetd_core::types::{ClientName, PersonId, TenantId};
 use tokio_postgres::error::SqlState;
 
@@ -378,6 +380,20 @@ impl Store for PostgresStore {
         resolution: Resolution,
     ) -> Result<Resolved, StoreError> {
         ops::resolve_reset_request(&mut self.pool.get().await?, id, &resolution).await
+    }
+
+    async fn issue_token(&self, issue: IssueToken) -> Result<Resolved, StoreError> {
+        ops::issue_token(&mut self.pool.get().await?, &issue).await
+    }
+
+    async fn void_token(
+        &self,
+        tenant: &TenantId,
+        hash: SecretHash,
+        at: Timestamp,
+        audit: NewAudit,
+    ) -> Result<bool, StoreError> {
+        ops::void_token(&mut self.pool.get().await?, tenant, &hash, at, &audit).await
     }
 
     async fn find_token(&self, hash: SecretHash) -> Result<Option<ResetToken>, StoreError> {

@@ -15,8 +15,10 @@ use resetd_core::model::{
     OutboxStatus, Person, ResetRequest, ResetToken, Tenant, TenantSettings, Timestamp,
 };
 use resetd_core::secret::SecretHash;
-use resetd_core::store::{LoginFailure, PasswordChange, Resolution, Resolved, StoreError};
-use resetd_core::types::{ClientName, PersonId, TenantId};
+use resetd_core::store::{
+    IssueToken, LoginFailure, PasswordChange, Resolution, Resolved, StoreError,
+};
+use resetd_core::types::{ClientName, ObjectId, PersonId, TenantId};
 use tokio_postgres::types::ToSql;
 use tokio_postgres::GenericClient;
 
@@ -208,7 +210,7 @@ pub(crate) async fn insert_person(
         db.exec(
             "INSERT INTO person (id, tenant, number, login, email, display_name, locale, enabled, roles, attributes, \
              password_hash, password_changed_at, must_change_password, failed_logins, locked_until, created_at, \
-             updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
+             updated_at, verified) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)",
             &[
                 &p.id.as_str(),
                 &p.tenant.as_str(),
@@ -227,6 +229,7 @@ pub(crate) async fn insert_person(
                 &p.locked_until.map(|t| t.0),
                 &p.created_at.0,
                 &p.updated_at.0,
+                &p.verified,
             ],
         )
         .await?;
@@ -290,6 +293,34 @@ pub(crate) async fn find_person(
             Ok(id) => get_person(c, tenant, &id).await,
             Err(_) => Ok(None),
         },
+        Lookup::Number(n) => {
+            let sql = format!(
+                "SELECT {} FROM person WHERE tenant = $1 AND number = $2",
+                rows::PERSON_COLS
+            );
+            c.db()
+                .opt(&sql, &[&tenant.as_str(), n])
+                .await?
+                .map(|r| rows::person(&r))
+                .transpose()
+        }
+        Lookup::ObjectId(oid) => {
+            // The ObjectId is the first 24 hex digits of the id: a range scan on the primary key;
+            // should two ids ever share the prefix, the older person wins, as with email.
+            let Ok(oid) = ObjectId::parse(oid) else {
+                return Ok(None);
+            };
+            let sql = format!(
+                "SELECT {} FROM person WHERE id >= $2 AND id <= $3 AND tenant = $1 ORDER BY number LIMIT 1",
+                rows::PERSON_COLS
+            );
+            let (low, high) = (format!("{oid}00000000"), format!("{oid}ffffffff"));
+            c.db()
+                .opt(&sql, &[&tenant.as_str(), &low, &high])
+                .await?
+                .map(|r| rows::person(&r))
+                .transpose()
+        }
     }
 }
 
@@ -306,7 +337,7 @@ pub(crate) async fn update_person(
         found(
             db.exec(
                 "UPDATE person SET login = $3, email = $4, display_name = $5, locale = $6, enabled = $7, roles = $8, \
-                 attributes = $9, updated_at = $10 WHERE tenant = $1 AND id = $2",
+                 attributes = $9, updated_at = $10, verified = $11 WHERE tenant = $1 AND id = $2",
                 &[
                     &p.tenant.as_str(),
                     &p.id.as_str(),
@@ -318,6 +349,7 @@ pub(crate) async fn update_person(
                     &roles,
                     &attributes,
                     &p.updated_at.0,
+                    &p.verified,
                 ],
             )
             .await?,
@@ -501,7 +533,51 @@ pub(crate) async fn resolve_reset_request(
             }
             Resolution::Issue(issue) => issue,
         };
-        let t = &issue.token;
+        issue_in(&db, issue).await
+    }
+    .await;
+    tx.finish(result).await
+}
+
+/// Issues a token at once (a trusted caller's synchronous reset), with the same rules.
+pub(crate) async fn issue_token(c: &mut Pooled, issue: &IssueToken) -> Result<Resolved, StoreError> {
+    let tx = c.begin().await?;
+    let result = async { issue_in(&tx.db(), issue).await }.await;
+    tx.finish(result).await
+}
+
+/// Voids a live token; whether one was voided.
+pub(crate) async fn void_token(
+    c: &mut Pooled,
+    tenant: &TenantId,
+    hash: &SecretHash,
+    at: Timestamp,
+    audit: &NewAudit,
+) -> Result<bool, StoreError> {
+    let tx = c.begin().await?;
+    let result = async {
+        let db = tx.db();
+        let voided = db
+            .exec(
+                "UPDATE reset_token SET revoked_at = $3 \
+                 WHERE hash = $1 AND tenant = $2 AND used_at IS NULL AND revoked_at IS NULL",
+                &[&&hash.0[..], &tenant.as_str(), &at.0],
+            )
+            .await?;
+        if voided == 0 {
+            return Ok(false);
+        }
+        insert_audit(&db, audit).await?;
+        Ok(true)
+    }
+    .await;
+    tx.finish(result).await
+}
+
+/// Inside a transaction: unless the person is cooling down, supersedes their live tokens, stores
+/// the token, queues its email and records the audit event.
+async fn issue_in<C: GenericClient + Sync>(db: &Db<'_, C>, issue: &IssueToken) -> Result<Resolved, StoreError> {
+    let t = &issue.token;
         // Serialise issuing per person: a concurrent resolution for the same person (another
         // request, maybe on another instance) waits here and then sees this one's token.
         if !lock_person(&db, &t.tenant, &t.person).await? {
@@ -537,10 +613,7 @@ pub(crate) async fn resolve_reset_request(
         .await?;
         insert_message(&db, &issue.message).await?;
         insert_audit(&db, &issue.audit).await?;
-        Ok(Resolved::Issued)
-    }
-    .await;
-    tx.finish(result).await
+    Ok(Resolved::Issued)
 }
 
 pub(crate) async fn find_token(

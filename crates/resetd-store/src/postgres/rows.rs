@@ -77,7 +77,7 @@ pub(crate) fn tenant(row: &Row) -> Result<Tenant, StoreError> {
 
 pub(crate) const PERSON_COLS: &str = "id, tenant, number, login, email, display_name, locale, enabled, roles, \
      attributes, password_hash, password_changed_at, must_change_password, failed_logins, locked_until, \
-     created_at, updated_at";
+     created_at, updated_at, verified";
 
 pub(crate) fn person(row: &Row) -> Result<Person, StoreError> {
     Ok(Person {
@@ -98,6 +98,7 @@ pub(crate) fn person(row: &Row) -> Result<Person, StoreError> {
         locked_until: opt_ts(row, 14)?,
         created_at: ts(row, 15)?,
         updated_at: ts(row, 16)?,
+        verified: get(row, 17)?,
     })
 }
 

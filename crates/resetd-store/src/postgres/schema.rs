@@ -139,6 +139,10 @@ CREATE TABLE password_history (
 );
 CREATE INDEX password_history_person ON password_history (tenant, person, id);
 "#,
+    // 2: whether a person's email address is confirmed (Crafter Profile's `verified`).
+    r#"
+ALTER TABLE person ADD COLUMN verified BOOLEAN NOT NULL DEFAULT FALSE;
+"#,
 ];
 
 /// The schema version this build writes.

@@ -27,7 +27,9 @@ use resetd_core::model::{
     Person, ResetRequest, ResetToken, Tenant, TenantSettings, Timestamp,
 };
 use resetd_core::secret::SecretHash;
-use resetd_core::store::{LoginFailure, PasswordChange, Resolution, Resolved, Store, StoreError};
+use resetd_core::store::{
+    IssueToken, LoginFailure, PasswordChange, Resolution, Resolved, Store, StoreError,
+};
 use resetd_core::types::{ClientName, PersonId, TenantId};
 use rusqlite::{ffi, Connection, ErrorCode, OpenFlags};
 use tokio::sync::{oneshot, Semaphore};
@@ -381,6 +383,22 @@ impl Store for SqliteStore {
         resolution: Resolution,
     ) -> Result<Resolved, StoreError> {
         self.write(move |c| ops::resolve_reset_request(c, id, &resolution))
+            .await
+    }
+
+    async fn issue_token(&self, issue: IssueToken) -> Result<Resolved, StoreError> {
+        self.write(move |c| ops::issue_token(c, &issue)).await
+    }
+
+    async fn void_token(
+        &self,
+        tenant: &TenantId,
+        hash: SecretHash,
+        at: Timestamp,
+        audit: NewAudit,
+    ) -> Result<bool, StoreError> {
+        let t = tenant.clone();
+        self.write(move |c| ops::void_token(c, &t, &hash, at, &audit))
             .await
     }
 

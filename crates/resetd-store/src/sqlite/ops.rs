@@ -7,8 +7,10 @@ use resetd_core::model::{
     OutboxStatus, Person, ResetRequest, ResetToken, Tenant, TenantSettings, Timestamp,
 };
 use resetd_core::secret::SecretHash;
-use resetd_core::store::{LoginFailure, PasswordChange, Resolution, Resolved, StoreError};
-use resetd_core::types::{ClientName, PersonId, TenantId};
+use resetd_core::store::{
+    IssueToken, LoginFailure, PasswordChange, Resolution, Resolved, StoreError,
+};
+use resetd_core::types::{ClientName, ObjectId, PersonId, TenantId};
 use rusqlite::types::Value;
 use rusqlite::{params, params_from_iter, Connection};
 
@@ -140,7 +142,7 @@ pub(crate) fn insert_person(
         c,
         "INSERT INTO person (id, tenant, number, login, email, display_name, locale, enabled, roles, attributes, \
          password_hash, password_changed_at, must_change_password, failed_logins, locked_until, created_at, \
-         updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
+         updated_at, verified) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)",
         params![
             p.id.as_str(),
             p.tenant.as_str(),
@@ -158,7 +160,8 @@ pub(crate) fn insert_person(
             p.failed_logins,
             p.locked_until.map(|t| t.0),
             p.created_at.0,
-            p.updated_at.0
+            p.updated_at.0,
+            p.verified
         ],
     )?;
     insert_audit(c, audit)?;
@@ -203,6 +206,30 @@ pub(crate) fn find_person(
             Ok(id) => get_person(c, tenant, &id),
             Err(_) => Ok(None),
         },
+        Lookup::Number(n) => {
+            let sql = format!(
+                "SELECT {} FROM person WHERE tenant = ?1 AND number = ?2",
+                rows::PERSON_COLS
+            );
+            one(c, &sql, params![tenant.as_str(), n], rows::person)
+        }
+        Lookup::ObjectId(oid) => {
+            // The ObjectId is the first 24 hex digits of the id: a range scan on the primary key.
+            // Ids are random, so two people sharing a prefix is not a practical concern; should
+            // it ever happen, the older one wins, as with email.
+            match ObjectId::parse(oid) {
+                Ok(oid) => {
+                    let sql = format!(
+                        "SELECT {} FROM person WHERE id >= ?2 AND id <= ?3 AND tenant = ?1 \
+                         ORDER BY number LIMIT 1",
+                        rows::PERSON_COLS
+                    );
+                    let (low, high) = (format!("{oid}00000000"), format!("{oid}ffffffff"));
+                    one(c, &sql, [tenant.as_str(), &low, &high], rows::person)
+                }
+                Err(_) => Ok(None),
+            }
+        }
     }
 }
 
@@ -214,7 +241,7 @@ pub(crate) fn update_person(
     found(exec(
         c,
         "UPDATE person SET login = ?3, email = ?4, display_name = ?5, locale = ?6, enabled = ?7, roles = ?8, \
-         attributes = ?9, updated_at = ?10 WHERE tenant = ?1 AND id = ?2",
+         attributes = ?9, updated_at = ?10, verified = ?11 WHERE tenant = ?1 AND id = ?2",
         params![
             p.tenant.as_str(),
             p.id.as_str(),
@@ -225,7 +252,8 @@ pub(crate) fn update_person(
             p.enabled,
             to_json(&p.roles)?,
             to_json(&p.attributes)?,
-            p.updated_at.0
+            p.updated_at.0,
+            p.verified
         ],
     )?)?;
     insert_audit(c, audit)
@@ -367,6 +395,12 @@ pub(crate) fn resolve_reset_request(
         }
         Resolution::Issue(issue) => issue,
     };
+    issue_token(c, issue)
+}
+
+/// Issues a token unless the person is cooling down: supersedes their live tokens, stores the
+/// token, queues its email and records the audit event.
+pub(crate) fn issue_token(c: &Connection, issue: &IssueToken) -> Result<Resolved, StoreError> {
     let t = &issue.token;
     let cooling: bool = one(
         c,
@@ -376,7 +410,7 @@ pub(crate) fn resolve_reset_request(
     )?
     .unwrap_or(false);
     if cooling {
-        return Ok(Resolved::CoolingDown); // the request row stays deleted
+        return Ok(Resolved::CoolingDown);
     }
     revoke_live_tokens(c, &t.tenant, &t.person, t.created_at)?;
     exec(
@@ -398,6 +432,26 @@ pub(crate) fn resolve_reset_request(
     insert_message(c, &issue.message)?;
     insert_audit(c, &issue.audit)?;
     Ok(Resolved::Issued)
+}
+
+pub(crate) fn void_token(
+    c: &Connection,
+    tenant: &TenantId,
+    hash: &SecretHash,
+    at: Timestamp,
+    audit: &NewAudit,
+) -> Result<bool, StoreError> {
+    let voided = exec(
+        c,
+        "UPDATE reset_token SET revoked_at = ?3 \
+         WHERE hash = ?1 AND tenant = ?2 AND used_at IS NULL AND revoked_at IS NULL",
+        params![&hash.0[..], tenant.as_str(), at.0],
+    )?;
+    if voided == 0 {
+        return Ok(false);
+    }
+    insert_audit(c, audit)?;
+    Ok(true)
 }
 
 pub(crate) fn find_token(

@@ -117,7 +117,7 @@ pub(crate) fn tenant(row: &Row<'_>) -> Result<Tenant, StoreError> {
 
 pub(crate) const PERSON_COLS: &str = "id, tenant, number, login, email, display_name, locale, enabled, roles, \
      attributes, password_hash, password_changed_at, must_change_password, failed_logins, locked_until, \
-     created_at, updated_at";
+     created_at, updated_at, verified";
 
 pub(crate) fn person(row: &Row<'_>) -> Result<Person, StoreError> {
     Ok(Person {
@@ -130,6 +130,7 @@ pub(crate) fn person(row: &Row<'_>) -> Result<Person, StoreError> {
             .map_err(|_| corrupt("display name"))?,
         locale: locale(get(row, 6)?)?,
         enabled: get(row, 7)?,
+        verified: get(row, 17)?,
         roles: json(row, 8, "roles")?,
         attributes: json(row, 9, "attributes")?,
         password_hash: get(row, 10)?,

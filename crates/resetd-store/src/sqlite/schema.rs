@@ -134,6 +134,10 @@ CREATE INDEX password_history_person ON password_history (tenant, person, id);
     r#"
 ALTER TABLE reset_request ADD COLUMN claimed_until INTEGER;
 "#,
+    // 3: whether a person's email address is confirmed (Crafter Profile's `verified`).
+    r#"
+ALTER TABLE person ADD COLUMN verified INTEGER NOT NULL DEFAULT 0;
+"#,
 ];
 
 /// The schema version this build writes.
