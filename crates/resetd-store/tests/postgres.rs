@@ -56,6 +56,8 @@ pg_conformance!(
     audit_listing,
     group_commit_many_requests,
     failed_write_does_not_abort_others,
+    dialect_lookups,
+    direct_issue_and_void,
 );
 
 #[test]
