@@ -1,6 +1,7 @@
 //! resetd's HTTP surfaces: the native API under /v1, health and metrics, and the background
 //! worker that resolves reset requests. Each surface maps core errors to its own wire shape once.
 
+pub mod dialects;
 pub mod hasher;
 pub mod metrics;
 pub mod native;
@@ -11,15 +12,15 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use axum::Router;
 use axum::extract::{ConnectInfo, DefaultBodyLimit, FromRequestParts, MatchedPath, Request, State};
 use axum::http::request::Parts;
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use axum::Router;
 use resetd_core::Service;
-use tokio::sync::{Notify, watch};
+use tokio::sync::{watch, Notify};
 use tower_http::timeout::TimeoutLayer;
 
 use crate::metrics::Metrics;
@@ -92,7 +93,12 @@ impl std::ops::Deref for AppState {
 
 impl AppState {
     /// Builds the state.
-    pub fn new(service: Arc<Service>, http: HttpConfig, mail_notify: Arc<Notify>, extra_metrics: ExtraMetrics) -> Self {
+    pub fn new(
+        service: Arc<Service>,
+        http: HttpConfig,
+        mail_notify: Arc<Notify>,
+        extra_metrics: ExtraMetrics,
+    ) -> Self {
         Self(Arc::new(Inner {
             service,
             metrics: Metrics::default(),
@@ -114,7 +120,12 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
     type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        Ok(ClientIp(parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip())))
+        Ok(ClientIp(
+            parts
+                .extensions
+                .get::<ConnectInfo<SocketAddr>>()
+                .map(|c| c.0.ip()),
+        ))
     }
 }
 
@@ -125,12 +136,13 @@ impl ClientIp {
     }
 }
 
-/// The whole HTTP application.
-pub fn router(state: AppState) -> Router {
+/// The whole HTTP application: the native API, the enabled vendor dialects, health and metrics.
+pub fn router(state: AppState, dialects: &dialects::DialectsConfig) -> Router {
     let timeout = state.http.request_timeout;
     let body_limit = state.http.body_limit;
     Router::new()
         .merge(native::routes())
+        .merge(dialects::routes(dialects))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(ready))
         .route("/metrics", get(metrics))
@@ -138,7 +150,10 @@ pub fn router(state: AppState) -> Router {
         .fallback(|| async { Problem::not_found() })
         .method_not_allowed_fallback(|| async { Problem::method_not_allowed() })
         .layer(axum::middleware::from_fn_with_state(state.clone(), observe))
-        .layer(TimeoutLayer::with_status_code(StatusCode::SERVICE_UNAVAILABLE, timeout))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::SERVICE_UNAVAILABLE,
+            timeout,
+        ))
         .layer(DefaultBodyLimit::max(body_limit))
         .with_state(state)
 }
@@ -158,21 +173,36 @@ async fn metrics(State(s): State<AppState>) -> Response {
     if let Ok(counts) = s.service.store().outbox_counts().await {
         extra.push_str("# HELP resetd_outbox_messages Messages in the outbox by status.\n# TYPE resetd_outbox_messages gauge\n");
         for (status, n) in counts {
-            extra.push_str(&format!("resetd_outbox_messages{{status=\"{}\"}} {n}\n", status.as_str()));
+            extra.push_str(&format!(
+                "resetd_outbox_messages{{status=\"{}\"}} {n}\n",
+                status.as_str()
+            ));
         }
     }
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], s.metrics.render(&extra)).into_response()
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        s.metrics.render(&extra),
+    )
+        .into_response()
 }
 
 async fn openapi() -> Response {
-    ([(header::CONTENT_TYPE, "application/json")], include_str!("../openapi.json")).into_response()
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        include_str!("../openapi.json"),
+    )
+        .into_response()
 }
 
 /// Records metrics and a log line per request, by route template (paths may hold tokens), and
 /// gives every response an `x-request-id`.
 async fn observe(State(s): State<AppState>, req: Request, next: Next) -> Response {
     let started = Instant::now();
-    let route = req.extensions().get::<MatchedPath>().map(|m| m.as_str().to_owned()).unwrap_or_else(|| "unmatched".into());
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|m| m.as_str().to_owned())
+        .unwrap_or_else(|| "unmatched".into());
     let method = req.method().as_str().to_owned();
     let request_id = req
         .headers()
@@ -186,7 +216,10 @@ async fn observe(State(s): State<AppState>, req: Request, next: Next) -> Respons
     let status = res.status().as_u16();
     s.metrics.observe(&route, &method, status, took);
     if status == 503 {
-        s.metrics.hash_overloaded.fetch_add(u64::from(res.headers().contains_key(header::RETRY_AFTER)), std::sync::atomic::Ordering::Relaxed);
+        s.metrics.hash_overloaded.fetch_add(
+            u64::from(res.headers().contains_key(header::RETRY_AFTER)),
+            std::sync::atomic::Ordering::Relaxed,
+        );
     }
     tracing::info!(request_id = %request_id, method = %method, route = %route, status, micros = took.as_micros() as u64, "request");
     if let Ok(v) = HeaderValue::from_str(&request_id) {

@@ -33,6 +33,8 @@ pub struct Config {
     pub http: Http,
     /// Email.
     pub mail: Mail,
+    /// The vendor dialects (`[dialects.alfresco]`, `[dialects.unleash]`, `[dialects.payabli]`).
+    pub dialects: resetd_server::dialects::DialectsConfig,
 }
 
 /// The Argon2 pool size.
@@ -92,6 +94,7 @@ impl Default for Config {
             hashing: Hashing::default(),
             http: Http::default(),
             mail: Mail::default(),
+            dialects: Default::default(),
         }
     }
 }
@@ -211,6 +214,7 @@ impl Config {
         resetd_core::types::TenantId::parse(&self.bootstrap_tenant)
             .map_err(|e| format!("bootstrap_tenant: {e}"))?;
         self.database_path()?;
+        self.dialects.validate()?;
         Ok(())
     }
 

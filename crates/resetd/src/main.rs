@@ -490,6 +490,7 @@ async fn bootstrap(app: &App) -> Result<(), String> {
 
 async fn serve(app: App) -> Result<(), String> {
     bootstrap(&app).await?;
+    app.config.dialects.provision(&app.service).await?;
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let mail_notify = Arc::new(Notify::new());
 
@@ -527,7 +528,7 @@ async fn serve(app: App) -> Result<(), String> {
         mail_dir.display()
     );
     tracing::info!(%addr, "listening");
-    let router = resetd_server::router(state);
+    let router = resetd_server::router(state, &app.config.dialects);
     let served = axum::serve(
         listener,
         router.into_make_service_with_connect_info::<SocketAddr>(),
