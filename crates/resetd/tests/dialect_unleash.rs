@@ -8,8 +8,8 @@ mod dialect;
 
 use common::{cli, Server, FAST_ARGON};
 use dialect::{
-    authenticate, config, disable, first_link, link_param, post_json, reset_mails_to, send,
-    settle, Answer,
+    authenticate, config, disable, first_link, link_param, post_json, reset_mails_to, send, settle,
+    Answer,
 };
 use serde_json::json;
 
@@ -159,12 +159,26 @@ async fn password_email_rows() {
     assert_eq!(reset_mails_to(&s, "nobody@example.com"), 0);
 
     // Content type: 415 quoting the header, or saying there was none.
-    let msg = |given: &str| format!("We do not accept the content-type you provided ({given}). Try using one of the content-types we do accept instead (application/json) and make sure the body is in the corresponding format.");
+    let msg = |given: &str| {
+        format!("We do not accept the content-type you provided ({given}). Try using one of the content-types we do accept instead (application/json) and make sure the body is in the corresponding format.")
+    };
     let body = r#"{"email":"jdoe@example.com"}"#;
-    let a = send(&s, "POST", "/auth/reset/password-email", Some("text/plain"), body, &[]).await;
+    let a = send(
+        &s,
+        "POST",
+        "/auth/reset/password-email",
+        Some("text/plain"),
+        body,
+        &[],
+    )
+    .await;
     middleware_error(&a, 415, plain("ContentTypeError", &msg("text/plain")));
     let a = send(&s, "POST", "/auth/reset/password-email", None, body, &[]).await;
-    middleware_error(&a, 415, plain("ContentTypeError", &msg("you didn't provide one")));
+    middleware_error(
+        &a,
+        415,
+        plain("ContentTypeError", &msg("you didn't provide one")),
+    );
 
     // Schema violations.
     let rows = [
@@ -223,7 +237,10 @@ async fn validate_and_change_rows_with_unleash_rules() {
     // A person with an Unleash role name among their roles gets that root role; no name, no key.
     let ed_token = token_for(&s, "ed@example.com", 1).await;
     let ed = validate(&s, &ed_token).await.json();
-    assert_eq!(ed["role"], json!({"id": 2, "type": "root", "name": "Editor"}));
+    assert_eq!(
+        ed["role"],
+        json!({"id": 2, "type": "root", "name": "Editor"})
+    );
     assert!(ed.get("name").is_none());
 
     // Unknown, malformed or missing tokens: 401 InvalidTokenError.
@@ -250,9 +267,28 @@ async fn validate_and_change_rows_with_unleash_rules() {
     handler_error(&change(&s, BOGUS, NEW).await, 401, invalid.clone());
     // Schema: both properties required, strings only; a non-string password is not repeated.
     let a = post_json(&s, "/auth/reset/password", r#"{"password":"x"}"#).await;
-    middleware_error(&a, 400, bad_data("token", "The `token` property is required. It was not present on the data you sent."));
-    let a = post_json(&s, "/auth/reset/password", &format!(r#"{{"token":"{token}","password":12345678901}}"#)).await;
-    middleware_error(&a, 400, bad_data("/password", "The `/password` property must be string. You sent [hidden]."));
+    middleware_error(
+        &a,
+        400,
+        bad_data(
+            "token",
+            "The `token` property is required. It was not present on the data you sent.",
+        ),
+    );
+    let a = post_json(
+        &s,
+        "/auth/reset/password",
+        &format!(r#"{{"token":"{token}","password":12345678901}}"#),
+    )
+    .await;
+    middleware_error(
+        &a,
+        400,
+        bad_data(
+            "/password",
+            "The `/password` property must be string. You sent [hidden].",
+        ),
+    );
     // Personal details are refused once the token is known to be good.
     handler_error(
         &change(&s, &token, "Jdoe-Was-Here-2024").await,
@@ -264,9 +300,14 @@ async fn validate_and_change_rows_with_unleash_rules() {
     ok_empty(&change(&s, &token, NEW).await);
     assert_eq!(authenticate(&s, "default", "jdoe", NEW).await, 200);
     assert_eq!(authenticate(&s, "default", "jdoe", OLD).await, 401);
-    s.wait_mails("password_changed", "jdoe@example.com", 1).await;
+    s.wait_mails("password_changed", "jdoe@example.com", 1)
+        .await;
     handler_error(&validate(&s, &token).await, 401, invalid.clone());
-    handler_error(&change(&s, &token, "Another-Fine-Phrase-9").await, 401, invalid);
+    handler_error(
+        &change(&s, &token, "Another-Fine-Phrase-9").await,
+        401,
+        invalid,
+    );
     assert_eq!(authenticate(&s, "default", "jdoe", NEW).await, 200);
 
     // validate-password.
@@ -274,17 +315,41 @@ async fn validate_and_change_rows_with_unleash_rules() {
     ok_empty(&post_json(&s, "/auth/reset/validate-password", &vp(json!(NEW))).await);
     let a = post_json(&s, "/auth/reset/validate-password", &vp(json!("simple"))).await;
     handler_error(&a, 400, owasp(&[MIN, UPPER, NUMBER, SPECIAL]));
-    let a = post_json(&s, "/auth/reset/validate-password", &vp(json!("Password1!"))).await;
-    handler_error(&a, 400, owasp(&["This password is too common or too easy to guess."]));
+    let a = post_json(
+        &s,
+        "/auth/reset/validate-password",
+        &vp(json!("Password1!")),
+    )
+    .await;
+    handler_error(
+        &a,
+        400,
+        owasp(&["This password is too common or too easy to guess."]),
+    );
     let a = post_json(&s, "/auth/reset/validate-password", &vp(json!(""))).await;
     assert_eq!(a.json()["name"], "PasswordUndefinedError");
     let a = post_json(&s, "/auth/reset/validate-password", "{}").await;
-    middleware_error(&a, 400, bad_data("password", "The `password` property is required. It was not present on the data you sent."));
+    middleware_error(
+        &a,
+        400,
+        bad_data(
+            "password",
+            "The `password` property is required. It was not present on the data you sent.",
+        ),
+    );
 
     // Unknown paths and wrong methods: Unleash's 404.
     let nf = plain("NotFoundError", "The requested resource was not found.");
-    handler_error(&send(&s, "GET", "/auth/reset/password-email", None, "", &[]).await, 404, nf.clone());
-    handler_error(&send(&s, "POST", "/auth/reset/other", None, "", &[]).await, 404, nf);
+    handler_error(
+        &send(&s, "GET", "/auth/reset/password-email", None, "", &[]).await,
+        404,
+        nf.clone(),
+    );
+    handler_error(
+        &send(&s, "POST", "/auth/reset/other", None, "", &[]).await,
+        404,
+        nf,
+    );
     s.stop();
 }
 
@@ -293,12 +358,22 @@ async fn tenant_rules_are_the_default() {
     let s = Server::start(&unleash_config("tenant"));
     let vp = |pw: &str| json!({ "password": pw }).to_string();
     // No composition rules: a long lower-case passphrase is fine.
-    ok_empty(&post_json(&s, "/auth/reset/validate-password", &vp("purple elephants juggle quietly")).await);
+    ok_empty(
+        &post_json(
+            &s,
+            "/auth/reset/validate-password",
+            &vp("purple elephants juggle quietly"),
+        )
+        .await,
+    );
     let a = post_json(&s, "/auth/reset/validate-password", &vp("qwerty")).await;
     handler_error(
         &a,
         400,
-        owasp(&["Use at least 8 characters.", "This password is too common or too easy to guess."]),
+        owasp(&[
+            "Use at least 8 characters.",
+            "This password is too common or too easy to guess.",
+        ]),
     );
     s.stop();
 }
@@ -315,8 +390,17 @@ fn prepared(settings: &[&str]) -> tempfile::TempDir {
         dir.path(),
         Some(&cfg),
         &[
-            "person", "add", "--tenant", "default", "--login", "jdoe", "--email",
-            "jdoe@example.com", "--name", "Jane Doe", "--password-stdin",
+            "person",
+            "add",
+            "--tenant",
+            "default",
+            "--login",
+            "jdoe",
+            "--email",
+            "jdoe@example.com",
+            "--name",
+            "Jane Doe",
+            "--password-stdin",
         ],
         Some(&format!("{OLD}\n")),
     );
@@ -341,13 +425,19 @@ async fn reusing_a_password_is_refused_by_name() {
     // The refusal did not spend the token.
     ok_empty(&change(&s, &token, NEW).await);
     let token = token_for(&s, "jdoe@example.com", 2).await;
-    assert_eq!(change(&s, &token, OLD).await.json()["name"], "PasswordPreviouslyUsedError");
+    assert_eq!(
+        change(&s, &token, OLD).await.json()["name"],
+        "PasswordPreviouslyUsedError"
+    );
     s.stop();
 }
 
 #[tokio::test]
 async fn expired_and_superseded_tokens_are_invalid() {
-    let s = Server::start_in(prepared(&["--token-ttl", "1", "--cooldown", "0"]), &unleash_config("unleash"));
+    let s = Server::start_in(
+        prepared(&["--token-ttl", "1", "--cooldown", "0"]),
+        &unleash_config("unleash"),
+    );
     let first = token_for(&s, "jdoe@example.com", 1).await;
     let second = token_for(&s, "jdoe@example.com", 2).await;
     let invalid = plain("InvalidTokenError", "Token was not valid");
@@ -373,10 +463,18 @@ async fn base_path_and_rate_limit() {
     handler_error(
         &a,
         429,
-        plain("RateLimitError", "Too many requests, please try again later."),
+        plain(
+            "RateLimitError",
+            "Too many requests, please try again later.",
+        ),
     );
     // Nothing is mounted outside the base path.
-    let a = post_json(&s, "/auth/reset/password-email", r#"{"email":"a@example.com"}"#).await;
+    let a = post_json(
+        &s,
+        "/auth/reset/password-email",
+        r#"{"email":"a@example.com"}"#,
+    )
+    .await;
     assert_eq!(a.status, 404);
     assert_eq!(a.header("content-type"), Some("application/problem+json"));
     s.stop();

@@ -674,15 +674,13 @@ mod tests {
     use serde_json::json;
 
     fn body_of(e: UnleashError) -> Value {
-        let with_id = e.with_id;
-        let v = serde_json::to_value(ErrorBody {
-            id: with_id.then(|| "ID".to_string()),
+        serde_json::to_value(ErrorBody {
+            id: e.with_id.then(|| "ID".to_string()),
             name: e.name,
             message: &e.message,
             details: &e.details,
         })
-        .unwrap();
-        v
+        .unwrap()
     }
 
     #[test]
