@@ -200,7 +200,8 @@ pub fn run_node(script: &str, env: &[(&str, String)]) {
         return;
     }
     let mut cmd = Command::new("node");
-    cmd.arg("--test").arg(script).current_dir(&dir);
+    cmd.args(["--test", "--test-reporter=tap", script])
+        .current_dir(&dir);
     for (k, v) in env {
         cmd.env(k, v);
     }
