@@ -17,6 +17,14 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "== services"
 ./scripts/postgres.sh
 
+echo "== vendor-client test dependencies (Node.js 18+, the vendors' npm clients)"
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  $SUDO apt-get update -qq && $SUDO apt-get install -y -qq nodejs npm
+fi
+# `npm ci` installs exactly the committed lock file; skipped when it is already installed.
+(cd tests/vendor-clients && { [ node_modules/.package-lock.json -nt package-lock.json ] || npm ci --no-audit --no-fund; })
+
 echo "== tests"
 if cargo nextest --version >/dev/null 2>&1; then
   cargo nextest run --workspace --locked --no-fail-fast

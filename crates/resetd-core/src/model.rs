@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
-use crate::policy::PasswordPolicy;
+use crate::policy::{PasswordPolicy, PolicyMode};
 use crate::secret::SecretHash;
 use crate::types::{
     ClientName, DisplayName, Email, InvalidInput, Locale, Login, ObjectId, PersonId, TenantId,
@@ -124,6 +124,7 @@ impl TenantSettings {
     pub fn policy(&self) -> PasswordPolicy {
         PasswordPolicy {
             min_length: self.min_password_length,
+            mode: PolicyMode::Nist,
         }
     }
 }
@@ -224,9 +225,24 @@ impl Lookup {
             Self::ObjectId(_) => "object_id",
         }
     }
+
+    /// Whether `person` is the account this lookup names, by the same rules the store uses to
+    /// find it (logins exactly, email addresses ignoring ASCII case, ids exactly).
+    pub fn matches(&self, person: &Person) -> bool {
+        match self {
+            Self::Login(l) => person.login.as_str() == l,
+            Self::Email(e) => person.email.as_str().eq_ignore_ascii_case(e),
+            Self::Id(i) => person.id.as_str() == i,
+            Self::Number(n) => person.number == *n,
+            // The ObjectId is the first 24 hex digits of the id.
+            Self::ObjectId(o) => o.len() == 24 && person.id.as_str().starts_with(o.as_str()),
+        }
+    }
 }
 
-/// A link template: an absolute http(s) URL containing `{token}`; `{tenant}` is also replaced.
+/// A link template: an absolute http(s) URL containing `{token}`. `{tenant}` is also replaced, and
+/// `{token_number}` by the token's public number ([`crate::secret::public_number`]), for links that
+/// carry an id next to the secret (Alfresco's `?key=…&id=activiti$…`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct LinkTemplate(String);
 
@@ -264,9 +280,14 @@ impl LinkTemplate {
 
     /// The link for `token` in `tenant`.
     pub fn render(&self, tenant: &TenantId, token: &str) -> String {
-        self.0
-            .replace("{tenant}", tenant.as_str())
-            .replace("{token}", token)
+        let mut link = self.0.replace("{tenant}", tenant.as_str());
+        if link.contains("{token_number}") {
+            link = link.replace(
+                "{token_number}",
+                &crate::secret::public_number(token).to_string(),
+            );
+        }
+        link.replace("{token}", token)
     }
 
     /// The template text.
@@ -691,6 +712,59 @@ mod tests {
             let text = serde_json::to_string(&l).unwrap();
             assert_eq!(serde_json::from_str::<Lookup>(&text).unwrap(), l);
         }
+    }
+
+    #[test]
+    fn link_templates_can_carry_the_tokens_public_number() {
+        let t = LinkTemplate::parse(
+            "https://share.example.com/page/reset-password?key={token}&id=activiti${token_number}",
+        )
+        .unwrap();
+        let tenant = TenantId::parse("default").unwrap();
+        let secret = crate::secret::ResetSecret::generate();
+        assert_eq!(
+            t.render(&tenant, secret.expose()),
+            format!(
+                "https://share.example.com/page/reset-password?key={}&id=activiti${}",
+                secret.expose(),
+                secret.public_number()
+            )
+        );
+    }
+
+    fn person(login: &str, email: &str) -> Person {
+        Person {
+            id: PersonId::generate(),
+            number: 1,
+            tenant: TenantId::parse("default").unwrap(),
+            login: Login::parse(login).unwrap(),
+            email: Email::parse(email).unwrap(),
+            display_name: DisplayName::parse("").unwrap(),
+            locale: None,
+            enabled: true,
+            roles: vec![],
+            attributes: serde_json::json!({}),
+            password_hash: None,
+            password_changed_at: None,
+            must_change_password: false,
+            failed_logins: 0,
+            locked_until: None,
+            created_at: Timestamp(0),
+            updated_at: Timestamp(0),
+            verified: false,
+        }
+    }
+
+    #[test]
+    fn lookups_match_the_person_they_name() {
+        let p = person("jdoe", "Jane.Doe@example.com");
+        let other = person("jdoe2", "x@example.com");
+        assert!(Lookup::login(&Login::parse("jdoe").unwrap()).matches(&p));
+        assert!(!Lookup::login(&Login::parse("JDOE").unwrap()).matches(&p));
+        assert!(Lookup::Email("jane.doe@EXAMPLE.com".into()).matches(&p));
+        assert!(!Lookup::Email("jane.doe@example.org".into()).matches(&p));
+        assert!(Lookup::id(&p.id).matches(&p));
+        assert!(!Lookup::id(&p.id).matches(&other));
     }
 
     #[test]

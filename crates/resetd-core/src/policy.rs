@@ -1,7 +1,9 @@
 //! The password policy (NIST SP 800-63B): a length range, a check against common and breached
-//! passwords, and a check against the person's own login, email and name. No composition rules.
+//! passwords, and a check against the person's own login, email and name. No composition rules —
+//! unless a surface asks for [`PolicyMode::Owasp`], the composition rules some vendor UIs (Unleash)
+//! are built around.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use zxcvbn::matching::patterns::MatchPattern;
 use zxcvbn::Score;
 
@@ -32,17 +34,101 @@ impl Verdict {
     }
 }
 
+/// Which length and composition rules a policy applies. The common-password and personal-information
+/// checks apply in every mode.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PolicyMode {
+    /// NIST SP 800-63B: the tenant's minimum length, no composition rules (the default).
+    #[default]
+    Nist,
+    /// The rules of `owasp-password-strength-test` with passphrases disallowed, as Unleash applies
+    /// them: 10 to 128 UTF-16 code units, no character three times in a row, and at least one
+    /// lower-case letter, upper-case letter, digit and special character, with Unleash's exact
+    /// English messages (its UI matches on them). The tenant's minimum length is not used, and
+    /// passwords that zxcvbn scores below 2 count as common (these rules breed `Password1!`).
+    Owasp,
+}
+
 /// A tenant's password rules.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PasswordPolicy {
     /// Minimum length in characters (after NFKC); at least 8 unless the tenant lowers it on purpose.
     pub min_length: usize,
+    /// Which length and composition rules apply.
+    pub mode: PolicyMode,
 }
 
 impl Default for PasswordPolicy {
     fn default() -> Self {
-        Self { min_length: 8 }
+        Self {
+            min_length: 8,
+            mode: PolicyMode::Nist,
+        }
     }
+}
+
+/// The messages of `owasp-password-strength-test` (minLength 10, maxLength 128), in its test order.
+pub mod owasp {
+    /// Fewer than 10 UTF-16 code units.
+    pub const MIN_LENGTH: &str = "The password must be at least 10 characters long.";
+    /// More than 128 UTF-16 code units.
+    pub const MAX_LENGTH: &str = "The password must be fewer than 128 characters.";
+    /// The same character three or more times in a row.
+    pub const REPEAT: &str =
+        "The password may not contain sequences of three or more repeated characters.";
+    /// No `[a-z]`.
+    pub const LOWERCASE: &str = "The password must contain at least one lowercase letter.";
+    /// No `[A-Z]`.
+    pub const UPPERCASE: &str = "The password must contain at least one uppercase letter.";
+    /// No `[0-9]`.
+    pub const NUMBER: &str = "The password must contain at least one number.";
+    /// No character outside `[A-Za-z0-9]`.
+    pub const SPECIAL: &str = "The password must contain at least one special character.";
+}
+
+/// The OWASP rules' violations, in the library's order. Lengths and repeats are counted in UTF-16
+/// code units, as JavaScript does, so the verdict matches Unleash's byte for byte.
+fn owasp_violations(pw: &str) -> Vec<Violation> {
+    let units: Vec<u16> = pw.encode_utf16().collect();
+    // JavaScript's `.` in `/(.)\1{2,}/` matches any code unit except line terminators.
+    let terminator = |u: u16| matches!(u, 0x0A | 0x0D | 0x2028 | 0x2029);
+    let repeated = units
+        .windows(3)
+        .any(|w| w[0] == w[1] && w[1] == w[2] && !terminator(w[0]));
+    let rules: [(bool, &'static str, &'static str); 7] = [
+        (units.len() < 10, "too_short", owasp::MIN_LENGTH),
+        (units.len() > 128, "too_long", owasp::MAX_LENGTH),
+        (repeated, "repeated", owasp::REPEAT),
+        (
+            !pw.bytes().any(|b| b.is_ascii_lowercase()),
+            "no_lowercase",
+            owasp::LOWERCASE,
+        ),
+        (
+            !pw.bytes().any(|b| b.is_ascii_uppercase()),
+            "no_uppercase",
+            owasp::UPPERCASE,
+        ),
+        (
+            !pw.bytes().any(|b| b.is_ascii_digit()),
+            "no_digit",
+            owasp::NUMBER,
+        ),
+        (
+            !pw.chars().any(|c| !c.is_ascii_alphanumeric()),
+            "no_special",
+            owasp::SPECIAL,
+        ),
+    ];
+    rules
+        .into_iter()
+        .filter(|(broken, _, _)| *broken)
+        .map(|(_, code, message)| Violation {
+            code,
+            message: message.into(),
+        })
+        .collect()
 }
 
 /// What the policy knows about the person, so that their own details are refused as passwords.
@@ -58,17 +144,31 @@ impl PasswordPolicy {
         let pw = password.expose();
         let chars = pw.chars().count();
         let mut violations = Vec::new();
-        if chars < self.min_length {
-            violations.push(Violation {
-                code: "too_short",
-                message: format!("Use at least {} characters.", self.min_length),
-            });
-        }
-        if chars > PASSWORD_MAX_CHARS {
-            violations.push(Violation {
-                code: "too_long",
-                message: format!("Use at most {PASSWORD_MAX_CHARS} characters."),
-            });
+        match self.mode {
+            PolicyMode::Nist => {
+                if chars < self.min_length {
+                    violations.push(Violation {
+                        code: "too_short",
+                        message: format!("Use at least {} characters.", self.min_length),
+                    });
+                }
+                if chars > PASSWORD_MAX_CHARS {
+                    violations.push(Violation {
+                        code: "too_long",
+                        message: format!("Use at most {PASSWORD_MAX_CHARS} characters."),
+                    });
+                }
+            }
+            PolicyMode::Owasp => {
+                // Report exactly the OWASP rules while any fails; the other checks come after.
+                violations = owasp_violations(pw);
+                if !violations.is_empty() {
+                    return Verdict {
+                        violations,
+                        score: 0,
+                    };
+                }
+            }
         }
         if chars == 0 {
             return Verdict {
@@ -89,7 +189,13 @@ impl PasswordPolicy {
         let whole_common = entropy.sequence().len() == 1
             && matches!(&entropy.sequence()[0].pattern,
                 MatchPattern::Dictionary(d) if is_password_list(d));
-        if whole_common || entropy.score() == Score::Zero {
+        // Composition rules push people to predictable shapes (`Password1!`) that zxcvbn rates 1,
+        // so the OWASP mode refuses those too.
+        let weakest = match self.mode {
+            PolicyMode::Nist => Score::Zero,
+            PolicyMode::Owasp => Score::One,
+        };
+        if whole_common || entropy.score() <= weakest {
             violations.push(Violation {
                 code: "common",
                 message: "This password is too common or too easy to guess.".into(),
@@ -177,7 +283,10 @@ mod tests {
 
     #[test]
     fn minimum_is_per_tenant_and_counts_characters_not_bytes() {
-        let p = PasswordPolicy { min_length: 12 };
+        let p = PasswordPolicy {
+            min_length: 12,
+            ..PasswordPolicy::default()
+        };
         let v = p.check(
             &Password::parse("ünïcödé-wörd").unwrap(),
             &PersonalContext::default(),
@@ -188,5 +297,100 @@ mod tests {
             &PersonalContext::default(),
         );
         assert!(codes(&v).contains(&"too_short"));
+    }
+
+    fn owasp(pw: &str, words: &[&str]) -> Verdict {
+        PasswordPolicy {
+            mode: PolicyMode::Owasp,
+            ..PasswordPolicy::default()
+        }
+        .check(
+            &Password::parse(pw).unwrap(),
+            &PersonalContext {
+                words: words.to_vec(),
+            },
+        )
+    }
+
+    fn messages(v: &Verdict) -> Vec<&str> {
+        v.violations.iter().map(|v| v.message.as_str()).collect()
+    }
+
+    #[test]
+    fn owasp_mode_lists_every_failed_rule_in_the_library_order() {
+        let v = owasp("aaa", &[]);
+        assert_eq!(
+            messages(&v),
+            [
+                owasp::MIN_LENGTH,
+                owasp::REPEAT,
+                owasp::UPPERCASE,
+                owasp::NUMBER,
+                owasp::SPECIAL
+            ]
+        );
+        assert_eq!(
+            codes(&v),
+            [
+                "too_short",
+                "repeated",
+                "no_uppercase",
+                "no_digit",
+                "no_special"
+            ]
+        );
+        // Unleash's own example: a short lower-case word.
+        assert_eq!(
+            messages(&owasp("simple", &[])),
+            [
+                owasp::MIN_LENGTH,
+                owasp::UPPERCASE,
+                owasp::NUMBER,
+                owasp::SPECIAL
+            ]
+        );
+        assert_eq!(messages(&owasp("ABCDEFGHIJ", &[]))[0], owasp::LOWERCASE);
+    }
+
+    #[test]
+    fn owasp_mode_counts_like_javascript() {
+        // 128 code units pass the maximum, 129 do not.
+        let base = "Aa1!-";
+        let at = |n: usize| -> String { base.chars().cycle().take(n).collect() };
+        assert!(owasp(&at(128), &[]).is_ok(), "{:?}", owasp(&at(128), &[]));
+        assert_eq!(messages(&owasp(&at(129), &[])), [owasp::MAX_LENGTH]);
+        // An astral character is two code units: five of them reach the minimum of 10.
+        let v = owasp("\u{1F600}a\u{1F601}B\u{1F602}1\u{1F603}", &[]);
+        assert!(!codes(&v).contains(&"too_short"), "{v:?}");
+        // Three equal characters in a row, but not three line breaks.
+        assert!(codes(&owasp("Xyz-111-Abc", &[])).contains(&"repeated"));
+        assert!(!codes(&owasp("Xyz-1\n\n\n2-Abc", &[])).contains(&"repeated"));
+        // Non-ASCII letters count as special characters, not as letters.
+        assert_eq!(
+            messages(&owasp("\u{e9}\u{e9}\u{e9}\u{e9}ABCDEF12", &[])),
+            [owasp::REPEAT, owasp::LOWERCASE]
+        );
+    }
+
+    #[test]
+    fn owasp_mode_still_refuses_common_and_personal_passwords_once_the_rules_pass() {
+        assert!(owasp("Correct-Horse-7-Battery", &[]).is_ok());
+        for pw in ["Password1!", "Qwerty123!", "P@ssw0rd123", "Welcome123!"] {
+            assert_eq!(codes(&owasp(pw, &[])), ["common"], "{pw}");
+        }
+        assert_eq!(
+            codes(&owasp("Margaret-Hamilton-11", &["margaret"])),
+            ["personal"]
+        );
+        // The tenant minimum does not apply in this mode: the rules say 10.
+        let p = PasswordPolicy {
+            min_length: 20,
+            mode: PolicyMode::Owasp,
+        };
+        let v = p.check(
+            &Password::parse("Zq7-Vx2!Lm").unwrap(),
+            &PersonalContext::default(),
+        );
+        assert!(v.is_ok(), "{v:?}");
     }
 }

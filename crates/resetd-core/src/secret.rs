@@ -56,6 +56,20 @@ impl fmt::Debug for SecretHash {
     }
 }
 
+/// A short public number derived from a reset token (48 bits of a domain-separated SHA-256, so
+/// it tells nothing about the stored hash). Some dialects' links carry an id next to the secret
+/// (Alfresco's `id=activiti$<n>`); this number fills that place and lets such a dialect check that
+/// the id and the key it is given belong together. It proves nothing without the token.
+pub fn public_number(token: &str) -> u64 {
+    let mut h = Sha256::new();
+    h.update(b"resetd public token number\0");
+    h.update(token.as_bytes());
+    let d = h.finalize();
+    let mut b = [0u8; 8];
+    b[2..].copy_from_slice(&d[..6]);
+    u64::from_be_bytes(b)
+}
+
 const SECRET_B64_LEN: usize = 43; // 32 bytes, base64url without padding
 
 fn parse_b64_secret(field: &'static str, s: &str) -> Result<(), InvalidInput> {
@@ -95,6 +109,11 @@ impl ResetSecret {
     /// The secret itself, for putting into the emailed link only.
     pub fn expose(&self) -> &str {
         &self.0
+    }
+
+    /// The secret's public number ([`public_number`]).
+    pub fn public_number(&self) -> u64 {
+        public_number(&self.0)
     }
 }
 
@@ -181,6 +200,19 @@ mod tests {
         assert!(ApiKeySecret::parse(&k.expose()[4..]).is_err());
         assert!(ApiKeySecret::parse("rsd_x").is_err());
         assert_eq!(format!("{k:?}"), "ApiKeySecret(<redacted>)");
+    }
+
+    #[test]
+    fn public_numbers_are_stable_small_and_unrelated_to_the_stored_hash() {
+        let s = ResetSecret::generate();
+        let n = s.public_number();
+        assert_eq!(n, ResetSecret::parse(s.expose()).unwrap().public_number());
+        assert!(n < 1 << 48, "fits a JavaScript number exactly");
+        assert_ne!(n, ResetSecret::generate().public_number());
+        let stored = s.hash().0;
+        let mut prefix = [0u8; 8];
+        prefix[2..].copy_from_slice(&stored[..6]);
+        assert_ne!(n, u64::from_be_bytes(prefix));
     }
 
     #[test]

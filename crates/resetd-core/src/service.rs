@@ -13,7 +13,7 @@ use crate::model::{
     NewResetRequest, OutboxMessage, OutboxStatus, Person, ResetPageUrl, ResetRequest, ResetToken,
     Scope, Tenant, TenantSettings, Timestamp,
 };
-use crate::policy::{PersonalContext, Verdict, Violation};
+use crate::policy::{PasswordPolicy, PersonalContext, PolicyMode, Verdict, Violation};
 use crate::render::{MessageContext, Renderer};
 use crate::secret::{hex, random_bytes, ApiKeySecret, ResetSecret};
 use crate::store::{IssueToken, PasswordChange, Resolution, Resolved, Store};
@@ -97,7 +97,7 @@ pub struct PersonPatch {
 }
 
 /// A valid reset token's public facts.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct TokenInfo {
     /// When it expires.
     pub expires_at: Timestamp,
@@ -105,10 +105,21 @@ pub struct TokenInfo {
     pub login: Login,
     /// The person's min-length policy, for the page to show.
     pub min_password_length: usize,
-    /// Whose password it resets.
-    pub person: PersonId,
+    /// The whole person, for surfaces that describe the token's owner in their own terms
+    /// (Unleash's token user). Never shown as is: it holds the password hash.
+    pub person: Person,
     /// When it was issued.
     pub issued_at: Timestamp,
+}
+
+/// How a surface wants a reset completed, beyond the token and the new password.
+#[derive(Debug, Clone, Default)]
+pub struct CompleteOptions {
+    /// The token only counts when it belongs to this account; any other token is `TokenGone`
+    /// (Alfresco names the person in the path next to the token).
+    pub holder: Option<Lookup>,
+    /// Check the new password with this rule set instead of the tenant's (Unleash's OWASP rules).
+    pub mode: Option<PolicyMode>,
 }
 
 /// A successful login.
@@ -279,6 +290,21 @@ impl Service {
         Ok((key, secret))
     }
 
+    /// The live key behind `secret`, whatever its tenant and scopes; `Unauthenticated` when it is
+    /// unknown or revoked. For surfaces that authorise keys by rules of their own (Payabli's
+    /// allow-list of request tokens).
+    pub async fn identify_api_key(&self, secret: &ApiKeySecret) -> Result<ApiKey> {
+        let key = self
+            .store
+            .find_api_key(secret.hash())
+            .await?
+            .ok_or(CoreError::Unauthenticated)?;
+        if key.revoked_at.is_some() {
+            return Err(CoreError::Unauthenticated);
+        }
+        Ok(key)
+    }
+
     /// Checks that `secret` is a live key of `tenant` with `scope`.
     pub async fn authorize(
         &self,
@@ -286,15 +312,7 @@ impl Service {
         secret: &ApiKeySecret,
         scope: Scope,
     ) -> Result<ApiKey> {
-        let presented = secret.hash();
-        let key = self
-            .store
-            .find_api_key(presented)
-            .await?
-            .ok_or(CoreError::Unauthenticated)?;
-        if key.revoked_at.is_some() {
-            return Err(CoreError::Unauthenticated);
-        }
+        let key = self.identify_api_key(secret).await?;
         if &key.tenant != tenant || !key.scopes.contains(&scope) {
             return Err(CoreError::Forbidden);
         }
@@ -741,9 +759,9 @@ impl Service {
         let (token, person) = self.live_token(tenant, secret).await?;
         Ok(TokenInfo {
             expires_at: token.expires_at,
-            login: person.login,
+            login: person.login.clone(),
             min_password_length: t.settings.min_password_length,
-            person: person.id,
+            person,
             issued_at: token.created_at,
         })
     }
@@ -890,9 +908,28 @@ impl Service {
         password: &Password,
         ip: Option<&str>,
     ) -> Result<Person> {
+        self.complete_reset_with(tenant, secret, password, &CompleteOptions::default(), ip)
+            .await
+    }
+
+    /// [`Service::complete_reset`] with a surface's own conditions: the token must belong to
+    /// `options.holder`, and the password is checked with `options.mode`. The token is checked
+    /// before the password, so a policy verdict only ever reaches the holder of a live token.
+    pub async fn complete_reset_with(
+        &self,
+        tenant: &TenantId,
+        secret: &ResetSecret,
+        password: &Password,
+        options: &CompleteOptions,
+        ip: Option<&str>,
+    ) -> Result<Person> {
         let t = self.tenant(tenant).await?;
         let (_, person) = self.live_token(tenant, secret).await?;
-        let new_hash = self.checked_hash(&t, &person, password).await?;
+        if options.holder.as_ref().is_some_and(|h| !h.matches(&person)) {
+            return Err(CoreError::TokenGone);
+        }
+        let policy = policy_for(&t, options.mode);
+        let new_hash = self.checked_hash(&t, &policy, &person, password).await?;
         let audit = self.audit(
             tenant,
             Some(&person.id),
@@ -921,13 +958,11 @@ impl Service {
     async fn checked_hash(
         &self,
         t: &Tenant,
+        policy: &PasswordPolicy,
         person: &Person,
         password: &Password,
     ) -> Result<String> {
-        let mut verdict = t
-            .settings
-            .policy()
-            .check(password, &personal_context(person));
+        let mut verdict = policy.check(password, &personal_context(person));
         if verdict.is_ok() && t.settings.password_history > 0 {
             let mut previous = self
                 .store
@@ -958,11 +993,21 @@ impl Service {
         password: &Password,
         login: Option<&Login>,
     ) -> Result<Verdict> {
+        self.check_password_with(tenant, password, login, None)
+            .await
+    }
+
+    /// [`Service::check_password`] with `mode` instead of the tenant's rules when given.
+    pub async fn check_password_with(
+        &self,
+        tenant: &TenantId,
+        password: &Password,
+        login: Option<&Login>,
+        mode: Option<PolicyMode>,
+    ) -> Result<Verdict> {
         let t = self.tenant(tenant).await?;
         let words: Vec<&str> = login.map(|l| vec![l.as_str()]).unwrap_or_default();
-        Ok(t.settings
-            .policy()
-            .check(password, &PersonalContext { words }))
+        Ok(policy_for(&t, mode).check(password, &PersonalContext { words }))
     }
 
     /// An administrator sets a password directly (the policy still applies).
@@ -979,7 +1024,9 @@ impl Service {
     ) -> Result<()> {
         let t = self.tenant(tenant).await?;
         let person = self.get_person(tenant, id).await?;
-        let new_hash = self.checked_hash(&t, &person, password).await?;
+        let new_hash = self
+            .checked_hash(&t, &t.settings.policy(), &person, password)
+            .await?;
         let audit = self.audit(
             tenant,
             Some(id),
@@ -1149,6 +1196,15 @@ impl Service {
             .list_audit(tenant, before, limit.clamp(1, 1000))
             .await?)
     }
+}
+
+/// The tenant's policy, with a surface's rule set instead of the tenant's when it names one.
+fn policy_for(t: &Tenant, mode: Option<PolicyMode>) -> PasswordPolicy {
+    let mut policy = t.settings.policy();
+    if let Some(m) = mode {
+        policy.mode = m;
+    }
+    policy
 }
 
 fn person_name(p: &Person) -> &str {

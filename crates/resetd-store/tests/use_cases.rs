@@ -244,7 +244,7 @@ async fn links_are_built_from_the_allowed_url_and_tokens_supersede() {
     assert_eq!(stored.ip.as_deref(), Some("192.0.2.9"));
     let info = f.service.inspect_token(&f.tenant, &first).await.unwrap();
     assert_eq!(
-        (info.person.clone(), info.issued_at),
+        (info.person.id.clone(), info.issued_at),
         (p.id.clone(), stored.created_at)
     );
     assert_eq!(f.outbox_len().await, 1);

@@ -520,6 +520,7 @@ async fn bootstrap(app: &App) -> Result<(), String> {
 
 async fn serve(app: App, listener: tokio::net::TcpListener) -> Result<(), String> {
     bootstrap(&app).await?;
+    app.config.dialects.provision(&app.service).await?;
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let mail_notify = Arc::new(Notify::new());
 

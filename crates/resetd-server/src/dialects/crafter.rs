@@ -582,7 +582,7 @@ async fn get_token(
     let body = VerificationToken {
         id: secret.expose(),
         tenant: mount.tenant.as_str(),
-        profile_id: ObjectId::of(&info.person),
+        profile_id: ObjectId::of(&info.person.id),
         timestamp: info.issued_at.0,
     };
     Ok(json_response(StatusCode::OK, &body))

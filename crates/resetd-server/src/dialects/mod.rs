@@ -1,34 +1,74 @@
-//! The vendor dialects: each a thin module mapping one product's wire format onto the core's use
-//! cases, switched on and mounted on a tenant in the `[dialects]` configuration section.
+//! The vendor dialects: each a thin module that maps one product's password-reset wire format
+//! onto the core's use cases and words every error in that product's own envelope. Each is
+//! switched on and mounted on a tenant by configuration (`[dialects.<name>]`).
 
+pub mod alfresco;
 pub mod crafter;
 pub mod empowerid;
+pub mod payabli;
+pub mod unleash;
+pub mod wire;
 
 use axum::Router;
+use resetd_core::Service;
 use serde::{Deserialize, Serialize};
 
 use crate::AppState;
 
-/// The `[dialects]` section: one optional section per dialect.
+/// Which dialects are on, where, and their own settings. A missing section is a dialect that is
+/// off; a section is on only with `enabled = true`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct DialectsConfig {
-    /// Crafter Profile (`[dialects.crafter]`).
+    /// Alfresco REST API v1.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub alfresco: Option<alfresco::AlfrescoConfig>,
+    /// Crafter Profile.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub crafter: Option<crafter::CrafterConfig>,
-    /// EmpowerID (`[dialects.empowerid]`).
+    /// EmpowerID.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub empowerid: Option<empowerid::EmpowerIdConfig>,
+    /// Unleash.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unleash: Option<unleash::UnleashConfig>,
+    /// Payabli.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub payabli: Option<payabli::PayabliConfig>,
 }
 
 impl DialectsConfig {
-    /// Checks every configured dialect's settings.
+    /// Checks every configured section (enabled or not); the error names the offending key.
     pub fn validate(&self) -> Result<(), String> {
+        if let Some(c) = &self.alfresco {
+            c.validate()?;
+        }
         if let Some(c) = &self.crafter {
             c.validate()?;
         }
         if let Some(c) = &self.empowerid {
             c.validate()?;
+        }
+        if let Some(c) = &self.unleash {
+            c.validate()?;
+        }
+        if let Some(c) = &self.payabli {
+            c.validate()?;
+        }
+        Ok(())
+    }
+
+    /// Prepares the enabled dialects' tenants at start-up: checks that they exist and registers
+    /// the clients their links point to (Alfresco's client apps, the Unleash UI, Payabli's page).
+    pub async fn provision(&self, service: &Service) -> Result<(), String> {
+        if let Some(c) = self.alfresco.as_ref().filter(|c| c.enabled) {
+            c.provision(service).await?;
+        }
+        if let Some(c) = self.unleash.as_ref().filter(|c| c.enabled) {
+            c.provision(service).await?;
+        }
+        if let Some(c) = self.payabli.as_ref().filter(|c| c.enabled) {
+            c.provision(service).await?;
         }
         Ok(())
     }
@@ -37,11 +77,20 @@ impl DialectsConfig {
 /// The routes of every enabled dialect.
 pub fn routes(config: &DialectsConfig) -> Router<AppState> {
     let mut r = Router::new();
+    if let Some(c) = config.alfresco.as_ref().filter(|c| c.enabled) {
+        r = r.merge(alfresco::routes(c));
+    }
     if let Some(c) = config.crafter.as_ref().filter(|c| c.enabled) {
         r = r.merge(crafter::routes(c));
     }
     if let Some(c) = config.empowerid.as_ref().filter(|c| c.enabled) {
         r = r.merge(empowerid::routes(c));
+    }
+    if let Some(c) = config.unleash.as_ref().filter(|c| c.enabled) {
+        r = r.merge(unleash::routes(c));
+    }
+    if let Some(c) = config.payabli.as_ref().filter(|c| c.enabled) {
+        r = r.merge(payabli::routes(c));
     }
     r
 }

@@ -523,7 +523,11 @@ pub(crate) async fn resolve_reset_request(
     let result = async {
         let db = tx.db();
         // The delete is the exactly-once guard: of concurrent resolvers, only one deletes the row.
-        if db.exec("DELETE FROM reset_request WHERE id = $1", &[&id]).await? == 0 {
+        if db
+            .exec("DELETE FROM reset_request WHERE id = $1", &[&id])
+            .await?
+            == 0
+        {
             return Ok(Resolved::Discarded); // resolved elsewhere: change nothing
         }
         let issue = match resolution {
@@ -540,7 +544,10 @@ pub(crate) async fn resolve_reset_request(
 }
 
 /// Issues a token at once (a trusted caller's synchronous reset), with the same rules.
-pub(crate) async fn issue_token(c: &mut Pooled, issue: &IssueToken) -> Result<Resolved, StoreError> {
+pub(crate) async fn issue_token(
+    c: &mut Pooled,
+    issue: &IssueToken,
+) -> Result<Resolved, StoreError> {
     let tx = c.begin().await?;
     let result = async { issue_in(&tx.db(), issue).await }.await;
     tx.finish(result).await
@@ -576,14 +583,17 @@ pub(crate) async fn void_token(
 
 /// Inside a transaction: unless the person is cooling down, supersedes their live tokens, stores
 /// the token, queues its email and records the audit event.
-async fn issue_in<C: GenericClient + Sync>(db: &Db<'_, C>, issue: &IssueToken) -> Result<Resolved, StoreError> {
+async fn issue_in<C: GenericClient + Sync>(
+    db: &Db<'_, C>,
+    issue: &IssueToken,
+) -> Result<Resolved, StoreError> {
     let t = &issue.token;
-        // Serialise issuing per person: a concurrent resolution for the same person (another
-        // request, maybe on another instance) waits here and then sees this one's token.
-        if !lock_person(&db, &t.tenant, &t.person).await? {
-            return Err(StoreError::NotFound);
-        }
-        let cooling: bool = get(
+    // Serialise issuing per person: a concurrent resolution for the same person (another
+    // request, maybe on another instance) waits here and then sees this one's token.
+    if !lock_person(&db, &t.tenant, &t.person).await? {
+        return Err(StoreError::NotFound);
+    }
+    let cooling: bool = get(
             &db.one(
                 "SELECT EXISTS (SELECT 1 FROM reset_token WHERE tenant = $1 AND person = $2 AND created_at > $3)",
                 &[&t.tenant.as_str(), &t.person.as_str(), &issue.cooldown_since.0],
@@ -591,11 +601,11 @@ async fn issue_in<C: GenericClient + Sync>(db: &Db<'_, C>, issue: &IssueToken) -
             .await?,
             0,
         )?;
-        if cooling {
-            return Ok(Resolved::CoolingDown); // the request row stays deleted
-        }
-        revoke_live_tokens(&db, &t.tenant, &t.person, t.created_at).await?;
-        db.exec(
+    if cooling {
+        return Ok(Resolved::CoolingDown); // the request row stays deleted
+    }
+    revoke_live_tokens(&db, &t.tenant, &t.person, t.created_at).await?;
+    db.exec(
             "INSERT INTO reset_token (hash, tenant, person, client, created_at, expires_at, used_at, revoked_at, ip) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
             &[
@@ -611,8 +621,8 @@ async fn issue_in<C: GenericClient + Sync>(db: &Db<'_, C>, issue: &IssueToken) -
             ],
         )
         .await?;
-        insert_message(&db, &issue.message).await?;
-        insert_audit(&db, &issue.audit).await?;
+    insert_message(&db, &issue.message).await?;
+    insert_audit(&db, &issue.audit).await?;
     Ok(Resolved::Issued)
 }
 

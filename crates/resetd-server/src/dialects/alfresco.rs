@@ -1,0 +1,596 @@
+//! Alfresco Content Services, public REST API v1 (dialects.md §1): `request-password-reset` and
+//! `reset-password` under `/alfresco/api/{network}/public/alfresco/versions/1/people/{personId}/`,
+//! answering 202 with an empty body, and Alfresco's error envelope for everything else.
+//!
+//! Unlike Alfresco, the client is checked before anything that depends on the account, so an
+//! unregistered client gets the same 404 for every person (Alfresco's enumeration leak, §1.6).
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::rejection::{BytesRejection, PathRejection};
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{any, post};
+use axum::{Extension, Router};
+use resetd_core::model::{Clock, LinkTemplate, Lookup, SystemClock};
+use resetd_core::secret::ResetSecret;
+use resetd_core::service::{Actor, CompleteOptions, Service};
+use resetd_core::types::{ClientName, Login, Password, TenantId};
+use resetd_core::CoreError;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::wire::{json_body, uuid_v4, BodyError};
+use crate::{AppState, ClientIp};
+
+/// The prefix of every Alfresco route; unknown paths below it get Alfresco's 404.
+pub const PREFIX: &str = "/alfresco/api";
+
+/// Where Alfresco's client registry puts its clients among the tenant's registered clients.
+const CLIENT_PREFIX: &str = "alfresco.";
+
+/// The Alfresco dialect's settings (`[dialects.alfresco]`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AlfrescoConfig {
+    /// Whether the routes are mounted at all.
+    pub enabled: bool,
+    /// The tenant whose people the API addresses.
+    pub tenant: String,
+    /// The network id in the path (`-default-` on a single-tenant Alfresco).
+    pub network: String,
+    /// The registered client apps by name, as in `repo.client-app.<name>.*`.
+    pub clients: BTreeMap<String, AlfrescoClient>,
+}
+
+/// One registered client app.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlfrescoClient {
+    /// The page the emailed link opens (`repo.client-app.<name>.resetPasswordPageUrl`); the link
+    /// is `<url>?key=<token>&id=activiti$<number>`.
+    pub reset_password_page_url: String,
+}
+
+impl Default for AlfrescoConfig {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            tenant: "default".into(),
+            network: "-default-".into(),
+            clients: BTreeMap::new(),
+        }
+    }
+}
+
+impl AlfrescoConfig {
+    /// Checks the settings; the error names the offending key.
+    pub fn validate(&self) -> Result<(), String> {
+        TenantId::parse(&self.tenant).map_err(|e| format!("dialects.alfresco.tenant: {e}"))?;
+        let network_ok = !self.network.is_empty()
+            && self.network.len() <= 128
+            && self
+                .network
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-_.@".contains(&b));
+        if !network_ok {
+            return Err(format!(
+                "dialects.alfresco.network: {:?} must be 1 to 128 of A-Z, a-z, 0-9, '-', '_', '.', '@'",
+                self.network
+            ));
+        }
+        for (name, client) in &self.clients {
+            client_name(name)
+                .ok_or_else(|| format!("dialects.alfresco.clients.{name}: the name must be 1 to 55 of A-Z, a-z, 0-9, '.', '_', '-'"))?;
+            link_template(&client.reset_password_page_url).map_err(|e| {
+                format!("dialects.alfresco.clients.{name}.reset_password_page_url: {e}")
+            })?;
+        }
+        Ok(())
+    }
+
+    /// Registers the client apps as the tenant's clients `alfresco.<name>`, replacing changed ones.
+    pub async fn provision(&self, service: &Service) -> Result<(), String> {
+        let tenant = TenantId::parse(&self.tenant).map_err(|e| e.to_string())?;
+        service
+            .tenant(&tenant)
+            .await
+            .map_err(|e| format!("dialects.alfresco.tenant {tenant}: {e}"))?;
+        for (name, client) in &self.clients {
+            let name = client_name(name).ok_or("invalid client name")?;
+            let template = link_template(&client.reset_password_page_url)?;
+            let current = service.client(&tenant, &name).await.ok();
+            if current.is_some_and(|c| c.link_template == template) {
+                continue;
+            }
+            service
+                .register_client(&tenant, name, template, vec![], &Actor::System)
+                .await
+                .map_err(|e| format!("registering Alfresco client: {e}"))?;
+        }
+        Ok(())
+    }
+}
+
+/// The tenant's client name for an Alfresco client app.
+fn client_name(app: &str) -> Option<ClientName> {
+    if app.is_empty() {
+        return None;
+    }
+    ClientName::parse(&format!("{CLIENT_PREFIX}{app}")).ok()
+}
+
+/// Alfresco's link: the page URL without trailing `/`, then `key` and `id` (the `$` unencoded).
+fn link_template(page_url: &str) -> Result<LinkTemplate, String> {
+    let base = page_url.trim_end_matches('/');
+    if base.contains('{') || base.contains('}') || base.contains('#') {
+        return Err("must not contain '{', '}' or '#'".into());
+    }
+    let sep = if base.contains('?') { '&' } else { '?' };
+    LinkTemplate::parse(&format!(
+        "{base}{sep}key={{token}}&id=activiti${{token_number}}"
+    ))
+    .map_err(|e| e.reason)
+}
+
+/// The Alfresco routes for `config`.
+pub fn routes(config: &AlfrescoConfig) -> Router<AppState> {
+    let people = format!(
+        "{PREFIX}/{}/public/alfresco/versions/1/people/{{person}}",
+        config.network
+    );
+    Router::new()
+        .route(
+            &format!("{people}/request-password-reset"),
+            post(request_password_reset).fallback(method_not_allowed),
+        )
+        .route(
+            &format!("{people}/reset-password"),
+            post(reset_password).fallback(method_not_allowed),
+        )
+        .route(&format!("{PREFIX}/{{*rest}}"), any(not_found))
+        .layer(Extension(Arc::new(config.clone())))
+}
+
+// ---- the error envelope ----------------------------------------------------------------------
+
+const STACK_TRACE: &str =
+    "For security reasons the stack trace is no longer displayed, but the property is kept for previous versions";
+const DESCRIPTION_URL: &str = "https://api-explorer.alfresco.com";
+const API_DEFAULT: &str = "framework.exception.ApiDefault";
+
+/// An Alfresco error: `{"error":{errorKey,statusCode,briefSummary,stackTrace,descriptionURL,logId}}`.
+#[derive(Debug)]
+pub struct AlfrescoError {
+    status: StatusCode,
+    key: String,
+    message: String,
+    retry_after: Option<i64>,
+}
+
+#[derive(Serialize)]
+struct Envelope<'a> {
+    error: Body<'a>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Body<'a> {
+    error_key: &'a str,
+    status_code: u16,
+    brief_summary: String,
+    stack_trace: &'a str,
+    #[serde(rename = "descriptionURL")]
+    description_url: &'a str,
+    log_id: String,
+}
+
+impl AlfrescoError {
+    /// An error whose `errorKey` is `key` and whose summary reads `message`.
+    pub fn new(status: StatusCode, key: &str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            key: key.into(),
+            message: message.into(),
+            retry_after: None,
+        }
+    }
+
+    /// An `InvalidArgumentException` thrown with a literal message: the message is also the key.
+    fn invalid_argument(message: &str) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, message, message)
+    }
+
+    /// `Field '<name>' is null, but is required.`
+    fn null_field(name: &str) -> Self {
+        Self::invalid_argument(&format!("Field '{name}' is null, but is required."))
+    }
+
+    fn client_not_found(name: &str) -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            API_DEFAULT,
+            format!("Client was not found [{name}]"),
+        )
+    }
+
+    /// The HTTP status.
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+}
+
+/// Alfresco's error-log number: month, day, and a four-digit counter (`05230001`).
+fn error_number() -> String {
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed) % 10_000 + 1;
+    let now = SystemClock.now();
+    let (month, day) = time::OffsetDateTime::from_unix_timestamp(now.0 / 1000)
+        .map(|t| (u8::from(t.month()), t.day()))
+        .unwrap_or((1, 1));
+    format!("{month:02}{day:02}{:04}", n % 10_000)
+}
+
+impl IntoResponse for AlfrescoError {
+    fn into_response(self) -> Response {
+        let body = Envelope {
+            error: Body {
+                error_key: &self.key,
+                status_code: self.status.as_u16(),
+                brief_summary: format!("{} {}", error_number(), self.message),
+                stack_trace: STACK_TRACE,
+                description_url: DESCRIPTION_URL,
+                log_id: uuid_v4(),
+            },
+        };
+        let mut res = (
+            self.status,
+            serde_json::to_string(&body).unwrap_or_default(),
+        )
+            .into_response();
+        let h = res.headers_mut();
+        h.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json;charset=UTF-8"),
+        );
+        if let Some(s) = self.retry_after {
+            h.insert(header::RETRY_AFTER, HeaderValue::from(s));
+        }
+        res
+    }
+}
+
+impl From<CoreError> for AlfrescoError {
+    fn from(e: CoreError) -> Self {
+        use StatusCode as S;
+        match e {
+            CoreError::Invalid(i) => Self::invalid_argument(&i.to_string()),
+            CoreError::UnknownTenant | CoreError::NotFound(_) => Self::new(
+                S::NOT_FOUND,
+                "framework.exception.EntityNotFound",
+                "The entity was not found",
+            ),
+            CoreError::Conflict(what) => Self::new(
+                S::CONFLICT,
+                "framework.exception.ConstraintViolated",
+                format!("A constraint was violated: {what}"),
+            ),
+            CoreError::UnknownClient => {
+                Self::new(S::NOT_FOUND, API_DEFAULT, "Client was not found")
+            }
+            // Alfresco answers a dead id/key with 202 and does nothing; handlers do so before here.
+            CoreError::TokenGone => {
+                Self::new(S::NOT_FOUND, API_DEFAULT, "The reset request was not found")
+            }
+            CoreError::Policy(v) => Self::new(
+                S::BAD_REQUEST,
+                API_DEFAULT,
+                format!("Invalid password value: {}", join_messages(&v.violations)),
+            ),
+            CoreError::BadCredentials | CoreError::Unauthenticated | CoreError::Locked { .. } => {
+                Self::new(
+                    S::UNAUTHORIZED,
+                    "framework.exception.NotAuthenticated",
+                    "Authentication failed",
+                )
+            }
+            // Only trusted-caller flows (Crafter's) raise these; this dialect never calls them.
+            CoreError::Forbidden
+            | CoreError::LinkNotAllowed
+            | CoreError::Disabled
+            | CoreError::CoolingDown { .. } => Self::new(
+                S::FORBIDDEN,
+                "framework.exception.PermissionDenied",
+                "Permission was denied",
+            ),
+            CoreError::Overloaded => {
+                let mut e = Self::new(
+                    S::SERVICE_UNAVAILABLE,
+                    API_DEFAULT,
+                    "The server is busy; retry shortly",
+                );
+                e.retry_after = Some(1);
+                e
+            }
+            CoreError::Internal(msg) => {
+                tracing::error!(error = %msg, "internal error (alfresco dialect)");
+                Self::new(
+                    S::INTERNAL_SERVER_ERROR,
+                    API_DEFAULT,
+                    "Unknown error calling the Rest API",
+                )
+            }
+        }
+    }
+}
+
+impl From<BodyError> for AlfrescoError {
+    fn from(e: BodyError) -> Self {
+        match e {
+            BodyError::ContentType(_) => Self::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                API_DEFAULT,
+                "Unsupported Content-Type: send the body as application/json",
+            ),
+            BodyError::TooLarge => Self::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "framework.exception.RequestEntityTooLarge",
+                "The request body is larger than the server accepts",
+            ),
+            BodyError::Malformed(why) => Self::invalid_argument(&format!(
+                "Could not read content from HTTP request body: {why}"
+            )),
+            BodyError::Unreadable => {
+                Self::invalid_argument("Could not read content from HTTP request body")
+            }
+        }
+    }
+}
+
+fn join_messages(v: &[resetd_core::policy::Violation]) -> String {
+    v.iter()
+        .map(|v| v.message.as_str())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn rate_limited(retry_after: i64) -> AlfrescoError {
+    let mut e = AlfrescoError::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        API_DEFAULT,
+        "Too many requests from this address; try again later",
+    );
+    e.retry_after = Some(retry_after.max(1));
+    e
+}
+
+async fn method_not_allowed() -> AlfrescoError {
+    AlfrescoError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "framework.exception.UnsupportedResourceOperation",
+        "The operation is unsupported",
+    )
+}
+
+async fn not_found(uri: Uri) -> AlfrescoError {
+    let path: String = uri.path().chars().take(256).collect();
+    AlfrescoError::new(
+        StatusCode::NOT_FOUND,
+        "framework.exception.NotFound",
+        format!("{path} was not found"),
+    )
+}
+
+// ---- handlers --------------------------------------------------------------------------------
+
+type AlfrescoResult = Result<Response, AlfrescoError>;
+
+/// 202 with an empty body: Alfresco's one success answer.
+fn accepted() -> Response {
+    StatusCode::ACCEPTED.into_response()
+}
+
+fn person_path(p: Result<Path<String>, PathRejection>) -> Result<String, AlfrescoError> {
+    p.map(|Path(person)| person)
+        .map_err(|_| AlfrescoError::invalid_argument("Could not read the person id from the path"))
+}
+
+/// A body field as Jackson binds it to a `String`: absent, `null` and `""` are null; numbers
+/// and booleans become their text; objects and arrays cannot be read.
+fn string_field(body: &Value, name: &str) -> Result<Option<String>, AlfrescoError> {
+    match body.get(name) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) if s.is_empty() => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s.clone())),
+        Some(v @ (Value::Number(_) | Value::Bool(_))) => Ok(Some(v.to_string())),
+        Some(_) => Err(AlfrescoError::invalid_argument(&format!(
+            "Could not read content from HTTP request body: '{name}' must be a string"
+        ))),
+    }
+}
+
+fn object_body(
+    headers: &HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Value, AlfrescoError> {
+    let v = json_body(headers, body)?;
+    if !v.is_object() {
+        return Err(AlfrescoError::invalid_argument(
+            "Could not read content from HTTP request body: expected a JSON object",
+        ));
+    }
+    Ok(v)
+}
+
+async fn request_password_reset(
+    State(s): State<AppState>,
+    Extension(cfg): Extension<Arc<AlfrescoConfig>>,
+    ip: ClientIp,
+    person: Result<Path<String>, PathRejection>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> AlfrescoResult {
+    let person = person_path(person)?;
+    if let Some(addr) = ip.0 {
+        s.recovery_limiter.check(addr).map_err(rate_limited)?;
+    }
+    let body = object_body(&headers, body)?;
+    let app = string_field(&body, "client")?.ok_or_else(|| AlfrescoError::null_field("client"))?;
+    // The client is checked first, for every person alike: no account is revealed by it.
+    let client = cfg
+        .clients
+        .contains_key(&app)
+        .then(|| client_name(&app))
+        .flatten()
+        .ok_or_else(|| AlfrescoError::client_not_found(&app))?;
+    let tenant = TenantId::parse(&cfg.tenant).map_err(CoreError::from)?;
+    // A person id that cannot be a login names nobody: the same 202 as for an unknown person.
+    let Ok(login) = Login::parse(&person) else {
+        return Ok(accepted());
+    };
+    match s
+        .service
+        .request_reset(
+            &tenant,
+            Lookup::login(&login),
+            Some(client),
+            None,
+            ip.text(),
+        )
+        .await
+    {
+        Ok(_) => {}
+        Err(CoreError::UnknownClient) => return Err(AlfrescoError::client_not_found(&app)),
+        Err(e) => return Err(e.into()),
+    }
+    s.reset_notify.notify_one();
+    s.metrics.resets_requested.fetch_add(1, Ordering::Relaxed);
+    Ok(accepted())
+}
+
+/// Reads Alfresco's `id` (`activiti$<n>`) as its number.
+fn workflow_number(id: &str) -> Option<u64> {
+    let n = id.strip_prefix("activiti$")?;
+    if n.is_empty() || n.len() > 20 || !n.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    n.parse().ok()
+}
+
+async fn reset_password(
+    State(s): State<AppState>,
+    Extension(cfg): Extension<Arc<AlfrescoConfig>>,
+    ip: ClientIp,
+    person: Result<Path<String>, PathRejection>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> AlfrescoResult {
+    let person = person_path(person)?;
+    if let Some(addr) = ip.0 {
+        s.auth_limiter.check(addr).map_err(rate_limited)?;
+    }
+    let body = object_body(&headers, body)?;
+    let raw_password =
+        string_field(&body, "password")?.ok_or_else(|| AlfrescoError::null_field("password"))?;
+    let id = string_field(&body, "id")?.ok_or_else(|| AlfrescoError::null_field("id"))?;
+    let key = string_field(&body, "key")?.ok_or_else(|| AlfrescoError::null_field("key"))?;
+    let tenant = TenantId::parse(&cfg.tenant).map_err(CoreError::from)?;
+    // Like Alfresco, a key, id or person that does not fit answers 202 and changes nothing. The
+    // id is the key's public number, so an id from another link does not fit either.
+    let (Ok(secret), Ok(login)) = (ResetSecret::parse(&key), Login::parse(&person)) else {
+        tracing::warn!("alfresco reset-password: unusable key or person id; nothing done");
+        return Ok(accepted());
+    };
+    if workflow_number(&id) != Some(secret.public_number()) {
+        tracing::warn!("alfresco reset-password: id does not belong to the key; nothing done");
+        return Ok(accepted());
+    }
+    let password = Password::parse(&raw_password).map_err(|e| {
+        AlfrescoError::new(
+            StatusCode::BAD_REQUEST,
+            API_DEFAULT,
+            format!("Invalid password value: the password {}", e.reason),
+        )
+    })?;
+    let options = CompleteOptions {
+        holder: Some(Lookup::login(&login)),
+        mode: None,
+    };
+    match s
+        .service
+        .complete_reset_with(&tenant, &secret, &password, &options, ip.text().as_deref())
+        .await
+    {
+        Ok(_) => {
+            s.metrics.resets_completed.fetch_add(1, Ordering::Relaxed);
+            s.mail_notify.notify_one();
+            Ok(accepted())
+        }
+        Err(CoreError::TokenGone) => {
+            tracing::warn!("alfresco reset-password: unknown, expired or used key; nothing done");
+            Ok(accepted())
+        }
+        // Alfresco's own refusal, word for word: only white space reaches it, so echoing the
+        // value shows nothing but its length.
+        Err(CoreError::Policy(_)) if raw_password.trim().is_empty() => Err(AlfrescoError::new(
+            StatusCode::BAD_REQUEST,
+            API_DEFAULT,
+            format!("Invalid password value [{raw_password}]"),
+        )),
+        Err(e) => Err(e.into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn links_follow_alfresco() {
+        let t = link_template("https://share.example.com/share/page/reset-password/").unwrap();
+        assert_eq!(
+            t.as_str(),
+            "https://share.example.com/share/page/reset-password?key={token}&id=activiti${token_number}"
+        );
+        let t = link_template("https://x.example.com/reset?app=share").unwrap();
+        assert!(t.as_str().contains("?app=share&key={token}"));
+        assert!(link_template("/relative").is_err());
+        assert!(link_template("https://x.example.com/{token}").is_err());
+    }
+
+    #[test]
+    fn workflow_ids() {
+        assert_eq!(workflow_number("activiti$10"), Some(10));
+        assert_eq!(workflow_number("activiti$"), None);
+        assert_eq!(workflow_number("jbpm$10"), None);
+        assert_eq!(workflow_number("activiti$-1"), None);
+        assert_eq!(workflow_number("activiti$99999999999999999999999"), None);
+    }
+
+    #[test]
+    fn error_numbers_are_eight_digits() {
+        let n = error_number();
+        assert_eq!(n.len(), 8, "{n}");
+        assert!(n.bytes().all(|b| b.is_ascii_digit()));
+    }
+
+    #[test]
+    fn config_is_checked() {
+        let mut c = AlfrescoConfig::default();
+        assert!(c.validate().is_ok());
+        c.clients.insert(
+            "share".into(),
+            AlfrescoClient {
+                reset_password_page_url: "ftp://x".into(),
+            },
+        );
+        assert!(c.validate().unwrap_err().contains("clients.share"));
+        c.clients.clear();
+        c.network = "a/b".into();
+        assert!(c.validate().is_err());
+    }
+}

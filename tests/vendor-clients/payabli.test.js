@@ -1,0 +1,53 @@
+// @payabli/sdk-node (client.user.authResetUser) against resetd's Payabli dialect. Started by
+// crates/resetd/tests/dialect_payabli.rs, which creates `sdk` and an allow-listed API key.
+'use strict';
+const { test } = require('node:test');
+const assert = require('node:assert/strict');
+const { PayabliClient, Payabli } = require('@payabli/sdk-node');
+const { BASE, resetMails, waitResetMail, linkParam, native, authenticate } = require('./helpers');
+
+const OLD = process.env.RESETD_OLD_PASSWORD;
+const NEW = 'amber kettle drifts at noon 5';
+const client = (apiKey) => new PayabliClient({ apiKey, baseUrl: `${BASE}/api` });
+const noRetry = { maxRetries: 0 };
+
+test('authResetUser answers Success for known and unknown addresses alike', async () => {
+  const api = client(process.env.PAYABLI_KEY);
+  const known = await api.user.authResetUser({ email: 'sdk@example.com' }, noRetry);
+  const unknown = await api.user.authResetUser({ email: 'nobody@example.com' }, noRetry);
+  assert.deepEqual(known, { responseText: 'Success', isSuccess: true });
+  assert.deepEqual(unknown, known);
+  await waitResetMail('sdk@example.com', 1);
+});
+
+test('a token that is not allow-listed is UnauthorizedError', async () => {
+  for (const key of [process.env.PAYABLI_OTHER_KEY, 'not-a-key']) {
+    await assert.rejects(client(key).user.authResetUser({ email: 'sdk@example.com' }, noRetry), (e) => {
+      assert.ok(e instanceof Payabli.UnauthorizedError, e.constructor.name);
+      assert.equal(e.statusCode, 401);
+      assert.equal(e.body.isSuccess, false);
+      assert.equal(e.body.responseText, 'Unauthorized request.');
+      return true;
+    });
+  }
+});
+
+test('a request without an email is BadRequestError', async () => {
+  await assert.rejects(client(process.env.PAYABLI_KEY).user.authResetUser({}, noRetry), (e) => {
+    assert.ok(e instanceof Payabli.BadRequestError, e.constructor.name);
+    assert.equal(e.statusCode, 400);
+    assert.equal(e.body.responseCode, 400);
+    assert.equal(e.body.responseText, 'Bad request/ invalid data');
+    return true;
+  });
+});
+
+test('the emailed token completes the reset and the new password logs in', async () => {
+  const mail = await waitResetMail('sdk@example.com', 1);
+  const token = linkParam(mail, '?token=');
+  const done = await native('POST', `/v1/default/recovery/${token}`, { password: NEW });
+  assert.equal(done.status, 204);
+  assert.equal(await authenticate('default', 'sdk', NEW), 200);
+  assert.equal(await authenticate('default', 'sdk', OLD), 401);
+  assert.equal(resetMails('nobody@example.com').length, 0);
+});
