@@ -590,7 +590,7 @@ async fn issue_in<C: GenericClient + Sync>(
     let t = &issue.token;
     // Serialise issuing per person: a concurrent resolution for the same person (another
     // request, maybe on another instance) waits here and then sees this one's token.
-    if !lock_person(&db, &t.tenant, &t.person).await? {
+    if !lock_person(db, &t.tenant, &t.person).await? {
         return Err(StoreError::NotFound);
     }
     let cooling: bool = get(
@@ -604,7 +604,7 @@ async fn issue_in<C: GenericClient + Sync>(
     if cooling {
         return Ok(Resolved::CoolingDown); // the request row stays deleted
     }
-    revoke_live_tokens(&db, &t.tenant, &t.person, t.created_at).await?;
+    revoke_live_tokens(db, &t.tenant, &t.person, t.created_at).await?;
     db.exec(
             "INSERT INTO reset_token (hash, tenant, person, client, created_at, expires_at, used_at, revoked_at, ip) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
@@ -621,8 +621,8 @@ async fn issue_in<C: GenericClient + Sync>(
             ],
         )
         .await?;
-    insert_message(&db, &issue.message).await?;
-    insert_audit(&db, &issue.audit).await?;
+    insert_message(db, &issue.message).await?;
+    insert_audit(db, &issue.audit).await?;
     Ok(Resolved::Issued)
 }
 
