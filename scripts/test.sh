@@ -34,3 +34,6 @@ fi
 
 echo "== browser tests (hosted reset page in headless Chromium)"
 ./scripts/browser-tests.sh
+
+echo "== fuzzing (short run of every cargo-fuzz target)"
+./scripts/fuzz.sh
