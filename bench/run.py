@@ -19,6 +19,7 @@ import os
 import platform
 import re
 import resource
+import secrets
 import shutil
 import socket
 import statistics
@@ -238,7 +239,7 @@ def scenario_hash(args, work):
     def complete(item):
         login, tok = item
         conn = http.client.HTTPConnection("127.0.0.1", srv.port, timeout=60)
-        conn.request("POST", f"/v1/default/recovery/{tok}", json.dumps({"password": GOOD.format(login)}), {"content-type": "application/json"})
+        conn.request("POST", f"/v1/default/recovery/{tok}", json.dumps({"password": GOOD.format(secrets.token_hex(6))}), {"content-type": "application/json"})
         status = conn.getresponse().status
         conn.close()
         return status
@@ -283,7 +284,7 @@ def scenario_memory(args, work):
         login, tok = item
         try:
             conn = http.client.HTTPConnection("127.0.0.1", srv.port, timeout=120)
-            conn.request("POST", f"/v1/default/recovery/{tok}", json.dumps({"password": GOOD.format(login)}), {"content-type": "application/json"})
+            conn.request("POST", f"/v1/default/recovery/{tok}", json.dumps({"password": GOOD.format(secrets.token_hex(6))}), {"content-type": "application/json"})
             res = conn.getresponse()
             retry = res.getheader("retry-after")
             conn.close()

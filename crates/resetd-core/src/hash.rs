@@ -1,8 +1,8 @@
 //! Argon2id password hashing in PHC string form. Pure computation: the server decides which
 //! threads run it (a bounded blocking pool), see `PasswordHasher`.
 
-use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier as _, SaltString};
-use argon2::{Algorithm, Argon2, Params, Version};
+use argon2::password_hash::{Output, PasswordHash, SaltString};
+use argon2::{Algorithm, Argon2, Block, Params, Version};
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
@@ -100,25 +100,55 @@ impl Argon2id {
 
     /// Hashes `password` with a fresh 128-bit salt.
     pub fn hash(&self, password: &Password) -> Result<String, HashError> {
-        let salt = SaltString::encode_b64(&random_bytes::<16>())
-            .map_err(|e| HashError::Argon2(e.to_string()))?;
-        self.argon()?
-            .hash_password(password.expose().as_bytes(), &salt)
-            .map(|h| h.to_string())
-            .map_err(|e| HashError::Argon2(e.to_string()))
+        self.hash_with(password, &mut Scratch::default())
+    }
+
+    /// [`Argon2id::hash`] in `scratch`'s memory, so a hashing thread allocates nothing per call.
+    pub fn hash_with(
+        &self,
+        password: &Password,
+        scratch: &mut Scratch,
+    ) -> Result<String, HashError> {
+        let err = |e: &dyn std::fmt::Display| HashError::Argon2(e.to_string());
+        let p = self.params;
+        let params = Params::new(p.m_cost, p.t_cost, p.p_cost, None).map_err(|e| err(&e))?;
+        let blocks = params.block_count();
+        let argon = Argon2::new(Algorithm::Argon2id, Version::V0x13, params);
+        let salt = random_bytes::<16>();
+        let mut out = [0u8; 32];
+        argon
+            .hash_password_into_with_memory(
+                password.expose().as_bytes(),
+                &salt,
+                &mut out,
+                scratch.blocks(blocks),
+            )
+            .map_err(|e| err(&e))?;
+        let salt = SaltString::encode_b64(&salt).map_err(|e| err(&e))?;
+        let out = Output::new(&out).map_err(|e| err(&e))?;
+        Ok(format!(
+            "$argon2id$v=19$m={},t={},p={}${}${out}",
+            p.m_cost,
+            p.t_cost,
+            p.p_cost,
+            salt.as_str()
+        ))
     }
 
     /// Verifies `password` against an Argon2 PHC string (any variant and parameters).
     pub fn verify(&self, password: &Password, phc: &str) -> Verified {
+        self.verify_with(password, phc, &mut Scratch::default())
+    }
+
+    /// [`Argon2id::verify`] in `scratch`'s memory.
+    pub fn verify_with(&self, password: &Password, phc: &str, scratch: &mut Scratch) -> Verified {
         let Some(stored) = StoredHash::parse(phc) else {
             return Verified {
                 ok: false,
                 needs_rehash: false,
             };
         };
-        let ok = Argon2::default()
-            .verify_password(password.expose().as_bytes(), &stored.hash)
-            .is_ok();
+        let ok = stored.matches(password, scratch);
         Verified {
             ok,
             needs_rehash: ok && stored.weaker_than(self.params),
@@ -128,6 +158,25 @@ impl Argon2id {
     /// One verification against a fixed hash, for timing equality.
     pub fn verify_dummy(&self, password: &Password) {
         let _ = self.verify(password, &self.dummy);
+    }
+
+    /// [`Argon2id::verify_dummy`] in `scratch`'s memory.
+    pub fn verify_dummy_with(&self, password: &Password, scratch: &mut Scratch) {
+        let _ = self.verify_with(password, &self.dummy, scratch);
+    }
+}
+
+/// Argon2 working memory owned by one hashing thread and reused across calls, so memory stays at
+/// (threads × the largest cost seen) however many requests arrive.
+#[derive(Default)]
+pub struct Scratch(Vec<Block>);
+
+impl Scratch {
+    fn blocks(&mut self, n: usize) -> &mut [Block] {
+        if self.0.len() < n {
+            self.0.resize(n, Block::new());
+        }
+        &mut self.0[..n]
     }
 }
 
@@ -158,6 +207,48 @@ impl<'a> StoredHash<'a> {
             return None;
         }
         Some(Self { hash, params })
+    }
+
+    /// Recomputes the hash of `password` with the stored salt, variant, version and parameters,
+    /// and compares in constant time.
+    fn matches(&self, password: &Password, scratch: &mut Scratch) -> bool {
+        let algorithm = match self.hash.algorithm.as_str() {
+            "argon2id" => Algorithm::Argon2id,
+            "argon2i" => Algorithm::Argon2i,
+            _ => Algorithm::Argon2d,
+        };
+        let version = match self.hash.version {
+            None | Some(0x13) => Version::V0x13,
+            Some(0x10) => Version::V0x10,
+            Some(_) => return false,
+        };
+        let (Some(expected), Some(salt)) = (self.hash.hash, self.hash.salt) else {
+            return false;
+        };
+        let mut salt_buf = [0u8; 64];
+        let Ok(salt) = salt.decode_b64(&mut salt_buf) else {
+            return false;
+        };
+        let p = self.params;
+        let Ok(params) = Params::new(p.m_cost, p.t_cost, p.p_cost, Some(expected.len())) else {
+            return false;
+        };
+        let blocks = params.block_count();
+        let argon = Argon2::new(algorithm, version, params);
+        let mut out = [0u8; 64];
+        let out = &mut out[..expected.len()];
+        if argon
+            .hash_password_into_with_memory(
+                password.expose().as_bytes(),
+                salt,
+                out,
+                scratch.blocks(blocks),
+            )
+            .is_err()
+        {
+            return false;
+        }
+        Output::new(out).is_ok_and(|o| o == expected) // Output compares in constant time
     }
 
     /// The stored parameters.
@@ -207,6 +298,35 @@ mod tests {
             !h.verify(&Password::parse("a long passphrasE").unwrap(), &phc)
                 .ok
         );
+    }
+
+    #[test]
+    fn scratch_hashing_agrees_with_the_reference_implementation() {
+        use argon2::password_hash::{PasswordHasher as _, PasswordVerifier as _};
+        let h = Argon2id::new(cheap()).unwrap();
+        let p = Password::parse("cross-checked passphrase").unwrap();
+        // Ours verifies by the reference code...
+        let ours = h.hash(&p).unwrap();
+        let parsed = PasswordHash::new(&ours).unwrap();
+        assert!(Argon2::default()
+            .verify_password(p.expose().as_bytes(), &parsed)
+            .is_ok());
+        // ...and the reference code's hashes (every variant) verify by ours, reusing one scratch.
+        let mut scratch = Scratch::default();
+        for alg in [Algorithm::Argon2id, Algorithm::Argon2i, Algorithm::Argon2d] {
+            let params = Params::new(512, 2, 2, None).unwrap();
+            let salt = SaltString::encode_b64(b"0123456789abcdef").unwrap();
+            let reference = Argon2::new(alg, Version::V0x13, params)
+                .hash_password(p.expose().as_bytes(), &salt)
+                .unwrap()
+                .to_string();
+            assert!(
+                h.verify_with(&p, &reference, &mut scratch).ok,
+                "{reference}"
+            );
+            let wrong = Password::parse("cross-checked passphrasE").unwrap();
+            assert!(!h.verify_with(&wrong, &reference, &mut scratch).ok);
+        }
     }
 
     #[test]

@@ -1,51 +1,71 @@
-//! Argon2id on a bounded blocking pool. At most `workers` hashes run at once and at most `queue`
-//! more wait; past that the caller gets `Overloaded` at once (503 + Retry-After) instead of a
-//! growing queue, so a flood of resets costs bounded memory.
+//! Argon2id on a fixed set of hashing threads. `workers` threads each own their Argon2 working
+//! memory (reused for every hash, so memory stays at workers × m_cost however many requests come),
+//! and at most `queue` jobs wait; past that the caller gets `Overloaded` at once (503 +
+//! Retry-After) instead of a growing queue.
 
-use std::sync::Arc;
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
+use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
-use resetd_core::hash::{Argon2id, HashError, PasswordHasher, Verified};
+use resetd_core::hash::{Argon2id, HashError, PasswordHasher, Scratch, Verified};
 use resetd_core::types::Password;
-use tokio::sync::Semaphore;
+use tokio::sync::oneshot;
+
+type Job = Box<dyn FnOnce(&Argon2id, &mut Scratch) + Send>;
 
 /// The server's [`PasswordHasher`].
 pub struct PooledHasher {
-    argon: Arc<Argon2id>,
-    admission: Arc<Semaphore>,
-    running: Arc<Semaphore>,
+    jobs: SyncSender<Job>,
 }
 
 impl PooledHasher {
     /// A pool running `workers` hashes at once with `queue` more waiting.
     pub fn new(argon: Argon2id, workers: usize, queue: usize) -> Self {
-        let workers = workers.max(1);
-        Self {
-            argon: Arc::new(argon),
-            admission: Arc::new(Semaphore::new(workers + queue)),
-            running: Arc::new(Semaphore::new(workers)),
+        let (jobs, inbox) = sync_channel::<Job>(queue);
+        let inbox = Arc::new(Mutex::new(inbox));
+        let argon = Arc::new(argon);
+        for i in 0..workers.max(1) {
+            let (inbox, argon) = (inbox.clone(), argon.clone());
+            std::thread::Builder::new()
+                .name(format!("resetd-argon2-{i}"))
+                .spawn(move || work(&inbox, &argon))
+                .expect("spawning a hashing thread");
         }
+        Self { jobs }
     }
 
     async fn run<T: Send + 'static>(
         &self,
-        job: impl FnOnce(&Argon2id) -> T + Send + 'static,
+        job: impl FnOnce(&Argon2id, &mut Scratch) -> T + Send + 'static,
     ) -> Result<T, HashError> {
-        let _admitted = self
-            .admission
-            .clone()
-            .try_acquire_owned()
-            .map_err(|_| HashError::Overloaded)?;
-        let _running = self
-            .running
-            .clone()
-            .acquire_owned()
-            .await
-            .map_err(|_| HashError::Overloaded)?;
-        let argon = self.argon.clone();
-        tokio::task::spawn_blocking(move || job(&argon))
-            .await
-            .map_err(|e| HashError::Argon2(format!("hashing task failed: {e}")))
+        let (tx, rx) = oneshot::channel();
+        let job: Job = Box::new(move |argon, scratch| {
+            let _ = tx.send(job(argon, scratch));
+        });
+        match self.jobs.try_send(job) {
+            Ok(()) => {}
+            Err(TrySendError::Full(_)) => return Err(HashError::Overloaded),
+            Err(TrySendError::Disconnected(_)) => {
+                return Err(HashError::Argon2("the hashing threads are gone".into()));
+            }
+        }
+        rx.await
+            .map_err(|_| HashError::Argon2("a hashing job was dropped".into()))
+    }
+}
+
+/// One hashing thread: takes jobs until the pool is dropped.
+fn work(inbox: &Mutex<Receiver<Job>>, argon: &Argon2id) {
+    let mut scratch = Scratch::default();
+    loop {
+        let job = match inbox.lock() {
+            Ok(rx) => rx.recv(),
+            Err(_) => return,
+        };
+        match job {
+            Ok(job) => job(argon, &mut scratch),
+            Err(_) => return,
+        }
     }
 }
 
@@ -53,17 +73,17 @@ impl PooledHasher {
 impl PasswordHasher for PooledHasher {
     async fn hash(&self, password: &Password) -> Result<String, HashError> {
         let pw = password.clone();
-        self.run(move |a| a.hash(&pw)).await?
+        self.run(move |a, s| a.hash_with(&pw, s)).await?
     }
 
     async fn verify(&self, password: &Password, phc: &str) -> Result<Verified, HashError> {
         let (pw, phc) = (password.clone(), phc.to_owned());
-        self.run(move |a| a.verify(&pw, &phc)).await
+        self.run(move |a, s| a.verify_with(&pw, &phc, s)).await
     }
 
     async fn verify_dummy(&self, password: &Password) -> Result<(), HashError> {
         let pw = password.clone();
-        self.run(move |a| a.verify_dummy(&pw)).await
+        self.run(move |a, s| a.verify_dummy_with(&pw, s)).await
     }
 }
 
