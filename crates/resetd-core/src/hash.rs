@@ -111,9 +111,13 @@ impl Argon2id {
     /// Verifies `password` against an Argon2 PHC string (any variant and parameters).
     pub fn verify(&self, password: &Password, phc: &str) -> Verified {
         let Some(stored) = StoredHash::parse(phc) else {
+            // An imported hash of another algorithm: verified by its own rules, replaced by
+            // Argon2id on the first successful login.
+            let ok = crate::foreign::ForeignHash::parse(phc)
+                .is_ok_and(|f| !f.is_argon2() && f.verify(password));
             return Verified {
-                ok: false,
-                needs_rehash: false,
+                ok,
+                needs_rehash: ok,
             };
         };
         let ok = Argon2::default()
