@@ -404,7 +404,11 @@ mod tests {
     #[test]
     fn passlib_pbkdf2_is_normalised_to_phc_and_still_verifies() {
         let h = ForeignHash::parse(PASSLIB_PBKDF2).unwrap();
-        assert!(h.as_str().starts_with("$pbkdf2-sha256$i=29000,l=32$"), "{}", h.as_str());
+        assert!(
+            h.as_str().starts_with("$pbkdf2-sha256$i=29000,l=32$"),
+            "{}",
+            h.as_str()
+        );
         assert!(h.verify(&pw("pw")));
         assert!(!h.verify(&pw("pW")));
         let again = ForeignHash::parse(h.as_str()).unwrap();

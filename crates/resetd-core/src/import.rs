@@ -157,9 +157,241 @@ mod tests {
             &json!({"login": "x", "email": "x@example.org", "password_hash": "$1$secretsalt$h"}),
         )
         .unwrap_err();
-        assert!(e.starts_with("password_hash:") && !e.contains("secretsalt"), "{e}");
+        assert!(
+            e.starts_with("password_hash:") && !e.contains("secretsalt"),
+            "{e}"
+        );
         let e = ImportRow::from_json(&json!({"login": "x", "emial": "x@example.org"})).unwrap_err();
         assert!(e.contains("unknown field"), "{e}");
         assert!(ImportRow::from_json(&json!({"email": "x@example.org"})).is_err());
+    }
+}
+
+/// The longest line an import accepts (64 KiB); longer lines are rejected, not buffered.
+pub const MAX_LINE: usize = 64 * 1024;
+/// Rows per store call (one transaction).
+pub const BATCH: usize = 500;
+
+/// The input format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// Comma-separated, a header line first naming the [`FIELDS`]; one record per line
+    /// (RFC 4180 quoting with `""`, but no line breaks inside fields).
+    Csv,
+    /// One JSON object per line.
+    Jsonl,
+}
+
+impl Format {
+    /// Parses `csv` or `jsonl`.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "csv" => Some(Self::Csv),
+            "jsonl" | "ndjson" => Some(Self::Jsonl),
+            _ => None,
+        }
+    }
+}
+
+/// A refused line.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Rejection {
+    /// 1-based line number in the input.
+    pub line: u64,
+    /// Why (never the password hash).
+    pub reason: String,
+}
+
+/// The outcome of an import.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Summary {
+    /// People created (or that would be, in a dry run).
+    pub imported: u64,
+    /// People updated (matched by login).
+    pub updated: u64,
+    /// Lines refused.
+    pub rejected: u64,
+    /// Whether nothing was written.
+    pub dry_run: bool,
+}
+
+/// Splits one CSV record (RFC 4180 quoting, no line breaks inside fields).
+pub fn split_csv(line: &str) -> Result<Vec<String>, String> {
+    let mut fields = Vec::new();
+    let mut cur = String::new();
+    let mut chars = line.chars().peekable();
+    let mut quoted = false;
+    let mut at_start = true;
+    while let Some(c) = chars.next() {
+        match (quoted, c) {
+            (false, '"') if at_start => {
+                quoted = true;
+                at_start = false;
+            }
+            (true, '"') if chars.peek() == Some(&'"') => {
+                chars.next();
+                cur.push('"');
+            }
+            (true, '"') => {
+                quoted = false;
+                if !matches!(chars.peek(), None | Some(',')) {
+                    return Err("malformed CSV quoting".into());
+                }
+            }
+            (false, ',') => {
+                fields.push(std::mem::take(&mut cur));
+                at_start = true;
+            }
+            (_, c) => {
+                cur.push(c);
+                at_start = false;
+            }
+        }
+    }
+    if quoted {
+        return Err("unterminated CSV quote".into());
+    }
+    fields.push(cur);
+    Ok(fields)
+}
+
+/// Feeds lines to [`crate::Service::import_people`] in batches of [`BATCH`], collecting the
+/// summary; each surface reads its input line by line and reports rejections as they come.
+pub struct Importer<'a> {
+    service: &'a crate::Service,
+    tenant: crate::types::TenantId,
+    actor: crate::service::Actor,
+    format: Format,
+    dry_run: bool,
+    header: Option<Vec<String>>,
+    batch: Vec<ImportRow>,
+    summary: Summary,
+    rejections: Vec<Rejection>,
+}
+
+impl<'a> Importer<'a> {
+    /// An import into `tenant`.
+    pub fn new(
+        service: &'a crate::Service,
+        tenant: crate::types::TenantId,
+        actor: crate::service::Actor,
+        format: Format,
+        dry_run: bool,
+    ) -> Self {
+        Self {
+            service,
+            tenant,
+            actor,
+            format,
+            dry_run,
+            header: None,
+            batch: Vec::with_capacity(BATCH),
+            summary: Summary {
+                dry_run,
+                ..Summary::default()
+            },
+            rejections: Vec::new(),
+        }
+    }
+
+    /// Refuses line `line` for `reason` (e.g. a line too long for the reader).
+    pub fn reject(&mut self, line: u64, reason: impl Into<String>) {
+        self.summary.rejected += 1;
+        self.rejections.push(Rejection {
+            line,
+            reason: reason.into(),
+        });
+    }
+
+    /// Takes the rejections recorded since the last call, for the caller to report.
+    pub fn take_rejections(&mut self) -> Vec<Rejection> {
+        std::mem::take(&mut self.rejections)
+    }
+
+    /// The counts so far.
+    pub fn summary(&self) -> &Summary {
+        &self.summary
+    }
+
+    /// Processes line `line` (without its line break); blank lines are skipped. Fails only when
+    /// the store or the tenant does; bad rows become rejections.
+    pub async fn line(&mut self, line: u64, text: &str) -> Result<(), crate::CoreError> {
+        let text = text.strip_suffix('\r').unwrap_or(text);
+        let text = if line == 1 {
+            text.strip_prefix('\u{feff}').unwrap_or(text)
+        } else {
+            text
+        };
+        if text.trim().is_empty() {
+            return Ok(());
+        }
+        let row = match self.format {
+            Format::Jsonl => serde_json::from_str::<Value>(text)
+                .map_err(|e| format!("invalid JSON at column {}", e.column())),
+            Format::Csv => match split_csv(text) {
+                Err(e) => Err(e),
+                Ok(fields) => match &self.header {
+                    None => {
+                        let fields: Vec<String> =
+                            fields.iter().map(|f| f.trim().to_owned()).collect();
+                        if let Some(f) = fields.iter().find(|f| !FIELDS.contains(&f.as_str())) {
+                            return Err(crate::types::InvalidInput::new(
+                                "header",
+                                format!("unknown CSV column {f:?}"),
+                            )
+                            .into());
+                        }
+                        self.header = Some(fields);
+                        return Ok(());
+                    }
+                    Some(h) if h.len() != fields.len() => Err(format!(
+                        "{} fields where the header names {}",
+                        fields.len(),
+                        h.len()
+                    )),
+                    Some(h) => Ok(Value::Object(
+                        h.iter()
+                            .cloned()
+                            .zip(fields.into_iter().map(Value::String))
+                            .collect(),
+                    )),
+                },
+            },
+        };
+        match row.and_then(|r| ImportRow::from_json(&r)) {
+            Ok(row) => {
+                self.batch.push(row);
+                if self.batch.len() >= BATCH {
+                    self.flush().await?;
+                }
+            }
+            Err(reason) => self.reject(line, reason),
+        }
+        Ok(())
+    }
+
+    async fn flush(&mut self) -> Result<(), crate::CoreError> {
+        if self.batch.is_empty() {
+            return Ok(());
+        }
+        let rows = std::mem::replace(&mut self.batch, Vec::with_capacity(BATCH));
+        let inserted = self
+            .service
+            .import_people(&self.tenant, rows, self.dry_run, &self.actor)
+            .await?;
+        for i in inserted {
+            if i {
+                self.summary.imported += 1;
+            } else {
+                self.summary.updated += 1;
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes the last batch and returns the summary.
+    pub async fn finish(mut self) -> Result<Summary, crate::CoreError> {
+        self.flush().await?;
+        Ok(self.summary)
     }
 }

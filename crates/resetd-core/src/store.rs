@@ -136,8 +136,11 @@ pub trait Store: Send + Sync {
     /// `password_hash` (when `Some`) replaces the stored one only when that is missing or not
     /// Argon2id, so a re-run never undoes a password set or upgraded in resetd. Returns, per row,
     /// whether it was inserted (`true`) or updated. One audit event for the batch.
-    async fn upsert_people(&self, people: &[Person], audit: NewAudit)
-        -> Result<Vec<bool>, StoreError>;
+    async fn upsert_people(
+        &self,
+        people: &[Person],
+        audit: NewAudit,
+    ) -> Result<Vec<bool>, StoreError>;
 
     /// Stores a new API key under its secret's hash.
     async fn insert_api_key(

@@ -1788,7 +1788,10 @@ pub async fn people_import_upserts_by_login(store: Arc<dyn Store>) {
     let mut foreign = new_person(&a, "legacy", "legacy@example.org");
     foreign.password_hash = Some("$2b$10$legacy".into());
     foreign.number = s
-        .insert_person(&foreign, audit(&a, Some(&foreign.id), "person_created", at(0)))
+        .insert_person(
+            &foreign,
+            audit(&a, Some(&foreign.id), "person_created", at(0)),
+        )
         .await
         .unwrap();
 
@@ -1838,7 +1841,11 @@ pub async fn people_import_upserts_by_login(store: Arc<dyn Store>) {
     let mut unique = numbers.clone();
     unique.sort_unstable();
     unique.dedup();
-    assert_eq!(unique.len(), numbers.len(), "numbers are unique: {numbers:?}");
+    assert_eq!(
+        unique.len(),
+        numbers.len(),
+        "numbers are unique: {numbers:?}"
+    );
 
     // A re-run changes nothing and inserts nobody.
     let again = s.upsert_people(&batch, audit_of(6)).await.unwrap();
@@ -1849,5 +1856,7 @@ pub async fn people_import_upserts_by_login(store: Arc<dyn Store>) {
         .unwrap()
         .unwrap();
     assert_eq!(got.id, fresh[1].id, "the second run updated, not inserted");
-    assert!(audit_kinds(s, &a).await.contains(&"people_imported".to_string()));
+    assert!(audit_kinds(s, &a)
+        .await
+        .contains(&"people_imported".to_string()));
 }
