@@ -246,3 +246,102 @@ async fn csv_from_stdin_with_quoting_and_profile_fields() {
     );
     assert_eq!(login(&s, "bob", "anything").await, 401);
 }
+
+#[tokio::test]
+async fn native_api_streams_an_import_and_answers_a_summary() {
+    let Some(rows) = reference_hashes() else {
+        return;
+    };
+    let s = Server::start(&format!("{FAST_ARGON}{NO_LIMITS}"));
+    let mut body = String::new();
+    for r in rows.iter().take(3) {
+        let l = r["login"].as_str().unwrap();
+        body.push_str(
+            &json!({"login": l, "email": format!("{l}@example.org"), "password_hash": r["password_hash"]})
+                .to_string(),
+        );
+        body.push('\n');
+    }
+    // Line 4 is too long (and not buffered), line 5 is fine again, line 6 has no final newline.
+    body.push_str(&format!(
+        "{{\"login\": \"long\", \"attributes\": \"{}\"}}\n",
+        "x".repeat(70_000)
+    ));
+    body.push_str(&json!({"login": "after", "email": "after@example.org"}).to_string());
+    body.push('\n');
+    body.push_str(
+        "{\"login\": \"last\", \"email\": \"last@example.org\", \"password_hash\": \"$1$x$y\"}",
+    );
+
+    let post = |query: &'static str, key: Option<String>, body: String| {
+        let mut req = s
+            .http
+            .post(s.url(&format!("/v1/default/people/import{query}")))
+            .header("content-type", "application/x-ndjson")
+            .body(body);
+        if let Some(k) = key {
+            req = req.bearer_auth(k);
+        }
+        req.send()
+    };
+    // (Empty bodies: the server answers these before reading a body.)
+    let unauth = post("", None, String::new()).await.unwrap();
+    assert_eq!(unauth.status(), 401);
+    let bad = post("?format=xml", Some(s.key.clone()), String::new())
+        .await
+        .unwrap();
+    assert_eq!(
+        bad.status(),
+        422,
+        "an invalid parameter, as elsewhere in the API"
+    );
+
+    let dry: Value = post("?dry_run=true", Some(s.key.clone()), body.clone())
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(dry["dry_run"], true);
+    assert_eq!(dry["imported"], 4, "{dry}");
+    assert_eq!(stored_hash_count(&s), 0);
+
+    let res = post("", Some(s.key.clone()), body.clone()).await.unwrap();
+    assert_eq!(res.status(), 200);
+    let sum: Value = res.json().await.unwrap();
+    assert_eq!(
+        (&sum["imported"], &sum["updated"], &sum["rejected"]),
+        (&json!(4), &json!(0), &json!(2)),
+        "{sum}"
+    );
+    assert_eq!(sum["rejections"][0]["line"], 4);
+    assert!(sum["rejections"][0]["reason"]
+        .as_str()
+        .unwrap()
+        .contains("longer than"));
+    assert_eq!(sum["rejections"][1]["line"], 6);
+    assert!(!sum.to_string().contains("$1$x$y"), "no hash echoed");
+    let first = &rows[0];
+    assert_eq!(
+        login(
+            &s,
+            first["login"].as_str().unwrap(),
+            first["password"].as_str().unwrap()
+        )
+        .await,
+        200
+    );
+
+    let csv = "login,email\nafter,after2@example.org\n";
+    let again: Value = post("?format=csv", Some(s.key.clone()), csv.into())
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        (&again["imported"], &again["updated"]),
+        (&json!(0), &json!(1)),
+        "{again}"
+    );
+}
