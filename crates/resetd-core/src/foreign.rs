@@ -364,8 +364,14 @@ fn scrypt(s: &str) -> Result<ForeignHash, HashRejected> {
     else {
         return reject("malformed scrypt hash");
     };
-    let memory = 128u64 * u64::from(r) << log_n.min(63);
-    if log_n == 0 || log_n > 24 || r == 0 || r > 64 || p == 0 || p > 16 || memory > MAX_SCRYPT_BYTES
+    // Checked in this order so the memory figure cannot overflow (log_n <= 24, r <= 64).
+    if log_n == 0
+        || log_n > 24
+        || r == 0
+        || r > 64
+        || p == 0
+        || p > 16
+        || (128 * u64::from(r)) << log_n > MAX_SCRYPT_BYTES
     {
         return reject("scrypt parameters beyond 256 MiB or out of range");
     }

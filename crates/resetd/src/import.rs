@@ -63,7 +63,7 @@ pub async fn run(
             }
             println!("line {}: {}", r.line, r.reason);
         }
-        if progress && line_no % 5000 == 0 {
+        if progress && line_no.is_multiple_of(5000) {
             let secs = started.elapsed().as_secs_f64().max(0.001);
             eprint!(
                 "\r\x1b[K{line_no} lines, {:.0} lines/s",
