@@ -12,6 +12,8 @@
 //!   `$pbkdf2-sha256$i=N,l=LEN$SALT$HASH` with unpadded standard base64 of the salt bytes.
 //! - scrypt (`$scrypt$ln=..,r=..,p=..$SALT$HASH`, passlib's form): kept as given, the salt is
 //!   the base64-decoded bytes as passlib does.
+//! - Alfresco's salted SHA-256 (`alfresco-sha256$SALT$HEX`, Acegi's `ShaPasswordEncoder` rule:
+//!   hex SHA-256 of `password{salt}`): kept as given.
 
 use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD};
 use base64::Engine as _;
@@ -61,6 +63,10 @@ enum Form {
         salt: Vec<u8>,
         hash: Vec<u8>,
     },
+    AlfrescoSha256 {
+        salt: String,
+        hash: Vec<u8>,
+    },
     Scrypt {
         log_n: u8,
         r: u32,
@@ -92,6 +98,9 @@ impl ForeignHash {
         }
         if s.starts_with("pbkdf2_") {
             return reject("unsupported Django hasher (only pbkdf2_sha256)");
+        }
+        if let Some(rest) = s.strip_prefix("alfresco-sha256$") {
+            return alfresco_sha256(s, rest);
         }
         if let Some(rest) = s.strip_prefix("bcrypt10:") {
             return bcrypt(rest);
@@ -171,6 +180,15 @@ impl ForeignHash {
                     }
                 }
                 bool::from(out.ct_eq(hash))
+            }
+            Form::AlfrescoSha256 { salt, hash } => {
+                use sha2::Digest as _;
+                let mut d = sha2::Sha256::new();
+                d.update(pw);
+                d.update(b"{");
+                d.update(salt.as_bytes());
+                d.update(b"}");
+                bool::from(d.finalize().as_slice().ct_eq(hash))
             }
             Form::Scrypt {
                 log_n,
@@ -342,6 +360,33 @@ fn keycloak(s: &str) -> Result<ForeignHash, HashRejected> {
         return reject("malformed Keycloak credential JSON");
     };
     pbkdf2(prf, iterations, salt, hash)
+}
+
+/// `alfresco-sha256$salt$hex`.
+fn alfresco_sha256(s: &str, rest: &str) -> Result<ForeignHash, HashRejected> {
+    let Some((salt, hex)) = rest.split_once('$') else {
+        return reject("malformed Alfresco SHA-256 hash");
+    };
+    let hash: Option<Vec<u8>> = (hex.len() == 64)
+        .then(|| {
+            (0..32)
+                .map(|i| u8::from_str_radix(hex.get(2 * i..2 * i + 2)?, 16).ok())
+                .collect()
+        })
+        .flatten();
+    let Some(hash) = hash else {
+        return reject("malformed Alfresco SHA-256 hash");
+    };
+    if salt.is_empty() || salt.len() > 128 || salt.contains(['{', '}']) {
+        return reject("malformed Alfresco SHA-256 salt");
+    }
+    Ok(ForeignHash {
+        text: s.to_owned(),
+        form: Form::AlfrescoSha256 {
+            salt: salt.to_owned(),
+            hash,
+        },
+    })
 }
 
 /// `$scrypt$ln=16,r=8,p=1$salt$hash` (passlib; the salt is the decoded bytes).
