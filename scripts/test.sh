@@ -10,6 +10,15 @@ if ! python3 -c 'import aiosmtpd' >/dev/null 2>&1; then
   python3 -m pip install --quiet --disable-pip-version-check 'aiosmtpd>=1.4,<2'
 fi
 
+# Reference password-hash generators for crates/resetd/tests/import.rs.
+if ! python3 -c 'import passlib, bcrypt, argon2' >/dev/null 2>&1; then
+  python3 -m pip install --quiet --disable-pip-version-check 'passlib>=1.7,<2' 'bcrypt>=4,<6' 'argon2-cffi>=21,<26'
+fi
+if ! command -v htpasswd >/dev/null 2>&1 || ! command -v openssl >/dev/null 2>&1; then
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  $SUDO apt-get update -qq && $SUDO apt-get install -y -qq apache2-utils openssl
+fi
+
 echo "== toolchain checks"
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings

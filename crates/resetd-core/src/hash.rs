@@ -143,9 +143,13 @@ impl Argon2id {
     /// [`Argon2id::verify`] in `scratch`'s memory.
     pub fn verify_with(&self, password: &Password, phc: &str, scratch: &mut Scratch) -> Verified {
         let Some(stored) = StoredHash::parse(phc) else {
+            // An imported hash of another algorithm: verified by its own rules, replaced by
+            // Argon2id on the first successful login.
+            let ok = crate::foreign::ForeignHash::parse(phc)
+                .is_ok_and(|f| !f.is_argon2() && f.verify(password));
             return Verified {
-                ok: false,
-                needs_rehash: false,
+                ok,
+                needs_rehash: ok,
             };
         };
         let ok = stored.matches(password, scratch);

@@ -2,7 +2,9 @@
 //! rendering and the clock come in through small traits.
 
 pub mod error;
+pub mod foreign;
 pub mod hash;
+pub mod import;
 pub mod model;
 pub mod policy;
 pub mod render;

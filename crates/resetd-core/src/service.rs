@@ -373,6 +373,70 @@ impl Service {
         Ok(person)
     }
 
+    /// Imports a batch of checked rows (upsert by login, see [`Store::upsert_people`]); with
+    /// `dry_run` nothing is written and the counts say what would happen. Returns per row whether
+    /// it was (or would be) inserted. Rows whose roles or attributes are out of bounds are refused
+    /// before anything is written, with their index in `rows`.
+    pub async fn import_people(
+        &self,
+        tenant: &TenantId,
+        rows: Vec<crate::import::ImportRow>,
+        dry_run: bool,
+        actor: &Actor,
+    ) -> Result<Vec<bool>> {
+        self.tenant(tenant).await?;
+        let now = self.now();
+        let mut people = Vec::with_capacity(rows.len());
+        for row in rows {
+            check_attributes(&row.attributes, &row.roles)?;
+            let has_hash = row.password_hash.is_some();
+            people.push(Person {
+                id: PersonId::generate(),
+                number: 0,
+                tenant: tenant.clone(),
+                login: row.login,
+                email: row.email,
+                display_name: row
+                    .display_name
+                    .unwrap_or_else(|| DisplayName::parse("").expect("empty name is valid")),
+                locale: row.locale,
+                enabled: row.enabled,
+                verified: row.verified,
+                roles: row.roles,
+                attributes: row.attributes,
+                password_hash: row.password_hash.map(|h| h.into_string()),
+                password_changed_at: has_hash.then_some(now),
+                must_change_password: false,
+                failed_logins: 0,
+                locked_until: None,
+                created_at: now,
+                updated_at: now,
+            });
+        }
+        if dry_run {
+            let mut seen = std::collections::HashSet::new();
+            let mut inserted = Vec::with_capacity(people.len());
+            for p in &people {
+                let known = self
+                    .store
+                    .find_person(tenant, &Lookup::login(&p.login))
+                    .await?
+                    .is_some();
+                inserted.push(!known && seen.insert(p.login.as_str().to_owned()));
+            }
+            return Ok(inserted);
+        }
+        let audit = self.audit(
+            tenant,
+            None,
+            "people_imported",
+            actor,
+            None,
+            json!({"rows": people.len()}),
+        );
+        Ok(self.store.upsert_people(&people, audit).await?)
+    }
+
     /// A person by id.
     pub async fn get_person(&self, tenant: &TenantId, id: &PersonId) -> Result<Person> {
         self.tenant(tenant).await?;
@@ -1221,7 +1285,7 @@ fn personal_context(p: &Person) -> PersonalContext<'_> {
     PersonalContext { words }
 }
 
-fn check_attributes(attributes: &serde_json::Value, roles: &[String]) -> Result<()> {
+pub(crate) fn check_attributes(attributes: &serde_json::Value, roles: &[String]) -> Result<()> {
     if !attributes.is_object() {
         return Err(crate::types::InvalidInput::new("attributes", "must be a JSON object").into());
     }

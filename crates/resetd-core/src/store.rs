@@ -130,6 +130,17 @@ pub trait Store: Send + Sync {
     ) -> Result<Option<Person>, StoreError>;
     /// Writes a person's profile fields (login, email, names, locale, enabled, roles, attributes).
     async fn update_person(&self, person: &Person, audit: NewAudit) -> Result<(), StoreError>;
+    /// Imports people in one transaction, matched by login: a new login is inserted (its
+    /// `number` assigned), an existing one gets its profile fields (email, name, locale, enabled,
+    /// verified, roles, attributes) replaced and keeps its id, number and counters. A row's
+    /// `password_hash` (when `Some`) replaces the stored one only when that is missing or not
+    /// Argon2id, so a re-run never undoes a password set or upgraded in resetd. Returns, per row,
+    /// whether it was inserted (`true`) or updated. One audit event for the batch.
+    async fn upsert_people(
+        &self,
+        people: &[Person],
+        audit: NewAudit,
+    ) -> Result<Vec<bool>, StoreError>;
 
     /// Stores a new API key under its secret's hash.
     async fn insert_api_key(

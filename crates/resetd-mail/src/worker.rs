@@ -464,6 +464,9 @@ mod tests {
         async fn update_person(&self, _: &Person, _: NewAudit) -> Result<(), StoreError> {
             unimplemented!()
         }
+        async fn upsert_people(&self, _: &[Person], _: NewAudit) -> Result<Vec<bool>, StoreError> {
+            unimplemented!()
+        }
         async fn insert_api_key(
             &self,
             _: &ApiKey,

@@ -177,7 +177,20 @@ pub fn router(state: AppState, dialects: &dialects::DialectsConfig) -> Router {
             timeout,
         ))
         .layer(DefaultBodyLimit::max(body_limit))
+        .merge(import_route(state.clone()))
         .with_state(state)
+}
+
+/// The streaming people import, outside the global timeout and body limit: it may run for
+/// minutes and read up to 1 GiB, line by line.
+fn import_route(state: AppState) -> Router<AppState> {
+    Router::new()
+        .route(
+            "/v1/{tenant}/people/import",
+            axum::routing::post(native::import::people),
+        )
+        .layer(axum::middleware::from_fn_with_state(state, observe))
+        .layer(DefaultBodyLimit::max(native::import::IMPORT_BODY_LIMIT))
 }
 
 async fn ready(State(s): State<AppState>) -> Response {
@@ -314,6 +327,7 @@ mod openapi_tests {
             ("/v1/{tenant}/password/check", &["post"]),
             ("/v1/{tenant}/authenticate", &["post"]),
             ("/v1/{tenant}/people", &["get", "post"]),
+            ("/v1/{tenant}/people/import", &["post"]),
             ("/v1/{tenant}/people/{id}", &["get", "patch"]),
             ("/v1/{tenant}/people/{id}/disable", &["post"]),
             ("/v1/{tenant}/people/{id}/enable", &["post"]),

@@ -19,6 +19,7 @@ use resetd_core::CoreError;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+pub(crate) mod import;
 mod outbox;
 
 use crate::problem::{Body, Path, Problem, Query};

@@ -49,6 +49,7 @@ pub const CHECKS: &[&str] = &[
     "failed_write_does_not_abort_others",
     "dialect_lookups",
     "direct_issue_and_void",
+    "people_import_upserts_by_login",
 ];
 
 /// Declares one `#[tokio::test]` per conformance check. `$fresh` is an async fn returning
@@ -77,6 +78,7 @@ macro_rules! conformance_tests {
             failed_write_does_not_abort_others,
             dialect_lookups,
             direct_issue_and_void,
+            people_import_upserts_by_login,
         );
     };
     (@each $fresh:path; $($check:ident),* $(,)?) => {
@@ -1774,4 +1776,87 @@ pub async fn direct_issue_and_void(store: Arc<dyn Store>) {
         Err(StoreError::TokenGone),
         "a voided token cannot change the password"
     );
+}
+
+/// `upsert_people`: new logins are inserted with fresh numbers, known ones are updated in place
+/// (id, number and counters kept), a re-run is idempotent, and an imported hash never replaces an
+/// Argon2id one (set or upgraded in resetd).
+pub async fn people_import_upserts_by_login(store: Arc<dyn Store>) {
+    let s = &*store;
+    let a = tenant(s, "acme").await;
+    let existing = add_person(s, &a, "known", "old@example.org").await;
+    let mut foreign = new_person(&a, "legacy", "legacy@example.org");
+    foreign.password_hash = Some("$2b$10$legacy".into());
+    foreign.number = s
+        .insert_person(
+            &foreign,
+            audit(&a, Some(&foreign.id), "person_created", at(0)),
+        )
+        .await
+        .unwrap();
+
+    let mut known = new_person(&a, "known", "new@example.org");
+    known.password_hash = Some("$2b$10$imported-for-known".into());
+    known.roles = vec!["imported".into()];
+    known.updated_at = at(5);
+    let mut legacy = new_person(&a, "legacy", "legacy@example.org");
+    legacy.password_hash = Some("$2b$10$legacy-again".into());
+    legacy.password_changed_at = Some(at(5));
+    let mut fresh = Vec::new();
+    for i in 0..3 {
+        let mut p = new_person(&a, &format!("new{i}"), "n@example.org");
+        p.password_hash = (i != 0).then(|| format!("$2b$10$new{i}"));
+        fresh.push(p);
+    }
+    let mut batch = vec![known.clone(), legacy.clone()];
+    batch.extend(fresh.iter().cloned());
+    let audit_of = |n| audit(&a, None, "people_imported", at(n));
+    let first = s.upsert_people(&batch, audit_of(5)).await.unwrap();
+    assert_eq!(first, vec![false, false, true, true, true]);
+
+    let k = person(s, &existing).await;
+    assert_eq!(k.email.as_str(), "new@example.org", "profile replaced");
+    assert_eq!(k.roles, vec!["imported".to_string()]);
+    assert_eq!(k.number, existing.number, "number kept");
+    assert_eq!(
+        k.password_hash.as_deref(),
+        Some("$argon2id$initial"),
+        "an Argon2id hash is never replaced by an import"
+    );
+    let l = person(s, &foreign).await;
+    assert_eq!(l.password_hash.as_deref(), Some("$2b$10$legacy-again"));
+    assert_eq!(l.password_changed_at, Some(at(5)));
+
+    let mut numbers = vec![existing.number, foreign.number];
+    for p in &fresh {
+        let got = s
+            .find_person(&a, &Lookup::login(&p.login))
+            .await
+            .unwrap()
+            .expect("imported");
+        assert_eq!(got.id, p.id);
+        assert_eq!(got.password_hash, p.password_hash);
+        numbers.push(got.number);
+    }
+    let mut unique = numbers.clone();
+    unique.sort_unstable();
+    unique.dedup();
+    assert_eq!(
+        unique.len(),
+        numbers.len(),
+        "numbers are unique: {numbers:?}"
+    );
+
+    // A re-run changes nothing and inserts nobody.
+    let again = s.upsert_people(&batch, audit_of(6)).await.unwrap();
+    assert_eq!(again, vec![false; 5]);
+    let got = s
+        .find_person(&a, &Lookup::login(&fresh[1].login))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(got.id, fresh[1].id, "the second run updated, not inserted");
+    assert!(audit_kinds(s, &a)
+        .await
+        .contains(&"people_imported".to_string()));
 }

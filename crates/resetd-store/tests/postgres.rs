@@ -58,6 +58,7 @@ pg_conformance!(
     failed_write_does_not_abort_others,
     dialect_lookups,
     direct_issue_and_void,
+    people_import_upserts_by_login,
 );
 
 #[test]

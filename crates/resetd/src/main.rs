@@ -1,6 +1,7 @@
 //! The `resetd` binary: `serve` and the admin commands, all on the same database.
 
 mod config;
+mod import;
 mod mail;
 
 use std::io::Read;
@@ -162,6 +163,20 @@ enum PersonCmd {
         /// Read an initial password from standard input (first line).
         #[arg(long)]
         password_stdin: bool,
+    },
+    /// Import people (upsert by login) from CSV or JSON Lines, with their existing password
+    /// hashes (see docs/import.md).
+    Import {
+        #[arg(long)]
+        tenant: String,
+        /// csv or jsonl (default: from the file extension).
+        #[arg(long)]
+        format: Option<String>,
+        /// Check every row and count what would change, writing nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// The file, or `-` for standard input.
+        file: PathBuf,
     },
 }
 
@@ -424,6 +439,15 @@ async fn run(command: Command, config: Config) -> Result<(), String> {
                 .map_err(explain)?;
             println!("{}", p.id);
             Ok(())
+        }
+        Command::Person(PersonCmd::Import {
+            tenant,
+            format,
+            dry_run,
+            file,
+        }) => {
+            let app = open(config).await?;
+            import::run(&app.service, tid(&tenant)?, format, dry_run, &file).await
         }
         Command::Apikey(ApiKeyCmd::Create {
             tenant,

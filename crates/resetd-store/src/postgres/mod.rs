@@ -332,6 +332,14 @@ impl Store for PostgresStore {
         ops::update_person(&mut self.pool.get().await?, person, &audit).await
     }
 
+    async fn upsert_people(
+        &self,
+        people: &[Person],
+        audit: NewAudit,
+    ) -> Result<Vec<bool>, StoreError> {
+        ops::upsert_people(&mut self.pool.get().await?, people, &audit).await
+    }
+
     async fn insert_api_key(
         &self,
         key: &ApiKey,

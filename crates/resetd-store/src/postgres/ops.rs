@@ -965,3 +965,103 @@ pub(crate) async fn outbox_counts(c: &mut Pooled) -> Result<Vec<(OutboxStatus, u
     })
     .collect())
 }
+
+// ---- import -----------------------------------------------------------------------------------
+
+/// See [`resetd_core::store::Store::upsert_people`]: one transaction per batch, the tenant row
+/// locked so that numbers are assigned without races (as in `insert_person`).
+pub(crate) async fn upsert_people(
+    c: &mut Pooled,
+    people: &[Person],
+    audit: &NewAudit,
+) -> Result<Vec<bool>, StoreError> {
+    let tx = c.begin().await?;
+    let result = async {
+        let db = tx.db();
+        let tenant = audit.tenant.as_str();
+        let tenant_exists = db
+            .opt(
+                "SELECT 1 FROM tenant WHERE id = $1 FOR NO KEY UPDATE",
+                &[&tenant],
+            )
+            .await?
+            .is_some();
+        if !tenant_exists {
+            return Err(StoreError::NotFound);
+        }
+        let mut next: i64 = get(
+            &db.one(
+                "SELECT COALESCE(MAX(number), 0) + 1 FROM person WHERE tenant = $1",
+                &[&tenant],
+            )
+            .await?,
+            0,
+        )?;
+        let mut inserted = Vec::with_capacity(people.len());
+        for p in people {
+            let roles = to_json(&p.roles)?;
+            let attributes = to_json(&p.attributes)?;
+            let keep = "(password_hash IS NULL OR password_hash NOT LIKE '$argon2id$%')";
+            let changed = db
+                .exec(
+                    &format!(
+                        "UPDATE person SET email = $3, display_name = $4, locale = $5, enabled = $6, roles = $7, \
+                         attributes = $8, updated_at = $9, verified = $10, \
+                         password_changed_at = CASE WHEN $11::TEXT IS NOT NULL AND {keep} THEN $12 ELSE password_changed_at END, \
+                         password_hash = CASE WHEN $11::TEXT IS NOT NULL AND {keep} THEN $11 ELSE password_hash END \
+                         WHERE tenant = $1 AND login = $2"
+                    ),
+                    &[
+                        &p.tenant.as_str(),
+                        &p.login.as_str(),
+                        &p.email.as_str(),
+                        &p.display_name.as_str(),
+                        &p.locale.as_ref().map(|l| l.as_str()),
+                        &p.enabled,
+                        &roles,
+                        &attributes,
+                        &p.updated_at.0,
+                        &p.verified,
+                        &p.password_hash,
+                        &p.password_changed_at.map(|t| t.0),
+                    ],
+                )
+                .await?;
+            if changed == 0 {
+                let failed = i64::from(p.failed_logins);
+                db.exec(
+                    "INSERT INTO person (id, tenant, number, login, email, display_name, locale, enabled, roles, attributes, \
+                     password_hash, password_changed_at, must_change_password, failed_logins, locked_until, created_at, \
+                     updated_at, verified) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)",
+                    &[
+                        &p.id.as_str(),
+                        &p.tenant.as_str(),
+                        &next,
+                        &p.login.as_str(),
+                        &p.email.as_str(),
+                        &p.display_name.as_str(),
+                        &p.locale.as_ref().map(|l| l.as_str()),
+                        &p.enabled,
+                        &roles,
+                        &attributes,
+                        &p.password_hash,
+                        &p.password_changed_at.map(|t| t.0),
+                        &p.must_change_password,
+                        &failed,
+                        &p.locked_until.map(|t| t.0),
+                        &p.created_at.0,
+                        &p.updated_at.0,
+                        &p.verified,
+                    ],
+                )
+                .await?;
+                next += 1;
+            }
+            inserted.push(changed == 0);
+        }
+        insert_audit(&db, audit).await?;
+        Ok(inserted)
+    }
+    .await;
+    tx.finish(result).await
+}

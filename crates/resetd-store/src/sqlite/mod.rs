@@ -327,6 +327,16 @@ impl Store for SqliteStore {
         self.write(move |c| ops::update_person(c, &p, &audit)).await
     }
 
+    async fn upsert_people(
+        &self,
+        people: &[Person],
+        audit: NewAudit,
+    ) -> Result<Vec<bool>, StoreError> {
+        let people = people.to_vec();
+        self.write(move |c| ops::upsert_people(c, &people, &audit))
+            .await
+    }
+
     async fn insert_api_key(
         &self,
         key: &ApiKey,

@@ -129,6 +129,13 @@ pub(crate) fn insert_person(
     p: &Person,
     audit: &NewAudit,
 ) -> Result<i64, StoreError> {
+    let number = insert_person_row(c, p)?;
+    insert_audit(c, audit)?;
+    Ok(number)
+}
+
+/// Inserts a person with the next number of its tenant, which it returns.
+fn insert_person_row(c: &Connection, p: &Person) -> Result<i64, StoreError> {
     // The writer is the only writer of this process and holds the database's write lock (BEGIN
     // IMMEDIATE), so max + 1 cannot race with another insert, here or in another process.
     let number: i64 = one(
@@ -164,7 +171,6 @@ pub(crate) fn insert_person(
             p.verified
         ],
     )?;
-    insert_audit(c, audit)?;
     Ok(number)
 }
 
@@ -748,4 +754,47 @@ pub(crate) fn outbox_counts(c: &Connection) -> Result<Vec<(OutboxStatus, u64)>, 
         )
     })
     .collect())
+}
+
+// ---- import -----------------------------------------------------------------------------------
+
+/// See [`resetd_core::store::Store::upsert_people`]; runs inside the writer's transaction.
+pub(crate) fn upsert_people(
+    c: &Connection,
+    people: &[Person],
+    audit: &NewAudit,
+) -> Result<Vec<bool>, StoreError> {
+    let mut inserted = Vec::with_capacity(people.len());
+    for p in people {
+        let changed = exec(
+            c,
+            "UPDATE person SET email = ?3, display_name = ?4, locale = ?5, enabled = ?6, roles = ?7, \
+             attributes = ?8, updated_at = ?9, verified = ?10, \
+             password_changed_at = CASE WHEN ?11 IS NOT NULL AND (password_hash IS NULL OR password_hash NOT LIKE '$argon2id$%') \
+               THEN ?12 ELSE password_changed_at END, \
+             password_hash = CASE WHEN ?11 IS NOT NULL AND (password_hash IS NULL OR password_hash NOT LIKE '$argon2id$%') \
+               THEN ?11 ELSE password_hash END \
+             WHERE tenant = ?1 AND login = ?2",
+            params![
+                p.tenant.as_str(),
+                p.login.as_str(),
+                p.email.as_str(),
+                p.display_name.as_str(),
+                p.locale.as_ref().map(|l| l.as_str()),
+                p.enabled,
+                to_json(&p.roles)?,
+                to_json(&p.attributes)?,
+                p.updated_at.0,
+                p.verified,
+                p.password_hash,
+                p.password_changed_at.map(|t| t.0),
+            ],
+        )?;
+        if changed == 0 {
+            insert_person_row(c, p)?;
+        }
+        inserted.push(changed == 0);
+    }
+    insert_audit(c, audit)?;
+    Ok(inserted)
 }
