@@ -95,8 +95,8 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_full_queue_sheds_load_instead_of_waiting() {
         let argon = Argon2id::new(HashParams {
-            m_cost: 8192,
-            t_cost: 3,
+            m_cost: 65536,
+            t_cost: 8,
             p_cost: 1,
         })
         .unwrap();
@@ -116,8 +116,9 @@ mod tests {
                 Err(e) => panic!("{e}"),
             }
         }
-        assert!(ok >= 3, "the running one and the queued ones finish: {ok}");
-        assert!(shed >= 10, "the rest are refused at once: {shed}");
+        // One running and two queued at most (two when the worker had not yet taken the first);
+        // a hash takes far longer than submitting all twenty, so the rest are refused at once.
+        assert!((2..=3).contains(&ok), "the running one and the queued ones finish: {ok}");
         assert_eq!(ok + shed, 20);
     }
 }
