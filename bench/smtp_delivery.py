@@ -114,11 +114,37 @@ def main():
         print(f"  requests accepted in {accepted:.2f} s")
         print(f"  all delivered to the SMTP server in {took:.2f} s: {a.count / took:.0f} emails/s end to end")
         print(f"  CPU time meanwhile: resetd {cpu[0]:.2f} s, SMTP server (aiosmtpd) {cpu[1]:.2f} s")
+        ceiling = smtp_ceiling(smtp_port, a.count, a.pool_size, mail_dir)
+        print(f"  the SMTP server's own ceiling: {ceiling:.0f} emails/s (Python smtplib, {a.pool_size} connections, no resetd)")
     finally:
         server.terminate()
         smtp.terminate()
         server.wait()
         smtp.wait()
+
+
+def smtp_ceiling(port, count, connections, mail_dir):
+    """How fast the same SMTP server stores messages sent straight to it, with the same number of
+    connections: the ceiling resetd's delivery rate is measured against."""
+    import smtplib
+    import threading
+    before = sum(1 for n in os.listdir(mail_dir) if n.endswith(".eml"))
+    body = ("From: bench@bench.example\r\nTo: x@bench.example\r\nSubject: ceiling\r\n"
+            "Message-ID: <{}@bench.example>\r\n\r\n" + ("x" * 76 + "\r\n") * 20)
+
+    def blast(k):
+        with smtplib.SMTP("127.0.0.1", port) as c:
+            for i in range(k, count, connections):
+                c.sendmail("bench@bench.example", ["x@bench.example"], body.format(f"c{i}"))
+    started = time.perf_counter()
+    threads = [threading.Thread(target=blast, args=(k,)) for k in range(connections)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    while sum(1 for n in os.listdir(mail_dir) if n.endswith(".eml")) < before + count:
+        time.sleep(0.01)
+    return count / (time.perf_counter() - started)
 
 
 if __name__ == "__main__":
