@@ -196,7 +196,10 @@ async fn sample(ctx: &Ctx<'_>, e: Endpoint, n: usize, rng: &mut Rng) -> [Vec<f64
     let mut lat: [Vec<f64>; 3] = Default::default();
     for (i, kind) in rng.order(n).into_iter().enumerate() {
         let (shape, took) = ctx.send(e, &login(kind, i)).await;
-        assert_eq!(shape, reference, "{e:?}: {kind:?} account answered differently");
+        assert_eq!(
+            shape, reference,
+            "{e:?}: {kind:?} account answered differently"
+        );
         lat[kind as usize].push(took.as_nanos() as f64 / 1000.0);
     }
     lat
