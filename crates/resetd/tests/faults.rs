@@ -300,3 +300,212 @@ async fn a_smtp_server_taking_10_s_per_command_is_cut_off_retried_and_http_stays
         .unwrap_or(0.0);
     assert!(retried >= 1.0, "{metrics}");
 }
+
+/// A 4 MiB tmpfs mounted for one test, unmounted when dropped. `None` when this process may not
+/// mount (not root, or no CAP_SYS_ADMIN in a container).
+struct SmallDisk(tempfile::TempDir);
+
+impl SmallDisk {
+    fn mount() -> Option<SmallDisk> {
+        let dir = tempfile::tempdir().unwrap();
+        let ok = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", "size=4m", "tmpfs"])
+            .arg(dir.path())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        ok.then_some(SmallDisk(dir))
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(self.0.path())
+            .status();
+    }
+}
+
+/// Writes a file into `dir` until the file system is full; returns its path.
+fn fill(dir: &std::path::Path) -> std::path::PathBuf {
+    use std::io::Write;
+    let path = dir.join("filler");
+    let mut f = std::fs::File::create(&path).unwrap();
+    let chunk = vec![0u8; 4096];
+    while f.write_all(&chunk).is_ok() {}
+    let _ = f.sync_all();
+    path
+}
+
+#[tokio::test]
+async fn a_full_disk_gives_clear_errors_loses_no_acknowledged_write_and_heals_when_space_returns() {
+    let Some(disk) = SmallDisk::mount() else {
+        eprintln!(
+            "SKIPPED: cannot mount a tmpfs here (needs root); the full-disk test did not run"
+        );
+        return;
+    };
+    let data = tempfile::tempdir_in(disk.0.path()).unwrap();
+    let s = Server::start_in(data, &format!("{FAST_ARGON}{NO_LIMITS}"));
+    s.add_person("full", "full@example.com", Some(OLD)).await;
+    let filler = fill(disk.0.path());
+
+    // While the disk is full: writes fail with a clear 5xx problem, or succeed; nothing hangs.
+    let mut created = Vec::new();
+    let mut statuses = Vec::new();
+    for i in 0..30 {
+        let res = s
+            .admin_post(
+                "/v1/default/people",
+                json!({"login": format!("f{i}"), "email": format!("f{i}@example.com"), "attributes": {"pad": "x".repeat(2000)}}),
+            )
+            .await;
+        let status = res.status().as_u16();
+        let ct = res
+            .headers()
+            .get("content-type")
+            .map(|v| v.to_str().unwrap().to_owned());
+        let body = res.text().await.unwrap();
+        if status == 201 {
+            created.push(i);
+        } else {
+            assert!(status == 500 || status == 503, "f{i}: {status} {body}");
+            assert_eq!(ct.as_deref(), Some("application/problem+json"), "{body}");
+        }
+        statuses.push(status);
+        let res = s
+            .post("/v1/default/recovery", json!({"login": "full"}))
+            .await;
+        statuses.push(res.status().as_u16());
+        assert!(
+            [202, 500, 503].contains(&res.status().as_u16()),
+            "{}",
+            res.status()
+        );
+    }
+    println!("answers while the disk was full: {statuses:?}");
+    println!(
+        "the server's log: {}",
+        s.log()
+            .lines()
+            .filter(|l| l.contains("ERROR"))
+            .take(3)
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+    assert!(
+        statuses.iter().any(|s| *s >= 500),
+        "the disk never filled up: {statuses:?}"
+    );
+    assert_eq!(s.get("/healthz").await.status(), 200);
+
+    // Space returns: the server works again without a restart, and what it acknowledged is there.
+    std::fs::remove_file(filler).unwrap();
+    for i in 0..30 {
+        let res = s
+            .http
+            .get(s.url(&format!("/v1/default/people?login=f{i}")))
+            .bearer_auth(&s.key)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200);
+        let list: serde_json::Value = res.json().await.unwrap();
+        let found = !list["items"].as_array().unwrap().is_empty();
+        assert_eq!(found, created.contains(&i), "f{i}: {list}");
+    }
+    assert_eq!(authenticate(&s, "full", OLD).await, 200);
+    s.add_person("after", "after@example.com", None).await;
+    let res = s
+        .post("/v1/default/recovery", json!({"login": "after"}))
+        .await;
+    assert_eq!(res.status(), 202);
+    s.wait_mails("reset_link", "after@example.com", 1).await;
+    assert!(!s.log().contains("panicked"), "{}", s.log());
+}
+
+/// Holds SQLite's write lock on `db` from another process (Python's sqlite3) for `secs`
+/// seconds; returns once the lock is taken.
+fn hold_write_lock(db: &std::path::Path, secs: u64) -> std::process::Child {
+    let mut child = std::process::Command::new("python3")
+        .arg("-c")
+        .arg(
+            "import sqlite3, sys, time\n\
+             c = sqlite3.connect(sys.argv[1], isolation_level=None)\n\
+             c.execute('BEGIN IMMEDIATE')\n\
+             print('locked', flush=True)\n\
+             time.sleep(float(sys.argv[2]))\n\
+             c.execute('ROLLBACK')\n",
+        )
+        .arg(db)
+        .arg(secs.to_string())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3");
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(child.stdout.as_mut().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    assert_eq!(line.trim(), "locked");
+    child
+}
+
+#[tokio::test]
+async fn a_database_locked_by_another_process_delays_or_refuses_writes_cleanly() {
+    let s = Server::start(&format!("{FAST_ARGON}{NO_LIMITS}"));
+    s.add_person("lock", "lock@example.com", Some(OLD)).await;
+    let db = s.dir.path().join("resetd.db");
+
+    // A short lock (2 s, under the 5 s busy timeout): writes wait for it and succeed.
+    let mut holder = hold_write_lock(&db, 2);
+    let res = s
+        .admin_post(
+            "/v1/default/people",
+            json!({"login": "waited", "email": "waited@example.com"}),
+        )
+        .await;
+    assert_eq!(res.status(), 201);
+    holder.wait().unwrap();
+
+    // A long lock (8 s): writes give up with a problem after the busy timeout; reads go on.
+    let mut holder = hold_write_lock(&db, 8);
+    let res = s
+        .admin_post(
+            "/v1/default/people",
+            json!({"login": "refused", "email": "refused@example.com"}),
+        )
+        .await;
+    let status = res.status().as_u16();
+    let ct = res
+        .headers()
+        .get("content-type")
+        .map(|v| v.to_str().unwrap().to_owned());
+    assert!(status == 500 || status == 503, "{status}");
+    assert_eq!(ct.as_deref(), Some("application/problem+json"));
+    assert_eq!(s.get("/healthz").await.status(), 200);
+    holder.wait().unwrap();
+
+    // Afterwards: the refused write left nothing; the service works.
+    let list: serde_json::Value = s
+        .http
+        .get(s.url("/v1/default/people?login=refused"))
+        .bearer_auth(&s.key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(list["items"], json!([]));
+    assert_eq!(authenticate(&s, "lock", OLD).await, 200);
+    let res = s
+        .admin_post(
+            "/v1/default/people",
+            json!({"login": "refused", "email": "refused@example.com"}),
+        )
+        .await;
+    assert_eq!(res.status(), 201);
+}
