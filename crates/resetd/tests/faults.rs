@@ -73,11 +73,11 @@ async fn every_202_and_204_answered_before_a_sigkill_under_load_holds_after_rest
     // are being answered.
     let answered = Arc::new(AtomicUsize::new(0));
     let mut tasks = Vec::new();
-    for i in 0..EACH {
+    for (i, token) in tokens.iter().enumerate() {
         for group in ["a", "b"] {
             let http = reqwest::Client::new();
             let base = s.base.clone();
-            let token = tokens[i].clone();
+            let token = token.clone();
             let answered = answered.clone();
             tasks.push(tokio::spawn(async move {
                 let res = if group == "a" {
