@@ -1,7 +1,6 @@
-//! Abuse at the connection level, against the real binary: a slowloris client trickling its
-//! headers, and a 100 MB body. (Host-header injection is `flow.rs::host_header_never_changes_the_link`,
-//! unregistered Crafter URLs are in `dialect_crafter.rs`, rate limits in `security.rs` and the
-//! dialect tests.)
+//! Abuse, against the real binary: a slowloris client trickling its headers, a 100 MB body, and
+//! Host-header injection on every anonymous request-reset endpoint. (Unregistered Crafter URLs
+//! are in `dialect_crafter.rs`, rate limits in `security.rs` and the dialect tests.)
 
 mod common;
 
@@ -140,5 +139,107 @@ fn a_100_mb_body_is_refused_with_413_without_being_read() {
     if let Some(kib) = rss_kib {
         println!("server peak RSS {kib} KiB");
         assert!(kib < 100 * 1024, "the server's memory grew to {kib} KiB");
+    }
+}
+
+/// Host-header injection on every anonymous request-reset endpoint: the emailed links come from
+/// configuration only, whatever `Host`, `X-Forwarded-Host` and `Forwarded` say.
+#[tokio::test]
+async fn no_host_header_changes_an_emailed_link_on_any_request_endpoint() {
+    use serde_json::json;
+    let base = format!("{FAST_ARGON}{NO_LIMITS}");
+    let first = Server::start(&base);
+    let admin = first.key.clone();
+    let key: serde_json::Value = first
+        .admin_post("/v1/default/api-keys", json!({"name": "payhub"}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    for who in ["nat", "pag", "alf", "unl", "pay"] {
+        first
+            .add_person(who, &format!("{who}@example.com"), None)
+            .await;
+    }
+    let dir = first.stop();
+    let mut s = Server::start_in(
+        dir,
+        &format!(
+            "{base}\
+             [dialects.alfresco]\nenabled = true\ntenant = \"default\"\nnetwork = \"-default-\"\n\
+             [dialects.alfresco.clients.share]\n\
+             reset_password_page_url = \"https://share.example.com/share/page/reset-password\"\n\
+             [dialects.unleash]\nenabled = true\ntenant = \"default\"\n\
+             unleash_url = \"https://unleash.example.com/\"\n\
+             [dialects.payabli]\nenabled = true\ntenant = \"default\"\nrequest_tokens = [\"{}\"]\n",
+            key["id"].as_str().unwrap()
+        ),
+    );
+    s.key = admin;
+    let evil = |req: reqwest::RequestBuilder| {
+        req.header("Host", "evil.example")
+            .header("X-Forwarded-Host", "evil.example")
+            .header("X-Forwarded-Proto", "https")
+            .header("Forwarded", "host=evil.example;proto=https")
+    };
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let form = http.get(s.url("/forgot/default")).send().await.unwrap();
+    let csrf = form
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok()?.strip_prefix("resetd_csrf="))
+        .map(|v| v.split(';').next().unwrap().to_owned())
+        .next()
+        .unwrap();
+    let answers = [
+        evil(s.http.post(s.url("/v1/default/recovery")))
+            .json(&json!({"login": "nat"}))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        evil(http.post(s.url("/forgot/default")))
+            .header("cookie", format!("resetd_csrf={csrf}"))
+            .form(&[("login", "pag"), ("csrf", &csrf)])
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        evil(s.http.post(s.url(
+            "/alfresco/api/-default-/public/alfresco/versions/1/people/alf/request-password-reset",
+        )))
+        .json(&json!({"client": "share"}))
+        .send()
+        .await
+        .unwrap()
+        .status(),
+        evil(s.http.post(s.url("/auth/reset/password-email")))
+            .json(&json!({"email": "unl@example.com"}))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        evil(s.http.post(s.url("/api/User/authreset")))
+            .header("requestToken", key["key"].as_str().unwrap())
+            .json(&json!({"email": "pay@example.com"}))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+    ];
+    let answers: Vec<u16> = answers.iter().map(|s| s.as_u16()).collect();
+    // The page refuses a cross-origin POST only when Origin is sent; none is sent here.
+    assert_eq!(answers, [202, 303, 202, 200, 200]);
+    for who in ["nat", "pag", "alf", "unl", "pay"] {
+        let mail = &s
+            .wait_mails("reset_link", &format!("{who}@example.com"), 1)
+            .await[0];
+        let flat = mail.replace("=\r\n", "").replace("=\n", "");
+        assert!(!flat.contains("evil.example"), "{who}: {mail}");
+        assert!(flat.contains("token=") || flat.contains("key="), "{who}");
     }
 }
