@@ -9,6 +9,10 @@ echo "== test dependencies"
 if ! python3 -c 'import aiosmtpd' >/dev/null 2>&1; then
   python3 -m pip install --quiet --disable-pip-version-check 'aiosmtpd>=1.4,<2'
 fi
+# schemathesis for scripts/schemathesis.sh (property-based tests of the OpenAPI contract).
+if ! command -v schemathesis >/dev/null 2>&1; then
+  python3 -m pip install --quiet --disable-pip-version-check 'schemathesis>=4.32,<5'
+fi
 
 # Reference password-hash generators for crates/resetd/tests/import.rs.
 if ! python3 -c 'import passlib, bcrypt, argon2' >/dev/null 2>&1; then
@@ -40,6 +44,9 @@ if cargo nextest --version >/dev/null 2>&1; then
 else
   cargo test --workspace --locked --no-fail-fast
 fi
+
+echo "== API fuzzing (schemathesis against /openapi.json)"
+./scripts/schemathesis.sh
 
 echo "== browser tests (hosted reset page in headless Chromium)"
 ./scripts/browser-tests.sh

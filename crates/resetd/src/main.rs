@@ -1,6 +1,7 @@
 //! The `resetd` binary: `serve` and the admin commands, all on the same database.
 
 mod config;
+mod http;
 mod import;
 mod mail;
 
@@ -581,18 +582,14 @@ async fn serve(app: App, listener: tokio::net::TcpListener) -> Result<(), String
     );
     tracing::info!(%addr, "listening");
     let router = resetd_server::router(state, &app.config.dialects);
-    let served = axum::serve(
-        listener,
-        router.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(async {
+    http::serve(listener, router, async {
         shutdown_signal().await;
         tracing::info!("shutting down");
     })
     .await;
     let _ = shutdown_tx.send(true);
     let _ = tokio::join!(mail_task, reset_task);
-    served.map_err(|e| e.to_string())
+    Ok(())
 }
 
 async fn shutdown_signal() {

@@ -26,6 +26,8 @@ pub struct Server {
     pub key: String,
     child: Child,
     pub stderr: Arc<Mutex<String>>,
+    /// The thread that copies the server's stderr into `stderr`; joined on drop.
+    stderr_reader: Option<std::thread::JoinHandle<()>>,
     pub http: reqwest::Client,
 }
 
@@ -98,7 +100,7 @@ impl Server {
             .spawn()
             .expect("spawn resetd serve");
         let stderr = Arc::new(Mutex::new(String::new()));
-        {
+        let stderr_reader = {
             let sink = stderr.clone();
             let mut err = child.stderr.take().unwrap();
             std::thread::spawn(move || {
@@ -111,8 +113,8 @@ impl Server {
                         .unwrap()
                         .push_str(&String::from_utf8_lossy(&buf[..n]));
                 }
-            });
-        }
+            })
+        };
         let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
         let mut key = String::new();
         let base = loop {
@@ -134,6 +136,7 @@ impl Server {
             key,
             child,
             stderr,
+            stderr_reader: Some(stderr_reader),
             http: reqwest::Client::new(),
         }
     }
@@ -263,10 +266,56 @@ impl Server {
 }
 
 impl Drop for Server {
+    /// Stops the server, then scans its whole log for secrets (design §4 invariant 8): every
+    /// test of the suite that starts a server is also a test that no secret reached its log.
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        if let Some(reader) = self.stderr_reader.take() {
+            let _ = reader.join();
+        }
+        if !std::thread::panicking() {
+            if let Some(leak) = secret_in_log(&self.log(), &self.key) {
+                panic!("a secret reached the server's log: {leak}");
+            }
+        }
     }
+}
+
+/// Passwords (and parts of them) the suite's tests use.
+const TEST_PASSWORDS: &[&str] = &[
+    "violet tangerine orbit",
+    "Violet-Tangerine-Orbit",
+    "quiet harbour lantern",
+    "lunar cobalt meadow",
+    "smtp-pass-Xq7",
+];
+
+/// The first line of `log` that carries a secret: the admin key, any API key (`rsd_` + 43
+/// base64url characters), a test password, or a reset token after `token=` / `key=` /
+/// `tokenId=` (outside the demo file transport's own link line, which logs links on purpose).
+pub fn secret_in_log(log: &str, admin_key: &str) -> Option<String> {
+    let b64 = |c: char| c.is_ascii_alphanumeric() || c == '-' || c == '_';
+    let run_after = |line: &str, marker: &str| {
+        line.match_indices(marker).any(|(at, _)| {
+            line[at + marker.len()..]
+                .chars()
+                .take_while(|c| b64(*c))
+                .count()
+                >= 43
+        })
+    };
+    log.lines()
+        .filter(|l| !l.contains("file transport, demo"))
+        .find(|l| {
+            (!admin_key.is_empty() && l.contains(admin_key))
+                || run_after(l, "rsd_")
+                || TEST_PASSWORDS.iter().any(|p| l.contains(p))
+                || ["token=", "key=", "tokenId=", "resetTokenId="]
+                    .iter()
+                    .any(|m| run_after(l, m))
+        })
+        .map(|l| l.chars().take(300).collect())
 }
 
 /// The `token=` value of the first link in a mail (quoted-printable soft breaks undone).
