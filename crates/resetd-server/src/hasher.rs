@@ -118,7 +118,10 @@ mod tests {
         }
         // One running and two queued at most (two when the worker had not yet taken the first);
         // a hash takes far longer than submitting all twenty, so the rest are refused at once.
-        assert!((2..=3).contains(&ok), "the running one and the queued ones finish: {ok}");
+        assert!(
+            (2..=3).contains(&ok),
+            "the running one and the queued ones finish: {ok}"
+        );
         assert_eq!(ok + shed, 20);
     }
 }
