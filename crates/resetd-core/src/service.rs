@@ -1299,7 +1299,7 @@ pub(crate) fn check_attributes(attributes: &serde_json::Value, roles: &[String])
     if roles.len() > 64
         || roles
             .iter()
-            .any(|r| r.is_empty() || r.len() > 64 || r.chars().any(char::is_control))
+            .any(|r| r.is_empty() || r.chars().count() > 64 || r.chars().any(char::is_control))
     {
         return Err(crate::types::InvalidInput::new(
             "roles",
