@@ -622,11 +622,17 @@ impl Service {
                 json!({"by": r.lookup.kind(), "outcome": outcome}),
             ))
         };
-        let Ok(tenant) = self.tenant(&r.tenant).await else {
-            self.store
-                .resolve_reset_request(r.id, discard("no_tenant"))
-                .await?;
-            return Ok(());
+        let tenant = match self.tenant(&r.tenant).await {
+            Ok(t) => t,
+            Err(CoreError::UnknownTenant) => {
+                self.store
+                    .resolve_reset_request(r.id, discard("no_tenant"))
+                    .await?;
+                return Ok(());
+            }
+            // A database error is not a missing tenant: the request stays queued (its lease
+            // runs out and it is claimed again) instead of being discarded after a 202.
+            Err(e) => return Err(e),
         };
         let person = self.store.find_person(&r.tenant, &r.lookup).await?;
         let Some(person) = person.filter(|p| p.enabled) else {
