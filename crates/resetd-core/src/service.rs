@@ -1008,20 +1008,33 @@ impl Service {
             ip,
             json!({}),
         );
+        let (at, unlock) = (self.now(), t.settings.reset_unlocks);
         let change = PasswordChange {
             tenant: tenant.clone(),
             person: person.id.clone(),
             token: Some(secret.hash()),
-            new_hash,
+            new_hash: new_hash.clone(),
             must_change_password: false,
-            unlock: t.settings.reset_unlocks,
+            unlock,
             keep_history: t.settings.password_history,
-            at: self.now(),
+            at,
             message: Some(self.password_changed_message(&person, &t)?),
             audit,
         };
         self.store.change_password(change).await?;
-        self.get_person(tenant, &person.id).await
+        // Committed. The answer is the person with the change applied here, not read back: a
+        // database failing between the commit and a second read would otherwise turn a completed
+        // reset into an error telling the client to retry, and the retry would find the token
+        // used.
+        Ok(Person {
+            password_hash: Some(new_hash),
+            password_changed_at: Some(at),
+            must_change_password: false,
+            failed_logins: if unlock { 0 } else { person.failed_logins },
+            locked_until: if unlock { None } else { person.locked_until },
+            updated_at: at,
+            ..person
+        })
     }
 
     /// Policy (and optional reuse) check, then hash.
