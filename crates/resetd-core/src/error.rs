@@ -61,9 +61,31 @@ pub enum CoreError {
     /// Hashing is saturated; retry later.
     #[error("overloaded")]
     Overloaded,
+    /// The database is unavailable for now (see [`StoreError::Unavailable`]); the text goes to
+    /// logs only.
+    #[error("temporarily unavailable: {0}")]
+    Unavailable(String),
     /// An internal failure; the text goes to logs only.
     #[error("internal: {0}")]
     Internal(String),
+}
+
+/// Seconds a client should wait before retrying after [`CoreError::Overloaded`].
+pub const RETRY_OVERLOADED_SECS: u64 = 1;
+/// Seconds a client should wait before retrying after [`CoreError::Unavailable`]: a locked or
+/// restarting database usually recovers within a few seconds.
+pub const RETRY_UNAVAILABLE_SECS: u64 = 5;
+
+impl CoreError {
+    /// For a transient failure (overloaded, database unavailable): the seconds to put in
+    /// `Retry-After`. `None` for every other error.
+    pub fn retry_after(&self) -> Option<u64> {
+        match self {
+            CoreError::Overloaded => Some(RETRY_OVERLOADED_SECS),
+            CoreError::Unavailable(_) => Some(RETRY_UNAVAILABLE_SECS),
+            _ => None,
+        }
+    }
 }
 
 impl From<StoreError> for CoreError {
@@ -72,6 +94,7 @@ impl From<StoreError> for CoreError {
             StoreError::Conflict(what) => CoreError::Conflict(what),
             StoreError::NotFound => CoreError::NotFound("record"),
             StoreError::TokenGone => CoreError::TokenGone,
+            StoreError::Unavailable(m) => CoreError::Unavailable(m),
             StoreError::Backend(m) => CoreError::Internal(m),
         }
     }

@@ -21,6 +21,10 @@ pub enum StoreError {
     /// The token was consumed or voided by a concurrent request.
     #[error("token no longer valid")]
     TokenGone,
+    /// The database cannot serve for now (unreachable, restarting, locked, disk full); the same
+    /// call may succeed later. The text is for logs.
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
     /// The database failed; the text is for logs.
     #[error("database: {0}")]
     Backend(String),

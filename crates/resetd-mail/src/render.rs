@@ -308,8 +308,9 @@ impl Renderer for TemplateRenderer {
 }
 
 /// Escapes strings in HTML templates for text and quoted attributes (`&`, `<`, `>`, `"`, `'`),
-/// leaving `/` alone so links stay readable; everything else as minijinja does by default.
-fn html_formatter(
+/// leaving `/` alone so links stay readable; everything else as minijinja does by default. The
+/// hosted page uses it too.
+pub fn html_formatter(
     out: &mut minijinja::Output,
     state: &minijinja::State,
     value: &minijinja::Value,

@@ -210,7 +210,17 @@ impl From<CoreError> for Problem {
                 "Service Unavailable",
                 "The server is busy hashing passwords; retry shortly.",
             )
-            .retry_after(1),
+            .retry_after(resetd_core::error::RETRY_OVERLOADED_SECS as i64),
+            e @ CoreError::Unavailable(_) => {
+                log_transient(&e);
+                Problem::new(
+                    S::SERVICE_UNAVAILABLE,
+                    "unavailable",
+                    "Service Unavailable",
+                    "The database is temporarily unavailable; retry shortly.",
+                )
+                .retry_after(resetd_core::error::RETRY_UNAVAILABLE_SECS as i64)
+            }
             CoreError::Internal(msg) => {
                 tracing::error!(error = %msg, "internal error");
                 Problem::new(
@@ -221,6 +231,14 @@ impl From<CoreError> for Problem {
                 )
             }
         }
+    }
+}
+
+/// Logs a transient failure that an API surface answers with 503 + Retry-After (an overload
+/// is expected under a flood and is not logged; an unavailable database is).
+pub(crate) fn log_transient(e: &CoreError) {
+    if let CoreError::Unavailable(msg) = e {
+        tracing::warn!(error = %msg, "database unavailable");
     }
 }
 
@@ -428,6 +446,14 @@ mod tests {
         assert_eq!(
             Problem::from(CoreError::Overloaded).status(),
             StatusCode::SERVICE_UNAVAILABLE
+        );
+        let unavailable = Problem::from(CoreError::Unavailable("database is locked".into()));
+        assert_eq!(unavailable.status(), StatusCode::SERVICE_UNAVAILABLE);
+        let res = unavailable.into_response();
+        assert_eq!(res.headers()[header::RETRY_AFTER], "5");
+        assert_eq!(
+            Problem::from(CoreError::Internal("boom".into())).status(),
+            StatusCode::INTERNAL_SERVER_ERROR
         );
         assert_eq!(
             Problem::from(CoreError::Locked {

@@ -307,14 +307,15 @@ impl From<CoreError> for AlfrescoError {
                 "framework.exception.PermissionDenied",
                 "Permission was denied",
             ),
-            CoreError::Overloaded => {
-                let mut e = Self::new(
+            e @ (CoreError::Overloaded | CoreError::Unavailable(_)) => {
+                crate::problem::log_transient(&e);
+                let mut out = Self::new(
                     S::SERVICE_UNAVAILABLE,
                     API_DEFAULT,
                     "The server is busy; retry shortly",
                 );
-                e.retry_after = Some(1);
-                e
+                out.retry_after = e.retry_after().map(|s| s as i64);
+                out
             }
             CoreError::Internal(msg) => {
                 tracing::error!(error = %msg, "internal error (alfresco dialect)");

@@ -272,13 +272,14 @@ impl CrafterError {
                 "ACTION_DENIED",
                 "The access token may not manage the profiles of this tenant",
             ),
-            CoreError::Overloaded => {
+            e @ (CoreError::Overloaded | CoreError::Unavailable(_)) => {
+                crate::problem::log_transient(&e);
                 let mut err = Self::new(
                     S::SERVICE_UNAVAILABLE,
                     "OTHER",
-                    "The server is busy hashing passwords; retry shortly",
+                    "The server is busy; retry shortly",
                 );
-                err.retry_after = Some(1);
+                err.retry_after = e.retry_after().map(|s| s as i64);
                 err
             }
             CoreError::BadCredentials | CoreError::Locked { .. } => {

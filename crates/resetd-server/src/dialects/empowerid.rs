@@ -243,13 +243,14 @@ impl EmpowerIdError {
                 "The caller may not reset passwords in this tenant.",
                 "Forbidden",
             ),
-            CoreError::Overloaded => {
+            e @ (CoreError::Overloaded | CoreError::Unavailable(_)) => {
+                crate::problem::log_transient(&e);
                 let mut err = Self::new(
                     S::SERVICE_UNAVAILABLE,
                     "The server is busy; retry shortly.",
                     "Overloaded",
                 );
-                err.retry_after = Some(1);
+                err.retry_after = e.retry_after().map(|s| s as i64);
                 err
             }
             other => {

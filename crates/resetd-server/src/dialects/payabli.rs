@@ -274,15 +274,16 @@ impl From<CoreError> for PayabliError {
         match e {
             CoreError::Invalid(i) => Self::bad_request(i.to_string()),
             CoreError::Unauthenticated | CoreError::Forbidden => Self::unauthorized(),
-            CoreError::Overloaded => {
-                let mut e = Self::new(
+            e @ (CoreError::Overloaded | CoreError::Unavailable(_)) => {
+                crate::problem::log_transient(&e);
+                let mut out = Self::new(
                     S::SERVICE_UNAVAILABLE,
                     "Service unavailable",
                     "The server is busy.",
                     "Retry shortly.",
                 );
-                e.retry_after = Some(1);
-                e
+                out.retry_after = e.retry_after().map(|s| s as i64);
+                out
             }
             other => {
                 tracing::error!(error = %other, "internal error (payabli dialect)");

@@ -361,14 +361,15 @@ impl From<CoreError> for UnleashError {
             | CoreError::CoolingDown { .. } => {
                 Self::plain(S::FORBIDDEN, "NoAccessError", "You do not have access.")
             }
-            CoreError::Overloaded => {
-                let mut e = Self::plain(
+            e @ (CoreError::Overloaded | CoreError::Unavailable(_)) => {
+                crate::problem::log_transient(&e);
+                let mut out = Self::plain(
                     S::SERVICE_UNAVAILABLE,
                     "InternalError",
                     "The server is busy; retry shortly.",
                 );
-                e.retry_after = Some(1);
-                e
+                out.retry_after = e.retry_after().map(|s| s as i64);
+                out
             }
             CoreError::Internal(msg) => {
                 tracing::error!(error = %msg, "internal error (unleash dialect)");

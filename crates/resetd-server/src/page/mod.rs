@@ -373,7 +373,10 @@ impl Visit {
     fn core_failure(&self, e: CoreError) -> Response {
         match e {
             CoreError::UnknownTenant | CoreError::NotFound(_) => self.failure(Failure::NotFound),
-            CoreError::Overloaded => self.failure(Failure::Busy),
+            e @ (CoreError::Overloaded | CoreError::Unavailable(_)) => {
+                crate::problem::log_transient(&e);
+                self.failure(Failure::Busy)
+            }
             CoreError::Invalid(_) => self.failure(Failure::BadRequest),
             other => {
                 tracing::error!(error = %other, "the hosted page failed");
@@ -587,7 +590,8 @@ async fn reset_submit(
                 }
                 Err(CoreError::Policy(verdict)) => v.violations(&verdict, min, &mut errors),
                 Err(CoreError::TokenGone) => return v.gone(Gone::Unusable),
-                Err(CoreError::Overloaded) => {
+                Err(e @ (CoreError::Overloaded | CoreError::Unavailable(_))) => {
+                    crate::problem::log_transient(&e);
                     errors.push("password", v.string("busy"));
                     let mut res =
                         v.reset_form(&headers, StatusCode::SERVICE_UNAVAILABLE, &info, &errors);

@@ -27,6 +27,7 @@ use std::sync::Arc;
 
 use minijinja::value::Kwargs;
 use minijinja::{AutoEscape, Environment, Value};
+use resetd_mail::render::html_formatter;
 
 /// The page templates; `layout` is the frame the others extend.
 pub const PAGES: [&str; 7] = [
@@ -398,36 +399,6 @@ fn fill(text: String, args: Kwargs) -> Result<String, minijinja::Error> {
     }
     args.assert_all_used()?;
     Ok(out)
-}
-
-/// Escapes `&`, `<`, `>`, `"` and `'` in text and quoted attributes, leaving `/` alone so that
-/// links stay readable (minijinja's default escapes it too).
-fn html_formatter(
-    out: &mut minijinja::Output,
-    state: &minijinja::State,
-    value: &Value,
-) -> Result<(), minijinja::Error> {
-    match value.as_str() {
-        Some(s) if state.auto_escape() == AutoEscape::Html && !value.is_safe() => {
-            let mut last = 0;
-            for (i, c) in s.char_indices() {
-                let entity = match c {
-                    '&' => "&amp;",
-                    '<' => "&lt;",
-                    '>' => "&gt;",
-                    '"' => "&quot;",
-                    '\'' => "&#39;",
-                    _ => continue,
-                };
-                out.write_str(&s[last..i])?;
-                out.write_str(entity)?;
-                last = i + c.len_utf8();
-            }
-            out.write_str(&s[last..])?;
-            Ok(())
-        }
-        _ => minijinja::escape_formatter(out, state, value),
-    }
 }
 
 fn asset(body: Arc<str>, content_type: &'static str) -> Asset {

@@ -208,8 +208,9 @@ pub(crate) fn describe(e: &tokio_postgres::Error) -> String {
 }
 
 /// Maps a driver error: unique violations become `Conflict` (naming the key as the SQLite store
-/// does), foreign-key violations `NotFound` (the record referred to does not exist), anything
-/// else `Backend`.
+/// does), foreign-key violations `NotFound` (the record referred to does not exist); a lost
+/// connection, a server shutting down or starting, or one out of disk, memory or connections
+/// `Unavailable` (the same call may succeed later); anything else `Backend`.
 pub(crate) fn db(e: tokio_postgres::Error) -> StoreError {
     if let Some(d) = e.as_db_error() {
         if *d.code() == SqlState::UNIQUE_VIOLATION {
@@ -218,8 +219,35 @@ pub(crate) fn db(e: tokio_postgres::Error) -> StoreError {
         if *d.code() == SqlState::FOREIGN_KEY_VIOLATION {
             return StoreError::NotFound;
         }
+        if is_transient(d.code()) {
+            return StoreError::Unavailable(describe(&e));
+        }
+    } else if e.is_closed() || io_cause(&e) {
+        return StoreError::Unavailable(describe(&e));
     }
     StoreError::Backend(describe(&e))
+}
+
+/// SQLSTATEs after which a retry may succeed: class 08 (connection exception), 53 (insufficient
+/// resources: disk full, out of memory, too many connections), 57P01-57P03 (the server is
+/// shutting down, crashed or still starting) and 40001/40P01 (serialization failure, deadlock).
+fn is_transient(code: &SqlState) -> bool {
+    let c = code.code();
+    c.starts_with("08")
+        || c.starts_with("53")
+        || matches!(c, "57P01" | "57P02" | "57P03" | "40001" | "40P01")
+}
+
+/// Whether the error came from the socket (the link to the server broke or never formed).
+fn io_cause(e: &tokio_postgres::Error) -> bool {
+    let mut cause = std::error::Error::source(e);
+    while let Some(c) = cause {
+        if c.is::<std::io::Error>() {
+            return true;
+        }
+        cause = c.source();
+    }
+    false
 }
 
 fn conflict_name(constraint: Option<&str>, table: Option<&str>) -> String {

@@ -176,63 +176,82 @@ pub(crate) async fn list_tenants(c: &mut Pooled) -> Result<Vec<Tenant>, StoreErr
 
 // ---- people -----------------------------------------------------------------------------------
 
+/// Locks the tenant row and returns the next free person number (`NotFound` without the tenant).
+/// The lock serialises the inserts of one tenant, so MAX + 1 cannot race (NO KEY UPDATE: it does
+/// not block foreign-key checks against the tenant).
+async fn lock_next_person_number<C: GenericClient + Sync>(
+    db: &Db<'_, C>,
+    tenant: &TenantId,
+) -> Result<i64, StoreError> {
+    let tenant = tenant.as_str();
+    let tenant_exists = db
+        .opt(
+            "SELECT 1 FROM tenant WHERE id = $1 FOR NO KEY UPDATE",
+            &[&tenant],
+        )
+        .await?
+        .is_some();
+    if !tenant_exists {
+        return Err(StoreError::NotFound);
+    }
+    get(
+        &db.one(
+            "SELECT COALESCE(MAX(number), 0) + 1 FROM person WHERE tenant = $1",
+            &[&tenant],
+        )
+        .await?,
+        0,
+    )
+}
+
+/// Inserts `p` as a new row numbered `number`.
+async fn insert_person_row<C: GenericClient + Sync>(
+    db: &Db<'_, C>,
+    p: &Person,
+    number: i64,
+) -> Result<(), StoreError> {
+    let roles = to_json(&p.roles)?;
+    let attributes = to_json(&p.attributes)?;
+    let failed = i64::from(p.failed_logins);
+    db.exec(
+        "INSERT INTO person (id, tenant, number, login, email, display_name, locale, enabled, roles, attributes, \
+         password_hash, password_changed_at, must_change_password, failed_logins, locked_until, created_at, \
+         updated_at, verified) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)",
+        &[
+            &p.id.as_str(),
+            &p.tenant.as_str(),
+            &number,
+            &p.login.as_str(),
+            &p.email.as_str(),
+            &p.display_name.as_str(),
+            &p.locale.as_ref().map(|l| l.as_str()),
+            &p.enabled,
+            &roles,
+            &attributes,
+            &p.password_hash,
+            &p.password_changed_at.map(|t| t.0),
+            &p.must_change_password,
+            &failed,
+            &p.locked_until.map(|t| t.0),
+            &p.created_at.0,
+            &p.updated_at.0,
+            &p.verified,
+        ],
+    )
+    .await?;
+    Ok(())
+}
+
 pub(crate) async fn insert_person(
     c: &mut Pooled,
     p: &Person,
     audit: &NewAudit,
 ) -> Result<i64, StoreError> {
-    let roles = to_json(&p.roles)?;
-    let attributes = to_json(&p.attributes)?;
-    let failed = i64::from(p.failed_logins);
     let tx = c.begin().await?;
     let result = async {
         let db = tx.db();
-        // Locking the tenant row serialises the inserts of one tenant, so MAX + 1 cannot race
-        // (NO KEY UPDATE: it does not block foreign-key checks against the tenant).
-        let tenant_exists = db
-            .opt(
-                "SELECT 1 FROM tenant WHERE id = $1 FOR NO KEY UPDATE",
-                &[&p.tenant.as_str()],
-            )
-            .await?
-            .is_some();
-        if !tenant_exists {
-            return Err(StoreError::NotFound);
-        }
-        let number: i64 = get(
-            &db.one(
-                "SELECT COALESCE(MAX(number), 0) + 1 FROM person WHERE tenant = $1",
-                &[&p.tenant.as_str()],
-            )
-            .await?,
-            0,
-        )?;
-        db.exec(
-            "INSERT INTO person (id, tenant, number, login, email, display_name, locale, enabled, roles, attributes, \
-             password_hash, password_changed_at, must_change_password, failed_logins, locked_until, created_at, \
-             updated_at, verified) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)",
-            &[
-                &p.id.as_str(),
-                &p.tenant.as_str(),
-                &number,
-                &p.login.as_str(),
-                &p.email.as_str(),
-                &p.display_name.as_str(),
-                &p.locale.as_ref().map(|l| l.as_str()),
-                &p.enabled,
-                &roles,
-                &attributes,
-                &p.password_hash,
-                &p.password_changed_at.map(|t| t.0),
-                &p.must_change_password,
-                &failed,
-                &p.locked_until.map(|t| t.0),
-                &p.created_at.0,
-                &p.updated_at.0,
-                &p.verified,
-            ],
-        )
-        .await?;
+        let number = lock_next_person_number(&db, &p.tenant).await?;
+        insert_person_row(&db, p, number).await?;
         insert_audit(&db, audit).await?;
         Ok(number)
     }
@@ -978,25 +997,7 @@ pub(crate) async fn upsert_people(
     let tx = c.begin().await?;
     let result = async {
         let db = tx.db();
-        let tenant = audit.tenant.as_str();
-        let tenant_exists = db
-            .opt(
-                "SELECT 1 FROM tenant WHERE id = $1 FOR NO KEY UPDATE",
-                &[&tenant],
-            )
-            .await?
-            .is_some();
-        if !tenant_exists {
-            return Err(StoreError::NotFound);
-        }
-        let mut next: i64 = get(
-            &db.one(
-                "SELECT COALESCE(MAX(number), 0) + 1 FROM person WHERE tenant = $1",
-                &[&tenant],
-            )
-            .await?,
-            0,
-        )?;
+        let mut next = lock_next_person_number(&db, &audit.tenant).await?;
         let mut inserted = Vec::with_capacity(people.len());
         for p in people {
             let roles = to_json(&p.roles)?;
@@ -1028,33 +1029,7 @@ pub(crate) async fn upsert_people(
                 )
                 .await?;
             if changed == 0 {
-                let failed = i64::from(p.failed_logins);
-                db.exec(
-                    "INSERT INTO person (id, tenant, number, login, email, display_name, locale, enabled, roles, attributes, \
-                     password_hash, password_changed_at, must_change_password, failed_logins, locked_until, created_at, \
-                     updated_at, verified) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)",
-                    &[
-                        &p.id.as_str(),
-                        &p.tenant.as_str(),
-                        &next,
-                        &p.login.as_str(),
-                        &p.email.as_str(),
-                        &p.display_name.as_str(),
-                        &p.locale.as_ref().map(|l| l.as_str()),
-                        &p.enabled,
-                        &roles,
-                        &attributes,
-                        &p.password_hash,
-                        &p.password_changed_at.map(|t| t.0),
-                        &p.must_change_password,
-                        &failed,
-                        &p.locked_until.map(|t| t.0),
-                        &p.created_at.0,
-                        &p.updated_at.0,
-                        &p.verified,
-                    ],
-                )
-                .await?;
+                insert_person_row(&db, p, next).await?;
                 next += 1;
             }
             inserted.push(changed == 0);

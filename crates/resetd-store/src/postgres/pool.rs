@@ -69,7 +69,7 @@ impl Pool {
         let permit = tokio::time::timeout(CHECKOUT_TIMEOUT, self.permits.clone().acquire_owned())
             .await
             .map_err(|_| {
-                StoreError::Backend(format!(
+                StoreError::Unavailable(format!(
                     "no PostgreSQL connection became free within {} s (pool size {})",
                     CHECKOUT_TIMEOUT.as_secs(),
                     self.size
@@ -95,12 +95,19 @@ impl Pool {
     }
 
     async fn connect(&self) -> Result<Conn, StoreError> {
-        let (client, connection) = self.config.connect(NoTls).await.map_err(|e| {
-            StoreError::Backend(format!(
-                "cannot connect to PostgreSQL: {}",
-                super::describe(&e)
-            ))
-        })?;
+        let (client, connection) =
+            self.config
+                .connect(NoTls)
+                .await
+                .map_err(|e| match super::db(e) {
+                    StoreError::Unavailable(m) => {
+                        StoreError::Unavailable(format!("cannot connect to PostgreSQL: {m}"))
+                    }
+                    StoreError::Backend(m) => {
+                        StoreError::Backend(format!("cannot connect to PostgreSQL: {m}"))
+                    }
+                    other => other,
+                })?;
         // The connection object does the actual I/O; it ends when the client is dropped or the
         // link breaks, which the client then reports on its next use (and `is_closed`).
         tokio::spawn(async move {

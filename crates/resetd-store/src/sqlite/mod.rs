@@ -78,7 +78,9 @@ impl Drop for Inner {
 }
 
 /// Maps a SQLite error: unique-key violations become `Conflict` (naming the key), foreign-key
-/// violations `NotFound` (the record referred to does not exist), anything else `Backend`.
+/// violations `NotFound` (the record referred to does not exist); a database locked past the
+/// busy timeout, a full disk or an I/O failure `Unavailable` (SQLite has rolled the change back,
+/// and the same call may succeed later); anything else `Backend`.
 pub(crate) fn db(e: rusqlite::Error) -> StoreError {
     if let rusqlite::Error::SqliteFailure(f, msg) = &e {
         match f.extended_code {
@@ -87,6 +89,15 @@ pub(crate) fn db(e: rusqlite::Error) -> StoreError {
             }
             ffi::SQLITE_CONSTRAINT_FOREIGNKEY => return StoreError::NotFound,
             _ => {}
+        }
+        if matches!(
+            f.code,
+            ErrorCode::DatabaseBusy
+                | ErrorCode::DatabaseLocked
+                | ErrorCode::DiskFull
+                | ErrorCode::SystemIoFailure
+        ) {
+            return StoreError::Unavailable(e.to_string());
         }
     }
     StoreError::Backend(e.to_string())

@@ -124,7 +124,8 @@ fn run_batch(conn: &Connection, batch: &mut [Box<dyn Job>]) -> Result<(), StoreE
     for job in batch.iter_mut() {
         if !job.run(conn) {
             rollback(conn);
-            return Err(StoreError::Backend(
+            // SQLite aborts a whole transaction only for a full disk or an I/O failure.
+            return Err(StoreError::Unavailable(
                 "the transaction was aborted; the batch was rolled back".into(),
             ));
         }
