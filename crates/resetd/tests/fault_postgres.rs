@@ -6,7 +6,8 @@
 //! Proven:
 //! - during the outage every answer is the operation's success or a clean 503 problem with
 //!   Retry-After, within seconds: never a hang, a dropped connection or a panic;
-//! - resetd recovers on its own (no restart), within seconds of PostgreSQL being back, and from
+//! - resetd recovers on its own (no restart): a probe of each kind of request succeeds within
+//!   seconds of PostgreSQL being back, and from
 //!   then on every request succeeds;
 //! - every 202, 201 and 204 the clients saw still holds afterwards (the reset email arrives with
 //!   a working link, the person exists, the new password works and the old one does not), and a
@@ -33,9 +34,12 @@ use resetd_store::PostgresStore;
 use serde_json::{json, Value};
 
 /// People who ask for a reset during the load, and people who complete one (with a token got
-/// before the load). Enough that neither runs out before the load ends.
+/// before the load), each once. One more of each (the last) is the recovery probe's.
 const REQUESTERS: usize = 100;
 const COMPLETERS: usize = 100;
+/// Requesters and completers kept back until PostgreSQL is up again, however many the outage
+/// used up, so the recovered service still gets every kind of request.
+const RESERVE: usize = 30;
 /// Concurrent clients.
 const CLIENTS: usize = 6;
 /// How long PostgreSQL stays down.
@@ -306,16 +310,27 @@ struct Load {
     next_request: AtomicUsize,
     next_complete: AtomicUsize,
     next_create: AtomicUsize,
+    /// Set once PostgreSQL is up again: the reserve may be used.
+    back: AtomicBool,
     stop: AtomicBool,
     answers: Mutex<Vec<Answer>>,
 }
 
 impl Load {
-    /// The next request: the four kinds in turn; a login once requesters or completers run out.
+    /// The next request: the four kinds in turn; a login once requesters or completers run out
+    /// (those of the reserve only count once PostgreSQL is back).
     fn pick(&self) -> (Kind, usize) {
+        let kept = if self.back.load(Ordering::SeqCst) {
+            0
+        } else {
+            RESERVE
+        };
         let take = |counter: &AtomicUsize, limit: usize| {
-            let i = counter.fetch_add(1, Ordering::SeqCst);
-            (i < limit).then_some(i)
+            counter
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |i| {
+                    (i + kept < limit).then_some(i + 1)
+                })
+                .ok()
         };
         let kind = Kind::ALL[self.next_job.fetch_add(1, Ordering::SeqCst) % 4];
         let who = match kind {
@@ -475,19 +490,19 @@ async fn restart_mid_load(mode: &str) {
     // ---- Setup: requesters a*, completers b* (with a token each) and the reader.
     let mut people =
         vec![json!({"login": "reader", "email": "reader@example.com", "password": OLD})];
-    for i in 0..REQUESTERS {
+    for i in 0..=REQUESTERS {
         people.push(json!({"login": format!("a{i}"), "email": format!("a{i}@example.com")}));
     }
-    for i in 0..COMPLETERS {
+    for i in 0..=COMPLETERS {
         people.push(
             json!({"login": format!("b{i}"), "email": format!("b{i}@example.com"), "password": OLD}),
         );
     }
     add_people(&s, people).await;
-    let b_addrs: Vec<String> = (0..COMPLETERS)
+    let b_addrs: Vec<String> = (0..=COMPLETERS)
         .map(|i| format!("b{i}@example.com"))
         .collect();
-    for i in 0..COMPLETERS {
+    for i in 0..=COMPLETERS {
         let res = s
             .post("/v1/default/recovery", json!({"login": format!("b{i}")}))
             .await;
@@ -505,6 +520,7 @@ async fn restart_mid_load(mode: &str) {
         next_request: AtomicUsize::new(0),
         next_complete: AtomicUsize::new(0),
         next_create: AtomicUsize::new(0),
+        back: AtomicBool::new(false),
         stop: AtomicBool::new(false),
         answers: Mutex::new(Vec::new()),
     });
@@ -542,36 +558,50 @@ async fn restart_mid_load(mode: &str) {
     blocking(|| cluster.start_again());
     let up = Instant::now();
 
-    // Recovered once every kind of request has succeeded again, having started after `up`.
-    let deadline = up + MAX_RECOVERY;
-    let recovered = loop {
-        let firsts: Vec<Option<Instant>> = {
-            let answers = load.answers.lock().unwrap();
-            Kind::ALL
-                .iter()
-                .map(|k| {
-                    answers
+    load.back.store(true, Ordering::SeqCst);
+
+    // Recovered once a probe of every kind, sent after `up`, has succeeded: the kinds in turn,
+    // each retried every 100 ms. The probe has a requester and a completer of its own (the last
+    // ones), so it can retry on the same one after a 503.
+    let probe = reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap();
+    let mut recovered = up;
+    for kind in Kind::ALL {
+        loop {
+            let who = match kind {
+                Kind::Request => REQUESTERS,
+                Kind::Complete => COMPLETERS,
+                Kind::Create => load.next_create.fetch_add(1, Ordering::SeqCst),
+                Kind::Login => 0,
+            };
+            let answer = load.send(&probe, kind, who).await;
+            let (ok, ended) = (answer.ok(), answer.ended);
+            load.answers.lock().unwrap().push(answer);
+            if ok {
+                recovered = recovered.max(ended);
+                break;
+            }
+            if Instant::now() > up + MAX_RECOVERY {
+                let since = histogram(
+                    load.answers
+                        .lock()
+                        .unwrap()
                         .iter()
-                        .filter(|a| a.kind == *k && a.started >= up && a.ok())
-                        .map(|a| a.ended)
-                        .min()
-                })
-                .collect()
-        };
-        if firsts.iter().all(Option::is_some) {
-            break firsts.into_iter().flatten().max().unwrap();
+                        .filter(|a| a.started >= up),
+                );
+                panic!(
+                    "resetd did not recover within {MAX_RECOVERY:?} of PostgreSQL being back \
+                     ({kind:?} still failing): since then {since:?}\nserver log:\n{}\n\
+                     PostgreSQL log:\n{}",
+                    s.log(),
+                    cluster.log()
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        if Instant::now() > deadline {
-            let answers = load.answers.lock().unwrap();
-            panic!(
-                "resetd did not recover within {MAX_RECOVERY:?} of PostgreSQL being back: since \
-                 then {:?}\nserver log:\n{}",
-                histogram(answers.iter().filter(|a| a.started >= up)),
-                s.log()
-            );
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
+    }
     // Some more load on the recovered service, then stop.
     tokio::time::sleep(Duration::from_millis(1500)).await;
     load.stop.store(true, Ordering::SeqCst);
@@ -709,11 +739,16 @@ async fn restart_mid_load(mode: &str) {
     };
     // Each completer: the 204 held; a completion cut off by the outage happened entirely (new
     // password, token used, one "password changed" email) or not at all.
-    let tried: HashMap<usize, &Answer> = answers
-        .iter()
-        .filter(|a| a.kind == Kind::Complete)
-        .map(|a| (a.who, a))
-        .collect();
+    // Per completer tried: whether one of its tries (the probe's retries included) got 204, and
+    // whether a failed one was in flight when PostgreSQL was stopped. Only such a request may
+    // have committed without being told: its commit may have reached the WAL just before the
+    // server went away.
+    let mut tried: HashMap<usize, (bool, bool)> = HashMap::new();
+    for a in answers.iter().filter(|a| a.kind == Kind::Complete) {
+        let (ok, cut) = tried.entry(a.who).or_default();
+        *ok |= a.ok();
+        *cut |= !a.ok() && a.started < stopping;
+    }
     let (mut cut_done, mut cut_undone) = (0, 0);
     for (i, token) in tokens.iter().enumerate() {
         let login = format!("b{i}");
@@ -738,9 +773,16 @@ async fn restart_mid_load(mode: &str) {
         let changed = (200, 401, 410, 1);
         let unchanged = (401, 200, 200, 0);
         match tried.get(&i) {
-            Some(a) if a.ok() => assert_eq!(state, changed, "{login}: the 204 did not hold"),
-            Some(_) if state == changed => cut_done += 1,
-            Some(_) => {
+            Some((true, _)) => assert_eq!(state, changed, "{login}: the 204 did not hold"),
+            Some((false, cut)) if state == changed => {
+                assert!(
+                    cut,
+                    "{login}: answered 503 though the password was changed, and the request was \
+                     not in flight when PostgreSQL stopped"
+                );
+                cut_done += 1;
+            }
+            Some((false, _)) => {
                 assert_eq!(state, unchanged, "{login}: a cut-off reset is half done");
                 cut_undone += 1;
             }
