@@ -708,7 +708,7 @@ impl Service {
         );
         let issue = IssueToken {
             token,
-            cooldown_since: now.plus_secs(-tenant.settings.cooldown_secs),
+            cooldown_since: cooldown_since(now, tenant.settings.cooldown_secs),
             message,
             audit,
         };
@@ -957,7 +957,7 @@ impl Service {
         );
         let issue = IssueToken {
             token,
-            cooldown_since: now.plus_secs(-t.settings.cooldown_secs),
+            cooldown_since: cooldown_since(now, t.settings.cooldown_secs),
             message,
             audit,
         };
@@ -1278,6 +1278,17 @@ impl Service {
             .store
             .list_audit(tenant, before, limit.clamp(1, 1000))
             .await?)
+    }
+}
+
+/// The instant after which an earlier token means "cooling down". A cool-down of 0 means none:
+/// without this, a token issued to the same person by a concurrent request a moment later than
+/// `now` would still count.
+fn cooldown_since(now: Timestamp, cooldown_secs: i64) -> Timestamp {
+    if cooldown_secs <= 0 {
+        Timestamp(i64::MAX)
+    } else {
+        now.plus_secs(-cooldown_secs)
     }
 }
 

@@ -150,9 +150,6 @@ impl Transport for FileTransport {
         let io = |what: &str, e: std::io::Error| {
             SendError::Transient(format!("{what} {}: {e}", self.dir.display()))
         };
-        tokio::fs::create_dir_all(&self.dir)
-            .await
-            .map_err(|e| io("cannot create", e))?;
         let path = self.path_for(msg);
         let nanos = SystemTime::now()
             .duration_since(UNIX_EPOCH)
@@ -165,14 +162,23 @@ impl Transport for FileTransport {
             std::process::id(),
             SEQ.fetch_add(1, Ordering::Relaxed)
         ));
-        if let Err(e) = tokio::fs::write(&tmp, &bytes).await {
-            let _ = tokio::fs::remove_file(&tmp).await;
-            return Err(io("cannot write into", e));
-        }
-        if let Err(e) = tokio::fs::rename(&tmp, &path).await {
-            let _ = tokio::fs::remove_file(&tmp).await;
-            return Err(io("cannot rename into", e));
-        }
+        // One trip to the blocking pool for the whole write (each tokio::fs call is one).
+        let (dir, target) = (self.dir.clone(), path.clone());
+        tokio::task::spawn_blocking(move || {
+            std::fs::create_dir_all(&dir).map_err(|e| ("cannot create", e))?;
+            let written = std::fs::write(&tmp, &bytes)
+                .map_err(|e| ("cannot write into", e))
+                .and_then(|()| {
+                    std::fs::rename(&tmp, &target).map_err(|e| ("cannot rename into", e))
+                });
+            if written.is_err() {
+                let _ = std::fs::remove_file(&tmp);
+            }
+            written
+        })
+        .await
+        .map_err(|e| SendError::Transient(format!("the file write did not finish: {e}")))?
+        .map_err(|(what, e)| io(what, e))?;
         if msg.message.kind == MessageKind::ResetLink {
             match first_url(&msg.message.text) {
                 Some(link) => tracing::info!(

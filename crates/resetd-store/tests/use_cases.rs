@@ -1,11 +1,14 @@
 //! The core use cases the dialects added (send a reset link to a caller-supplied, allow-listed
 //! URL; void a token; lookups by number and ObjectId), run over the real SQLite store.
 
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use resetd_core::hash::{Argon2id, HashError, HashParams, PasswordHasher, Verified};
-use resetd_core::model::{LinkTemplate, Lookup, ResetPageUrl, SystemClock, TenantSettings};
+use resetd_core::model::{
+    Clock, LinkTemplate, Lookup, ResetPageUrl, SystemClock, TenantSettings, Timestamp,
+};
 use resetd_core::render::{MessageContext, Rendered, Renderer};
 use resetd_core::secret::ResetSecret;
 use resetd_core::service::{Actor, NewPersonInput};
@@ -62,6 +65,10 @@ const GOOD: &str = "violet tangerine orbit 7";
 const GOOD2: &str = "quiet harbour lantern 42";
 
 async fn fixture(cooldown_secs: i64) -> Fixture {
+    fixture_with(cooldown_secs, Arc::new(SystemClock)).await
+}
+
+async fn fixture_with(cooldown_secs: i64, clock: Arc<dyn Clock>) -> Fixture {
     let dir = tempfile::tempdir().unwrap();
     let store = SqliteStore::open(&dir.path().join("resetd.db")).unwrap();
     store.migrate().await.unwrap();
@@ -77,7 +84,7 @@ async fn fixture(cooldown_secs: i64) -> Fixture {
         store.clone(),
         Arc::new(Inline(hasher)),
         renderer.clone(),
-        Arc::new(SystemClock),
+        clock,
         ServiceConfig {
             public_url: "http://resetd.test".into(),
             message_id_domain: "resetd.test".into(),
@@ -317,6 +324,28 @@ async fn unknown_disabled_and_cooling_down_people() {
         Err(CoreError::Disabled)
     );
     assert_eq!(f.outbox_len().await, 1);
+}
+
+/// A clock the test sets.
+struct ManualClock(AtomicI64);
+
+impl Clock for ManualClock {
+    fn now(&self) -> Timestamp {
+        Timestamp(self.0.load(Ordering::SeqCst))
+    }
+}
+
+#[tokio::test]
+async fn a_cool_down_of_zero_never_refuses() {
+    let clock = Arc::new(ManualClock(AtomicI64::new(1_000_000)));
+    let f = fixture_with(0, clock.clone()).await;
+    let p = f.person("carol").await;
+    let url = "https://portal.example.com/reset";
+    f.send(&Lookup::Number(p.number), url, None).await.unwrap();
+    // A concurrent request that read the clock a moment before the first token was stored.
+    clock.0.store(999_999, Ordering::SeqCst);
+    f.send(&Lookup::Number(p.number), url, None).await.unwrap();
+    assert_eq!(f.outbox_len().await, 2, "one email per request");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
