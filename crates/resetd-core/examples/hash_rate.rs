@@ -7,7 +7,7 @@
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use resetd_core::hash::{Argon2id, HashParams};
+use resetd_core::hash::{Argon2id, HashParams, Scratch};
 use resetd_core::types::Password;
 
 fn main() {
@@ -32,8 +32,11 @@ fn main() {
     std::thread::scope(|s| {
         for _ in 0..threads {
             s.spawn(|| {
+                // Memory reused across hashes, as the server's hashing threads do: the fastest
+                // this code can hash, so the ratio the harness prints is not flattered.
+                let mut scratch = Scratch::default();
                 while !stop.load(Ordering::Relaxed) {
-                    argon.hash(&password).expect("hash");
+                    argon.hash_with(&password, &mut scratch).expect("hash");
                     done.fetch_add(1, Ordering::Relaxed);
                 }
             });
