@@ -275,9 +275,10 @@ def row(scenario, figure, target, ok=None):
 def reset_runs(srv, label, lua_for, seconds):
     """Interleaved known/unknown wrk rounds on one endpoint; prints throughput, tail and medians."""
     runs = {"known": [], "unknown": []}
-    # ABBA order: the database grows with every request, so a fixed order would favour one kind.
-    for kind in ("known", "unknown", "unknown", "known"):
-        runs[kind].append(wrk(srv.base + "/", lua_for("user" if kind == "known" else "ghost"), seconds))
+    # ABBA order, twice, in rounds of half the time: the database grows with every request and
+    # the disk's fsync latency drifts, so a fixed order or few long rounds would favour one kind.
+    for kind in ("known", "unknown", "unknown", "known") * 2:
+        runs[kind].append(wrk(srv.base + "/", lua_for("user" if kind == "known" else "ghost"), max(1, seconds // 2)))
     for kind, rs in runs.items():
         rps = statistics.mean(r["rps"] for r in rs)
         p50 = statistics.mean(r["p50"] for r in rs)
