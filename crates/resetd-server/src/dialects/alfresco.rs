@@ -563,6 +563,14 @@ mod tests {
         assert!(link_template("https://x.example.com/{token}").is_err());
     }
 
+    #[tokio::test]
+    async fn an_unavailable_database_is_a_503_with_retry_after_and_no_detail() {
+        crate::dialects::wire::assert_unavailable_answer(|e| {
+            axum::response::IntoResponse::into_response(AlfrescoError::from(e))
+        })
+        .await;
+    }
+
     #[test]
     fn workflow_ids() {
         assert_eq!(workflow_number("activiti$10"), Some(10));

@@ -645,6 +645,14 @@ mod tests {
         }
     }
 
+    #[tokio::test]
+    async fn an_unavailable_database_is_a_503_with_retry_after_and_no_detail() {
+        crate::dialects::wire::assert_unavailable_answer(|e| {
+            axum::response::IntoResponse::into_response(CrafterError::core(e, None))
+        })
+        .await;
+    }
+
     #[test]
     fn both_attribute_parameter_spellings_are_read() {
         let p = Params(vec![

@@ -532,6 +532,14 @@ mod tests {
         }
     }
 
+    #[tokio::test]
+    async fn an_unavailable_database_is_a_503_with_retry_after_and_no_detail() {
+        crate::dialects::wire::assert_unavailable_answer(|e| {
+            axum::response::IntoResponse::into_response(EmpowerIdError::core(e, None))
+        })
+        .await;
+    }
+
     #[test]
     fn bodies_bind_like_newtonsoft() {
         let want = ResetBody {

@@ -454,6 +454,14 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    #[tokio::test]
+    async fn an_unavailable_database_is_a_503_with_retry_after_and_no_detail() {
+        crate::dialects::wire::assert_unavailable_answer(|e| {
+            axum::response::IntoResponse::into_response(PayabliError::from(e))
+        })
+        .await;
+    }
+
     #[test]
     fn bodies() {
         let r = parse_body(

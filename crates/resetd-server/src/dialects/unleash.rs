@@ -678,6 +678,14 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    #[tokio::test]
+    async fn an_unavailable_database_is_a_503_with_retry_after_and_no_detail() {
+        crate::dialects::wire::assert_unavailable_answer(|e| {
+            axum::response::IntoResponse::into_response(UnleashError::from(e))
+        })
+        .await;
+    }
+
     fn body_of(e: UnleashError) -> Value {
         serde_json::to_value(ErrorBody {
             id: e.with_id.then(|| "ID".to_string()),
