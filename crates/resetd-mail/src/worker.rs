@@ -18,8 +18,17 @@ use crate::transport::{SendError, Transport};
 
 /// How long an idle worker waits for a notification before looking again.
 const IDLE_TICK: Duration = Duration::from_secs(1);
-/// How long the worker pauses after a store error.
-const ERROR_PAUSE: Duration = Duration::from_secs(5);
+/// The worker's pause after a first store error; it doubles with each further one in a row.
+const FIRST_ERROR_PAUSE: Duration = Duration::from_millis(250);
+/// The longest pause after store errors.
+const MAX_ERROR_PAUSE: Duration = Duration::from_secs(5);
+
+/// The pause after `failures` store errors in a row (1 or more): short at first, so that mail
+/// queued before a brief database outage goes out soon after it ends, then up to 5 s.
+fn error_pause(failures: u32) -> Duration {
+    let doubled = FIRST_ERROR_PAUSE.saturating_mul(1 << failures.saturating_sub(1).min(8));
+    doubled.min(MAX_ERROR_PAUSE)
+}
 /// The longest failure reason stored in the outbox.
 const MAX_ERROR_CHARS: usize = 500;
 
@@ -266,16 +275,29 @@ impl OutboxWorker {
             concurrency = self.config.concurrency,
             "outbox worker started"
         );
+        let mut failures = 0;
         loop {
             if *shutdown.borrow() {
                 break;
             }
             let (pause, wake_on_notify) = match self.run_once().await {
-                Ok(0) => (IDLE_TICK, true),
-                Ok(_) => continue,
+                Ok(0) => {
+                    failures = 0;
+                    (IDLE_TICK, true)
+                }
+                Ok(_) => {
+                    failures = 0;
+                    continue;
+                }
                 Err(e) => {
-                    tracing::error!(error = %e, pause_secs = ERROR_PAUSE.as_secs(), "outbox round failed; pausing");
-                    (ERROR_PAUSE, false)
+                    failures += 1;
+                    let pause = error_pause(failures);
+                    if matches!(e, StoreError::Unavailable(_)) {
+                        tracing::warn!(error = %e, pause_ms = pause.as_millis() as u64, "outbox round failed: database unavailable; pausing");
+                    } else {
+                        tracing::error!(error = %e, pause_ms = pause.as_millis() as u64, "outbox round failed; pausing");
+                    }
+                    (pause, false)
                 }
             };
             tokio::select! {
@@ -312,6 +334,13 @@ fn truncate(s: &str, max_chars: usize) -> String {
 mod tests {
     use std::sync::atomic::{AtomicI64, AtomicU32, AtomicUsize};
     use std::sync::Mutex;
+
+    #[test]
+    fn error_pauses_double_from_a_quarter_second_up_to_five() {
+        let pauses: Vec<u64> = (1..=7).map(|n| error_pause(n).as_millis() as u64).collect();
+        assert_eq!(pauses, [250, 500, 1000, 2000, 4000, 5000, 5000]);
+        assert_eq!(error_pause(u32::MAX), MAX_ERROR_PAUSE);
+    }
 
     use async_trait::async_trait;
     use resetd_core::model::{
