@@ -170,7 +170,8 @@ enum Failure {
     TooLarge,
     UnsupportedMedia,
     RateLimited(i64),
-    Busy,
+    /// Overloaded or the database unavailable: retry after this many seconds.
+    Busy(u64),
     Internal,
 }
 
@@ -184,7 +185,7 @@ impl Failure {
             Failure::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Failure::UnsupportedMedia => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Failure::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
-            Failure::Busy => StatusCode::SERVICE_UNAVAILABLE,
+            Failure::Busy(_) => StatusCode::SERVICE_UNAVAILABLE,
             Failure::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -343,9 +344,9 @@ impl Visit {
                 res.headers_mut()
                     .insert(header::RETRY_AFTER, HeaderValue::from(secs.max(1)));
             }
-            Failure::Busy => {
+            Failure::Busy(secs) => {
                 res.headers_mut()
-                    .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+                    .insert(header::RETRY_AFTER, HeaderValue::from(secs.max(1)));
             }
             _ => {}
         }
@@ -375,7 +376,7 @@ impl Visit {
             CoreError::UnknownTenant | CoreError::NotFound(_) => self.failure(Failure::NotFound),
             e @ (CoreError::Overloaded | CoreError::Unavailable(_)) => {
                 crate::problem::log_transient(&e);
-                self.failure(Failure::Busy)
+                self.failure(Failure::Busy(e.retry_after().unwrap_or(1)))
             }
             CoreError::Invalid(_) => self.failure(Failure::BadRequest),
             other => {
@@ -595,8 +596,10 @@ async fn reset_submit(
                     errors.push("password", v.string("busy"));
                     let mut res =
                         v.reset_form(&headers, StatusCode::SERVICE_UNAVAILABLE, &info, &errors);
-                    res.headers_mut()
-                        .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+                    res.headers_mut().insert(
+                        header::RETRY_AFTER,
+                        HeaderValue::from(e.retry_after().unwrap_or(1)),
+                    );
                     return res;
                 }
                 Err(e) => return v.core_failure(e),
