@@ -71,15 +71,15 @@ pub enum CoreError {
 }
 
 /// Seconds a client should wait before retrying after [`CoreError::Overloaded`].
-pub const RETRY_OVERLOADED_SECS: u64 = 1;
+pub const RETRY_OVERLOADED_SECS: i64 = 1;
 /// Seconds a client should wait before retrying after [`CoreError::Unavailable`]: a locked or
 /// restarting database usually recovers within a few seconds.
-pub const RETRY_UNAVAILABLE_SECS: u64 = 5;
+pub const RETRY_UNAVAILABLE_SECS: i64 = 5;
 
 impl CoreError {
     /// For a transient failure (overloaded, database unavailable): the seconds to put in
     /// `Retry-After`. `None` for every other error.
-    pub fn retry_after(&self) -> Option<u64> {
+    pub fn retry_after(&self) -> Option<i64> {
         match self {
             CoreError::Overloaded => Some(RETRY_OVERLOADED_SECS),
             CoreError::Unavailable(_) => Some(RETRY_UNAVAILABLE_SECS),

@@ -210,7 +210,7 @@ impl From<CoreError> for Problem {
                 "Service Unavailable",
                 "The server is busy hashing passwords; retry shortly.",
             )
-            .retry_after(resetd_core::error::RETRY_OVERLOADED_SECS as i64),
+            .retry_after(resetd_core::error::RETRY_OVERLOADED_SECS),
             e @ CoreError::Unavailable(_) => {
                 log_transient(&e);
                 Problem::new(
@@ -219,7 +219,7 @@ impl From<CoreError> for Problem {
                     "Service Unavailable",
                     "The database is temporarily unavailable; retry shortly.",
                 )
-                .retry_after(resetd_core::error::RETRY_UNAVAILABLE_SECS as i64)
+                .retry_after(resetd_core::error::RETRY_UNAVAILABLE_SECS)
             }
             CoreError::Internal(msg) => {
                 tracing::error!(error = %msg, "internal error");

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, PathRejection};
 use axum::extract::{Path, State};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode, Uri};
+use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, post};
 use axum::{Extension, Router};
@@ -24,7 +24,7 @@ use resetd_core::CoreError;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::wire::{json_body, uuid_v4, BodyError};
+use super::wire::{json_answer, json_body, uuid_v4, BodyError};
 use crate::{AppState, ClientIp};
 
 /// The prefix of every Alfresco route; unknown paths below it get Alfresco's 404.
@@ -247,20 +247,13 @@ impl IntoResponse for AlfrescoError {
                 log_id: uuid_v4(),
             },
         };
-        let mut res = (
+        let text = serde_json::to_string(&body).unwrap_or_default();
+        json_answer(
             self.status,
-            serde_json::to_string(&body).unwrap_or_default(),
+            "application/json;charset=UTF-8",
+            text,
+            self.retry_after,
         )
-            .into_response();
-        let h = res.headers_mut();
-        h.insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json;charset=UTF-8"),
-        );
-        if let Some(s) = self.retry_after {
-            h.insert(header::RETRY_AFTER, HeaderValue::from(s));
-        }
-        res
     }
 }
 
@@ -314,7 +307,7 @@ impl From<CoreError> for AlfrescoError {
                     API_DEFAULT,
                     "The server is busy; retry shortly",
                 );
-                out.retry_after = e.retry_after().map(|s| s as i64);
+                out.retry_after = e.retry_after();
                 out
             }
             CoreError::Internal(msg) => {

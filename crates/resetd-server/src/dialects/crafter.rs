@@ -13,7 +13,7 @@ use std::sync::Arc;
 use axum::body::Bytes;
 use axum::extract::rejection::PathRejection;
 use axum::extract::{FromRequest, Path, Request, State};
-use axum::http::{header, HeaderValue, Method, StatusCode};
+use axum::http::{header, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get, post, MethodRouter};
 use axum::{Extension, Router};
@@ -25,6 +25,7 @@ use resetd_core::CoreError;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::wire::json_answer;
 use crate::{AppState, ClientIp};
 
 /// The query parameter that carries the token in emailed links (Crafter's `tokenId`).
@@ -279,7 +280,7 @@ impl CrafterError {
                     "OTHER",
                     "The server is busy; retry shortly",
                 );
-                err.retry_after = e.retry_after().map(|s| s as i64);
+                err.retry_after = e.retry_after();
                 err
             }
             CoreError::BadCredentials | CoreError::Locked { .. } => {
@@ -299,26 +300,13 @@ impl IntoResponse for CrafterError {
             error_code: self.code,
             message: &self.message,
         };
-        let mut res = json_response(self.status, &body);
-        if let Some(s) = self.retry_after {
-            res.headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from(s));
-        }
-        res
+        json_response(self.status, &body, self.retry_after)
     }
 }
 
-fn json_response<T: Serialize>(status: StatusCode, body: &T) -> Response {
+fn json_response<T: Serialize>(status: StatusCode, body: &T, retry_after: Option<i64>) -> Response {
     match serde_json::to_string(body) {
-        Ok(text) => (
-            status,
-            [(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("application/json"),
-            )],
-            text,
-        )
-            .into_response(),
+        Ok(text) => json_answer(status, "application/json", text, retry_after),
         Err(e) => CrafterError::core(CoreError::Internal(e.to_string()), None).into_response(),
     }
 }
@@ -469,7 +457,7 @@ fn profile(p: &Person, only: Option<&[String]>) -> Response {
         attributes,
         id: ObjectId::of(&p.id),
     };
-    json_response(StatusCode::OK, &body)
+    json_response(StatusCode::OK, &body, None)
 }
 
 /// Crafter's VerificationToken JSON.
@@ -586,7 +574,7 @@ async fn get_token(
         profile_id: ObjectId::of(&info.person.id),
         timestamp: info.issued_at.0,
     };
-    Ok(json_response(StatusCode::OK, &body))
+    Ok(json_response(StatusCode::OK, &body, None))
 }
 
 async fn delete_token(

@@ -26,6 +26,7 @@ use resetd_core::CoreError;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::wire::json_answer;
 use crate::{AppState, ClientIp};
 
 /// The header carrying the registered application's API key.
@@ -159,19 +160,11 @@ struct Envelope<'a> {
     exception: Option<&'a str>,
 }
 
-fn envelope(status: StatusCode, body: &Envelope<'_>) -> Response {
+fn envelope(status: StatusCode, body: &Envelope<'_>, retry_after: Option<i64>) -> Response {
     let text = serde_json::to_string(body).unwrap_or_else(|_| {
         r#"{"Success":false,"Message":"Internal error.","Exception":"InternalError"}"#.into()
     });
-    (
-        status,
-        [(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json; charset=utf-8"),
-        )],
-        text,
-    )
-        .into_response()
+    json_answer(status, "application/json; charset=utf-8", text, retry_after)
 }
 
 /// A failure: its status, a message for people and a stable name in `Exception`.
@@ -250,7 +243,7 @@ impl EmpowerIdError {
                     "The server is busy; retry shortly.",
                     "Overloaded",
                 );
-                err.retry_after = e.retry_after().map(|s| s as i64);
+                err.retry_after = e.retry_after();
                 err
             }
             other => {
@@ -274,13 +267,11 @@ impl IntoResponse for EmpowerIdError {
                 message: &self.message,
                 exception: Some(self.exception),
             },
+            self.retry_after,
         );
-        let h = res.headers_mut();
-        if let Some(s) = self.retry_after {
-            h.insert(header::RETRY_AFTER, HeaderValue::from(s));
-        }
         if self.status == StatusCode::UNAUTHORIZED {
-            h.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            res.headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
         res
     }
@@ -481,6 +472,7 @@ async fn reset_password(
                     message: &message,
                     exception: None,
                 },
+                None,
             )
         }
         Err(e) => e.into_response(),

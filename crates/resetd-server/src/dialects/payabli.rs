@@ -24,7 +24,7 @@ use resetd_core::CoreError;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::wire::{json_body, BodyError};
+use super::wire::{json_answer, json_body, BodyError};
 use crate::{AppState, ClientIp};
 
 /// The prefix of Payabli's user resource; unknown paths below it get a Payabli error.
@@ -252,17 +252,8 @@ impl IntoResponse for PayabliError {
                 todo_action: self.todo,
             },
         };
-        let mut res = (
-            self.status,
-            serde_json::to_string(&body).unwrap_or_default(),
-        )
-            .into_response();
-        let h = res.headers_mut();
-        h.insert(header::CONTENT_TYPE, HeaderValue::from_static(JSON));
-        if let Some(s) = self.retry_after {
-            h.insert(header::RETRY_AFTER, HeaderValue::from(s));
-        }
-        res
+        let text = serde_json::to_string(&body).unwrap_or_default();
+        json_answer(self.status, JSON, text, self.retry_after)
     }
 }
 
@@ -282,7 +273,7 @@ impl From<CoreError> for PayabliError {
                     "The server is busy.",
                     "Retry shortly.",
                 );
-                out.retry_after = e.retry_after().map(|s| s as i64);
+                out.retry_after = e.retry_after();
                 out
             }
             other => {

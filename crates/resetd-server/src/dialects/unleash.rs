@@ -26,7 +26,7 @@ use resetd_core::CoreError;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::wire::{js_stringify, json_body, uuid_v4, BodyError};
+use super::wire::{js_stringify, json_answer, json_body, uuid_v4, BodyError};
 use crate::{AppState, ClientIp};
 
 /// The client whose link template points at the Unleash UI's reset page.
@@ -304,17 +304,8 @@ impl IntoResponse for UnleashError {
             message: &self.message,
             details: &self.details,
         };
-        let mut res = (
-            self.status,
-            serde_json::to_string(&body).unwrap_or_default(),
-        )
-            .into_response();
-        let h = res.headers_mut();
-        h.insert(header::CONTENT_TYPE, HeaderValue::from_static(JSON));
-        if let Some(s) = self.retry_after {
-            h.insert(header::RETRY_AFTER, HeaderValue::from(s));
-        }
-        res
+        let text = serde_json::to_string(&body).unwrap_or_default();
+        json_answer(self.status, JSON, text, self.retry_after)
     }
 }
 
@@ -368,7 +359,7 @@ impl From<CoreError> for UnleashError {
                     "InternalError",
                     "The server is busy; retry shortly.",
                 );
-                out.retry_after = e.retry_after().map(|s| s as i64);
+                out.retry_after = e.retry_after();
                 out
             }
             CoreError::Internal(msg) => {

@@ -4,7 +4,8 @@
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
 use resetd_core::secret::random_bytes;
 use serde_json::Value;
 
@@ -70,6 +71,23 @@ pub fn uuid_v4() -> String {
         &h[16..20],
         &h[20..]
     )
+}
+
+/// A dialect's JSON answer: `text` with the dialect's own `Content-Type`, and `Retry-After`
+/// (seconds) when given.
+pub fn json_answer(
+    status: StatusCode,
+    content_type: &'static str,
+    text: String,
+    retry_after: Option<i64>,
+) -> Response {
+    let mut res = (status, text).into_response();
+    let h = res.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    if let Some(s) = retry_after {
+        h.insert(header::RETRY_AFTER, HeaderValue::from(s));
+    }
+    res
 }
 
 /// A JSON value as JavaScript's `JSON.stringify` would print it in an error message (compact).

@@ -171,7 +171,7 @@ enum Failure {
     UnsupportedMedia,
     RateLimited(i64),
     /// Overloaded or the database unavailable: retry after this many seconds.
-    Busy(u64),
+    Busy(i64),
     Internal,
 }
 
