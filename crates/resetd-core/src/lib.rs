@@ -7,6 +7,7 @@ pub mod hash;
 pub mod import;
 pub mod model;
 pub mod policy;
+pub mod reset_page;
 pub mod render;
 pub mod secret;
 pub mod service;

@@ -296,77 +296,7 @@ impl LinkTemplate {
     }
 }
 
-/// A reset page URL named by the caller of a request (Crafter's `resetPasswordUrl`). It is only
-/// ever used after it matched an allowed prefix of a registered client ([`Client::allows`]).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ResetPageUrl(String);
-
-impl ResetPageUrl {
-    /// Parses an absolute http(s) URL of at most 2048 characters without white space, control
-    /// characters, backslashes, user information or dot segments, so that what a prefix matches
-    /// is what a browser will open. A fragment is allowed (single-page apps route with
-    /// `#/reset`); the token then follows inside it, as Crafter does.
-    pub fn parse(s: &str) -> Result<Self, InvalidInput> {
-        let field = "resetPasswordUrl";
-        let bad = |reason: &str| Err(InvalidInput::new(field, reason));
-        let Some(rest) = s
-            .strip_prefix("https://")
-            .or_else(|| s.strip_prefix("http://"))
-        else {
-            return bad("must start with https:// or http://");
-        };
-        if s.len() > 2048 || s.chars().any(|c| c.is_control() || c.is_whitespace()) {
-            return bad("must be an absolute URL of at most 2048 characters");
-        }
-        if s.contains('\\') {
-            return bad("must not contain a backslash");
-        }
-        let (authority, path) = rest.split_at(rest.find(['/', '?', '#']).unwrap_or(rest.len()));
-        if authority.is_empty() || authority.contains('@') {
-            return bad("must name a host and no user information");
-        }
-        let path = path.split(['?', '#']).next().unwrap_or("");
-        let dotted = path
-            .split('/')
-            .any(|seg| seg == "." || seg == ".." || seg.to_ascii_lowercase().contains("%2e"));
-        if dotted {
-            return bad("must not contain dot segments");
-        }
-        Ok(Self(s.to_owned()))
-    }
-
-    /// Whether `prefix` allows this URL: the URL starts with it and the match ends at a boundary,
-    /// that is the URL ends there or continues with `/`, `?` or `#`, or the prefix reaches past
-    /// the host and ends in `/`, `?`, `&` or `=`. So `https://app.example.com/reset` does not
-    /// allow `https://app.example.com/reset-evil`, and `https://app.example.com` does not allow
-    /// `https://app.example.com.evil.com/`.
-    pub fn allowed_by(&self, prefix: &str) -> bool {
-        let Some(rest) = self.0.strip_prefix(prefix) else {
-            return false;
-        };
-        let Some((_, after_scheme)) = prefix.split_once("://") else {
-            return false;
-        };
-        if after_scheme.is_empty() {
-            return false;
-        }
-        let at_boundary = rest.is_empty() || rest.starts_with(['/', '?', '#']);
-        let prefix_has_path = after_scheme.contains(['/', '?', '#']);
-        at_boundary || (prefix_has_path && prefix.ends_with(['/', '?', '&', '=']))
-    }
-
-    /// The link for `token`: the URL verbatim, then `?` (or `&` when it already has a query),
-    /// then `param=token` (Crafter's rule).
-    pub fn link(&self, param: &str, token: &str) -> String {
-        let sep = if self.0.contains('?') { '&' } else { '?' };
-        format!("{}{sep}{param}={token}", self.0)
-    }
-
-    /// The URL as given.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
+pub use crate::reset_page::ResetPageUrl;
 
 /// A registered UI that reset links point to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -642,61 +572,6 @@ mod tests {
         ] {
             assert!(LinkTemplate::parse(bad).is_err(), "{bad}");
         }
-    }
-
-    #[test]
-    fn reset_page_urls_are_checked_and_matched_at_boundaries() {
-        let u = |s: &str| ResetPageUrl::parse(s).unwrap();
-        let url = u("https://app.example.com/reset");
-        assert!(url.allowed_by("https://app.example.com/"));
-        assert!(url.allowed_by("https://app.example.com/reset"));
-        assert!(!url.allowed_by("https://app.example.com/res"));
-        assert!(!url.allowed_by("https://other.example.com/"));
-        assert!(!url.allowed_by(""));
-        assert!(u("https://app.example.com/reset?x=1").allowed_by("https://app.example.com/reset"));
-        assert!(u("https://app.example.com/reset/page").allowed_by("https://app.example.com/reset"));
-        // A prefix without a path must not let another host through.
-        assert!(!u("https://app.example.com.evil.com/").allowed_by("https://app.example.com"));
-        assert!(u("https://app.example.com/").allowed_by("https://app.example.com"));
-        assert!(
-            !u("https://app.example.com/reset-evil").allowed_by("https://app.example.com/reset")
-        );
-        assert!(!u("http://app.example.com/reset").allowed_by("https://app.example.com/"));
-
-        assert_eq!(
-            url.link("tokenId", "abc"),
-            "https://app.example.com/reset?tokenId=abc"
-        );
-        let spa = u("https://app.example.com/#/reset");
-        assert!(spa.allowed_by("https://app.example.com/"));
-        assert!(!u("https://app.example.com#x").allowed_by("https://app.example.com/"));
-        // The host ends at `#`: this is app.example.com, whatever follows.
-        assert!(u("https://app.example.com#@evil.com/").allowed_by("https://app.example.com"));
-        assert!(!u("https://evil.com#app.example.com/").allowed_by("https://app.example.com/"));
-        assert_eq!(
-            spa.link("tokenId", "abc"),
-            "https://app.example.com/#/reset?tokenId=abc"
-        );
-        assert_eq!(
-            u("https://app.example.com/reset?lang=de").link("tokenId", "abc"),
-            "https://app.example.com/reset?lang=de&tokenId=abc"
-        );
-        for bad in [
-            "app.example.com/reset",
-            "javascript:alert(1)",
-            "https:///reset",
-            "https://user@app.example.com/",
-            "https://app.example.com/a b",
-            "https://app.example.com/reset/../admin",
-            "https://app.example.com/reset/%2E%2E/admin",
-            "https://app.example.com\\@evil.com/",
-            "https://app.example.com/\r\n",
-        ] {
-            assert!(ResetPageUrl::parse(bad).is_err(), "{bad}");
-        }
-        assert!(
-            ResetPageUrl::parse(&format!("https://a.example.com/{}", "x".repeat(2048))).is_err()
-        );
     }
 
     #[test]

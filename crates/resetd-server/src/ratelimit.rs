@@ -1,7 +1,12 @@
 //! Per-IP token buckets, kept in this instance's memory (per-account limits live in the database).
+//!
+//! A bucket belongs to a client network, not to a single address: an IPv4 address, or an IPv6
+//! /64. A /64 is the smallest block an ISP or a cloud hands to one customer (and each of its 2^64
+//! addresses is one `ip addr add` away), so counting IPv6 addresses one by one would make the
+//! limits meaningless for anyone with IPv6.
 
 use std::collections::HashMap;
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv6Addr};
 use std::sync::Mutex;
 use std::time::Instant;
 
@@ -10,6 +15,21 @@ pub struct RateLimiter {
     per_sec: f64,
     burst: f64,
     buckets: Mutex<HashMap<IpAddr, (f64, Instant)>>,
+}
+
+/// The network whose bucket `ip` draws from: an IPv4 address as it is (also when it arrives as an
+/// IPv4-mapped IPv6 address `::ffff:a.b.c.d`, as on a dual-stack listener), an IPv6 address with
+/// its last 64 bits cleared.
+pub fn limit_key(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(v4) => IpAddr::V4(v4),
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => IpAddr::V6(Ipv6Addr::from(
+                u128::from(v6) & 0xffff_ffff_ffff_ffff_0000_0000_0000_0000,
+            )),
+        },
+    }
 }
 
 /// The most addresses tracked; past it, full buckets are dropped (they carry no state anyway).
@@ -25,7 +45,8 @@ impl RateLimiter {
         }
     }
 
-    /// Takes one token for `ip`; `Err(seconds)` says when the next one is due.
+    /// Takes one token for `ip`'s network ([`limit_key`]); `Err(seconds)` says when the next one
+    /// is due.
     pub fn check(&self, ip: IpAddr) -> Result<(), i64> {
         if self.per_sec == 0.0 {
             return Ok(());
@@ -38,7 +59,7 @@ impl RateLimiter {
                 *tokens + now.duration_since(*at).as_secs_f64() * per_sec < burst
             });
         }
-        let (tokens, at) = map.entry(ip).or_insert((self.burst, now));
+        let (tokens, at) = map.entry(limit_key(ip)).or_insert((self.burst, now));
         *tokens = (*tokens + now.duration_since(*at).as_secs_f64() * self.per_sec).min(self.burst);
         *at = now;
         if *tokens >= 1.0 {
@@ -64,6 +85,32 @@ mod tests {
         }
         assert_eq!(l.check(a), Err(1));
         assert!(l.check(b).is_ok());
+    }
+
+    #[test]
+    fn ipv6_counts_per_64_and_mapped_ipv4_as_ipv4() {
+        let key = |s: &str| limit_key(s.parse().unwrap()).to_string();
+        assert_eq!(key("2001:db8:1:2:aaaa:bbbb:cccc:dddd"), "2001:db8:1:2::");
+        assert_eq!(key("2001:db8:1:2::1"), "2001:db8:1:2::");
+        assert_eq!(key("2001:db8:1:3::1"), "2001:db8:1:3::");
+        assert_eq!(key("::ffff:192.0.2.7"), "192.0.2.7");
+        assert_eq!(key("192.0.2.7"), "192.0.2.7");
+        assert_eq!(key("::1"), "::");
+        assert_eq!(key("fe80::1:2:3:4"), "fe80::");
+
+        let l = RateLimiter::new(60, 3);
+        for i in 0..3u16 {
+            let ip = format!("2001:db8:1:2:{i:x}:{:x}::{:x}", i * 3, i + 9);
+            assert!(l.check(ip.parse().unwrap()).is_ok());
+        }
+        // Any other address of that /64 is the same client.
+        assert_eq!(l.check("2001:db8:1:2:ffff:ffff:ffff:ffff".parse().unwrap()), Err(1));
+        assert!(l.check("2001:db8:1:3::".parse().unwrap()).is_ok());
+        for _ in 0..3 {
+            assert!(l.check("192.0.2.7".parse().unwrap()).is_ok());
+        }
+        assert_eq!(l.check("::ffff:192.0.2.7".parse().unwrap()), Err(1));
+        assert!(l.check("::ffff:192.0.2.8".parse().unwrap()).is_ok());
     }
 
     #[test]

@@ -85,6 +85,16 @@ impl Server {
 
     /// Starts a server in `dir` with `config` and the log filter `log` (RESETD_LOG).
     pub fn start_with(dir: tempfile::TempDir, config: &str, log: &str) -> Server {
+        Self::start_full(dir, config, log, "127.0.0.1:0")
+    }
+
+    /// Starts a server with `config` listening on `listen` (e.g. `[::1]:0` for IPv6).
+    pub fn start_listening(config: &str, listen: &str) -> Server {
+        Self::start_full(tempfile::tempdir().unwrap(), config, "info", listen)
+    }
+
+    /// Starts a server in `dir` with `config`, the log filter `log`, listening on `listen`.
+    pub fn start_full(dir: tempfile::TempDir, config: &str, log: &str, listen: &str) -> Server {
         let cfg = dir.path().join("resetd.toml");
         std::fs::write(&cfg, config).unwrap();
         let mut child = Command::new(BIN)
@@ -92,7 +102,7 @@ impl Server {
             .arg(&cfg)
             .arg("--data-dir")
             .arg(dir.path())
-            .args(["serve", "--listen", "127.0.0.1:0"])
+            .args(["serve", "--listen", listen])
             .env("RESETD_LOG", log)
             .env("NO_COLOR", "1")
             .stdout(Stdio::piped())
