@@ -452,6 +452,10 @@ pub struct NewMessage {
     pub message_id: String,
     /// Queued.
     pub created_at: Timestamp,
+    /// Retried until then, then dead: a reset link's expiry (a later email is useless), or for a
+    /// notice the end of its retry window. The budget is a time, not a number of attempts, so an
+    /// SMTP outage shorter than it loses nothing.
+    pub deliver_by: Timestamp,
 }
 
 /// Delivery state of an outbox message.
@@ -462,7 +466,7 @@ pub enum OutboxStatus {
     Pending,
     /// Delivered to the transport.
     Sent,
-    /// Given up after too many attempts or a permanent failure.
+    /// Given up: a permanent refusal, or its `deliver_by` passed.
     Dead,
 }
 

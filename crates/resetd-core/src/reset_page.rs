@@ -156,18 +156,18 @@ fn percent_decode(input: &[u8]) -> Vec<u8> {
 /// reader may take for one.
 fn looks_like_a_dot(c: char) -> bool {
     const LOOK_ALIKES: &[char] = &[
-        '\u{00B7}', // middle dot
-        '\u{0387}', // Greek ano teleia
-        '\u{06D4}', // Arabic full stop
-        '\u{0701}', // Syriac supralinear full stop
-        '\u{0702}', // Syriac sublinear full stop
-        '\u{2027}', // hyphenation point
-        '\u{2219}', // bullet operator
-        '\u{22C5}', // dot operator
-        '\u{3002}', // ideographic full stop
-        '\u{FF61}', // halfwidth ideographic full stop
-        '\u{A4F8}', // Lisu letter tone mya ti
-        '\u{A60E}', // Vai full stop
+        '\u{00B7}',  // middle dot
+        '\u{0387}',  // Greek ano teleia
+        '\u{06D4}',  // Arabic full stop
+        '\u{0701}',  // Syriac supralinear full stop
+        '\u{0702}',  // Syriac sublinear full stop
+        '\u{2027}',  // hyphenation point
+        '\u{2219}',  // bullet operator
+        '\u{22C5}',  // dot operator
+        '\u{3002}',  // ideographic full stop
+        '\u{FF61}',  // halfwidth ideographic full stop
+        '\u{A4F8}',  // Lisu letter tone mya ti
+        '\u{A60E}',  // Vai full stop
         '\u{10A50}', // Kharoshthi punctuation dot
         '\u{1D16D}', // musical symbol combining augmentation dot
     ];
@@ -237,24 +237,48 @@ mod tests {
     fn paths_that_resolve_outside_their_prefix_are_refused_in_every_spelling() {
         for (bad, why) in [
             ("https://app.example.com/reset/..;/admin", "dot segments"),
-            ("https://app.example.com/reset/..;jsessionid=1/admin", "dot segments"),
+            (
+                "https://app.example.com/reset/..;jsessionid=1/admin",
+                "dot segments",
+            ),
             ("https://app.example.com/reset/.;/admin", "dot segments"),
             ("https://app.example.com/reset/%252e%252e/x", "dot segments"),
-            ("https://app.example.com/reset/%25252E%25252e/x", "dot segments"),
+            (
+                "https://app.example.com/reset/%25252E%25252e/x",
+                "dot segments",
+            ),
             ("https://app.example.com/reset/.%2e/x", "dot segments"),
             ("https://app.example.com/reset/%2e%2e%3b/x", "dot segments"),
             ("https://app.example.com/reset/...", "dot segments"),
             ("https://app.example.com/reset/..%20/x", "dot segments"),
             ("https://app.example.com/reset/..", "dot segments"),
             ("https://app.example.com/reset/\u{2025}/x", "look like dots"),
-            ("https://app.example.com/reset/%E2%80%A5/x", "look like dots"),
-            ("https://app.example.com/reset/%25E2%2580%25A5/x", "look like dots"),
-            ("https://app.example.com/reset/\u{FF0E}\u{FF0E}/x", "look like dots"),
-            ("https://app.example.com/reset/\u{3002}\u{3002}/x", "look like dots"),
-            ("https://app.example.com/reset/\u{2024}\u{2024}/x", "look like dots"),
+            (
+                "https://app.example.com/reset/%E2%80%A5/x",
+                "look like dots",
+            ),
+            (
+                "https://app.example.com/reset/%25E2%2580%25A5/x",
+                "look like dots",
+            ),
+            (
+                "https://app.example.com/reset/\u{FF0E}\u{FF0E}/x",
+                "look like dots",
+            ),
+            (
+                "https://app.example.com/reset/\u{3002}\u{3002}/x",
+                "look like dots",
+            ),
+            (
+                "https://app.example.com/reset/\u{2024}\u{2024}/x",
+                "look like dots",
+            ),
             ("https://app.example.com//evil.com/", "empty path segments"),
             ("https://app.example.com/reset//x", "empty path segments"),
-            ("https://app.example.com/reset/%2F%2Fevil.com/", "empty path segments"),
+            (
+                "https://app.example.com/reset/%2F%2Fevil.com/",
+                "empty path segments",
+            ),
             ("https://app.example.com/reset/;/x", "empty path segments"),
             ("https://app.example.com/reset%5C..%5Cadmin", "backslash"),
             ("https://app.example.com/reset%255C/x", "backslash"),

@@ -28,7 +28,14 @@ pub struct ServiceConfig {
     pub public_url: String,
     /// The domain part of generated Message-IDs.
     pub message_id_domain: String,
+    /// How long a "password changed" notice is retried before it is dead (a reset link is
+    /// retried until it expires).
+    pub notice_retry_secs: i64,
 }
+
+/// The default of [`ServiceConfig::notice_retry_secs`]: a day, so an SMTP outage of a few hours
+/// still tells the person their password changed.
+pub const DEFAULT_NOTICE_RETRY_SECS: i64 = 24 * 3600;
 
 /// Who performs an action, as recorded in the audit log.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -677,7 +684,7 @@ impl Service {
             expires_in_minutes: (ttl + 59) / 60,
         };
         let message = match self.renderer.render(&ctx) {
-            Ok(m) => self.new_message(&person, MessageKind::ResetLink, m, now),
+            Ok(m) => self.new_message(&person, MessageKind::ResetLink, m, now, now.plus_secs(ttl)),
             Err(e) => {
                 self.store
                     .resolve_reset_request(r.id, discard("render_failed"))
@@ -748,6 +755,7 @@ impl Service {
         kind: MessageKind,
         r: crate::render::Rendered,
         now: Timestamp,
+        deliver_by: Timestamp,
     ) -> NewMessage {
         NewMessage {
             tenant: person.tenant.clone(),
@@ -762,6 +770,7 @@ impl Service {
                 self.config.message_id_domain
             ),
             created_at: now,
+            deliver_by,
         }
     }
 
@@ -781,7 +790,9 @@ impl Service {
             .renderer
             .render(&ctx)
             .map_err(|e| CoreError::Internal(format!("rendering failed: {e}")))?;
-        Ok(self.new_message(person, MessageKind::PasswordChanged, r, self.now()))
+        let now = self.now();
+        let deliver_by = now.plus_secs(self.config.notice_retry_secs);
+        Ok(self.new_message(person, MessageKind::PasswordChanged, r, now, deliver_by))
     }
 
     /// Looks up a token and its person; `TokenGone` unless it is live.
@@ -935,7 +946,13 @@ impl Service {
             .renderer
             .render(&ctx)
             .map_err(|e| CoreError::Internal(format!("rendering the reset email failed: {e}")))?;
-        let message = self.new_message(&person, MessageKind::ResetLink, rendered, now);
+        let message = self.new_message(
+            &person,
+            MessageKind::ResetLink,
+            rendered,
+            now,
+            now.plus_secs(ttl),
+        );
         let token = ResetToken {
             hash: secret.hash(),
             tenant: tenant.clone(),

@@ -222,6 +222,7 @@ pub(crate) mod tests {
                 html: Some("<p>Hello <b>Jane</b></p>".into()),
                 message_id: "<0123abcd@resetd.example.com>".into(),
                 created_at: Timestamp(1_700_000_000_000),
+                deliver_by: Timestamp(1_700_000_000_000 + 1_800_000),
             },
             attempts: 0,
             next_attempt_at: Timestamp(0),

@@ -1,5 +1,10 @@
 //! The outbox worker: claims due messages, hands them to a [`Transport`], and records the outcome,
 //! retrying transient failures with capped exponential backoff and full jitter.
+//!
+//! The retry budget is a time, not a number of attempts: a message is retried until its
+//! `deliver_by` (a reset link's expiry, or the end of a notice's retry window, set when it was
+//! queued), so an SMTP outage shorter than that loses nothing, and an email whose link has expired
+//! is marked dead instead of being sent. Only a permanent refusal (5xx) ends it sooner.
 
 use std::collections::HashMap;
 use std::hash::{BuildHasher, Hasher};
@@ -7,7 +12,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use resetd_core::model::{Clock, Timestamp};
+use resetd_core::model::{Clock, MessageKind, OutboxMessage, Timestamp};
 use resetd_core::store::{Store, StoreError};
 use serde::{Deserialize, Serialize};
 use tokio::sync::{watch, Notify, Semaphore};
@@ -41,25 +46,35 @@ pub struct WorkerConfig {
     /// How long a claimed message stays reserved for this worker. A send is started only while at
     /// least half of the lease is left, and is given at most half the lease to finish.
     pub lease_secs: u64,
-    /// Attempts before a message is marked dead.
-    pub max_attempts: u32,
     /// Backoff ceiling after the first failure; it doubles with each further failure.
     pub base_backoff_ms: u64,
-    /// The backoff ceiling never exceeds this.
+    /// The backoff ceiling never exceeds this. It bounds how long mail waits after an outage
+    /// ends: every waiting message is retried within this time of SMTP coming back.
     pub max_backoff_ms: u64,
     /// Messages sent at the same time.
     pub concurrency: usize,
+    /// How long a "password changed" notice is retried before it is dead, in seconds (a reset
+    /// email is retried until its link expires). Applied when a notice is queued.
+    pub notice_retry_secs: u64,
+    /// Removed: the retry budget is now a time (see `notice_retry_secs`). Still read so that
+    /// older configuration files load; [`WorkerConfig::deprecations`] says it is ignored.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_attempts: Option<u32>,
 }
+
+/// The default backoff cap: a minute, so mail goes out within about a minute of an outage ending.
+pub const DEFAULT_MAX_BACKOFF_MS: u64 = 60 * 1000;
 
 impl Default for WorkerConfig {
     fn default() -> Self {
         Self {
             batch: 64,
             lease_secs: 60,
-            max_attempts: 8,
             base_backoff_ms: 1000,
-            max_backoff_ms: 15 * 60 * 1000,
+            max_backoff_ms: DEFAULT_MAX_BACKOFF_MS,
             concurrency: 8,
+            notice_retry_secs: 24 * 3600,
+            max_attempts: None,
         }
     }
 }
@@ -67,10 +82,8 @@ impl Default for WorkerConfig {
 impl WorkerConfig {
     /// Checks the settings; the message names the offending `mail.worker` field.
     pub fn validate(&self) -> Result<(), String> {
-        if self.batch == 0 || self.concurrency == 0 || self.max_attempts == 0 {
-            return Err(
-                "mail.worker.batch, concurrency and max_attempts must be at least 1".into(),
-            );
+        if self.batch == 0 || self.concurrency == 0 {
+            return Err("mail.worker.batch and concurrency must be at least 1".into());
         }
         if !(2..=86_400).contains(&self.lease_secs) {
             return Err("mail.worker.lease_secs must be between 2 and 86400".into());
@@ -80,7 +93,29 @@ impl WorkerConfig {
                 "mail.worker.base_backoff_ms must be at least 1 and at most max_backoff_ms".into(),
             );
         }
+        if self.max_backoff_ms > 3_600_000 {
+            return Err("mail.worker.max_backoff_ms must be at most 3600000 (an hour)".into());
+        }
+        if !(60..=30 * 86_400).contains(&self.notice_retry_secs) {
+            return Err(
+                "mail.worker.notice_retry_secs must be between 60 and 2592000 (30 days)".into(),
+            );
+        }
         Ok(())
+    }
+
+    /// Warnings about settings that are accepted but no longer do anything.
+    pub fn deprecations(&self) -> Vec<String> {
+        self.max_attempts
+            .map(|n| {
+                format!(
+                    "mail.worker.max_attempts = {n} is ignored and can be removed: a message is now \
+                     retried until its deadline (a reset email until its link expires, a notice \
+                     for mail.worker.notice_retry_secs), not a number of times"
+                )
+            })
+            .into_iter()
+            .collect()
     }
 
     /// The backoff ceiling after failed attempt number `attempt` (1 for the first):
@@ -106,6 +141,29 @@ enum Outcome {
     Failed(SendError),
     /// Not attempted because the lease was running out; it is claimed again when the lease ends.
     Skipped,
+    /// Not attempted because its `deliver_by` has passed.
+    Expired,
+}
+
+/// Why a message whose deadline passed is dead, with the last failure when there was one.
+fn expiry_reason(msg: &OutboxMessage) -> String {
+    let what = match msg.message.kind {
+        MessageKind::ResetLink => "link expired",
+        MessageKind::PasswordChanged => "retry window over (mail.worker.notice_retry_secs)",
+    };
+    match &msg.last_error {
+        Some(e) => format!("{what}; last error: {e}"),
+        None => format!("{what} before it could be sent"),
+    }
+}
+
+/// What the worker keeps of a claimed message while it is being sent.
+struct Claimed {
+    id: i64,
+    attempts: u32,
+    deliver_by: Timestamp,
+    /// The reason recorded if it turns out to be past its deadline.
+    expired: String,
 }
 
 /// Delivers the outbox. Run one per process; several processes may share one store, as messages
@@ -168,16 +226,25 @@ impl OutboxWorker {
 
         let limit = Arc::new(Semaphore::new(self.config.concurrency.max(1)));
         let mut tasks = JoinSet::new();
-        let mut claimed: HashMap<tokio::task::Id, (i64, u32)> = HashMap::with_capacity(batch.len());
+        let mut claimed: HashMap<tokio::task::Id, Claimed> = HashMap::with_capacity(batch.len());
         for msg in batch {
-            let (id, attempts) = (msg.id, msg.attempts);
+            let facts = Claimed {
+                id: msg.id,
+                attempts: msg.attempts,
+                deliver_by: msg.message.deliver_by,
+                expired: expiry_reason(&msg),
+            };
             let transport = Arc::clone(&self.transport);
             let clock = Arc::clone(&self.clock);
             let limit = Arc::clone(&limit);
             let stats = Arc::clone(&self.stats);
             let handle = tasks.spawn(async move {
                 let _permit = limit.acquire_owned().await;
-                if clock.now() >= start_deadline {
+                let now = clock.now();
+                if now >= msg.message.deliver_by {
+                    return Outcome::Expired;
+                }
+                if now >= start_deadline {
                     return Outcome::Skipped;
                 }
                 let started = std::time::Instant::now();
@@ -192,7 +259,7 @@ impl OutboxWorker {
                 stats.observe_send(started.elapsed(), matches!(outcome, Outcome::Sent));
                 outcome
             });
-            claimed.insert(handle.id(), (id, attempts));
+            claimed.insert(handle.id(), facts);
         }
 
         let mut sent = 0;
@@ -209,10 +276,11 @@ impl OutboxWorker {
                     (e.id(), Outcome::Failed(SendError::Transient(reason.into())))
                 }
             };
-            let Some(&(id, attempts)) = claimed.get(&task) else {
+            let Some(facts) = claimed.get(&task) else {
                 continue;
             };
-            match self.record(id, attempts, outcome).await {
+            let id = facts.id;
+            match self.record(facts, outcome).await {
                 Ok(true) => sent += 1,
                 Ok(false) => {}
                 Err(e) => {
@@ -228,10 +296,18 @@ impl OutboxWorker {
     }
 
     /// Stores one outcome; `Ok(true)` when the message was marked sent.
-    async fn record(&self, id: i64, attempts: u32, outcome: Outcome) -> Result<bool, StoreError> {
+    async fn record(&self, facts: &Claimed, outcome: Outcome) -> Result<bool, StoreError> {
+        let id = facts.id;
         let error = match outcome {
             Outcome::Skipped => {
                 tracing::debug!(outbox_id = id, "not sent: the lease was running out");
+                return Ok(false);
+            }
+            Outcome::Expired => {
+                let reason = truncate(&facts.expired, MAX_ERROR_CHARS);
+                self.store.mark_failed(id, &reason, None).await?;
+                self.stats.dead.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(outbox_id = id, reason = %reason, "message is dead: its delivery deadline passed");
                 return Ok(false);
             }
             Outcome::Sent => {
@@ -244,21 +320,23 @@ impl OutboxWorker {
         };
         // The store counts an attempt when it leases the message (so a worker that crashes while
         // sending still uses one up): `attempts` already includes this one.
-        let attempt = attempts.max(1);
+        let attempt = facts.attempts.max(1);
         let reason = truncate(error.reason(), MAX_ERROR_CHARS);
-        let give_up = !error.is_transient() || attempt >= self.config.max_attempts;
-        if give_up {
+        if !error.is_transient() {
             self.store.mark_failed(id, &reason, None).await?;
             self.stats.dead.fetch_add(1, Ordering::Relaxed);
             tracing::warn!(outbox_id = id, attempt, error = %error, "message is dead: not retrying");
         } else {
             let delay = self.config.backoff_ms(attempt, jitter_random());
+            // Never later than the deadline: the claim then finds it expired and marks it dead,
+            // so a message dies when its link does, not up to a backoff later.
             let retry_at = Timestamp(
                 self.clock
                     .now()
                     .0
                     .saturating_add(delay.min(i64::MAX as u64) as i64),
-            );
+            )
+            .min(facts.deliver_by);
             self.store.mark_failed(id, &reason, Some(retry_at)).await?;
             self.stats.failed.fetch_add(1, Ordering::Relaxed);
             tracing::warn!(outbox_id = id, attempt, retry_in_ms = delay, error = %error, "sending failed; will retry");
@@ -742,37 +820,152 @@ mod tests {
         assert_eq!(transport.calls.load(Ordering::SeqCst), 1);
     }
 
+    /// Runs rounds `step_ms` apart until the message is dead or `limit_ms` passed; returns the
+    /// clock's offset from T0 when it died.
+    async fn run_until_dead(
+        w: &OutboxWorker,
+        clock: &FakeClock,
+        store: &FakeStore,
+        step_ms: i64,
+        limit_ms: i64,
+    ) -> Option<i64> {
+        while clock.now().0 - T0 <= limit_ms {
+            w.run_once().await.unwrap();
+            if store.row(1).status == OutboxStatus::Dead {
+                return Some(clock.now().0 - T0);
+            }
+            clock.advance_ms(step_ms);
+        }
+        None
+    }
+
     #[tokio::test]
-    async fn always_transient_is_dead_after_max_attempts_and_backoff_grows_capped() {
-        let store = FakeStore::with(vec![pending(1)]);
+    async fn a_reset_email_is_retried_until_its_link_expires_then_dead_with_that_reason() {
+        // A ten-minute link, SMTP refusing all along: far more than the old 8 attempts, every
+        // retry due by the deadline, dead at the deadline with the reason, never sent after it.
+        let mut msg = pending(1);
+        msg.message.deliver_by = Timestamp(T0 + 600_000);
+        let store = FakeStore::with(vec![msg]);
         let transport =
             FakeTransport::new(u32::MAX, SendError::Transient("connection refused".into()));
         let config = WorkerConfig {
-            max_attempts: 6,
             base_backoff_ms: 1000,
             max_backoff_ms: 5000,
             ..Default::default()
         };
         let (w, clock) = worker(store.clone(), transport.clone(), config.clone());
-        for _ in 0..10 {
-            w.run_once().await.unwrap();
-            clock.advance_ms(config.max_backoff_ms as i64 + 1);
-        }
-        assert_eq!(transport.calls.load(Ordering::SeqCst), 6);
+        let died = run_until_dead(&w, &clock, &store, 1000, 700_000).await;
+        let died = died.expect("dead once the link expired");
+        assert!((600_000..=601_000).contains(&died), "dead at +{died} ms");
         let row = store.row(1);
-        assert_eq!((row.status, row.attempts), (OutboxStatus::Dead, 6));
+        assert_eq!(
+            row.last_error.as_deref(),
+            Some("link expired; last error: connection refused")
+        );
+        let calls = transport.calls.load(Ordering::SeqCst);
+        assert!(calls >= 100, "retried all along: {calls} attempts");
         let failures = store.failures.lock().unwrap().clone();
-        assert_eq!(failures.len(), 6);
-        assert!(failures[..5].iter().all(|(_, r)| r.is_some()));
-        assert_eq!(failures[5].1, None);
+        assert!(failures[..failures.len() - 1]
+            .iter()
+            .all(|(_, r)| r.is_some_and(|r| r.0 <= T0 + 600_000)));
+        assert_eq!(failures.last().unwrap().1, None);
+        // Dead stays dead: no attempt later.
+        for _ in 0..5 {
+            clock.advance_ms(60_000);
+            w.run_once().await.unwrap();
+        }
+        assert_eq!(transport.calls.load(Ordering::SeqCst), calls);
         let stats = w.stats();
         assert_eq!(
             (
-                stats.failed.load(Ordering::Relaxed),
+                stats.failed.load(Ordering::Relaxed) as u32,
                 stats.dead.load(Ordering::Relaxed)
             ),
-            (5, 1)
+            (calls, 1)
         );
+    }
+
+    #[tokio::test]
+    async fn a_notice_is_retried_for_its_whole_window() {
+        let mut msg = outbox_message(1, MessageKind::PasswordChanged);
+        msg.next_attempt_at = Timestamp(T0 - 1);
+        msg.message.deliver_by = Timestamp(T0 + 24 * 3_600_000);
+        let store = FakeStore::with(vec![msg]);
+        let transport = FakeTransport::new(u32::MAX, SendError::Transient("421 busy".into()));
+        let config = WorkerConfig {
+            max_backoff_ms: 15 * 60_000,
+            ..Default::default()
+        };
+        let (w, clock) = worker(store.clone(), transport.clone(), config);
+        let died = run_until_dead(&w, &clock, &store, 15 * 60_000, 25 * 3_600_000).await;
+        let died = died.expect("dead after its window");
+        assert!(died >= 24 * 3_600_000, "dead at +{died} ms, before 24 h");
+        let reason = store.row(1).last_error.unwrap();
+        assert_eq!(
+            reason,
+            "retry window over (mail.worker.notice_retry_secs); last error: 421 busy"
+        );
+        assert!(transport.calls.load(Ordering::SeqCst) >= 90);
+    }
+
+    #[tokio::test]
+    async fn an_email_claimed_after_its_link_expired_is_dead_and_not_sent() {
+        let mut msg = pending(1);
+        msg.message.deliver_by = Timestamp(T0 - 1);
+        let store = FakeStore::with(vec![msg]);
+        let transport = FakeTransport::ok();
+        let (w, _) = worker(store.clone(), transport.clone(), WorkerConfig::default());
+        assert_eq!(w.run_once().await.unwrap(), 0);
+        assert_eq!(transport.calls.load(Ordering::SeqCst), 0, "not sent");
+        let row = store.row(1);
+        assert_eq!(row.status, OutboxStatus::Dead);
+        assert_eq!(
+            row.last_error.as_deref(),
+            Some("link expired before it could be sent")
+        );
+        assert_eq!(w.stats().dead.load(Ordering::Relaxed), 1);
+    }
+
+    #[tokio::test]
+    async fn a_retry_is_never_scheduled_after_the_deadline() {
+        let mut msg = pending(1);
+        msg.message.deliver_by = Timestamp(T0 + 300);
+        let store = FakeStore::with(vec![msg]);
+        let transport = FakeTransport::new(u32::MAX, SendError::Transient("421".into()));
+        let config = WorkerConfig {
+            base_backoff_ms: 60_000,
+            max_backoff_ms: 60_000,
+            ..Default::default()
+        };
+        let (w, _) = worker(store.clone(), transport, config);
+        w.run_once().await.unwrap();
+        let retry = store.failures.lock().unwrap()[0].1.unwrap();
+        assert!(retry.0 <= T0 + 300, "retry at +{} ms", retry.0 - T0);
+    }
+
+    #[test]
+    fn old_max_attempts_is_accepted_but_reported_and_bad_windows_are_refused() {
+        let c: WorkerConfig = serde_json::from_str(r#"{"max_attempts": 8}"#).unwrap();
+        assert!(c.validate().is_ok());
+        let warnings = c.deprecations();
+        assert_eq!(warnings.len(), 1);
+        assert!(
+            warnings[0].contains("max_attempts = 8 is ignored"),
+            "{warnings:?}"
+        );
+        assert!(WorkerConfig::default().deprecations().is_empty());
+        for bad in [
+            WorkerConfig {
+                notice_retry_secs: 59,
+                ..Default::default()
+            },
+            WorkerConfig {
+                max_backoff_ms: 3_600_001,
+                ..Default::default()
+            },
+        ] {
+            assert!(bad.validate().is_err(), "{bad:?}");
+        }
     }
 
     #[test]
@@ -802,7 +995,7 @@ mod tests {
         assert!(spread.len() > 50, "jitter should spread retries");
         let defaults = WorkerConfig::default();
         assert_eq!(defaults.backoff_ceiling_ms(1), 1000);
-        assert_eq!(defaults.backoff_ceiling_ms(30), 15 * 60 * 1000);
+        assert_eq!(defaults.backoff_ceiling_ms(30), 60 * 1000);
     }
 
     #[tokio::test]

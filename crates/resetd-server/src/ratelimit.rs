@@ -104,7 +104,10 @@ mod tests {
             assert!(l.check(ip.parse().unwrap()).is_ok());
         }
         // Any other address of that /64 is the same client.
-        assert_eq!(l.check("2001:db8:1:2:ffff:ffff:ffff:ffff".parse().unwrap()), Err(1));
+        assert_eq!(
+            l.check("2001:db8:1:2:ffff:ffff:ffff:ffff".parse().unwrap()),
+            Err(1)
+        );
         assert!(l.check("2001:db8:1:3::".parse().unwrap()).is_ok());
         for _ in 0..3 {
             assert!(l.check("192.0.2.7".parse().unwrap()).is_ok());

@@ -187,6 +187,11 @@ fn message(tenant: &TenantId, kind: MessageKind, when: Timestamp, tag: &str) -> 
         html: Some(format!("<p>html {tag}</p>")),
         message_id: format!("<{tag}@resetd.test>"),
         created_at: when,
+        // Distinct from `created_at` and per kind, so a backend that mixes the columns up fails.
+        deliver_by: when.plus_secs(match kind {
+            MessageKind::ResetLink => 1800,
+            MessageKind::PasswordChanged => 86_400,
+        }),
     }
 }
 
@@ -1380,6 +1385,15 @@ pub async fn outbox_delivery_states(store: Arc<dyn Store>) {
     );
     let (o3, o2, o1) = (&all_a[0], &all_a[1], &all_a[2]);
     assert_eq!((o1.status, o1.sent_at), (OutboxStatus::Sent, Some(at(20))));
+    // The delivery deadline is stored as given and survives every state change.
+    for (m, created) in [(o1, 1), (o2, 2), (o3, 3)] {
+        assert_eq!(
+            m.message.deliver_by,
+            at(created).plus_secs(86_400),
+            "{}",
+            m.id
+        );
+    }
     assert_eq!(
         (o2.status, o2.next_attempt_at, o2.attempts),
         (OutboxStatus::Pending, at(5_000), 1)
@@ -1458,6 +1472,9 @@ pub async fn outbox_delivery_states(store: Arc<dyn Store>) {
         (revived.status, revived.attempts),
         (OutboxStatus::Pending, 1)
     );
+    // A revived notice gets a fresh retry window as long as its first (a reset link keeps its
+    // deadline: the link's expiry does not move).
+    assert_eq!(revived.message.deliver_by, at(7_000).plus_secs(86_400));
     // Retrying a pending message makes it due now.
     assert_eq!(s.retry_outbox(None, m2, at(8_500)).await, Ok(a.clone()));
     assert!(s

@@ -70,6 +70,7 @@ async fn a_reset_request_whose_tenant_cannot_be_read_stays_queued_and_is_resolve
         ServiceConfig {
             public_url: "http://resetd.test".into(),
             message_id_domain: "resetd.test".into(),
+            notice_retry_secs: resetd_core::service::DEFAULT_NOTICE_RETRY_SECS,
         },
     );
     let tenant = TenantId::parse("acme").unwrap();

@@ -88,6 +88,7 @@ async fn fixture_with(cooldown_secs: i64, clock: Arc<dyn Clock>) -> Fixture {
         ServiceConfig {
             public_url: "http://resetd.test".into(),
             message_id_domain: "resetd.test".into(),
+            notice_retry_secs: resetd_core::service::DEFAULT_NOTICE_RETRY_SECS,
         },
     );
     let tenant = TenantId::parse("acme").unwrap();

@@ -92,7 +92,8 @@ pub struct Mail {
     pub product_name: String,
     /// The SMTP server, for `transport = "smtp"`.
     pub smtp: resetd_mail::SmtpConfig,
-    /// The outbox worker (`[mail.worker]`: batch, lease_secs, max_attempts, backoff, concurrency).
+    /// The outbox worker (`[mail.worker]`: batch, lease_secs, backoff, concurrency,
+    /// notice_retry_secs).
     pub worker: resetd_mail::WorkerConfig,
 }
 
@@ -284,6 +285,9 @@ impl Config {
             }
         }
         self.mail.worker.validate()?;
+        for warning in self.mail.worker.deprecations() {
+            eprintln!("warning: {warning}");
+        }
         if self.http.body_limit < 1024 || self.http.request_timeout_secs == 0 {
             return Err(
                 "http.body_limit must be >= 1024 and http.request_timeout_secs >= 1".into(),
@@ -390,14 +394,14 @@ mod tests {
         let mut c: Config = toml::from_str(
             "[mail]\ntransport = \"smtp\"\nfrom = \"Acme <noreply@acme.example>\"\n\
              [mail.smtp]\nhost = \"mx.acme.example\"\ntls = \"tls\"\nusername = \"mailer\"\n\
-             [mail.worker]\nmax_attempts = 3\nbase_backoff_ms = 50\n",
+             [mail.worker]\nnotice_retry_secs = 3600\nbase_backoff_ms = 50\n",
         )
         .unwrap();
         c.apply_env(|k| (k == "RESETD_SMTP_PASSWORD").then(|| "s3cret-from-env".to_string()))
             .unwrap();
         c.validate().unwrap();
         assert_eq!(c.mail.smtp.effective_port(), 465);
-        assert_eq!(c.mail.worker.max_attempts, 3);
+        assert_eq!(c.mail.worker.notice_retry_secs, 3600);
         assert_eq!(
             c.mail.smtp.password.as_ref().map(|p| p.expose()),
             Some("s3cret-from-env")
@@ -420,8 +424,12 @@ mod tests {
         let bad_worker: Result<Config, _> = toml::from_str("[mail.worker]\nmax_atempts = 3\n");
         assert!(bad_worker.is_err());
         let mut c = Config::default();
-        c.mail.worker.max_attempts = 0;
-        assert!(c.validate().unwrap_err().contains("max_attempts"));
+        c.mail.worker.notice_retry_secs = 10;
+        assert!(c.validate().unwrap_err().contains("notice_retry_secs"));
+        // The removed count still loads (older files), is reported, and is not printed back.
+        let old: Config = toml::from_str("[mail.worker]\nmax_attempts = 8\n").unwrap();
+        old.validate().unwrap();
+        assert_eq!(old.mail.worker.deprecations().len(), 1);
     }
 
     #[test]
@@ -502,8 +510,8 @@ mod tests {
         let c: Config = toml::from_str("[mail.worker]\nlease_secs = 5\nbatch = 16\n").unwrap();
         assert_eq!((c.mail.worker.lease_secs, c.mail.worker.batch), (5, 16));
         assert_eq!(
-            c.mail.worker.max_attempts,
-            resetd_mail::WorkerConfig::default().max_attempts
+            c.mail.worker.notice_retry_secs,
+            resetd_mail::WorkerConfig::default().notice_retry_secs
         );
         assert!(toml::from_str::<Config>("[mail.worker]\nleas_secs = 5\n").is_err());
     }

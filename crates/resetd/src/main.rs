@@ -302,6 +302,8 @@ async fn open(config: Config) -> Result<App, String> {
         ServiceConfig {
             public_url: config.public_url(),
             message_id_domain: config.message_id_domain.clone(),
+            // Validated to 60 s..30 days, so it fits.
+            notice_retry_secs: config.mail.worker.notice_retry_secs as i64,
         },
     ));
     Ok(App {

@@ -604,36 +604,77 @@ async fn reset_password_url_must_match_an_allowed_prefix() {
 async fn reset_password_url_refuses_every_spelling_of_a_path_outside_its_prefix() {
     let c = crafter(&["--cooldown", "0"]).await;
     // A second client whose prefix is a bare origin, as in the issue's `//evil.com/` example.
-    let res = c
-        .s
-        .http
-        .post(c.s.url("/v1/acme/clients"))
-        .bearer_auth(&c.key)
-        .json(&json!({
-            "name": "app",
-            "link_template": "https://app.example.com/reset?token={token}",
-            "allowed_prefixes": ["https://app.example.com/"],
-        }))
-        .send()
-        .await
-        .unwrap();
+    let res =
+        c.s.http
+            .post(c.s.url("/v1/acme/clients"))
+            .bearer_auth(&c.key)
+            .json(&json!({
+                "name": "app",
+                "link_template": "https://app.example.com/reset?token={token}",
+                "allowed_prefixes": ["https://app.example.com/"],
+            }))
+            .send()
+            .await
+            .unwrap();
     assert_eq!(res.status(), 201, "{}", res.text().await.unwrap());
     for (url, why) in [
-        ("https://portal.example.com/account/reset/..;/admin", "must not contain dot segments"),
-        ("https://portal.example.com/account/..;jsessionid=1/admin", "must not contain dot segments"),
-        ("https://portal.example.com/account/reset/%252e%252e/x", "must not contain dot segments"),
-        ("https://portal.example.com/account/reset/%25252e%25252E/x", "must not contain dot segments"),
-        ("https://portal.example.com/account/reset/\u{2025}/x", "must not contain characters that look like dots"),
-        ("https://portal.example.com/account/reset/%E2%80%A5/x", "must not contain characters that look like dots"),
-        ("https://portal.example.com/account/\u{FF0E}\u{FF0E}/admin", "must not contain characters that look like dots"),
-        ("https://app.example.com//evil.com/", "must not contain empty path segments (//)"),
-        ("https://portal.example.com/account//evil.com/", "must not contain empty path segments (//)"),
-        ("https://portal.example.com/account/%2f%2fevil.com/", "must not contain empty path segments (//)"),
-        ("https://portal.example.com/account/reset%255c..%255cadmin", "must not contain a backslash"),
+        (
+            "https://portal.example.com/account/reset/..;/admin",
+            "must not contain dot segments",
+        ),
+        (
+            "https://portal.example.com/account/..;jsessionid=1/admin",
+            "must not contain dot segments",
+        ),
+        (
+            "https://portal.example.com/account/reset/%252e%252e/x",
+            "must not contain dot segments",
+        ),
+        (
+            "https://portal.example.com/account/reset/%25252e%25252E/x",
+            "must not contain dot segments",
+        ),
+        (
+            "https://portal.example.com/account/reset/\u{2025}/x",
+            "must not contain characters that look like dots",
+        ),
+        (
+            "https://portal.example.com/account/reset/%E2%80%A5/x",
+            "must not contain characters that look like dots",
+        ),
+        (
+            "https://portal.example.com/account/\u{FF0E}\u{FF0E}/admin",
+            "must not contain characters that look like dots",
+        ),
+        (
+            "https://app.example.com//evil.com/",
+            "must not contain empty path segments (//)",
+        ),
+        (
+            "https://portal.example.com/account//evil.com/",
+            "must not contain empty path segments (//)",
+        ),
+        (
+            "https://portal.example.com/account/%2f%2fevil.com/",
+            "must not contain empty path segments (//)",
+        ),
+        (
+            "https://portal.example.com/account/reset%255c..%255cadmin",
+            "must not contain a backslash",
+        ),
         // Refused before, and still.
-        ("https://portal.example.com/account/../admin", "must not contain dot segments"),
-        ("https://portal.example.com/account/%2E%2E/admin", "must not contain dot segments"),
-        ("https://portal.example.com\\@evil.com/account/", "must not contain a backslash"),
+        (
+            "https://portal.example.com/account/../admin",
+            "must not contain dot segments",
+        ),
+        (
+            "https://portal.example.com/account/%2E%2E/admin",
+            "must not contain dot segments",
+        ),
+        (
+            "https://portal.example.com\\@evil.com/account/",
+            "must not contain a backslash",
+        ),
     ] {
         assert_error(
             &c.reset(&c.oid, url).await,

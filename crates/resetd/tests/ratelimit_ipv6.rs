@@ -42,6 +42,7 @@ async fn app(dir: &std::path::Path) -> axum::Router {
         ServiceConfig {
             public_url: "http://127.0.0.1:1".into(),
             message_id_domain: "resetd.localhost".into(),
+            notice_retry_secs: resetd_core::service::DEFAULT_NOTICE_RETRY_SECS,
         },
     ));
     service
@@ -78,13 +79,16 @@ async fn every_address_of_one_ipv6_64_shares_one_limit() {
     // A different address of 2001:db8:1:2::/64 for every request: the burst, then 429s.
     let mut statuses = Vec::new();
     for i in 0..burst + 5 {
-        let peer = format!("2001:db8:1:2:{:x}:{:x}:{:x}:{:x}", i * 7, i, i * 13 + 1, i + 3);
+        let peer = format!(
+            "2001:db8:1:2:{:x}:{:x}:{:x}:{:x}",
+            i * 7,
+            i,
+            i * 13 + 1,
+            i + 3
+        );
         statuses.push(recovery_from(&router, &peer).await);
     }
-    assert!(
-        statuses[..burst].iter().all(|s| *s == 202),
-        "{statuses:?}"
-    );
+    assert!(statuses[..burst].iter().all(|s| *s == 202), "{statuses:?}");
     assert!(
         statuses[burst..].iter().all(|s| *s == 429),
         "addresses of one /64 must share the limit: {statuses:?}"
@@ -104,14 +108,20 @@ async fn every_address_of_one_ipv6_64_shares_one_limit() {
 #[tokio::test]
 async fn an_ipv6_client_of_the_real_binary_is_limited() {
     let s = common::Server::start_listening(
-        &format!("{}[http]\nrecovery_per_minute = 1\nrecovery_burst = 3\n", common::FAST_ARGON),
+        &format!(
+            "{}[http]\nrecovery_per_minute = 1\nrecovery_burst = 3\n",
+            common::FAST_ARGON
+        ),
         "[::1]:0",
     );
     assert!(s.base.starts_with("http://[::1]:"), "{}", s.base);
     let mut statuses = Vec::new();
     for _ in 0..5 {
         let res = s
-            .post("/v1/default/recovery", serde_json::json!({"login": "nobody"}))
+            .post(
+                "/v1/default/recovery",
+                serde_json::json!({"login": "nobody"}),
+            )
             .await;
         statuses.push(res.status().as_u16());
     }

@@ -387,6 +387,7 @@ async fn the_outbox_is_split_between_instances_and_survives_a_killed_one() {
                 html: None,
                 message_id: format!("<scaleout-q{i}@resetd.test>"),
                 created_at: due,
+                deliver_by: due.plus_secs(86_400),
             };
             let audit = NewAudit {
                 tenant: tenant.clone(),

@@ -304,11 +304,7 @@ async fn starttls_and_implicit_tls_are_verified_against_the_configured_ca() {
             tls: Some(server_mode),
             ..Default::default()
         });
-        let s = Server::start(&config(
-            mta.port,
-            &format!("tls = \"{resetd_mode}\""),
-            "max_attempts = 50",
-        ));
+        let s = Server::start(&config(mta.port, &format!("tls = \"{resetd_mode}\""), ""));
         s.add_person("una", "una@example.com", None).await;
         request_reset(&s, json!({"login": "una"})).await;
         let items = wait_outbox(&s, "a failed TLS attempt", 15, |items| {
@@ -326,7 +322,7 @@ async fn starttls_and_implicit_tls_are_verified_against_the_configured_ca() {
 
     // STARTTLS is required: a server that does not offer it gets nothing, in clear text or not.
     let mta = SmtpServer::start(&Options::default());
-    let s = Server::start(&config(mta.port, "tls = \"starttls\"", "max_attempts = 50"));
+    let s = Server::start(&config(mta.port, "tls = \"starttls\"", ""));
     s.add_person("vic", "vic@example.com", None).await;
     request_reset(&s, json!({"login": "vic"})).await;
     let items = wait_outbox(&s, "a failed STARTTLS attempt", 15, |items| {
@@ -345,11 +341,11 @@ async fn smtp_down_for_a_while_then_back_delivers_every_message() {
         return;
     }
     let port = free_port();
-    // Many attempts allowed: the server stays away for a few backoff rounds.
+    // The server stays away for a few backoff rounds.
     let s = Server::start(&config(
         port,
         &format!("{PLAIN}\npool_size = 2"),
-        "max_attempts = 100\nconcurrency = 4",
+        "concurrency = 4",
     ));
     let people: Vec<String> = (0..20).map(|i| format!("user{i:02}@example.com")).collect();
     for (i, email) in people.iter().enumerate() {
@@ -528,27 +524,8 @@ async fn temporary_then_permanent_rejection_is_retried_then_dead_with_the_reason
     assert_eq!(anonymous.status(), 401);
 }
 
-#[tokio::test]
-async fn a_server_that_always_defers_makes_the_message_dead_after_max_attempts() {
-    if !smtp::available() {
-        return;
-    }
-    let mta = SmtpServer::start(&Options {
-        data_replies: vec!["421 4.4.2 Too busy, try later"],
-        repeat_last: true,
-        ..Default::default()
-    });
-    let s = Server::start(&config(mta.port, PLAIN, "max_attempts = 4"));
-    s.add_person("otto", "otto@example.com", None).await;
-    request_reset(&s, json!({"login": "otto"})).await;
-    let items = wait_outbox(&s, "a dead message", 20, |items| {
-        items.first().is_some_and(|m| m["status"] == "dead")
-    })
-    .await;
-    assert_eq!(items[0]["attempts"], 4);
-    assert!(items[0]["last_error"].as_str().unwrap().contains("421"));
-    assert_eq!(mta.transactions().len(), 4);
-}
+// A server that always defers: retried until the link expires, then dead with that reason, in
+// smtp_outage.rs::a_reset_email_whose_link_expired_is_dead_with_that_reason_and_never_sent.
 
 #[tokio::test]
 async fn malformed_recipients_are_refused_at_request_time_or_end_dead_without_stopping_the_worker()
@@ -629,7 +606,7 @@ async fn a_reset_accepted_before_a_sigkill_is_delivered_after_restart() {
         return;
     }
     let port = free_port();
-    let cfg = config(port, PLAIN, "max_attempts = 100");
+    let cfg = config(port, PLAIN, "");
     let s = Server::start(&cfg);
     s.add_person("early", "early@example.com", None).await;
     s.add_person("late", "late@example.com", None).await;
@@ -683,7 +660,7 @@ async fn a_wrong_smtp_password_keeps_messages_waiting_instead_of_killing_them() 
     let s = Server::start(&config(
         mta.port,
         &format!("{PLAIN}\nusername = \"mailer\"\npassword = \"{SMTP_PASSWORD}\""),
-        "max_attempts = 100",
+        "",
     ));
     s.add_person("ines", "ines@example.com", None).await;
     request_reset(&s, json!({"login": "ines"})).await;

@@ -27,6 +27,7 @@ pub(crate) fn message_json(m: &OutboxMessage) -> Value {
         "last_error": m.last_error,
         "message_id": m.message.message_id,
         "created_at": m.message.created_at.rfc3339(),
+        "deliver_by": m.message.deliver_by.rfc3339(),
         "sent_at": ts(m.sent_at),
     })
 }

@@ -81,7 +81,7 @@ async fn insert_message<C: GenericClient + Sync>(
 ) -> Result<(), StoreError> {
     db.exec(
         "INSERT INTO outbox (tenant, kind, recipient, subject, text, html, message_id, attempts, next_attempt_at, \
-         status, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, 0, $8, 'pending', $8)",
+         status, created_at, deliver_by) VALUES ($1, $2, $3, $4, $5, $6, $7, 0, $8, 'pending', $8, $9)",
         &[
             &m.tenant.as_str(),
             &m.kind.as_str(),
@@ -91,6 +91,7 @@ async fn insert_message<C: GenericClient + Sync>(
             &m.html,
             &m.message_id,
             &m.created_at.0,
+            &m.deliver_by.0,
         ],
     )
     .await?;
@@ -869,7 +870,8 @@ pub(crate) async fn claim_outbox(
         .await?;
     let mut claimed = rows
         .iter()
-        .map(|r| Ok((get::<i64>(r, 14)?, rows::outbox(r)?)))
+        // due_at is the last column, after OUTBOX_COLS.
+        .map(|r| Ok((get::<i64>(r, r.len() - 1)?, rows::outbox(r)?)))
         .collect::<Result<Vec<_>, StoreError>>()?;
     // Due first, oldest first, as they were picked (RETURNING has no defined order).
     claimed.sort_by_key(|(due_at, m)| (*due_at, m.id));
@@ -945,12 +947,15 @@ pub(crate) async fn retry_outbox(
     id: i64,
     at: Timestamp,
 ) -> Result<TenantId, StoreError> {
-    // attempts restart at 0 so that a revived dead message gets a full set of retries.
+    // attempts restart at 0 (they count leases, for the record). A revived notice gets a fresh
+    // retry window as long as its first; a reset link keeps its deadline, the link's expiry.
     let t = tenant.map(TenantId::as_str);
     let row = c
         .db()
         .opt(
-            "UPDATE outbox SET status = 'pending', next_attempt_at = $2, attempts = 0 \
+            "UPDATE outbox SET status = 'pending', next_attempt_at = $2, attempts = 0, \
+             deliver_by = CASE WHEN kind = 'reset_link' THEN deliver_by \
+                 ELSE GREATEST(deliver_by, $2 + (deliver_by - created_at)) END \
              WHERE id = $1 AND status IN ('pending', 'dead') AND ($3::text IS NULL OR tenant = $3) \
              RETURNING tenant",
             &[&id, &at.0, &t],

@@ -143,6 +143,18 @@ CREATE INDEX password_history_person ON password_history (tenant, person, id);
     r#"
 ALTER TABLE person ADD COLUMN verified BOOLEAN NOT NULL DEFAULT FALSE;
 "#,
+    // 3: the retry budget of a message is a deadline, set when it is queued (as SQLite's 4). Rows
+    // queued before: a reset link gets its tenant's link lifetime after it was queued (30 minutes
+    // if the settings lack it), a notice a day.
+    r#"
+ALTER TABLE outbox ADD COLUMN deliver_by BIGINT;
+UPDATE outbox o SET deliver_by = o.created_at + 1000 * CASE o.kind
+    WHEN 'reset_link' THEN COALESCE(
+        (SELECT (t.settings::jsonb ->> 'token_ttl_secs')::bigint FROM tenant t WHERE t.id = o.tenant),
+        1800)
+    ELSE 86400 END;
+ALTER TABLE outbox ALTER COLUMN deliver_by SET NOT NULL;
+"#,
 ];
 
 /// The schema version this build writes.
@@ -238,4 +250,57 @@ pub(crate) async fn version(conn: &mut Pooled) -> Result<i64, StoreError> {
     .await?
     .try_get(0)
     .map_err(super::db)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::MIGRATIONS;
+    use crate::postgres::testing::{server_url, TestSchema};
+
+    /// Migration 3 on a version-2 schema holding queued mail: each row gets its deadline.
+    #[tokio::test]
+    async fn queued_messages_get_a_deadline_from_their_kind_and_tenant() {
+        let Some(server) = server_url().await else {
+            return;
+        };
+        let schema = TestSchema::new(&server);
+        let (c, conn) = tokio_postgres::connect(&server, tokio_postgres::NoTls)
+            .await
+            .unwrap();
+        tokio::spawn(async move {
+            let _ = conn.await;
+        });
+        c.batch_execute(&format!(
+            "CREATE SCHEMA {0}; SET search_path TO {0};",
+            schema.name
+        ))
+        .await
+        .unwrap();
+        for m in &MIGRATIONS[..2] {
+            c.batch_execute(m).await.unwrap();
+        }
+        c.batch_execute(
+            "INSERT INTO tenant VALUES ('acme', '{\"token_ttl_secs\":600}', 0);
+             INSERT INTO tenant VALUES ('bare', '{}', 0);
+             INSERT INTO outbox (tenant, kind, recipient, subject, text, message_id, next_attempt_at, status, created_at) VALUES
+                 ('acme', 'reset_link', 'a@x', 's', 't', '<1@x>', 5, 'pending', 5000),
+                 ('acme', 'password_changed', 'a@x', 's', 't', '<2@x>', 5, 'pending', 5000),
+                 ('bare', 'reset_link', 'b@x', 's', 't', '<3@x>', 5, 'dead', 7000);",
+        )
+        .await
+        .unwrap();
+        c.batch_execute(MIGRATIONS[2]).await.unwrap();
+        let deadlines: Vec<i64> = c
+            .query("SELECT deliver_by FROM outbox ORDER BY id", &[])
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        assert_eq!(
+            deadlines,
+            [5000 + 600_000, 5000 + 86_400_000, 7000 + 1_800_000]
+        );
+        drop(c);
+    }
 }

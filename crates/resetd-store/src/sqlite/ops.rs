@@ -50,7 +50,7 @@ fn insert_message(c: &Connection, m: &NewMessage) -> Result<(), StoreError> {
     exec(
         c,
         "INSERT INTO outbox (tenant, kind, recipient, subject, text, html, message_id, attempts, next_attempt_at, \
-         status, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 0, ?8, 'pending', ?8)",
+         status, created_at, deliver_by) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 0, ?8, 'pending', ?8, ?9)",
         params![
             m.tenant.as_str(),
             m.kind.as_str(),
@@ -59,7 +59,8 @@ fn insert_message(c: &Connection, m: &NewMessage) -> Result<(), StoreError> {
             m.text,
             m.html,
             m.message_id,
-            m.created_at.0
+            m.created_at.0,
+            m.deliver_by.0
         ],
     )?;
     Ok(())
@@ -718,10 +719,13 @@ pub(crate) fn retry_outbox(
     id: i64,
     at: Timestamp,
 ) -> Result<TenantId, StoreError> {
-    // attempts restart at 0 so that a revived dead message gets a full set of retries.
+    // attempts restart at 0 (they count leases, for the record). A revived notice gets a fresh
+    // retry window as long as its first; a reset link keeps its deadline, the link's expiry.
     one(
         c,
-        "UPDATE outbox SET status = 'pending', next_attempt_at = ?2, attempts = 0 \
+        "UPDATE outbox SET status = 'pending', next_attempt_at = ?2, attempts = 0, \
+         deliver_by = CASE WHEN kind = 'reset_link' THEN deliver_by \
+             ELSE MAX(deliver_by, ?2 + (deliver_by - created_at)) END \
          WHERE id = ?1 AND status IN ('pending', 'dead') AND (?3 IS NULL OR tenant = ?3) \
          RETURNING tenant",
         params![id, at.0, tenant.map(TenantId::as_str)],

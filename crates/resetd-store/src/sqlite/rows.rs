@@ -202,7 +202,7 @@ pub(crate) fn reset_token(row: &Row<'_>) -> Result<ResetToken, StoreError> {
 
 pub(crate) const OUTBOX_COLS: &str =
     "id, tenant, kind, recipient, subject, text, html, message_id, created_at, \
-     attempts, next_attempt_at, status, last_error, sent_at";
+     attempts, next_attempt_at, status, last_error, sent_at, deliver_by";
 
 pub(crate) fn outbox(row: &Row<'_>) -> Result<OutboxMessage, StoreError> {
     Ok(OutboxMessage {
@@ -217,6 +217,7 @@ pub(crate) fn outbox(row: &Row<'_>) -> Result<OutboxMessage, StoreError> {
             html: get(row, 6)?,
             message_id: get(row, 7)?,
             created_at: ts(row, 8)?,
+            deliver_by: ts(row, 14)?,
         },
         attempts: count(row, 9, "attempts")?,
         next_attempt_at: ts(row, 10)?,

@@ -138,6 +138,18 @@ ALTER TABLE reset_request ADD COLUMN claimed_until INTEGER;
     r#"
 ALTER TABLE person ADD COLUMN verified INTEGER NOT NULL DEFAULT 0;
 "#,
+    // 4: the retry budget of a message is a deadline, set when it is queued. Rows queued before:
+    // a reset link gets its tenant's link lifetime after it was queued (the token expired then,
+    // give or take the moment it took to queue; 30 minutes if the settings lack it), a notice
+    // a day.
+    r#"
+ALTER TABLE outbox ADD COLUMN deliver_by INTEGER NOT NULL DEFAULT 0;
+UPDATE outbox SET deliver_by = created_at + 1000 * CASE kind
+    WHEN 'reset_link' THEN COALESCE(
+        (SELECT json_extract(t.settings, '$.token_ttl_secs') FROM tenant t WHERE t.id = outbox.tenant),
+        1800)
+    ELSE 86400 END;
+"#,
 ];
 
 /// The schema version this build writes.
@@ -203,5 +215,35 @@ mod tests {
             .unwrap();
         assert_eq!(unclaimed, 1, "old requests start unclaimed");
         migrate(&mut conn).unwrap();
+    }
+
+    #[test]
+    fn queued_messages_get_a_deadline_from_their_kind_and_tenant() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        for m in &MIGRATIONS[..3] {
+            conn.execute_batch(m).unwrap();
+        }
+        conn.execute_batch(
+            "PRAGMA user_version = 3;
+             INSERT INTO tenant VALUES ('acme', '{\"token_ttl_secs\":600}', 0);
+             INSERT INTO tenant VALUES ('bare', '{}', 0);
+             INSERT INTO outbox (tenant, kind, recipient, subject, text, message_id, next_attempt_at, status, created_at) VALUES
+                 ('acme', 'reset_link', 'a@x', 's', 't', '<1@x>', 5, 'pending', 5000),
+                 ('acme', 'password_changed', 'a@x', 's', 't', '<2@x>', 5, 'pending', 5000),
+                 ('bare', 'reset_link', 'b@x', 's', 't', '<3@x>', 5, 'dead', 7000);",
+        )
+        .unwrap();
+        migrate(&mut conn).unwrap();
+        let deadlines: Vec<i64> = conn
+            .prepare("SELECT deliver_by FROM outbox ORDER BY id")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        assert_eq!(
+            deadlines,
+            [5000 + 600_000, 5000 + 86_400_000, 7000 + 1_800_000]
+        );
     }
 }
