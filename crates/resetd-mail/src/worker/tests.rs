@@ -1,0 +1,660 @@
+//! The outbox worker against an in-memory outbox, a fake clock and a scripted transport.
+
+use std::sync::atomic::{AtomicI64, AtomicU32, AtomicUsize};
+use std::sync::Mutex;
+
+#[test]
+fn error_pauses_double_from_a_quarter_second_up_to_five() {
+    let pauses: Vec<u64> = (1..=7).map(|n| error_pause(n).as_millis() as u64).collect();
+    assert_eq!(pauses, [250, 500, 1000, 2000, 4000, 5000, 5000]);
+    assert_eq!(error_pause(u32::MAX), MAX_ERROR_PAUSE);
+}
+
+use async_trait::async_trait;
+use resetd_core::model::{
+    ApiKey, AuditEvent, Client, Lookup, MessageKind, NewAudit, NewResetRequest, OutboxMessage,
+    OutboxStatus, Person, ResetRequest, ResetToken, Tenant, TenantSettings,
+};
+use resetd_core::secret::SecretHash;
+use resetd_core::store::{IssueToken, LoginFailure, PasswordChange, Resolution, Resolved};
+use resetd_core::types::{ClientName, PersonId, TenantId};
+
+use super::*;
+use crate::transport::tests::outbox_message;
+
+struct FakeClock(AtomicI64);
+impl Clock for FakeClock {
+    fn now(&self) -> Timestamp {
+        Timestamp(self.0.load(Ordering::SeqCst))
+    }
+}
+impl FakeClock {
+    fn advance_ms(&self, ms: i64) {
+        self.0.fetch_add(ms, Ordering::SeqCst);
+    }
+}
+
+/// An in-memory outbox; everything else is unused by the worker.
+#[derive(Default)]
+struct FakeStore {
+    rows: Mutex<Vec<OutboxMessage>>,
+    /// (id, retry_at) of every mark_failed call.
+    failures: Mutex<Vec<(i64, Option<Timestamp>)>>,
+    fail_claims: std::sync::atomic::AtomicBool,
+}
+
+impl FakeStore {
+    fn with(msgs: Vec<OutboxMessage>) -> Arc<Self> {
+        Arc::new(Self {
+            rows: Mutex::new(msgs),
+            ..Default::default()
+        })
+    }
+    fn row(&self, id: i64) -> OutboxMessage {
+        self.rows
+            .lock()
+            .unwrap()
+            .iter()
+            .find(|m| m.id == id)
+            .unwrap()
+            .clone()
+    }
+    fn push(&self, m: OutboxMessage) {
+        self.rows.lock().unwrap().push(m);
+    }
+}
+
+#[async_trait]
+impl Store for FakeStore {
+    async fn claim_outbox(
+        &self,
+        now: Timestamp,
+        lease_until: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<OutboxMessage>, StoreError> {
+        if self.fail_claims.load(Ordering::SeqCst) {
+            return Err(StoreError::Backend("down".into()));
+        }
+        let mut rows = self.rows.lock().unwrap();
+        let mut out = Vec::new();
+        for m in rows.iter_mut() {
+            if out.len() < limit as usize
+                && m.status == OutboxStatus::Pending
+                && m.next_attempt_at <= now
+            {
+                m.next_attempt_at = lease_until;
+                m.attempts += 1;
+                out.push(m.clone());
+            }
+        }
+        Ok(out)
+    }
+    async fn mark_sent(&self, id: i64, at: Timestamp) -> Result<(), StoreError> {
+        let mut rows = self.rows.lock().unwrap();
+        let m = rows
+            .iter_mut()
+            .find(|m| m.id == id)
+            .ok_or(StoreError::NotFound)?;
+        m.status = OutboxStatus::Sent;
+        m.sent_at = Some(at);
+        Ok(())
+    }
+    async fn mark_failed(
+        &self,
+        id: i64,
+        error: &str,
+        retry_at: Option<Timestamp>,
+    ) -> Result<(), StoreError> {
+        let mut rows = self.rows.lock().unwrap();
+        let m = rows
+            .iter_mut()
+            .find(|m| m.id == id)
+            .ok_or(StoreError::NotFound)?;
+        m.last_error = Some(error.to_owned());
+        match retry_at {
+            Some(t) => m.next_attempt_at = t,
+            None => m.status = OutboxStatus::Dead,
+        }
+        self.failures.lock().unwrap().push((id, retry_at));
+        Ok(())
+    }
+
+    async fn migrate(&self) -> Result<(), StoreError> {
+        unimplemented!()
+    }
+    async fn ping(&self) -> Result<(), StoreError> {
+        unimplemented!()
+    }
+    async fn create_tenant(&self, _: &Tenant) -> Result<(), StoreError> {
+        unimplemented!()
+    }
+    async fn get_tenant(&self, _: &TenantId) -> Result<Option<Tenant>, StoreError> {
+        unimplemented!()
+    }
+    async fn update_tenant_settings(
+        &self,
+        _: &TenantId,
+        _: &TenantSettings,
+    ) -> Result<(), StoreError> {
+        unimplemented!()
+    }
+    async fn list_tenants(&self) -> Result<Vec<Tenant>, StoreError> {
+        unimplemented!()
+    }
+    async fn insert_person(&self, _: &Person, _: NewAudit) -> Result<i64, StoreError> {
+        unimplemented!()
+    }
+    async fn get_person(&self, _: &TenantId, _: &PersonId) -> Result<Option<Person>, StoreError> {
+        unimplemented!()
+    }
+    async fn find_person(&self, _: &TenantId, _: &Lookup) -> Result<Option<Person>, StoreError> {
+        unimplemented!()
+    }
+    async fn update_person(&self, _: &Person, _: NewAudit) -> Result<(), StoreError> {
+        unimplemented!()
+    }
+    async fn upsert_people(&self, _: &[Person], _: NewAudit) -> Result<Vec<bool>, StoreError> {
+        unimplemented!()
+    }
+    async fn insert_api_key(
+        &self,
+        _: &ApiKey,
+        _: SecretHash,
+        _: Option<NewAudit>,
+    ) -> Result<(), StoreError> {
+        unimplemented!()
+    }
+    async fn find_api_key(&self, _: SecretHash) -> Result<Option<ApiKey>, StoreError> {
+        unimplemented!()
+    }
+    async fn upsert_client(&self, _: &Client, _: NewAudit) -> Result<(), StoreError> {
+        unimplemented!()
+    }
+    async fn get_client(&self, _: &TenantId, _: &ClientName) -> Result<Option<Client>, StoreError> {
+        unimplemented!()
+    }
+    async fn list_clients(&self, _: &TenantId) -> Result<Vec<Client>, StoreError> {
+        unimplemented!()
+    }
+    async fn insert_reset_request(&self, _: &NewResetRequest) -> Result<i64, StoreError> {
+        unimplemented!()
+    }
+    async fn claim_reset_requests(
+        &self,
+        _: Timestamp,
+        _: Timestamp,
+        _: u32,
+    ) -> Result<Vec<ResetRequest>, StoreError> {
+        unimplemented!()
+    }
+    async fn resolve_reset_request(&self, _: i64, _: Resolution) -> Result<Resolved, StoreError> {
+        unimplemented!()
+    }
+    async fn issue_token(&self, _: IssueToken) -> Result<Resolved, StoreError> {
+        unimplemented!()
+    }
+    async fn void_token(
+        &self,
+        _: &TenantId,
+        _: SecretHash,
+        _: Timestamp,
+        _: NewAudit,
+    ) -> Result<bool, StoreError> {
+        unimplemented!()
+    }
+    async fn find_token(&self, _: SecretHash) -> Result<Option<ResetToken>, StoreError> {
+        unimplemented!()
+    }
+    async fn change_password(&self, _: PasswordChange) -> Result<(), StoreError> {
+        unimplemented!()
+    }
+    async fn password_history(
+        &self,
+        _: &TenantId,
+        _: &PersonId,
+        _: u32,
+    ) -> Result<Vec<String>, StoreError> {
+        unimplemented!()
+    }
+    async fn record_login_failure(
+        &self,
+        _: &TenantId,
+        _: &PersonId,
+        _: u32,
+        _: Timestamp,
+    ) -> Result<LoginFailure, StoreError> {
+        unimplemented!()
+    }
+    async fn record_login_success(
+        &self,
+        _: &TenantId,
+        _: &PersonId,
+        _: Option<String>,
+    ) -> Result<(), StoreError> {
+        unimplemented!()
+    }
+    async fn unlock(&self, _: &TenantId, _: &PersonId, _: NewAudit) -> Result<(), StoreError> {
+        unimplemented!()
+    }
+    async fn append_audit(&self, _: NewAudit) -> Result<(), StoreError> {
+        unimplemented!()
+    }
+    async fn list_audit(
+        &self,
+        _: &TenantId,
+        _: Option<i64>,
+        _: u32,
+    ) -> Result<Vec<AuditEvent>, StoreError> {
+        unimplemented!()
+    }
+    async fn list_outbox(
+        &self,
+        _: Option<&TenantId>,
+        _: Option<OutboxStatus>,
+        _: u32,
+    ) -> Result<Vec<OutboxMessage>, StoreError> {
+        unimplemented!()
+    }
+    async fn retry_outbox(
+        &self,
+        _: Option<&TenantId>,
+        _: i64,
+        _: Timestamp,
+    ) -> Result<TenantId, StoreError> {
+        unimplemented!()
+    }
+    async fn outbox_counts(&self) -> Result<Vec<(OutboxStatus, u64)>, StoreError> {
+        unimplemented!()
+    }
+}
+
+/// Fails the first `failures` calls with `error`, then succeeds; tracks calls and concurrency.
+struct FakeTransport {
+    failures: u32,
+    error: SendError,
+    calls: AtomicU32,
+    in_flight: AtomicUsize,
+    max_in_flight: AtomicUsize,
+    panic: bool,
+}
+
+impl FakeTransport {
+    fn new(failures: u32, error: SendError) -> Arc<Self> {
+        Arc::new(Self {
+            failures,
+            error,
+            calls: AtomicU32::new(0),
+            in_flight: AtomicUsize::new(0),
+            max_in_flight: AtomicUsize::new(0),
+            panic: false,
+        })
+    }
+    fn ok() -> Arc<Self> {
+        Self::new(0, SendError::Transient(String::new()))
+    }
+}
+
+#[async_trait]
+impl Transport for FakeTransport {
+    async fn send(&self, _msg: &OutboxMessage) -> Result<(), SendError> {
+        if self.panic {
+            panic!("fake transport panics on purpose");
+        }
+        let n = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+        self.max_in_flight.fetch_max(n, Ordering::SeqCst);
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        self.in_flight.fetch_sub(1, Ordering::SeqCst);
+        let call = self.calls.fetch_add(1, Ordering::SeqCst);
+        if call < self.failures {
+            Err(self.error.clone())
+        } else {
+            Ok(())
+        }
+    }
+}
+
+const T0: i64 = 1_700_000_000_000;
+
+fn worker(
+    store: Arc<FakeStore>,
+    transport: Arc<FakeTransport>,
+    config: WorkerConfig,
+) -> (OutboxWorker, Arc<FakeClock>) {
+    let clock = Arc::new(FakeClock(AtomicI64::new(T0)));
+    (
+        OutboxWorker::new(
+            store,
+            transport,
+            clock.clone(),
+            config,
+            Arc::new(MailStats::default()),
+        ),
+        clock,
+    )
+}
+
+fn pending(id: i64) -> OutboxMessage {
+    let mut m = outbox_message(id, MessageKind::ResetLink);
+    m.next_attempt_at = Timestamp(T0 - 1);
+    m
+}
+
+#[tokio::test]
+async fn transient_failures_then_success_is_sent() {
+    let store = FakeStore::with(vec![pending(1)]);
+    let transport = FakeTransport::new(2, SendError::Transient("421 try later".into()));
+    let config = WorkerConfig::default();
+    let (w, clock) = worker(store.clone(), transport.clone(), config.clone());
+
+    assert_eq!(w.run_once().await.unwrap(), 0);
+    let row = store.row(1);
+    assert_eq!((row.status, row.attempts), (OutboxStatus::Pending, 1));
+    assert_eq!(row.last_error.as_deref(), Some("421 try later"));
+    let first_retry = row.next_attempt_at.0 - T0;
+    assert!(
+        (0..=config.backoff_ceiling_ms(1) as i64).contains(&first_retry),
+        "{first_retry}"
+    );
+    // Not due again before its retry time.
+    assert_eq!(w.run_once().await.unwrap(), 0);
+    assert_eq!(
+        transport.calls.load(Ordering::SeqCst),
+        1 + u32::from(first_retry == 0)
+    );
+
+    for _ in 0..5 {
+        clock.advance_ms(config.max_backoff_ms as i64 + 1);
+        w.run_once().await.unwrap();
+    }
+    let row = store.row(1);
+    assert_eq!(row.status, OutboxStatus::Sent);
+    assert_eq!(
+        row.attempts, 3,
+        "every leased attempt counts, the successful one too"
+    );
+    assert!(row.sent_at.is_some());
+    assert_eq!(transport.calls.load(Ordering::SeqCst), 3);
+    let stats = w.stats();
+    assert_eq!(stats.sent.load(Ordering::Relaxed), 1);
+    assert_eq!(stats.failed.load(Ordering::Relaxed), 2);
+    assert_eq!(stats.dead.load(Ordering::Relaxed), 0);
+}
+
+#[tokio::test]
+async fn permanent_failure_is_dead_at_once() {
+    let store = FakeStore::with(vec![pending(1)]);
+    let transport = FakeTransport::new(u32::MAX, SendError::Permanent("550 no such user".into()));
+    let (w, _) = worker(store.clone(), transport.clone(), WorkerConfig::default());
+    assert_eq!(w.run_once().await.unwrap(), 0);
+    let row = store.row(1);
+    assert_eq!((row.status, row.attempts), (OutboxStatus::Dead, 1));
+    assert_eq!(*store.failures.lock().unwrap(), vec![(1, None)]);
+    assert_eq!(w.stats().dead.load(Ordering::Relaxed), 1);
+    assert_eq!(transport.calls.load(Ordering::SeqCst), 1);
+}
+
+/// Runs rounds `step_ms` apart until the message is dead or `limit_ms` passed; returns the
+/// clock's offset from T0 when it died.
+async fn run_until_dead(
+    w: &OutboxWorker,
+    clock: &FakeClock,
+    store: &FakeStore,
+    step_ms: i64,
+    limit_ms: i64,
+) -> Option<i64> {
+    while clock.now().0 - T0 <= limit_ms {
+        w.run_once().await.unwrap();
+        if store.row(1).status == OutboxStatus::Dead {
+            return Some(clock.now().0 - T0);
+        }
+        clock.advance_ms(step_ms);
+    }
+    None
+}
+
+#[tokio::test]
+async fn a_reset_email_is_retried_until_its_link_expires_then_dead_with_that_reason() {
+    // A ten-minute link, SMTP refusing all along: far more than the old 8 attempts, every
+    // retry due by the deadline, dead at the deadline with the reason, never sent after it.
+    let mut msg = pending(1);
+    msg.message.deliver_by = Timestamp(T0 + 600_000);
+    let store = FakeStore::with(vec![msg]);
+    let transport = FakeTransport::new(u32::MAX, SendError::Transient("connection refused".into()));
+    let config = WorkerConfig {
+        base_backoff_ms: 1000,
+        max_backoff_ms: 5000,
+        ..Default::default()
+    };
+    let (w, clock) = worker(store.clone(), transport.clone(), config.clone());
+    let died = run_until_dead(&w, &clock, &store, 1000, 700_000).await;
+    let died = died.expect("dead once the link expired");
+    assert!((600_000..=601_000).contains(&died), "dead at +{died} ms");
+    let row = store.row(1);
+    assert_eq!(
+        row.last_error.as_deref(),
+        Some("link expired; last error: connection refused")
+    );
+    let calls = transport.calls.load(Ordering::SeqCst);
+    assert!(calls >= 100, "retried all along: {calls} attempts");
+    let failures = store.failures.lock().unwrap().clone();
+    assert!(failures[..failures.len() - 1]
+        .iter()
+        .all(|(_, r)| r.is_some_and(|r| r.0 <= T0 + 600_000)));
+    assert_eq!(failures.last().unwrap().1, None);
+    // Dead stays dead: no attempt later.
+    for _ in 0..5 {
+        clock.advance_ms(60_000);
+        w.run_once().await.unwrap();
+    }
+    assert_eq!(transport.calls.load(Ordering::SeqCst), calls);
+    let stats = w.stats();
+    assert_eq!(
+        (
+            stats.failed.load(Ordering::Relaxed) as u32,
+            stats.dead.load(Ordering::Relaxed)
+        ),
+        (calls, 1)
+    );
+}
+
+#[tokio::test]
+async fn a_notice_is_retried_for_its_whole_window() {
+    let mut msg = outbox_message(1, MessageKind::PasswordChanged);
+    msg.next_attempt_at = Timestamp(T0 - 1);
+    msg.message.deliver_by = Timestamp(T0 + 24 * 3_600_000);
+    let store = FakeStore::with(vec![msg]);
+    let transport = FakeTransport::new(u32::MAX, SendError::Transient("421 busy".into()));
+    let config = WorkerConfig {
+        max_backoff_ms: 15 * 60_000,
+        ..Default::default()
+    };
+    let (w, clock) = worker(store.clone(), transport.clone(), config);
+    let died = run_until_dead(&w, &clock, &store, 15 * 60_000, 25 * 3_600_000).await;
+    let died = died.expect("dead after its window");
+    assert!(died >= 24 * 3_600_000, "dead at +{died} ms, before 24 h");
+    let reason = store.row(1).last_error.unwrap();
+    assert_eq!(
+        reason,
+        "retry window over (mail.worker.notice_retry_secs); last error: 421 busy"
+    );
+    assert!(transport.calls.load(Ordering::SeqCst) >= 90);
+}
+
+#[tokio::test]
+async fn an_email_claimed_after_its_link_expired_is_dead_and_not_sent() {
+    let mut msg = pending(1);
+    msg.message.deliver_by = Timestamp(T0 - 1);
+    let store = FakeStore::with(vec![msg]);
+    let transport = FakeTransport::ok();
+    let (w, _) = worker(store.clone(), transport.clone(), WorkerConfig::default());
+    assert_eq!(w.run_once().await.unwrap(), 0);
+    assert_eq!(transport.calls.load(Ordering::SeqCst), 0, "not sent");
+    let row = store.row(1);
+    assert_eq!(row.status, OutboxStatus::Dead);
+    assert_eq!(
+        row.last_error.as_deref(),
+        Some("link expired before it could be sent")
+    );
+    assert_eq!(w.stats().dead.load(Ordering::Relaxed), 1);
+}
+
+#[tokio::test]
+async fn a_retry_is_never_scheduled_after_the_deadline() {
+    let mut msg = pending(1);
+    msg.message.deliver_by = Timestamp(T0 + 300);
+    let store = FakeStore::with(vec![msg]);
+    let transport = FakeTransport::new(u32::MAX, SendError::Transient("421".into()));
+    let config = WorkerConfig {
+        base_backoff_ms: 60_000,
+        max_backoff_ms: 60_000,
+        ..Default::default()
+    };
+    let (w, _) = worker(store.clone(), transport, config);
+    w.run_once().await.unwrap();
+    let retry = store.failures.lock().unwrap()[0].1.unwrap();
+    assert!(retry.0 <= T0 + 300, "retry at +{} ms", retry.0 - T0);
+}
+
+#[test]
+fn old_max_attempts_is_accepted_but_reported_and_bad_windows_are_refused() {
+    let c: WorkerConfig = serde_json::from_str(r#"{"max_attempts": 8}"#).unwrap();
+    assert!(c.validate().is_ok());
+    let warnings = c.deprecations();
+    assert_eq!(warnings.len(), 1);
+    assert!(
+        warnings[0].contains("max_attempts = 8 is ignored"),
+        "{warnings:?}"
+    );
+    assert!(WorkerConfig::default().deprecations().is_empty());
+    for bad in [
+        WorkerConfig {
+            notice_retry_secs: 59,
+            ..Default::default()
+        },
+        WorkerConfig {
+            max_backoff_ms: 3_600_001,
+            ..Default::default()
+        },
+    ] {
+        assert!(bad.validate().is_err(), "{bad:?}");
+    }
+}
+
+#[test]
+fn backoff_grows_exponentially_and_is_capped() {
+    let c = WorkerConfig {
+        base_backoff_ms: 1000,
+        max_backoff_ms: 10_000,
+        ..Default::default()
+    };
+    let ceilings: Vec<u64> = (1..=7).map(|a| c.backoff_ceiling_ms(a)).collect();
+    assert_eq!(
+        ceilings,
+        vec![1000, 2000, 4000, 8000, 10_000, 10_000, 10_000]
+    );
+    assert_eq!(c.backoff_ceiling_ms(0), 1000);
+    assert_eq!(c.backoff_ceiling_ms(u32::MAX), 10_000);
+    // Full jitter: anywhere from 0 to the ceiling, never above.
+    assert_eq!(c.backoff_ms(3, 0), 0);
+    assert_eq!(c.backoff_ms(3, 4000), 4000);
+    assert_eq!(c.backoff_ms(3, 4001), 0);
+    for _ in 0..1000 {
+        let d = c.backoff_ms(4, jitter_random());
+        assert!(d <= 8000);
+    }
+    let spread: std::collections::HashSet<u64> =
+        (0..100).map(|_| c.backoff_ms(7, jitter_random())).collect();
+    assert!(spread.len() > 50, "jitter should spread retries");
+    let defaults = WorkerConfig::default();
+    assert_eq!(defaults.backoff_ceiling_ms(1), 1000);
+    assert_eq!(defaults.backoff_ceiling_ms(30), 60 * 1000);
+}
+
+#[tokio::test]
+async fn a_batch_is_sent_with_bounded_concurrency() {
+    let store = FakeStore::with((1..=20).map(pending).collect());
+    let transport = FakeTransport::ok();
+    let config = WorkerConfig {
+        batch: 16,
+        concurrency: 4,
+        ..Default::default()
+    };
+    let (w, _) = worker(store.clone(), transport.clone(), config);
+    assert_eq!(w.run_once().await.unwrap(), 16);
+    assert_eq!(w.run_once().await.unwrap(), 4);
+    assert_eq!(w.run_once().await.unwrap(), 0);
+    let max = transport.max_in_flight.load(Ordering::SeqCst);
+    assert!((2..=4).contains(&max), "{max}");
+}
+
+#[tokio::test]
+async fn a_panicking_transport_counts_as_a_transient_failure() {
+    let store = FakeStore::with(vec![pending(1)]);
+    let mut t = FakeTransport::new(0, SendError::Transient(String::new()));
+    Arc::get_mut(&mut t).unwrap().panic = true;
+    let (w, _) = worker(store.clone(), t, WorkerConfig::default());
+    assert_eq!(w.run_once().await.unwrap(), 0);
+    let row = store.row(1);
+    assert_eq!((row.status, row.attempts), (OutboxStatus::Pending, 1));
+    assert_eq!(row.last_error.as_deref(), Some("the transport panicked"));
+}
+
+#[tokio::test]
+async fn store_errors_are_returned() {
+    let store = FakeStore::with(vec![pending(1)]);
+    store.fail_claims.store(true, Ordering::SeqCst);
+    let (w, _) = worker(store, FakeTransport::ok(), WorkerConfig::default());
+    assert!(matches!(w.run_once().await, Err(StoreError::Backend(_))));
+}
+
+#[tokio::test]
+async fn run_wakes_on_notify_and_stops_on_shutdown() {
+    let store = FakeStore::with(vec![]);
+    let transport = FakeTransport::ok();
+    let (w, _) = worker(store.clone(), transport.clone(), WorkerConfig::default());
+    let stats = w.stats();
+    let notify = Arc::new(Notify::new());
+    let (stop, stopped) = watch::channel(false);
+    let handle = tokio::spawn(w.run(notify.clone(), stopped));
+
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    store.push(pending(9));
+    notify.notify_one();
+    let deadline = std::time::Instant::now() + Duration::from_millis(800);
+    while stats.sent.load(Ordering::Relaxed) == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "a notified worker should send well before its tick"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(store.row(9).status, OutboxStatus::Sent);
+
+    stop.send(true).unwrap();
+    tokio::time::timeout(Duration::from_secs(2), handle)
+        .await
+        .expect("the worker stops")
+        .unwrap();
+}
+
+#[tokio::test]
+async fn run_survives_store_errors() {
+    let store = FakeStore::with(vec![]);
+    store.fail_claims.store(true, Ordering::SeqCst);
+    let (w, _) = worker(store, FakeTransport::ok(), WorkerConfig::default());
+    let (stop, stopped) = watch::channel(false);
+    let handle = tokio::spawn(w.run(Arc::new(Notify::new()), stopped));
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert!(!handle.is_finished());
+    drop(stop);
+    tokio::time::timeout(Duration::from_secs(2), handle)
+        .await
+        .expect("the worker stops")
+        .unwrap();
+}
+
+#[test]
+fn long_errors_are_truncated() {
+    assert_eq!(truncate("abc", 5), "abc");
+    assert_eq!(truncate("äbcdef", 3), "äbc…");
+}
