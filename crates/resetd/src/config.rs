@@ -426,7 +426,7 @@ mod tests {
         let mut c = Config::default();
         c.mail.worker.notice_retry_secs = 10;
         assert!(c.validate().unwrap_err().contains("notice_retry_secs"));
-        // The removed count still loads (older files), is reported, and is not printed back.
+        // The removed count still loads (older files) and is reported as ignored.
         let old: Config = toml::from_str("[mail.worker]\nmax_attempts = 8\n").unwrap();
         old.validate().unwrap();
         assert_eq!(old.mail.worker.deprecations().len(), 1);
