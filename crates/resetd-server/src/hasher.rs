@@ -1,13 +1,16 @@
 //! Argon2id on a fixed set of hashing threads. `workers` threads each own their Argon2 working
 //! memory (reused for every hash, so memory stays at workers × m_cost however many requests come),
 //! and at most `queue` jobs wait; past that the caller gets `Overloaded` at once (503 +
-//! Retry-After) instead of a growing queue.
+//! Retry-After) instead of a growing queue. The password policy's zxcvbn check (milliseconds of
+//! CPU, reachable anonymously through `password/check`) runs on the same threads and queue, so
+//! all of a request's password work is bounded together and none of it stalls the async runtime.
 
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use resetd_core::hash::{Argon2id, HashError, PasswordHasher, Scratch, Verified};
+use resetd_core::policy::{PasswordPolicy, PersonalContext, Verdict};
 use resetd_core::types::Password;
 use tokio::sync::oneshot;
 
@@ -84,6 +87,21 @@ impl PasswordHasher for PooledHasher {
     async fn verify_dummy(&self, password: &Password) -> Result<(), HashError> {
         let pw = password.clone();
         self.run(move |a, s| a.verify_dummy_with(&pw, s)).await
+    }
+
+    async fn check_policy(
+        &self,
+        policy: &PasswordPolicy,
+        password: &Password,
+        words: &[&str],
+    ) -> Result<Verdict, HashError> {
+        let (policy, pw) = (policy.clone(), password.clone());
+        let words: Vec<String> = words.iter().map(|w| (*w).to_owned()).collect();
+        self.run(move |_, _| {
+            let words = words.iter().map(String::as_str).collect();
+            policy.check(&pw, &PersonalContext { words })
+        })
+        .await
     }
 }
 
