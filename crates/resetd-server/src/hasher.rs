@@ -142,4 +142,42 @@ mod tests {
         );
         assert_eq!(ok + shed, 20);
     }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn policy_checks_share_the_pool_and_are_shed_when_it_is_full() {
+        let argon = Argon2id::new(HashParams {
+            m_cost: 65536,
+            t_cost: 8,
+            p_cost: 1,
+        })
+        .unwrap();
+        let pool = Arc::new(PooledHasher::new(argon, 1, 1));
+        let pw = Password::parse("some password").unwrap();
+        let policy = PasswordPolicy::default();
+        // Idle: the same verdict as on the calling thread.
+        assert_eq!(
+            pool.check_policy(&policy, &pw, &["some"]).await.unwrap(),
+            policy.check(
+                &pw,
+                &PersonalContext {
+                    words: vec!["some"]
+                }
+            )
+        );
+        // One hash running and one waiting (each takes far longer than the pauses here): the
+        // check is refused at once instead of queueing behind them.
+        let mut busy = Vec::new();
+        for _ in 0..2 {
+            let (pool, pw) = (pool.clone(), pw.clone());
+            busy.push(tokio::spawn(async move { pool.hash(&pw).await }));
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        assert_eq!(
+            pool.check_policy(&policy, &pw, &[]).await,
+            Err(HashError::Overloaded)
+        );
+        for t in busy {
+            t.await.unwrap().unwrap();
+        }
+    }
 }
