@@ -33,7 +33,10 @@ async fn public_view(s: &Server) -> Vec<String> {
             .collect();
         headers.sort();
         let body = res.text().await.unwrap();
-        out.push(format!("GET {path} -> {status}\n{}\n\n{body}", headers.join("\n")));
+        out.push(format!(
+            "GET {path} -> {status}\n{}\n\n{body}",
+            headers.join("\n")
+        ));
     }
     out
 }
@@ -120,10 +123,7 @@ async fn the_metrics_oracle_finds_nothing_on_the_public_port_and_the_management_
     // The management port serves what the oracle was after: one email per known account.
     let m = s.mgmt_get("/metrics").await;
     assert_eq!(m.status(), 200);
-    assert_eq!(
-        m.headers()["content-type"],
-        "text/plain; version=0.0.4"
-    );
+    assert_eq!(m.headers()["content-type"], "text/plain; version=0.0.4");
     let m = m.text().await.unwrap();
     assert_eq!(sample(&m, "resetd_mail_sent_total"), 5.0, "{m}");
     assert_eq!(
@@ -148,7 +148,12 @@ async fn the_metrics_oracle_finds_nothing_on_the_public_port_and_the_management_
         .await
         .unwrap();
     assert_eq!(res.status(), 404);
-    assert_eq!(s.wait_mails("reset_link", "known0@example.com", 1).await.len(), 1);
+    assert_eq!(
+        s.wait_mails("reset_link", "known0@example.com", 1)
+            .await
+            .len(),
+        1
+    );
 }
 
 #[tokio::test]

@@ -214,7 +214,10 @@ impl Server {
 
     /// `path` on the management listener.
     pub fn mgmt_url(&self, path: &str) -> String {
-        assert!(!self.mgmt.is_empty(), "this server has no management listener");
+        assert!(
+            !self.mgmt.is_empty(),
+            "this server has no management listener"
+        );
         format!("{}{}", self.mgmt, path)
     }
 
