@@ -13,7 +13,7 @@ use crate::model::{
     NewResetRequest, OutboxMessage, OutboxStatus, Person, ResetPageUrl, ResetRequest, ResetToken,
     Scope, Tenant, TenantSettings, Timestamp,
 };
-use crate::policy::{PasswordPolicy, PersonalContext, PolicyMode, Verdict, Violation};
+use crate::policy::{PasswordPolicy, PolicyMode, Verdict, Violation};
 use crate::render::{MessageContext, Renderer};
 use crate::secret::{hex, random_bytes, ApiKeySecret, ResetSecret};
 use crate::store::{IssueToken, PasswordChange, Resolution, Resolved, Store};
@@ -354,7 +354,10 @@ impl Service {
             updated_at: now,
         };
         if let Some(pw) = input.password {
-            let verdict = t.settings.policy().check(&pw, &personal_context(&person));
+            let verdict = self
+                .hasher
+                .check_policy(&t.settings.policy(), &pw, &personal_words(&person))
+                .await?;
             if !verdict.is_ok() {
                 return Err(CoreError::Policy(verdict));
             }
@@ -848,9 +851,10 @@ impl Service {
     ) -> Result<Verdict> {
         let t = self.tenant(tenant).await?;
         let (_, person) = self.live_token(tenant, secret).await?;
-        Ok(t.settings
-            .policy()
-            .check(password, &personal_context(&person)))
+        Ok(self
+            .hasher
+            .check_policy(&t.settings.policy(), password, &personal_words(&person))
+            .await?)
     }
 
     /// Voids a reset token so it can no longer be used (Crafter Profile's token delete). Returns
@@ -1045,7 +1049,10 @@ impl Service {
         person: &Person,
         password: &Password,
     ) -> Result<String> {
-        let mut verdict = policy.check(password, &personal_context(person));
+        let mut verdict = self
+            .hasher
+            .check_policy(policy, password, &personal_words(person))
+            .await?;
         if verdict.is_ok() && t.settings.password_history > 0 {
             let mut previous = self
                 .store
@@ -1090,7 +1097,10 @@ impl Service {
     ) -> Result<Verdict> {
         let t = self.tenant(tenant).await?;
         let words: Vec<&str> = login.map(|l| vec![l.as_str()]).unwrap_or_default();
-        Ok(policy_for(&t, mode).check(password, &PersonalContext { words }))
+        Ok(self
+            .hasher
+            .check_policy(&policy_for(&t, mode), password, &words)
+            .await?)
     }
 
     /// An administrator sets a password directly (the policy still applies).
@@ -1309,10 +1319,11 @@ fn person_name(p: &Person) -> &str {
     }
 }
 
-fn personal_context(p: &Person) -> PersonalContext<'_> {
+/// The person's own details, which the policy refuses as (parts of) a password.
+fn personal_words(p: &Person) -> Vec<&str> {
     let mut words = vec![p.login.as_str(), p.email.as_str(), p.email.local_part()];
     words.extend(p.display_name.as_str().split_whitespace());
-    PersonalContext { words }
+    words
 }
 
 pub(crate) fn check_attributes(attributes: &serde_json::Value, roles: &[String]) -> Result<()> {

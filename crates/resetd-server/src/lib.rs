@@ -1,8 +1,11 @@
-//! resetd's HTTP surfaces: the native API under /v1, health and metrics, and the background
-//! worker that resolves reset requests. Each surface maps core errors to its own wire shape once.
+//! resetd's HTTP surfaces: the native API under /v1, the hosted page and the dialects (the public
+//! router), health, readiness and metrics (the management router, served on its own listener),
+//! and the background worker that resolves reset requests. Each surface maps core errors to its
+//! own wire shape once.
 
 pub mod dialects;
 pub mod hasher;
+pub mod management;
 pub mod metrics;
 pub mod native;
 pub mod page;
@@ -43,6 +46,10 @@ pub struct HttpConfig {
     pub auth_per_minute: u32,
     /// Per-IP burst of authentications.
     pub auth_burst: u32,
+    /// Per-IP sustained rate of anonymous password policy checks (0: off).
+    pub password_check_per_minute: u32,
+    /// Per-IP burst of password policy checks.
+    pub password_check_burst: u32,
 }
 
 impl Default for HttpConfig {
@@ -54,6 +61,10 @@ impl Default for HttpConfig {
             recovery_burst: 10,
             auth_per_minute: 120,
             auth_burst: 20,
+            // A strength meter checks as the person types (debounced): a burst covers one
+            // password, the rate a few per minute; each check costs milliseconds of CPU.
+            password_check_per_minute: 60,
+            password_check_burst: 20,
         }
     }
 }
@@ -75,6 +86,8 @@ pub struct Inner {
     pub recovery_limiter: RateLimiter,
     /// Per-IP limit on authentication and reset completion.
     pub auth_limiter: RateLimiter,
+    /// Per-IP limit on anonymous password policy checks.
+    pub check_limiter: RateLimiter,
     /// Wakes the reset-request worker.
     pub reset_notify: Arc<Notify>,
     /// Wakes the outbox worker.
@@ -124,6 +137,10 @@ impl AppState {
             metrics: Metrics::default(),
             recovery_limiter: RateLimiter::new(http.recovery_per_minute, http.recovery_burst),
             auth_limiter: RateLimiter::new(http.auth_per_minute, http.auth_burst),
+            check_limiter: RateLimiter::new(
+                http.password_check_per_minute,
+                http.password_check_burst,
+            ),
             reset_notify: Arc::new(Notify::new()),
             mail_notify,
             extra_metrics,
@@ -157,7 +174,9 @@ impl ClientIp {
     }
 }
 
-/// The whole HTTP application, with the dialects `dialects` enables.
+/// The public HTTP application, with the dialects `dialects` enables. `/metrics` and `/readyz`
+/// are not here but on [`management::router`]; `/healthz` is on both, as it says only "ok" (a
+/// liveness answer for whatever can reach only the public port) and so reveals nothing.
 pub fn router(state: AppState, dialects: &dialects::DialectsConfig) -> Router {
     let timeout = state.http.request_timeout;
     let body_limit = state.http.body_limit;
@@ -166,8 +185,6 @@ pub fn router(state: AppState, dialects: &dialects::DialectsConfig) -> Router {
         .merge(page::routes())
         .merge(dialects::routes(dialects))
         .route("/healthz", get(|| async { "ok" }))
-        .route("/readyz", get(ready))
-        .route("/metrics", get(metrics))
         .route("/openapi.json", get(openapi))
         .fallback(|| async { Problem::not_found() })
         .method_not_allowed_fallback(|| async { Problem::method_not_allowed() })
@@ -191,34 +208,6 @@ fn import_route(state: AppState) -> Router<AppState> {
         )
         .layer(axum::middleware::from_fn_with_state(state, observe))
         .layer(DefaultBodyLimit::max(native::import::IMPORT_BODY_LIMIT))
-}
-
-async fn ready(State(s): State<AppState>) -> Response {
-    match s.service.store().ping().await {
-        Ok(()) => "ready".into_response(),
-        Err(e) => {
-            tracing::warn!(error = %e, "not ready");
-            (StatusCode::SERVICE_UNAVAILABLE, "database unavailable").into_response()
-        }
-    }
-}
-
-async fn metrics(State(s): State<AppState>) -> Response {
-    let mut extra = (s.extra_metrics)();
-    if let Ok(counts) = s.service.store().outbox_counts().await {
-        extra.push_str("# HELP resetd_outbox_messages Messages in the outbox by status.\n# TYPE resetd_outbox_messages gauge\n");
-        for (status, n) in counts {
-            extra.push_str(&format!(
-                "resetd_outbox_messages{{status=\"{}\"}} {n}\n",
-                status.as_str()
-            ));
-        }
-    }
-    (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        s.metrics.render(&extra),
-    )
-        .into_response()
 }
 
 async fn openapi() -> Response {
@@ -339,8 +328,6 @@ mod openapi_tests {
             ("/v1/{tenant}/outbox", &["get"]),
             ("/v1/{tenant}/outbox/{id}/retry", &["post"]),
             ("/healthz", &["get"]),
-            ("/readyz", &["get"]),
-            ("/metrics", &["get"]),
             ("/openapi.json", &["get"]),
         ];
         let paths = doc["paths"].as_object().expect("paths");

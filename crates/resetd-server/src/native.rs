@@ -218,9 +218,15 @@ struct CheckBody {
 
 async fn check_password(
     State(s): State<AppState>,
+    ip: ClientIp,
     Path(t): Path<String>,
     Body(req): Body<CheckBody>,
 ) -> ApiResult {
+    // Anonymous and milliseconds of CPU each: limited per IP before anything else, and the check
+    // itself runs on the bounded hashing pool (503 + Retry-After when it is full).
+    if let Some(addr) = ip.0 {
+        s.check_limiter.check(addr).map_err(Problem::rate_limited)?;
+    }
     let t = tenant(&t)?;
     let password = Password::parse(&req.password)?;
     let login = opt(req.login, Login::parse)?;

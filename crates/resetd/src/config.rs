@@ -32,6 +32,8 @@ pub struct Config {
     pub hashing: Hashing,
     /// HTTP limits.
     pub http: Http,
+    /// The management listener (`/metrics`, `/readyz`, `/healthz`).
+    pub management: Management,
     /// Email.
     pub mail: Mail,
     /// The hosted reset page.
@@ -74,6 +76,31 @@ pub struct Http {
     pub auth_per_minute: u32,
     /// Burst of logins per IP.
     pub auth_burst: u32,
+    /// Anonymous password policy checks (`password/check`, Unleash's `validate-password`) per
+    /// IP per minute (0: off).
+    pub password_check_per_minute: u32,
+    /// Burst of password policy checks per IP.
+    pub password_check_burst: u32,
+}
+
+/// The management listener: metrics, readiness and liveness on an address of their own, never
+/// on the public one (the metrics move with account activity, see docs/security.md).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Management {
+    /// Whether to serve it at all.
+    pub enabled: bool,
+    /// Its address; loopback by default, so only this host (a local Prometheus or agent) reaches it.
+    pub listen: SocketAddr,
+}
+
+impl Default for Management {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            listen: "127.0.0.1:9180".parse().expect("valid address"),
+        }
+    }
 }
 
 /// Email settings.
@@ -108,6 +135,7 @@ impl Default for Config {
             argon2: HashParams::default(),
             hashing: Hashing::default(),
             http: Http::default(),
+            management: Management::default(),
             mail: Mail::default(),
             page: Page::default(),
             dialects: Default::default(),
@@ -134,6 +162,8 @@ impl Default for Http {
             recovery_burst: d.recovery_burst,
             auth_per_minute: d.auth_per_minute,
             auth_burst: d.auth_burst,
+            password_check_per_minute: d.password_check_per_minute,
+            password_check_burst: d.password_check_burst,
         }
     }
 }
@@ -222,6 +252,11 @@ impl Config {
         if let Some(v) = get("RESETD_LISTEN") {
             self.listen = v.parse().map_err(|e| format!("RESETD_LISTEN: {e}"))?;
         }
+        if let Some(v) = get("RESETD_MANAGEMENT_LISTEN") {
+            self.management.listen = v
+                .parse()
+                .map_err(|e| format!("RESETD_MANAGEMENT_LISTEN: {e}"))?;
+        }
         if let Some(v) = get("RESETD_DATA_DIR") {
             self.data_dir = v.into();
         }
@@ -289,6 +324,20 @@ impl Config {
                 "http.body_limit must be >= 1024 and http.request_timeout_secs >= 1".into(),
             );
         }
+        if self.management.enabled {
+            let m = self.management.listen;
+            if m == self.listen && m.port() != 0 {
+                return Err(format!(
+                    "management.listen ({m}) must differ from listen: metrics are never served on the public address"
+                ));
+            }
+            if !m.ip().is_loopback() {
+                eprintln!(
+                    "warning: management.listen ({m}) is not a loopback address: /metrics tells \
+                     whoever reaches it which accounts get email; keep it on a private network"
+                );
+            }
+        }
         resetd_core::types::TenantId::parse(&self.bootstrap_tenant)
             .map_err(|e| format!("bootstrap_tenant: {e}"))?;
         self.database()?;
@@ -354,6 +403,8 @@ impl Config {
             recovery_burst: self.http.recovery_burst,
             auth_per_minute: self.http.auth_per_minute,
             auth_burst: self.http.auth_burst,
+            password_check_per_minute: self.http.password_check_per_minute,
+            password_check_burst: self.http.password_check_burst,
         }
     }
 }
@@ -495,6 +546,27 @@ mod tests {
             "sqlite:///var/lib/resetd.db"
         );
         assert_eq!(redact_url("postgres://a:b:c@h/d"), "postgres://a:***@h/d");
+    }
+
+    #[test]
+    fn the_management_listener_is_loopback_by_default_configurable_and_never_the_public_one() {
+        let c = Config::default();
+        assert!(c.management.enabled);
+        assert!(c.management.listen.ip().is_loopback());
+        assert_ne!(c.management.listen, c.listen);
+        let mut c: Config =
+            toml::from_str("[management]\nenabled = false\nlisten = \"127.0.0.1:8080\"\n").unwrap();
+        c.validate().unwrap();
+        c.management.enabled = true;
+        assert!(c.validate().unwrap_err().contains("management.listen"));
+        c.apply_env(|k| (k == "RESETD_MANAGEMENT_LISTEN").then(|| "127.0.0.1:0".to_string()))
+            .unwrap();
+        assert_eq!(c.management.listen.port(), 0);
+        c.validate().unwrap();
+        assert!(toml::from_str::<Config>("[management]\nlisen = \"x\"\n").is_err());
+        let c: Config = toml::from_str("[http]\npassword_check_per_minute = 0\n").unwrap();
+        assert_eq!(c.http_config().password_check_per_minute, 0);
+        assert_eq!(c.http_config().password_check_burst, 20);
     }
 
     #[test]

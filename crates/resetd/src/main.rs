@@ -359,7 +359,18 @@ async fn run(command: Command, config: Config) -> Result<(), String> {
                 let addr = listener.local_addr().map_err(|e| e.to_string())?;
                 config.public_url = format!("http://{addr}");
             }
-            serve(open(config).await?, listener).await
+            // Bound before anything else too, so a taken port fails the start at once.
+            let management = if config.management.enabled {
+                let at = config.management.listen;
+                Some(
+                    tokio::net::TcpListener::bind(at)
+                        .await
+                        .map_err(|e| format!("cannot listen on {at} (management): {e}"))?,
+                )
+            } else {
+                None
+            };
+            serve(open(config).await?, listener, management).await
         }
         Command::Tenant(cmd) => {
             let app = open(config).await?;
@@ -543,7 +554,11 @@ async fn bootstrap(app: &App) -> Result<(), String> {
     }
 }
 
-async fn serve(app: App, listener: tokio::net::TcpListener) -> Result<(), String> {
+async fn serve(
+    app: App,
+    listener: tokio::net::TcpListener,
+    management: Option<tokio::net::TcpListener>,
+) -> Result<(), String> {
     bootstrap(&app).await?;
     app.config.dialects.provision(&app.service).await?;
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
@@ -575,6 +590,20 @@ async fn serve(app: App, listener: tokio::net::TcpListener) -> Result<(), String
         shutdown_rx.clone(),
     ));
 
+    // The management listener first, and its line before the public one, which tools wait for.
+    let management_task = match management {
+        Some(l) => {
+            let at = l.local_addr().map_err(|e| e.to_string())?;
+            println!("resetd management on http://{at} (/metrics, /readyz, /healthz)");
+            tracing::info!(%at, "management listening");
+            let mut stop = shutdown_rx.clone();
+            let router = resetd_server::management::router(state.clone());
+            Some(tokio::spawn(http::serve(l, router, async move {
+                let _ = stop.changed().await;
+            })))
+        }
+        None => None,
+    };
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     println!(
         "resetd listening on http://{addr} (database {}, {mail_place})",
@@ -587,8 +616,12 @@ async fn serve(app: App, listener: tokio::net::TcpListener) -> Result<(), String
         tracing::info!("shutting down");
     })
     .await;
+    // Probes and scrapes keep answering while the public connections drain.
     let _ = shutdown_tx.send(true);
     let _ = tokio::join!(mail_task, reset_task);
+    if let Some(t) = management_task {
+        let _ = t.await;
+    }
     Ok(())
 }
 

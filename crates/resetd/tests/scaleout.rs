@@ -682,7 +682,7 @@ async fn three_instances_starting_at_once_migrate_one_empty_schema() {
     assert_eq!(store.list_tenants().await.unwrap().len(), 1);
     // Every instance serves, with the one schema: a person created on one is seen by the others.
     for s in &servers {
-        assert_eq!(s.get("/readyz").await.status(), 200);
+        assert_eq!(s.mgmt_get("/readyz").await.status(), 200);
     }
     let id = servers[0]
         .add_person("carol", "carol@example.com", None)

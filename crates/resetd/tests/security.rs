@@ -334,7 +334,7 @@ async fn secrets_never_reach_logs_audit_or_metrics() {
         .await
         .unwrap();
     let new_key = key["key"].as_str().unwrap().to_owned();
-    let metrics = s.get("/metrics").await.text().await.unwrap();
+    let metrics = s.mgmt_get("/metrics").await.text().await.unwrap();
     let audit = s
         .http
         .get(s.url("/v1/default/audit"))

@@ -97,7 +97,7 @@ fn metric(text: &str, name: &str) -> f64 {
 async fn wait_metric(s: &Server, name: &str, value: f64) -> String {
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
-        let text = s.get("/metrics").await.text().await.unwrap();
+        let text = s.mgmt_get("/metrics").await.text().await.unwrap();
         if metric(&text, name) == value || Instant::now() > deadline {
             assert_eq!(metric(&text, name), value, "{name}");
             return text;
@@ -407,7 +407,7 @@ async fn smtp_down_for_a_while_then_back_delivers_every_message() {
         stored_ids, ids,
         "every stored message arrived with its Message-ID"
     );
-    let metrics = s.get("/metrics").await.text().await.unwrap();
+    let metrics = s.mgmt_get("/metrics").await.text().await.unwrap();
     assert!(metric(&metrics, "resetd_mail_failed_total") >= 20.0);
     assert_eq!(metric(&metrics, "resetd_mail_dead_total"), 0.0);
 }

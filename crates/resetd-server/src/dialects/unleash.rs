@@ -654,9 +654,14 @@ async fn change_password(
 async fn validate_password(
     State(s): State<AppState>,
     Extension(cfg): Extension<Arc<UnleashConfig>>,
+    ip: ClientIp,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> UnleashResult {
+    // Anonymous like the native password/check, and limited the same way.
+    if let Some(addr) = ip.0 {
+        s.check_limiter.check(addr).map_err(rate_limited)?;
+    }
     let body = json_body(&headers, body)?;
     check_schema(&body, &["password"], &["password"])?;
     let password = password(&cfg, string_of(&body, "password"))?;

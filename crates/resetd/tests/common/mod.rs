@@ -18,11 +18,15 @@ pub const BIN: &str = env!("CARGO_BIN_EXE_resetd");
 pub const FAST_ARGON: &str = "[argon2]\nm_cost = 1024\nt_cost = 1\np_cost = 1\n";
 
 /// Config that lifts the per-IP limits, since every test request comes from 127.0.0.1.
-pub const NO_LIMITS: &str = "[http]\nrecovery_per_minute = 0\nauth_per_minute = 0\n";
+pub const NO_LIMITS: &str =
+    "[http]\nrecovery_per_minute = 0\nauth_per_minute = 0\npassword_check_per_minute = 0\n";
 
 pub struct Server {
     pub dir: tempfile::TempDir,
     pub base: String,
+    /// The management listener (`/metrics`, `/readyz`), e.g. `http://127.0.0.1:PORT`; empty
+    /// when `[management] enabled = false`. The harness puts it on a free port.
+    pub mgmt: String,
     pub key: String,
     child: Child,
     pub stderr: Arc<Mutex<String>>,
@@ -95,6 +99,8 @@ impl Server {
             .args(["serve", "--listen", "127.0.0.1:0"])
             .env("RESETD_LOG", log)
             .env("NO_COLOR", "1")
+            // Parallel servers cannot share the default management port.
+            .env("RESETD_MANAGEMENT_LISTEN", "127.0.0.1:0")
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -117,6 +123,7 @@ impl Server {
         };
         let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
         let mut key = String::new();
+        let mut mgmt = String::new();
         let base = loop {
             let line = lines
                 .next()
@@ -124,6 +131,9 @@ impl Server {
                 .unwrap();
             if let Some(k) = line.split("(shown only once): ").nth(1) {
                 key = k.trim().to_owned();
+            }
+            if let Some(rest) = line.strip_prefix("resetd management on ") {
+                mgmt = rest.split_whitespace().next().unwrap().to_owned();
             }
             if let Some(rest) = line.strip_prefix("resetd listening on ") {
                 break rest.split_whitespace().next().unwrap().to_owned();
@@ -133,6 +143,7 @@ impl Server {
         Server {
             dir,
             base,
+            mgmt,
             key,
             child,
             stderr,
@@ -199,6 +210,20 @@ impl Server {
 
     pub async fn get(&self, path: &str) -> reqwest::Response {
         self.http.get(self.url(path)).send().await.unwrap()
+    }
+
+    /// `path` on the management listener.
+    pub fn mgmt_url(&self, path: &str) -> String {
+        assert!(
+            !self.mgmt.is_empty(),
+            "this server has no management listener"
+        );
+        format!("{}{}", self.mgmt, path)
+    }
+
+    /// GET `path` (`/metrics`, `/readyz`, `/healthz`) on the management listener.
+    pub async fn mgmt_get(&self, path: &str) -> reqwest::Response {
+        self.http.get(self.mgmt_url(path)).send().await.unwrap()
     }
 
     /// Creates a person in `default` and returns their id.
