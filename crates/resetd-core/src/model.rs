@@ -172,9 +172,11 @@ pub struct Person {
     pub password_changed_at: Option<Timestamp>,
     /// The next login must change the password.
     pub must_change_password: bool,
-    /// Consecutive failed logins.
+    /// Failed logins counted against the person's login in its current window (read from the
+    /// login's counter, which exists whether or not anyone has the login; stores ignore this
+    /// field on writes).
     pub failed_logins: u32,
-    /// Locked until this instant.
+    /// The login is locked until this instant (read like `failed_logins`; ignored on writes).
     pub locked_until: Option<Timestamp>,
     /// Created.
     pub created_at: Timestamp,
