@@ -63,9 +63,10 @@ pub struct TenantSettings {
     pub token_ttl_secs: i64,
     /// At most one reset email per account within this many seconds.
     pub cooldown_secs: i64,
-    /// Failed logins before the account locks.
+    /// Login attempts (counted per login, known or not, before the password is checked) that
+    /// lock the login.
     pub lockout_threshold: u32,
-    /// How long a lock lasts.
+    /// How long a lock lasts, and how long a count is kept after its latest attempt.
     pub lockout_secs: i64,
     /// How many previous passwords may not be reused (0: the rule is off; each one costs a hash).
     pub password_history: u32,

@@ -227,4 +227,29 @@ mod tests {
         assert_eq!(unclaimed, 1, "old requests start unclaimed");
         migrate(&mut conn).unwrap();
     }
+
+    #[test]
+    fn a_lock_in_force_on_a_person_row_moves_to_the_login_counter() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        for sql in &MIGRATIONS[..3] {
+            conn.execute_batch(sql).unwrap();
+        }
+        conn.execute_batch(
+            "PRAGMA user_version = 3; INSERT INTO tenant VALUES ('acme', '{}', 0); \
+             INSERT INTO person (id, tenant, number, login, email, failed_logins, locked_until, \
+             created_at, updated_at) VALUES \
+             ('a', 'acme', 1, 'locked', 'l@example.com', 0, 5000, 0, 0), \
+             ('b', 'acme', 2, 'free', 'f@example.com', 4, NULL, 0, 0);",
+        )
+        .unwrap();
+        migrate(&mut conn).unwrap();
+        let rows: Vec<(String, i64, Option<i64>)> = conn
+            .prepare("SELECT login, window_until, locked_until FROM login_attempt")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(rows, vec![("locked".to_owned(), 5000, Some(5000))]);
+    }
 }
