@@ -1197,8 +1197,9 @@ impl Service {
             } => (failures, locked_until.is_some()),
         };
         let verified = match usable {
-            Some((account, hash)) => Some((account, self.hasher.verify(password, hash).await?))
-                .filter(|(_, v)| v.ok),
+            Some((account, hash)) => {
+                Some((account, self.hasher.verify(password, hash).await?)).filter(|(_, v)| v.ok)
+            }
             None => {
                 self.hasher.verify_dummy(password).await?;
                 None

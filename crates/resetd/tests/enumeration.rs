@@ -490,15 +490,17 @@ fn mann_whitney_u(a: &[f64], b: &[f64]) -> (f64, f64) {
 fn erfc(x: f64) -> f64 {
     let z = x.abs();
     let t = 1.0 / (1.0 + 0.5 * z);
-    let r = t * (-z * z - 1.265_512_23
-        + t * (1.000_023_68
-            + t * (0.374_091_96
-                + t * (0.096_784_18
-                    + t * (-0.186_288_06
-                        + t * (0.278_868_07
-                            + t * (-1.135_203_98
-                                + t * (1.488_515_87 + t * (-0.822_152_23 + t * 0.170_872_77)))))))))
-        .exp();
+    let r = t
+        * (-z * z - 1.265_512_23
+            + t * (1.000_023_68
+                + t * (0.374_091_96
+                    + t * (0.096_784_18
+                        + t * (-0.186_288_06
+                            + t * (0.278_868_07
+                                + t * (-1.135_203_98
+                                    + t * (1.488_515_87
+                                        + t * (-0.822_152_23 + t * 0.170_872_77)))))))))
+            .exp();
     if x >= 0.0 {
         r
     } else {
@@ -524,12 +526,25 @@ async fn auth_server() -> Server {
     common::cli(
         &data,
         None,
-        &["tenant", "add", "locks", "--lockout-threshold", "3", "--lockout-secs", "86400"],
+        &[
+            "tenant",
+            "add",
+            "locks",
+            "--lockout-threshold",
+            "3",
+            "--lockout-secs",
+            "86400",
+        ],
         None,
     );
-    let locks_key = common::cli(&data, None, &["apikey", "create", "--tenant", "locks"], None)
-        .trim()
-        .to_owned();
+    let locks_key = common::cli(
+        &data,
+        None,
+        &["apikey", "create", "--tenant", "locks"],
+        None,
+    )
+    .trim()
+    .to_owned();
     let mut s = Server::start_in(dir, &base);
     s.key = admin;
     for i in 0..AUTH_PEOPLE {
@@ -550,7 +565,9 @@ async fn auth_server() -> Server {
             .http
             .post(s.url("/v1/locks/people"))
             .bearer_auth(&locks_key)
-            .json(&json!({"login": name, "email": format!("{name}@example.com"), "password": RIGHT}))
+            .json(
+                &json!({"login": name, "email": format!("{name}@example.com"), "password": RIGHT}),
+            )
             .send()
             .await
             .unwrap();
@@ -595,7 +612,10 @@ async fn authenticate_answers_unknown_known_locked_and_disabled_logins_alike() {
         .unwrap()
         .as_nanos() as u64
         | 1;
-    println!("authenticate: request order seed {seed}, {} requests per kind and pair", n / 2);
+    println!(
+        "authenticate: request order seed {seed}, {} requests per kind and pair",
+        n / 2
+    );
     let mut rng = Rng(seed);
     let mut failures = Vec::new();
     let mut offset = 0;

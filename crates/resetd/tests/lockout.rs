@@ -71,7 +71,10 @@ async fn lock_events(s: &Server) -> Vec<Value> {
     assert_eq!(res.status(), 200);
     let body: Value = res.json().await.unwrap();
     let events = body["items"].as_array().cloned().expect("audit items");
-    events.into_iter().filter(|e| e["kind"] == "locked").collect()
+    events
+        .into_iter()
+        .filter(|e| e["kind"] == "locked")
+        .collect()
 }
 
 /// Asserts the outcome of one burst: exactly `THRESHOLD` evaluated (401), the rest refused by the
@@ -109,13 +112,24 @@ async fn parallel_guesses_on_one_instance_evaluate_at_most_the_threshold() {
 
     let started = Instant::now();
     let counts = parallel_guesses(&[s.base.clone()], "lou").await;
-    println!("SQLite: {GUESSES} parallel guesses answered {counts:?} in {:?}", started.elapsed());
+    println!(
+        "SQLite: {GUESSES} parallel guesses answered {counts:?} in {:?}",
+        started.elapsed()
+    );
     assert_at_most_threshold_evaluated(&counts, "SQLite");
 
     // The right password is refused while locked, with the time to wait.
     let res = login(&s.base, "lou", GOOD).await;
-    assert_eq!(res.status(), 423, "the right password is refused while locked");
-    let retry: u64 = res.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    assert_eq!(
+        res.status(),
+        423,
+        "the right password is refused while locked"
+    );
+    let retry: u64 = res.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
     assert!((1..=6).contains(&retry), "Retry-After {retry}");
     let events = lock_events(&s).await;
     assert_eq!(events.len(), 1, "one lock: {events:?}");
@@ -123,11 +137,19 @@ async fn parallel_guesses_on_one_instance_evaluate_at_most_the_threshold() {
 
     // After the window the right password works, and clears the count.
     tokio::time::sleep(Duration::from_secs(retry + 1)).await;
-    assert_eq!(login(&s.base, "lou", GOOD).await.status(), 200, "after the window");
+    assert_eq!(
+        login(&s.base, "lou", GOOD).await.status(),
+        200,
+        "after the window"
+    );
     for _ in 0..THRESHOLD - 1 {
         assert_eq!(login(&s.base, "lou", "wrong again").await.status(), 401);
     }
-    assert_eq!(login(&s.base, "lou", GOOD).await.status(), 200, "the count was cleared");
+    assert_eq!(
+        login(&s.base, "lou", GOOD).await.status(),
+        200,
+        "the count was cleared"
+    );
 
     // A login nobody has locks the same way: the counter is the login's, not a person's.
     let counts = parallel_guesses(&[s.base.clone()], "nobody-here").await;
@@ -139,10 +161,17 @@ async fn parallel_guesses_on_one_instance_evaluate_at_most_the_threshold() {
     assert_eq!(login(&s.base, "lou", GOOD).await.status(), 423);
     let token = s.reset_token("lou", "lou@example.com", 1).await;
     let done = s
-        .post(&format!("/v1/default/recovery/{token}"), json!({"password": GOOD2}))
+        .post(
+            &format!("/v1/default/recovery/{token}"),
+            json!({"password": GOOD2}),
+        )
         .await;
     assert_eq!(done.status(), 204);
-    assert_eq!(login(&s.base, "lou", GOOD2).await.status(), 200, "the reset cleared the lock");
+    assert_eq!(
+        login(&s.base, "lou", GOOD2).await.status(),
+        200,
+        "the reset cleared the lock"
+    );
     let p: Value = s
         .http
         .get(s.url(&format!("/v1/default/people/{id}")))
@@ -153,7 +182,10 @@ async fn parallel_guesses_on_one_instance_evaluate_at_most_the_threshold() {
         .json()
         .await
         .unwrap();
-    assert_eq!((p["locked"].as_bool(), p["failed_logins"].as_u64()), (Some(false), Some(0)));
+    assert_eq!(
+        (p["locked"].as_bool(), p["failed_logins"].as_u64()),
+        (Some(false), Some(0))
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -168,7 +200,10 @@ async fn parallel_guesses_on_three_instances_sharing_postgres_evaluate_at_most_t
         tokio::task::spawn_blocking(move || Server::start_on(&url, &config, "info"))
     };
     let first = start(url.clone(), config.clone()).await.unwrap();
-    let (b, c) = tokio::join!(start(url.clone(), config.clone()), start(url.clone(), config.clone()));
+    let (b, c) = tokio::join!(
+        start(url.clone(), config.clone()),
+        start(url.clone(), config.clone())
+    );
     let mut servers = vec![first, b.unwrap(), c.unwrap()];
     let key = servers[0].key.clone();
     for s in &mut servers[1..] {
@@ -200,7 +235,11 @@ async fn parallel_guesses_on_three_instances_sharing_postgres_evaluate_at_most_t
         .await;
     assert_eq!(res.status(), 204);
     for server in s {
-        assert_eq!(login(&server.base, "lou", GOOD).await.status(), 200, "unlocked");
+        assert_eq!(
+            login(&server.base, "lou", GOOD).await.status(),
+            200,
+            "unlocked"
+        );
     }
 
     // Again, with a login nobody has: the same lock, the same counts.

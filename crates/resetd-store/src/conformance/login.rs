@@ -50,12 +50,18 @@ pub async fn login_attempts_lock_and_reset(store: Arc<dyn Store>) {
     let r1 = begin(s, &a, "alice", 3, 0).await;
     assert_eq!(r1.attempt, granted(1, None));
     assert_eq!(r1.account.as_ref(), Some(&account));
-    assert_eq!(begin(s, &a, "alice", 3, 1_000).await.attempt, granted(2, None));
+    assert_eq!(
+        begin(s, &a, "alice", 3, 1_000).await.attempt,
+        granted(2, None)
+    );
     let got = person(s, &p).await;
     assert_eq!((got.failed_logins, got.locked_until), (2, None));
     // The third reaches the threshold: granted (its password is checked) and locking.
     let lock = at(2_000 + W);
-    assert_eq!(begin(s, &a, "alice", 3, 2_000).await.attempt, granted(3, Some(lock)));
+    assert_eq!(
+        begin(s, &a, "alice", 3, 2_000).await.attempt,
+        granted(3, Some(lock))
+    );
     let got = person(s, &p).await;
     assert_eq!((got.failed_logins, got.locked_until), (3, Some(lock)));
     for now in [3_000, 2_000 + W - 1] {
@@ -63,9 +69,16 @@ pub async fn login_attempts_lock_and_reset(store: Arc<dyn Store>) {
         assert_eq!(r.attempt, LoginAttempt::Locked { until: lock }, "at {now}");
         assert_eq!(r.account.as_ref(), Some(&account), "read while locked too");
     }
-    assert_eq!(person(s, &p).await.failed_logins, 3, "refusals do not count");
+    assert_eq!(
+        person(s, &p).await.failed_logins,
+        3,
+        "refusals do not count"
+    );
     // The window ended: a fresh count.
-    assert_eq!(begin(s, &a, "alice", 3, 2_000 + W).await.attempt, granted(1, None));
+    assert_eq!(
+        begin(s, &a, "alice", 3, 2_000 + W).await.attempt,
+        granted(1, None)
+    );
 
     // A login nobody has counts and locks the same way, and reads no account.
     for i in 0..3u32 {
@@ -81,8 +94,14 @@ pub async fn login_attempts_lock_and_reset(store: Arc<dyn Store>) {
     let r = begin(s, &b, "alice", 3, 10).await;
     assert_eq!((r.attempt, r.account), (granted(1, None), None));
     // A threshold of 1 locks at the first attempt, which is still checked.
-    assert_eq!(begin(s, &a, "solo", 1, 0).await.attempt, granted(1, Some(at(W))));
-    assert!(matches!(begin(s, &a, "solo", 1, 1).await.attempt, LoginAttempt::Locked { .. }));
+    assert_eq!(
+        begin(s, &a, "solo", 1, 0).await.attempt,
+        granted(1, Some(at(W)))
+    );
+    assert!(matches!(
+        begin(s, &a, "solo", 1, 1).await.attempt,
+        LoginAttempt::Locked { .. }
+    ));
 
     // Disabled and passwordless people are read as they are.
     let mut d = new_person(&a, "dora", "dora@example.com");
@@ -115,9 +134,14 @@ pub async fn login_attempts_lock_and_reset(store: Arc<dyn Store>) {
         (0, p.password_hash.clone())
     );
     assert_eq!(begin(s, &a, "alice", 3, t).await.attempt, granted(1, None));
-    s.record_login_success(&a, &login("alice"), &p.id, Some("$argon2id$rehashed".into()))
-        .await
-        .unwrap();
+    s.record_login_success(
+        &a,
+        &login("alice"),
+        &p.id,
+        Some("$argon2id$rehashed".into()),
+    )
+    .await
+    .unwrap();
     let got = person(s, &p).await;
     assert_eq!(got.password_hash.as_deref(), Some("$argon2id$rehashed"));
     assert_eq!(
@@ -138,7 +162,10 @@ pub async fn login_attempts_lock_and_reset(store: Arc<dyn Store>) {
     for _ in 0..3 {
         begin(s, &a, "alice", 3, t).await;
     }
-    assert!(matches!(begin(s, &a, "alice", 3, t).await.attempt, LoginAttempt::Locked { .. }));
+    assert!(matches!(
+        begin(s, &a, "alice", 3, t).await.attempt,
+        LoginAttempt::Locked { .. }
+    ));
     s.unlock(&a, &p.id, audit(&a, Some(&p.id), "unlocked", at(5)))
         .await
         .unwrap();
@@ -154,7 +181,10 @@ pub async fn login_attempts_lock_and_reset(store: Arc<dyn Store>) {
     s.change_password(change(&p, None, "$argon2id$c1", at(t)))
         .await
         .unwrap();
-    assert!(matches!(begin(s, &a, "alice", 3, t).await.attempt, LoginAttempt::Locked { .. }));
+    assert!(matches!(
+        begin(s, &a, "alice", 3, t).await.attempt,
+        LoginAttempt::Locked { .. }
+    ));
     let mut unlocking = change(&p, None, "$argon2id$c2", at(t));
     unlocking.unlock = true;
     s.change_password(unlocking).await.unwrap();
@@ -165,7 +195,8 @@ pub async fn login_attempts_lock_and_reset(store: Arc<dyn Store>) {
     // Unknown people.
     let ghost = PersonId::generate();
     assert_eq!(
-        s.record_login_success(&a, &login("ghost"), &ghost, None).await,
+        s.record_login_success(&a, &login("ghost"), &ghost, None)
+            .await,
         Err(StoreError::NotFound)
     );
     assert_eq!(
@@ -195,7 +226,12 @@ pub async fn login_attempts_lock_and_reset(store: Arc<dyn Store>) {
         begin(s, &b, "someone-else", 3, later).await;
     }
     for q in &people {
-        assert_eq!(person(s, q).await.failed_logins, 0, "{} was removed", q.login);
+        assert_eq!(
+            person(s, q).await.failed_logins,
+            0,
+            "{} was removed",
+            q.login
+        );
     }
 }
 
@@ -209,9 +245,7 @@ pub async fn login_attempts_are_reserved_atomically(store: Arc<dyn Store>) {
         let tasks: Vec<_> = (0..100)
             .map(|_| {
                 let (s, a) = (store.clone(), a.clone());
-                tokio::spawn(async move {
-                    s.begin_login(&a, &login(name), 10, at(0), at(W)).await
-                })
+                tokio::spawn(async move { s.begin_login(&a, &login(name), 10, at(0), at(W)).await })
             })
             .collect();
         let (mut counts, mut locking, mut refused) = (BTreeSet::new(), 0, 0);

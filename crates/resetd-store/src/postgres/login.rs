@@ -70,7 +70,8 @@ pub(crate) async fn begin_login(
             ],
         )
         .await?;
-    let failures = u32::try_from(get::<i64>(&row, 0)?).map_err(|_| rows::corrupt("login failures"))?;
+    let failures =
+        u32::try_from(get::<i64>(&row, 0)?).map_err(|_| rows::corrupt("login failures"))?;
     let window_until: i64 = get(&row, 1)?;
     let granted: bool = get(&row, 2)?;
     let attempt = if granted {

@@ -7,9 +7,7 @@ use resetd_core::model::{
     OutboxStatus, Person, ResetRequest, ResetToken, Tenant, TenantSettings, Timestamp,
 };
 use resetd_core::secret::SecretHash;
-use resetd_core::store::{
-    IssueToken, PasswordChange, Resolution, Resolved, StoreError,
-};
+use resetd_core::store::{IssueToken, PasswordChange, Resolution, Resolved, StoreError};
 use resetd_core::types::{ClientName, ObjectId, PersonId, TenantId};
 use rusqlite::types::Value;
 use rusqlite::{params, params_from_iter, Connection};
