@@ -11,6 +11,10 @@
 //! docs/security.md).
 //!
 //! `RESETD_ENUM_FULL=1` sends 2,000 requests per endpoint; the default (CI) run sends 600.
+//!
+//! `authenticate_answers_unknown_known_locked_and_disabled_logins_alike` does the same for
+//! `POST /v1/{t}/authenticate` (2,000 requests of each kind per pair, always), with a
+//! Mann-Whitney U test besides the KS test.
 
 mod common;
 
