@@ -7,7 +7,7 @@ use crate::model::{
     OutboxStatus, Person, ResetRequest, ResetToken, Tenant, TenantSettings, Timestamp,
 };
 use crate::secret::SecretHash;
-use crate::types::{ClientName, PersonId, TenantId};
+use crate::types::{ClientName, Login, PersonId, TenantId};
 
 /// A storage failure.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -76,7 +76,7 @@ pub struct PasswordChange {
     pub new_hash: String,
     /// Set must-change-on-next-login.
     pub must_change_password: bool,
-    /// Clear failed logins and any lock.
+    /// Clear the counter (failed logins and any lock) of the person's login.
     pub unlock: bool,
     /// How many hashes of history to keep (0: none).
     pub keep_history: u32,
@@ -88,13 +88,45 @@ pub struct PasswordChange {
     pub audit: NewAudit,
 }
 
-/// A person's login counters after a failure.
+/// The account an authentication names, as far as checking a password needs it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoginAccount {
+    /// Who.
+    pub person: PersonId,
+    /// Disabled people cannot log in.
+    pub enabled: bool,
+    /// The stored PHC string (or an imported foreign hash); `None`: no password set.
+    pub password_hash: Option<String>,
+    /// Must change the password at this login.
+    pub must_change_password: bool,
+}
+
+/// Whether an authentication may check its password: see [`Store::begin_login`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct LoginFailure {
-    /// Consecutive failures, this one included.
-    pub failures: u32,
-    /// Set when this failure locked the account.
-    pub locked_until: Option<Timestamp>,
+pub enum LoginAttempt {
+    /// The attempt is reserved and may be verified. It counts as a failure (`failures` in the
+    /// window, this one included) unless a success gives it back; `locked_until` is set when this
+    /// reservation reached the threshold, so every later one is refused until then.
+    Granted {
+        /// Attempts counted in the window, this one included.
+        failures: u32,
+        /// Set when this reservation locked the login.
+        locked_until: Option<Timestamp>,
+    },
+    /// The login is locked: the password must not be checked.
+    Locked {
+        /// Until when.
+        until: Timestamp,
+    },
+}
+
+/// The outcome of [`Store::begin_login`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoginStart {
+    /// Whether the password may be checked.
+    pub attempt: LoginAttempt,
+    /// The person with that login, if any (whether or not they may log in).
+    pub account: Option<LoginAccount>,
 }
 
 /// The storage port implemented by the SQLite and PostgreSQL stores.
@@ -217,22 +249,35 @@ pub trait Store: Send + Sync {
         limit: u32,
     ) -> Result<Vec<String>, StoreError>;
 
-    /// Counts a failed login and locks at `threshold`, atomically.
-    async fn record_login_failure(
+    /// Starts an authentication for `login` in `tenant`, in one atomic step across instances:
+    /// reserves an attempt against the login's counter (kept per tenant and login, whether or
+    /// not anyone has that login, so a lock tells nothing about who exists) and reads the
+    /// account. Every call writes the counter, granted or not, so all paths cost the same.
+    ///
+    /// The counter: while it is live (`now` before its window's end) and holds `threshold`
+    /// attempts, the answer is `Locked` until the window's end. Otherwise the attempt is
+    /// granted and counted (a count whose window ended starts again at 1) and the window ends at
+    /// `until`; the grant that reaches `threshold` locks the login until `until`. So at most
+    /// `threshold` passwords are ever checked per window, however many requests arrive at once.
+    /// Also removes a few counters whose window ended, so the table stays small.
+    async fn begin_login(
         &self,
         tenant: &TenantId,
-        person: &PersonId,
+        login: &Login,
         threshold: u32,
-        lock_until: Timestamp,
-    ) -> Result<LoginFailure, StoreError>;
-    /// Clears the failure count after a good login; stores `rehash` when given.
+        now: Timestamp,
+        until: Timestamp,
+    ) -> Result<LoginStart, StoreError>;
+    /// After a verified password: forgets the login's counter (the caller's reservation
+    /// included, and any lock) and stores `rehash` as `person`'s hash when given.
     async fn record_login_success(
         &self,
         tenant: &TenantId,
+        login: &Login,
         person: &PersonId,
         rehash: Option<String>,
     ) -> Result<(), StoreError>;
-    /// Clears failures and any lock.
+    /// Clears the counter (failures and any lock) of the person's login.
     async fn unlock(
         &self,
         tenant: &TenantId,

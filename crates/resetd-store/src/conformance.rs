@@ -28,6 +28,9 @@ use resetd_core::types::{
 };
 use serde_json::json;
 
+mod login;
+pub use login::{login_attempts_are_reserved_atomically, login_attempts_lock_and_reset};
+
 /// Every check, by name, in the order `conformance_tests!` runs them.
 pub const CHECKS: &[&str] = &[
     "ping_and_migrate_are_idempotent",
@@ -41,7 +44,8 @@ pub const CHECKS: &[&str] = &[
     "token_is_single_use_under_concurrency",
     "password_change_voids_tokens",
     "password_history_is_pruned",
-    "login_failures_lock_and_reset",
+    "login_attempts_lock_and_reset",
+    "login_attempts_are_reserved_atomically",
     "outbox_claims_are_leased",
     "outbox_delivery_states",
     "audit_listing",
@@ -70,7 +74,8 @@ macro_rules! conformance_tests {
             token_is_single_use_under_concurrency,
             password_change_voids_tokens,
             password_history_is_pruned,
-            login_failures_lock_and_reset,
+            login_attempts_lock_and_reset,
+            login_attempts_are_reserved_atomically,
             outbox_claims_are_leased,
             outbox_delivery_states,
             audit_listing,
@@ -403,6 +408,7 @@ pub async fn people(store: Arc<dyn Store>) {
     p2.password_hash = None;
     p2.password_changed_at = None;
     p2.must_change_password = true;
+    // The counters are the login's (`begin_login`), not written with the person.
     p2.failed_logins = 2;
     p2.locked_until = Some(at(99));
     p2.created_at = at(10);
@@ -422,6 +428,9 @@ pub async fn people(store: Arc<dyn Store>) {
     assert!(p3.number > 0);
 
     assert_eq!(person(s, &p1).await, p1);
+    // Read back, the counters are those of the login, which has none.
+    p2.failed_logins = 0;
+    p2.locked_until = None;
     assert_eq!(person(s, &p2).await, p2);
     assert_eq!(person(s, &p3).await, p3);
 
@@ -1085,21 +1094,18 @@ pub async fn password_change_voids_tokens(store: Arc<dyn Store>) {
         Err(StoreError::NotFound)
     );
 
-    // unlock = false keeps the counters, unlock = true clears them.
-    s.record_login_failure(&a, &q.id, 2, at(99_000))
-        .await
-        .unwrap();
-    s.record_login_failure(&a, &q.id, 2, at(99_000))
-        .await
-        .unwrap(); // locks (counter reset)
-    s.record_login_failure(&a, &q.id, 2, at(99_000))
-        .await
-        .unwrap(); // failed_logins = 1
+    // unlock = false keeps the login's counter, unlock = true clears it (more in
+    // `login_attempts_lock_and_reset`).
+    for now in [0, 1] {
+        s.begin_login(&a, &q.login, 2, at(now), at(99_000))
+            .await
+            .unwrap(); // the second locks
+    }
     s.change_password(change(&q, None, "$argon2id$q1", at(50_000)))
         .await
         .unwrap();
     let got = person(s, &q).await;
-    assert_eq!((got.failed_logins, got.locked_until), (1, Some(at(99_000))));
+    assert_eq!((got.failed_logins, got.locked_until), (2, Some(at(99_000))));
     assert_eq!(get_token(s, "tq").await.revoked_at, Some(at(50_000)));
     let mut unlocking = change(&q, None, "$argon2id$q2", at(51_000));
     unlocking.unlock = true;
@@ -1167,95 +1173,6 @@ pub async fn password_history_is_pruned(store: Arc<dyn Store>) {
         3,
         "per person"
     );
-}
-
-/// Failed logins count atomically, lock at the threshold (resetting the counter), and a good
-/// login or an unlock clears them.
-pub async fn login_failures_lock_and_reset(store: Arc<dyn Store>) {
-    let s = &*store;
-    let a = tenant(s, "acme").await;
-    let p = add_person(s, &a, "alice", "alice@example.com").await;
-    let lock = at(900_000);
-
-    let f1 = s.record_login_failure(&a, &p.id, 3, lock).await.unwrap();
-    assert_eq!((f1.failures, f1.locked_until), (1, None));
-    let f2 = s.record_login_failure(&a, &p.id, 3, lock).await.unwrap();
-    assert_eq!((f2.failures, f2.locked_until), (2, None));
-    assert_eq!(person(s, &p).await.failed_logins, 2);
-    let f3 = s.record_login_failure(&a, &p.id, 3, lock).await.unwrap();
-    assert_eq!((f3.failures, f3.locked_until), (3, Some(lock)));
-    let got = person(s, &p).await;
-    assert_eq!(
-        (got.failed_logins, got.locked_until),
-        (0, Some(lock)),
-        "locking starts a fresh window"
-    );
-    let f4 = s.record_login_failure(&a, &p.id, 3, lock).await.unwrap();
-    assert_eq!((f4.failures, f4.locked_until), (1, None));
-
-    // Success clears; a rehash replaces the hash but not password_changed_at.
-    s.record_login_success(&a, &p.id, None).await.unwrap();
-    let got = person(s, &p).await;
-    assert_eq!(
-        (
-            got.failed_logins,
-            got.locked_until,
-            got.password_hash.clone()
-        ),
-        (0, None, p.password_hash.clone())
-    );
-    s.record_login_failure(&a, &p.id, 3, lock).await.unwrap();
-    s.record_login_success(&a, &p.id, Some("$argon2id$rehashed".into()))
-        .await
-        .unwrap();
-    let got = person(s, &p).await;
-    assert_eq!(got.password_hash.as_deref(), Some("$argon2id$rehashed"));
-    assert_eq!(
-        (got.password_changed_at, got.failed_logins),
-        (p.password_changed_at, 0)
-    );
-
-    // Unlock clears and is audited.
-    for _ in 0..3 {
-        s.record_login_failure(&a, &p.id, 3, lock).await.unwrap();
-    }
-    s.record_login_failure(&a, &p.id, 3, lock).await.unwrap();
-    s.unlock(&a, &p.id, audit(&a, Some(&p.id), "unlocked", at(5)))
-        .await
-        .unwrap();
-    let got = person(s, &p).await;
-    assert_eq!((got.failed_logins, got.locked_until), (0, None));
-    assert!(audit_kinds(s, &a).await.contains(&"unlocked".to_string()));
-
-    // Unknown people.
-    let ghost = PersonId::generate();
-    assert_eq!(
-        s.record_login_failure(&a, &ghost, 3, lock).await,
-        Err(StoreError::NotFound)
-    );
-    assert_eq!(
-        s.record_login_success(&a, &ghost, None).await,
-        Err(StoreError::NotFound)
-    );
-    assert_eq!(
-        s.unlock(&a, &ghost, audit(&a, Some(&ghost), "unlocked", at(6)))
-            .await,
-        Err(StoreError::NotFound)
-    );
-
-    // Concurrent failures are each counted once.
-    let tasks: Vec<_> = (0..20)
-        .map(|_| {
-            let (s, a, id) = (store.clone(), a.clone(), p.id.clone());
-            tokio::spawn(async move { s.record_login_failure(&a, &id, 1_000, lock).await })
-        })
-        .collect();
-    let mut seen = HashSet::new();
-    for t in tasks {
-        seen.insert(t.await.expect("task").expect("failure").failures);
-    }
-    assert_eq!(seen, (1..=20).collect::<HashSet<u32>>());
-    assert_eq!(person(s, &p).await.failed_logins, 20);
 }
 
 /// Enqueues a "password changed" email for `p` created at `when` and returns its outbox id.

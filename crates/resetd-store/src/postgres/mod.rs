@@ -12,6 +12,7 @@
 //! - Schema: [`Store::migrate`] applies the versioned migrations under an advisory lock, so
 //!   instances starting together are safe; [`PostgresStore::connect`] does not migrate.
 
+mod login;
 mod ops;
 mod pool;
 mod rows;
@@ -30,9 +31,9 @@ use resetd_core::model::{
 };
 use resetd_core::secret::SecretHash;
 use resetd_core::store::{
-    IssueToken, LoginFailure, PasswordChange, Resolution, Resolved, Store, StoreError,
+    IssueToken, LoginStart, PasswordChange, Resolution, Resolved, Store, StoreError,
 };
-use resetd_core::types::{ClientName, PersonId, TenantId};
+use resetd_core::types::{ClientName, Login, PersonId, TenantId};
 use tokio_postgres::error::SqlState;
 
 use self::pool::Pool;
@@ -449,19 +450,21 @@ impl Store for PostgresStore {
         ops::password_history(&mut self.pool.get().await?, tenant, person, limit).await
     }
 
-    async fn record_login_failure(
+    async fn begin_login(
         &self,
         tenant: &TenantId,
-        person: &PersonId,
+        login: &Login,
         threshold: u32,
-        lock_until: Timestamp,
-    ) -> Result<LoginFailure, StoreError> {
-        ops::record_login_failure(
+        now: Timestamp,
+        until: Timestamp,
+    ) -> Result<LoginStart, StoreError> {
+        login::begin_login(
             &mut self.pool.get().await?,
             tenant,
-            person,
+            login,
             threshold,
-            lock_until,
+            now,
+            until,
         )
         .await
     }
@@ -469,12 +472,14 @@ impl Store for PostgresStore {
     async fn record_login_success(
         &self,
         tenant: &TenantId,
+        login: &Login,
         person: &PersonId,
         rehash: Option<String>,
     ) -> Result<(), StoreError> {
-        ops::record_login_success(
+        login::record_login_success(
             &mut self.pool.get().await?,
             tenant,
+            login,
             person,
             rehash.as_deref(),
         )
@@ -487,7 +492,7 @@ impl Store for PostgresStore {
         person: &PersonId,
         audit: NewAudit,
     ) -> Result<(), StoreError> {
-        ops::unlock(&mut self.pool.get().await?, tenant, person, &audit).await
+        login::unlock(&mut self.pool.get().await?, tenant, person, &audit).await
     }
 
     async fn append_audit(&self, audit: NewAudit) -> Result<(), StoreError> {

@@ -15,9 +15,7 @@ use resetd_core::model::{
     OutboxStatus, Person, ResetRequest, ResetToken, Tenant, TenantSettings, Timestamp,
 };
 use resetd_core::secret::SecretHash;
-use resetd_core::store::{
-    IssueToken, LoginFailure, PasswordChange, Resolution, Resolved, StoreError,
-};
+use resetd_core::store::{IssueToken, PasswordChange, Resolution, Resolved, StoreError};
 use resetd_core::types::{ClientName, ObjectId, PersonId, TenantId};
 use tokio_postgres::types::ToSql;
 use tokio_postgres::GenericClient;
@@ -36,7 +34,7 @@ fn limit(n: u32) -> i64 {
     i64::from(n)
 }
 
-fn found(changed: u64) -> Result<(), StoreError> {
+pub(crate) fn found(changed: u64) -> Result<(), StoreError> {
     if changed == 0 {
         Err(StoreError::NotFound)
     } else {
@@ -54,7 +52,7 @@ fn truncate_error(error: &str) -> &str {
 
 // ---- shared pieces ----------------------------------------------------------------------------
 
-async fn insert_audit<C: GenericClient + Sync>(
+pub(crate) async fn insert_audit<C: GenericClient + Sync>(
     db: &Db<'_, C>,
     a: &NewAudit,
 ) -> Result<(), StoreError> {
@@ -710,12 +708,14 @@ pub(crate) async fn change_password(c: &mut Pooled, ch: &PasswordChange) -> Resu
         }
         db.exec(
             "UPDATE person SET password_hash = $3, password_changed_at = $4, must_change_password = $5, \
-             failed_logins = CASE WHEN $6 THEN 0 ELSE failed_logins END, \
-             locked_until = CASE WHEN $6 THEN NULL ELSE locked_until END, \
              updated_at = $4 WHERE tenant = $1 AND id = $2",
-            &[&tenant, &person, &ch.new_hash, &ch.at.0, &ch.must_change_password, &ch.unlock],
+            &[&tenant, &person, &ch.new_hash, &ch.at.0, &ch.must_change_password],
         )
         .await?;
+        if ch.unlock {
+            db.exec(super::login::CLEAR_COUNTER, &[&tenant, &person])
+                .await?;
+        }
         // The consumed token has used_at set, so this voids every other live token.
         revoke_live_tokens(&db, &ch.tenant, &ch.person, ch.at).await?;
         if let Some(m) = &ch.message {
@@ -741,81 +741,6 @@ pub(crate) async fn password_history(
         )
         .await?;
     map_all(rows, |r| get(r, 0))
-}
-
-pub(crate) async fn record_login_failure(
-    c: &mut Pooled,
-    tenant: &TenantId,
-    person: &PersonId,
-    threshold: u32,
-    lock_until: Timestamp,
-) -> Result<LoginFailure, StoreError> {
-    // One statement, so one round trip and atomic across instances: the CTE locks the row (a
-    // concurrent failure waits, then reads the count it left), the update counts this failure
-    // and, at the threshold, locks the account and starts a fresh window (as SQLite does).
-    let row = c
-        .db()
-        .opt(
-            "WITH cur AS (SELECT failed_logins + 1 AS n FROM person WHERE tenant = $1 AND id = $2 \
-             FOR NO KEY UPDATE) \
-             UPDATE person SET failed_logins = CASE WHEN cur.n >= $3 THEN 0 ELSE cur.n END, \
-             locked_until = CASE WHEN cur.n >= $3 THEN $4 ELSE locked_until END \
-             FROM cur WHERE tenant = $1 AND id = $2 RETURNING cur.n",
-            &[
-                &tenant.as_str(),
-                &person.as_str(),
-                &i64::from(threshold),
-                &lock_until.0,
-            ],
-        )
-        .await?
-        .ok_or(StoreError::NotFound)?;
-    let failures =
-        u32::try_from(get::<i64>(&row, 0)?).map_err(|_| rows::corrupt("failed logins"))?;
-    Ok(LoginFailure {
-        failures,
-        locked_until: (failures >= threshold).then_some(lock_until),
-    })
-}
-
-pub(crate) async fn record_login_success(
-    c: &mut Pooled,
-    tenant: &TenantId,
-    person: &PersonId,
-    rehash: Option<&str>,
-) -> Result<(), StoreError> {
-    // A rehash keeps password_changed_at: the password itself did not change, so tokens stay valid.
-    found(
-        c.db()
-            .exec(
-                "UPDATE person SET failed_logins = 0, locked_until = NULL, \
-                 password_hash = COALESCE($3, password_hash) WHERE tenant = $1 AND id = $2",
-                &[&tenant.as_str(), &person.as_str(), &rehash],
-            )
-            .await?,
-    )
-}
-
-pub(crate) async fn unlock(
-    c: &mut Pooled,
-    tenant: &TenantId,
-    person: &PersonId,
-    audit: &NewAudit,
-) -> Result<(), StoreError> {
-    let tx = c.begin().await?;
-    let result = async {
-        let db = tx.db();
-        found(
-            db.exec(
-                "UPDATE person SET failed_logins = 0, locked_until = NULL WHERE tenant = $1 AND id = $2",
-                &[&tenant.as_str(), &person.as_str()],
-            )
-            .await?,
-        )?;
-        insert_audit(&db, audit).await
-    }
-    .await;
-    tx.finish(result).await
 }
 
 // ---- audit ------------------------------------------------------------------------------------

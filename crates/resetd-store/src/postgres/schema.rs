@@ -143,6 +143,29 @@ CREATE INDEX password_history_person ON password_history (tenant, person, id);
     r#"
 ALTER TABLE person ADD COLUMN verified BOOLEAN NOT NULL DEFAULT FALSE;
 "#,
+    // 3: failed logins are counted per tenant and login, whether or not anyone has the login, so
+    // a lock says nothing about who exists; an attempt is reserved here before its password is
+    // checked (issue 13; SQLite's version 4). The person's failed_logins and locked_until are no
+    // longer read; a lock in force is carried over.
+    r#"
+CREATE TABLE login_attempt (
+    tenant        TEXT NOT NULL,
+    login         TEXT NOT NULL,
+    -- Attempts granted in the window (each reserved before its password was checked).
+    failures      BIGINT NOT NULL,
+    -- When the count is forgotten; a lock ends then too.
+    window_until  BIGINT NOT NULL,
+    -- Set when the count reached the threshold.
+    locked_until  BIGINT,
+    -- Whether the latest attempt was granted (read back by the upsert's RETURNING).
+    granted       BOOLEAN NOT NULL,
+    PRIMARY KEY (tenant, login)
+);
+CREATE INDEX login_attempt_window ON login_attempt (window_until);
+INSERT INTO login_attempt (tenant, login, failures, window_until, locked_until, granted)
+    SELECT tenant, login, failed_logins, locked_until, locked_until, FALSE FROM person
+    WHERE locked_until IS NOT NULL;
+"#,
 ];
 
 /// The schema version this build writes.

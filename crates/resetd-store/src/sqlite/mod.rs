@@ -10,6 +10,7 @@
 //! - Reads: a small pool of `query_only` connections, used on tokio's blocking threads.
 //! - Schema: [`Store::migrate`] applies the versioned migrations; [`SqliteStore::open`] does not.
 
+mod login;
 mod ops;
 mod rows;
 mod schema;
@@ -28,9 +29,9 @@ use resetd_core::model::{
 };
 use resetd_core::secret::SecretHash;
 use resetd_core::store::{
-    IssueToken, LoginFailure, PasswordChange, Resolution, Resolved, Store, StoreError,
+    IssueToken, LoginStart, PasswordChange, Resolution, Resolved, Store, StoreError,
 };
-use resetd_core::types::{ClientName, PersonId, TenantId};
+use resetd_core::types::{ClientName, Login, PersonId, TenantId};
 use rusqlite::{ffi, Connection, ErrorCode, OpenFlags};
 use tokio::sync::{oneshot, Semaphore};
 
@@ -442,26 +443,28 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn record_login_failure(
+    async fn begin_login(
         &self,
         tenant: &TenantId,
-        person: &PersonId,
+        login: &Login,
         threshold: u32,
-        lock_until: Timestamp,
-    ) -> Result<LoginFailure, StoreError> {
-        let (t, p) = (tenant.clone(), person.clone());
-        self.write(move |c| ops::record_login_failure(c, &t, &p, threshold, lock_until))
+        now: Timestamp,
+        until: Timestamp,
+    ) -> Result<LoginStart, StoreError> {
+        let (t, l) = (tenant.clone(), login.clone());
+        self.write(move |c| login::begin_login(c, &t, &l, threshold, now, until))
             .await
     }
 
     async fn record_login_success(
         &self,
         tenant: &TenantId,
+        login: &Login,
         person: &PersonId,
         rehash: Option<String>,
     ) -> Result<(), StoreError> {
-        let (t, p) = (tenant.clone(), person.clone());
-        self.write(move |c| ops::record_login_success(c, &t, &p, rehash.as_deref()))
+        let (t, l, p) = (tenant.clone(), login.clone(), person.clone());
+        self.write(move |c| login::record_login_success(c, &t, &l, &p, rehash.as_deref()))
             .await
     }
 
@@ -472,7 +475,7 @@ impl Store for SqliteStore {
         audit: NewAudit,
     ) -> Result<(), StoreError> {
         let (t, p) = (tenant.clone(), person.clone());
-        self.write(move |c| ops::unlock(c, &t, &p, &audit)).await
+        self.write(move |c| login::unlock(c, &t, &p, &audit)).await
     }
 
     async fn append_audit(&self, audit: NewAudit) -> Result<(), StoreError> {

@@ -7,9 +7,7 @@ use resetd_core::model::{
     OutboxStatus, Person, ResetRequest, ResetToken, Tenant, TenantSettings, Timestamp,
 };
 use resetd_core::secret::SecretHash;
-use resetd_core::store::{
-    IssueToken, LoginFailure, PasswordChange, Resolution, Resolved, StoreError,
-};
+use resetd_core::store::{IssueToken, PasswordChange, Resolution, Resolved, StoreError};
 use resetd_core::types::{ClientName, ObjectId, PersonId, TenantId};
 use rusqlite::types::Value;
 use rusqlite::{params, params_from_iter, Connection};
@@ -29,7 +27,7 @@ fn limit(n: u32) -> i64 {
 
 // ---- shared pieces ----------------------------------------------------------------------------
 
-fn insert_audit(c: &Connection, a: &NewAudit) -> Result<(), StoreError> {
+pub(crate) fn insert_audit(c: &Connection, a: &NewAudit) -> Result<(), StoreError> {
     exec(
         c,
         "INSERT INTO audit_event (tenant, person, kind, actor, ip, at, detail) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
@@ -81,7 +79,7 @@ fn revoke_live_tokens(
     Ok(())
 }
 
-fn found(changed: usize) -> Result<(), StoreError> {
+pub(crate) fn found(changed: usize) -> Result<(), StoreError> {
     if changed == 0 {
         Err(StoreError::NotFound)
     } else {
@@ -513,11 +511,12 @@ pub(crate) fn change_password(c: &Connection, ch: &PasswordChange) -> Result<(),
     exec(
         c,
         "UPDATE person SET password_hash = ?3, password_changed_at = ?4, must_change_password = ?5, \
-         failed_logins = CASE WHEN ?6 THEN 0 ELSE failed_logins END, \
-         locked_until = CASE WHEN ?6 THEN NULL ELSE locked_until END, \
          updated_at = ?4 WHERE tenant = ?1 AND id = ?2",
-        params![tenant, person, ch.new_hash, ch.at.0, ch.must_change_password, ch.unlock],
+        params![tenant, person, ch.new_hash, ch.at.0, ch.must_change_password],
     )?;
+    if ch.unlock {
+        super::login::clear_counter(c, &ch.tenant, &ch.person)?;
+    }
     // The consumed token has used_at set, so this voids every other live token.
     revoke_live_tokens(c, &ch.tenant, &ch.person, ch.at)?;
     if let Some(m) = &ch.message {
@@ -538,69 +537,6 @@ pub(crate) fn password_history(
         params![tenant.as_str(), person.as_str(), limit(n)],
         |r| get(r, 0),
     )
-}
-
-pub(crate) fn record_login_failure(
-    c: &Connection,
-    tenant: &TenantId,
-    person: &PersonId,
-    threshold: u32,
-    lock_until: Timestamp,
-) -> Result<LoginFailure, StoreError> {
-    let failures: i64 = one(
-        c,
-        "UPDATE person SET failed_logins = failed_logins + 1 WHERE tenant = ?1 AND id = ?2 RETURNING failed_logins",
-        [tenant.as_str(), person.as_str()],
-        |r| get(r, 0),
-    )?
-    .ok_or(StoreError::NotFound)?;
-    let failures = u32::try_from(failures).map_err(|_| rows::corrupt("failed logins"))?;
-    if failures < threshold {
-        return Ok(LoginFailure {
-            failures,
-            locked_until: None,
-        });
-    }
-    // Locking resets the counter: once the lock ends the person gets a fresh window of
-    // `threshold` attempts, instead of being locked again by the very next mistake.
-    exec(
-        c,
-        "UPDATE person SET locked_until = ?3, failed_logins = 0 WHERE tenant = ?1 AND id = ?2",
-        params![tenant.as_str(), person.as_str(), lock_until.0],
-    )?;
-    Ok(LoginFailure {
-        failures,
-        locked_until: Some(lock_until),
-    })
-}
-
-pub(crate) fn record_login_success(
-    c: &Connection,
-    tenant: &TenantId,
-    person: &PersonId,
-    rehash: Option<&str>,
-) -> Result<(), StoreError> {
-    // A rehash keeps password_changed_at: the password itself did not change, so tokens stay valid.
-    found(exec(
-        c,
-        "UPDATE person SET failed_logins = 0, locked_until = NULL, password_hash = COALESCE(?3, password_hash) \
-         WHERE tenant = ?1 AND id = ?2",
-        params![tenant.as_str(), person.as_str(), rehash],
-    )?)
-}
-
-pub(crate) fn unlock(
-    c: &Connection,
-    tenant: &TenantId,
-    person: &PersonId,
-    audit: &NewAudit,
-) -> Result<(), StoreError> {
-    found(exec(
-        c,
-        "UPDATE person SET failed_logins = 0, locked_until = NULL WHERE tenant = ?1 AND id = ?2",
-        [tenant.as_str(), person.as_str()],
-    )?)?;
-    insert_audit(c, audit)
 }
 
 // ---- audit ------------------------------------------------------------------------------------

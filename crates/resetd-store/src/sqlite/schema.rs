@@ -138,6 +138,29 @@ ALTER TABLE reset_request ADD COLUMN claimed_until INTEGER;
     r#"
 ALTER TABLE person ADD COLUMN verified INTEGER NOT NULL DEFAULT 0;
 "#,
+    // 4: failed logins are counted per tenant and login, whether or not anyone has the login, so
+    // a lock says nothing about who exists; an attempt is reserved here before its password is
+    // checked (issue 13). The person's failed_logins and locked_until are no longer read; a
+    // lock in force is carried over.
+    r#"
+CREATE TABLE login_attempt (
+    tenant        TEXT NOT NULL,
+    login         TEXT NOT NULL,
+    -- Attempts granted in the window (each reserved before its password was checked).
+    failures      INTEGER NOT NULL,
+    -- When the count is forgotten; a lock ends then too.
+    window_until  INTEGER NOT NULL,
+    -- Set when the count reached the threshold.
+    locked_until  INTEGER,
+    -- Whether the latest attempt was granted (read back by the upsert's RETURNING).
+    granted       INTEGER NOT NULL,
+    PRIMARY KEY (tenant, login)
+);
+CREATE INDEX login_attempt_window ON login_attempt (window_until);
+INSERT INTO login_attempt (tenant, login, failures, window_until, locked_until, granted)
+    SELECT tenant, login, failed_logins, locked_until, locked_until, 0 FROM person
+    WHERE locked_until IS NOT NULL;
+"#,
 ];
 
 /// The schema version this build writes.
@@ -203,5 +226,30 @@ mod tests {
             .unwrap();
         assert_eq!(unclaimed, 1, "old requests start unclaimed");
         migrate(&mut conn).unwrap();
+    }
+
+    #[test]
+    fn a_lock_in_force_on_a_person_row_moves_to_the_login_counter() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        for sql in &MIGRATIONS[..3] {
+            conn.execute_batch(sql).unwrap();
+        }
+        conn.execute_batch(
+            "PRAGMA user_version = 3; INSERT INTO tenant VALUES ('acme', '{}', 0); \
+             INSERT INTO person (id, tenant, number, login, email, failed_logins, locked_until, \
+             created_at, updated_at) VALUES \
+             ('a', 'acme', 1, 'locked', 'l@example.com', 0, 5000, 0, 0), \
+             ('b', 'acme', 2, 'free', 'f@example.com', 4, NULL, 0, 0);",
+        )
+        .unwrap();
+        migrate(&mut conn).unwrap();
+        let rows: Vec<(String, i64, Option<i64>)> = conn
+            .prepare("SELECT login, window_until, locked_until FROM login_attempt")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(rows, vec![("locked".to_owned(), 5000, Some(5000))]);
     }
 }
