@@ -354,6 +354,8 @@ impl Config {
             recovery_burst: self.http.recovery_burst,
             auth_per_minute: self.http.auth_per_minute,
             auth_burst: self.http.auth_burst,
+            // The body deadline is a constant (resetd_server::body::BODY_READ_TIMEOUT).
+            ..resetd_server::HttpConfig::default()
         }
     }
 }

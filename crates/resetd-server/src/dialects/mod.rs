@@ -9,10 +9,14 @@ pub mod payabli;
 pub mod unleash;
 pub mod wire;
 
+use std::sync::Arc;
+
+use axum::response::IntoResponse;
 use axum::Router;
-use resetd_core::Service;
+use resetd_core::{CoreError, Service};
 use serde::{Deserialize, Serialize};
 
+use crate::body::{Limits, TimeoutAnswer};
 use crate::AppState;
 
 /// Which dialects are on, where, and their own settings. A missing section is a dialect that is
@@ -74,23 +78,27 @@ impl DialectsConfig {
     }
 }
 
-/// The routes of every enabled dialect.
-pub fn routes(config: &DialectsConfig) -> Router<AppState> {
+/// The routes of every enabled dialect, each under `limits` with its own timeout answer (the
+/// vendor's "busy, retry" error with `Retry-After`).
+pub fn routes(config: &DialectsConfig, limits: Limits) -> Router<AppState> {
+    fn busy<E: IntoResponse>(e: impl Fn(CoreError) -> E + Send + Sync + 'static) -> TimeoutAnswer {
+        Arc::new(move |_| e(CoreError::Overloaded).into_response())
+    }
     let mut r = Router::new();
     if let Some(c) = config.alfresco.as_ref().filter(|c| c.enabled) {
-        r = r.merge(alfresco::routes(c));
+        r = r.merge(limits.guard(alfresco::routes(c), busy(alfresco::AlfrescoError::from)));
     }
     if let Some(c) = config.crafter.as_ref().filter(|c| c.enabled) {
-        r = r.merge(crafter::routes(c));
+        r = r.merge(limits.guard(crafter::routes(c), busy(crafter::CrafterError::from_core)));
     }
     if let Some(c) = config.empowerid.as_ref().filter(|c| c.enabled) {
-        r = r.merge(empowerid::routes(c));
+        r = r.merge(limits.guard(empowerid::routes(c), busy(empowerid::EmpowerIdError::from_core)));
     }
     if let Some(c) = config.unleash.as_ref().filter(|c| c.enabled) {
-        r = r.merge(unleash::routes(c));
+        r = r.merge(limits.guard(unleash::routes(c), busy(unleash::UnleashError::from)));
     }
     if let Some(c) = config.payabli.as_ref().filter(|c| c.enabled) {
-        r = r.merge(payabli::routes(c));
+        r = r.merge(limits.guard(payabli::routes(c), busy(payabli::PayabliError::from)));
     }
     r
 }

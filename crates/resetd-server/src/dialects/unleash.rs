@@ -398,6 +398,13 @@ impl From<BodyError> for UnleashError {
                 StatusCode::BAD_REQUEST,
                 &format!("The request body is not valid JSON ({why})."),
             ),
+            BodyError::TimedOut => Self::bad_body(
+                StatusCode::REQUEST_TIMEOUT,
+                &format!(
+                    "The request body did not arrive within {} seconds.",
+                    crate::body::BODY_READ_TIMEOUT.as_secs()
+                ),
+            ),
             BodyError::Unreadable => Self::bad_body(
                 StatusCode::BAD_REQUEST,
                 "The request body could not be read.",
