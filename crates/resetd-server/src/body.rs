@@ -119,10 +119,12 @@ impl Limits {
         router: Router<S>,
         on_timeout: TimeoutAnswer,
     ) -> Router<S> {
-        router.layer(axum::middleware::from_fn(move |req: Request, next: Next| {
-            let on_timeout = on_timeout.clone();
-            async move { self.run(req, next, &on_timeout).await }
-        }))
+        router.layer(axum::middleware::from_fn(
+            move |req: Request, next: Next| {
+                let on_timeout = on_timeout.clone();
+                async move { self.run(req, next, &on_timeout).await }
+            },
+        ))
     }
 
     async fn run(self, req: Request, next: Next, on_timeout: &TimeoutAnswer) -> Response {
@@ -192,9 +194,9 @@ pub fn syntax_reason(e: &serde_json::Error) -> String {
         "expected `,` or `}`" => "a comma or a closing brace is missing",
         "expected `\"`" => "a key is not a quoted string",
         "key must be a string" => "a key is not a quoted string",
-        "invalid escape" | "unexpected end of hex escape" | "lone leading surrogate in hex escape" => {
-            "a string has an invalid escape"
-        }
+        "invalid escape"
+        | "unexpected end of hex escape"
+        | "lone leading surrogate in hex escape" => "a string has an invalid escape",
         "invalid number" => "a number is malformed",
         "number out of range" => "a number is too large",
         "invalid unicode code point" => "a string is not valid UTF-8",
@@ -270,8 +272,8 @@ fn json_kind(expected: &str) -> &'static str {
             _ => "a value of another kind",
         },
         "struct" | "map" => "an object",
-        "u8" | "u16" | "u32" | "u64" | "u128" | "usize" | "i8" | "i16" | "i32" | "i64"
-        | "i128" | "isize" => "a whole number",
+        "u8" | "u16" | "u32" | "u64" | "u128" | "usize" | "i8" | "i16" | "i32" | "i64" | "i128"
+        | "isize" => "a whole number",
         "f32" | "f64" => "a number",
         "bool" => "true or false",
         "unit" => "null",
@@ -334,7 +336,13 @@ pub fn data_problem(path: &str, message: &str) -> FieldProblem {
             )
         };
         let field = shown_name(name)
-            .map(|n| if at.ends_with(n) { at.to_owned() } else { join(n) })
+            .map(|n| {
+                if at.ends_with(n) {
+                    at.to_owned()
+                } else {
+                    join(n)
+                }
+            })
             .unwrap_or_else(|| "a field".into());
         return FieldProblem { field, reason };
     }
@@ -456,20 +464,51 @@ mod tests {
         let cases = [
             (r#"{"login": null}"#, "login", "must be a string, not null"),
             (r#"{"login": 5}"#, "login", "must be a string, not a number"),
-            (r#"{"login": "a", "flag": "yes"}"#, "flag", "must be true or false, not a string"),
-            (r#"{"login": "a", "roles": [1]}"#, "roles[0]", "must be a string, not a number"),
-            (r#"{"login": "a", "roles": {}}"#, "roles", "must be an array, not an object"),
-            (r#"{"login": "a", "limit": -1}"#, "limit", "must be a whole number"),
-            (r#"{"login": "a", "limit": 1e30}"#, "limit", "must be a whole number, not a number"),
+            (
+                r#"{"login": "a", "flag": "yes"}"#,
+                "flag",
+                "must be true or false, not a string",
+            ),
+            (
+                r#"{"login": "a", "roles": [1]}"#,
+                "roles[0]",
+                "must be a string, not a number",
+            ),
+            (
+                r#"{"login": "a", "roles": {}}"#,
+                "roles",
+                "must be an array, not an object",
+            ),
+            (
+                r#"{"login": "a", "limit": -1}"#,
+                "limit",
+                "must be a whole number",
+            ),
+            (
+                r#"{"login": "a", "limit": 1e30}"#,
+                "limit",
+                "must be a whole number, not a number",
+            ),
             (r#"{}"#, "login", "is required"),
-            (r#"{"login": "a", "login": "b"}"#, "login", "is given more than once"),
+            (
+                r#"{"login": "a", "login": "b"}"#,
+                "login",
+                "is given more than once",
+            ),
             ("null", "", "the body must be a JSON object, not null"),
         ];
         for (text, field, reason) in cases {
             let p = problem(text);
-            assert_eq!((p.field.as_str(), p.reason.as_str()), (field, reason), "{text}");
+            assert_eq!(
+                (p.field.as_str(), p.reason.as_str()),
+                (field, reason),
+                "{text}"
+            );
             for f in FORBIDDEN {
-                assert!(!p.reason.contains(f) && !p.field.contains(f), "{text}: {p:?}");
+                assert!(
+                    !p.reason.contains(f) && !p.field.contains(f),
+                    "{text}: {p:?}"
+                );
             }
         }
         let p = problem(r#"{"login": "a", "extra": 1}"#);
@@ -486,17 +525,30 @@ mod tests {
     #[test]
     fn syntax_errors_read_as_plain_words_with_a_position() {
         let e = serde_json::from_str::<serde_json::Value>("{\"login\": ").unwrap_err();
-        assert_eq!(syntax_reason(&e), "the JSON ends too early (line 1, column 10)");
+        assert_eq!(
+            syntax_reason(&e),
+            "the JSON ends too early (line 1, column 10)"
+        );
         let e = serde_json::from_str::<serde_json::Value>("{\"a\": 1e999}").unwrap_err();
         assert!(syntax_reason(&e).starts_with("a number is too large"));
         let e = serde_json::from_slice::<serde_json::Value>(b"{\"a\": \"\xff\"}").unwrap_err();
         assert!(syntax_reason(&e).starts_with("a string is not valid UTF-8"));
         let e = serde_json::from_str::<serde_json::Value>("{} x").unwrap_err();
         assert!(syntax_reason(&e).starts_with("there is more after the JSON value"));
-        for text in ["{", "[1,", "nul", "{\"a\" 1}", "{'a': 1}", "{\"a\":\"\\q\"}"] {
+        for text in [
+            "{",
+            "[1,",
+            "nul",
+            "{\"a\" 1}",
+            "{'a': 1}",
+            "{\"a\":\"\\q\"}",
+        ] {
             let e = serde_json::from_str::<serde_json::Value>(text).unwrap_err();
             let r = syntax_reason(&e);
-            assert!(!r.contains("at line") && !r.contains("EOF") && !r.contains('`'), "{r}");
+            assert!(
+                !r.contains("at line") && !r.contains("EOF") && !r.contains('`'),
+                "{r}"
+            );
         }
     }
 

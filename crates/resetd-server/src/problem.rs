@@ -143,10 +143,7 @@ impl Problem {
             "Invalid Body",
             detail,
         )
-        .with(
-            "errors",
-            json!([{"field": p.field, "reason": p.reason}]),
-        )
+        .with("errors", json!([{"field": p.field, "reason": p.reason}]))
     }
 
     /// The HTTP status.
@@ -434,20 +431,29 @@ fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Problem> {
         }
         return Err(Problem::invalid_body(&FieldProblem {
             field: String::new(),
-            reason: format!("the body must be a JSON object, not {}", leading_kind(bytes)),
+            reason: format!(
+                "the body must be a JSON object, not {}",
+                leading_kind(bytes)
+            ),
         }));
     }
     let mut de = serde_json::Deserializer::from_slice(bytes);
-    let value = serde_path_to_error::deserialize::<_, T>(&mut de)
-        .map_err(|e| match e.inner().classify() {
-            Category::Data => Problem::invalid_body(&data_problem(&e.path().to_string(), &e.inner().to_string())),
+    let value = serde_path_to_error::deserialize::<_, T>(&mut de).map_err(|e| {
+        match e.inner().classify() {
+            Category::Data => {
+                Problem::invalid_body(&data_problem(&e.path().to_string(), &e.inner().to_string()))
+            }
             Category::Syntax | Category::Eof | Category::Io => Problem::malformed(format!(
                 "The body is not valid JSON: {}.",
                 syntax_reason(e.inner())
             )),
-        })?;
+        }
+    })?;
     de.end().map_err(|e| {
-        Problem::malformed(format!("The body is not valid JSON: {}.", syntax_reason(&e)))
+        Problem::malformed(format!(
+            "The body is not valid JSON: {}.",
+            syntax_reason(&e)
+        ))
     })?;
     Ok(value)
 }

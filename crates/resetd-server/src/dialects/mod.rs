@@ -92,7 +92,10 @@ pub fn routes(config: &DialectsConfig, limits: Limits) -> Router<AppState> {
         r = r.merge(limits.guard(crafter::routes(c), busy(crafter::CrafterError::from_core)));
     }
     if let Some(c) = config.empowerid.as_ref().filter(|c| c.enabled) {
-        r = r.merge(limits.guard(empowerid::routes(c), busy(empowerid::EmpowerIdError::from_core)));
+        r = r.merge(limits.guard(
+            empowerid::routes(c),
+            busy(empowerid::EmpowerIdError::from_core),
+        ));
     }
     if let Some(c) = config.unleash.as_ref().filter(|c| c.enabled) {
         r = r.merge(limits.guard(unleash::routes(c), busy(unleash::UnleashError::from)));

@@ -439,12 +439,16 @@ async fn not_found() -> UnleashError {
 /// `secret` properties are not repeated in the message.
 fn check_schema(body: &Value, required: &[&str], secret: &[&str]) -> Result<(), UnleashError> {
     let Value::Object(map) = body else {
+        // Ajv would print the whole body; where the schema has a secret property, the body may
+        // be that secret (a bare string, or the object wrapped in an array), so it is hidden.
+        let sent = if secret.is_empty() {
+            js_stringify(body)
+        } else {
+            "[hidden]".to_string()
+        };
         return Err(UnleashError::bad_data(
             "",
-            format!(
-                "The `` property must be object. You sent {}.",
-                js_stringify(body)
-            ),
+            format!("The `` property must be object. You sent {sent}."),
         ));
     };
     if let Some(missing) = required.iter().find(|k| !map.contains_key(**k)) {
@@ -720,6 +724,11 @@ mod tests {
         assert_eq!(
             body_of(e)["details"][0]["message"],
             "The `` property must be object. You sent [1]."
+        );
+        let e = check_schema(&json!(["hunter2"]), &["password"], &["password"]).unwrap_err();
+        assert_eq!(
+            body_of(e)["details"][0]["message"],
+            "The `` property must be object. You sent [hidden]."
         );
     }
 
