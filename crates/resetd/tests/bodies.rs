@@ -786,6 +786,9 @@ struct SlowCase {
     content_type: &'static str,
     headers: Vec<(&'static str, String)>,
     body: String,
+    /// Also sent as a trickle (the people import has an idle limit, not a deadline: a
+    /// trickle is a slow import, not a stalled one).
+    trickle: bool,
 }
 
 /// Sends `c` slowly to `addr` and reads the answer (up to 25 s).
@@ -804,7 +807,7 @@ fn slow_request(addr: &str, c: &SlowCase, mode: Slow) -> SlowAnswer {
     }
     head.push_str("\r\n");
     // Padding first, so that the real body never arrives whole.
-    let padded = if c.content_type.starts_with("application/json") {
+    let padded = if c.content_type.contains("json") {
         format!("{}{}", " ".repeat(1000), c.body)
     } else {
         format!("pad={}&{}", "x".repeat(1000), c.body)
@@ -889,6 +892,7 @@ fn slow_cases(w: &World, slowpoke_oid: &str, slowpoke_number: i64) -> Vec<SlowCa
                 content_type,
                 headers,
                 body,
+                trickle: true,
             }
         };
     vec![
@@ -954,6 +958,16 @@ fn slow_cases(w: &World, slowpoke_oid: &str, slowpoke_number: i64) -> Vec<SlowCa
             ],
             format!(r#"{{"PersonID":{slowpoke_number},"Password":"{SECRET}"}}"#),
         ),
+        SlowCase {
+            trickle: false,
+            ..c(
+                Shape::Problem,
+                "/v1/default/people/import",
+                "application/x-ndjson",
+                vec![("Authorization", format!("Bearer {}", w.s.key))],
+                "{\"login\":\"slowmade\",\"email\":\"slowmade@example.com\"}\n".into(),
+            )
+        },
     ]
 }
 
@@ -992,6 +1006,9 @@ fn run_slow(w: &World, cases: Vec<SlowCase>, modes: &[Slow]) -> Vec<(SlowCase, S
     let mut threads = Vec::new();
     for c in cases {
         for &mode in modes {
+            if mode == Slow::Trickle && !c.trickle {
+                continue;
+            }
             let (addr, c) = (addr.clone(), c.clone());
             threads.push(std::thread::spawn(move || {
                 let a = slow_request(&addr, &c, mode);
@@ -1064,7 +1081,7 @@ async fn slow_or_short_bodies_get_408_in_each_surfaces_shape_within_12_s_and_not
         }
     };
     let (answers, ()) = tokio::join!(slow, others);
-    assert_eq!(answers.len(), 2 * n);
+    assert_eq!(answers.len(), 2 * n - 1);
     let mut wrong = Vec::new();
     for (c, mode, a) in &answers {
         println!(
@@ -1120,7 +1137,9 @@ impl SlowAnswer {
 async fn a_request_past_the_request_timeout_gets_503_with_retry_after_in_each_surfaces_shape() {
     let w = world("request_timeout_secs = 2\n").await;
     let (oid, number) = slowpoke(&w).await;
-    let cases = slow_cases(&w, &oid, number);
+    let mut cases = slow_cases(&w, &oid, number);
+    // The people import may stream for minutes: it is not under the request timeout.
+    cases.retain(|c| !c.path.ends_with("/import"));
     let answers = tokio::task::block_in_place(|| run_slow(&w, cases, &[Slow::Short]));
     let mut wrong = Vec::new();
     for (c, _, a) in &answers {
