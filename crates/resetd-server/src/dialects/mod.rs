@@ -81,8 +81,17 @@ impl DialectsConfig {
 /// The routes of every enabled dialect, each under `limits` with its own timeout answer (the
 /// vendor's "busy, retry" error with `Retry-After`).
 pub fn routes(config: &DialectsConfig, limits: Limits) -> Router<AppState> {
+    // The vendor's "busy" error, asking for the retry a few seconds later that the other
+    // surfaces ask for after a timeout (not the second of a saturated hashing pool).
     fn busy<E: IntoResponse>(e: impl Fn(CoreError) -> E + Send + Sync + 'static) -> TimeoutAnswer {
-        Arc::new(move |_| e(CoreError::Overloaded).into_response())
+        Arc::new(move |_| {
+            let mut res = e(CoreError::Overloaded).into_response();
+            res.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from(resetd_core::error::RETRY_UNAVAILABLE_SECS),
+            );
+            res
+        })
     }
     let mut r = Router::new();
     if let Some(c) = config.alfresco.as_ref().filter(|c| c.enabled) {
