@@ -328,10 +328,10 @@ pub fn data_problem(path: &str, message: &str) -> FieldProblem {
         let name = ticked(rest).unwrap_or("");
         let allowed: Vec<&str> = ticked_list(rest).into_iter().skip(1).collect();
         let reason = if allowed.is_empty() {
-            "is not a field of this body".to_owned()
+            "is not accepted here".to_owned()
         } else {
             format!(
-                "is not a field of this body (the fields are {})",
+                "is not accepted here (the accepted names are {})",
                 allowed.join(", ")
             )
         };
@@ -515,7 +515,7 @@ mod tests {
         assert_eq!(p.field, "extra");
         assert_eq!(
             p.reason,
-            "is not a field of this body (the fields are login, flag, roles, limit)"
+            "is not accepted here (the accepted names are login, flag, roles, limit)"
         );
         // A key that looks like a pasted secret is not repeated.
         let p = problem(r#"{"login": "a", "hunter2 hunter2": 1}"#);
