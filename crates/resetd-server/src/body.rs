@@ -102,6 +102,11 @@ impl http_body::Body for DeadlineBody {
 /// error with `Retry-After`. It gets the request's headers (the page picks its language).
 pub type TimeoutAnswer = Arc<dyn Fn(&HeaderMap) -> Response + Send + Sync>;
 
+/// Marks an answer made because the request timeout passed (its 503 + Retry-After is not a
+/// saturated hashing pool, for the metrics).
+#[derive(Debug, Clone, Copy)]
+pub struct RequestTimedOut;
+
 /// The two time limits of a request.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
@@ -149,10 +154,17 @@ impl Limits {
                     timeout_secs = self.request.as_secs(),
                     "a request took longer than the request timeout"
                 );
-                on_timeout(&kept)
+                let mut res = on_timeout(&kept);
+                res.extensions_mut().insert(RequestTimedOut);
+                res
             }
         };
         if fired.load(Ordering::Relaxed) {
+            tracing::info!(
+                timeout_secs = self.body.as_secs(),
+                status = res.status().as_u16(),
+                "a request body did not arrive in time"
+            );
             // The rest of the body may still be on its way: do not wait for it to reuse the
             // connection.
             res.headers_mut()
@@ -170,9 +182,13 @@ impl Limits {
             move |req: Request, next: Next| async move {
                 match tokio::time::timeout(limit, next.run(req)).await {
                     Ok(res) => res,
-                    Err(_) => axum::response::IntoResponse::into_response(
-                        crate::problem::Problem::request_timeout(),
-                    ),
+                    Err(_) => {
+                        let mut res = axum::response::IntoResponse::into_response(
+                            crate::problem::Problem::request_timeout(),
+                        );
+                        res.extensions_mut().insert(RequestTimedOut);
+                        res
+                    }
                 }
             },
         ))

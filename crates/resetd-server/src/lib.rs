@@ -256,7 +256,8 @@ async fn observe(State(s): State<AppState>, req: Request, next: Next) -> Respons
     let took = started.elapsed();
     let status = res.status().as_u16();
     s.metrics.observe(&route, &method, status, took);
-    if status == 503 {
+    // A 503 + Retry-After is a shed hash, unless it is the request timeout's answer.
+    if status == 503 && res.extensions().get::<body::RequestTimedOut>().is_none() {
         s.metrics.hash_overloaded.fetch_add(
             u64::from(res.headers().contains_key(header::RETRY_AFTER)),
             std::sync::atomic::Ordering::Relaxed,
