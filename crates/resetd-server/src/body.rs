@@ -5,8 +5,8 @@
 //! client's terms (the field and what is wrong with it; never a Rust type, a serde phrase or a
 //! position in serde's words).
 //!
-//! Each surface keeps its own error shape: [`Limits::guard`] takes the surface's timeout answer, and each
-//! surface's body reader asks [`timed_out`] whether a failed read was the deadline.
+//! Each surface keeps its own error shape: [`Limits::guard`] takes the surface's timeout answer,
+//! and each surface's body reader asks [`timed_out`] whether a failed read was the deadline.
 
 use std::future::Future;
 use std::pin::Pin;
