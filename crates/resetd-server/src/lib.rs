@@ -3,6 +3,7 @@
 //! and the background worker that resolves reset requests. Each surface maps core errors to its
 //! own wire shape once.
 
+pub mod body;
 pub mod dialects;
 pub mod hasher;
 pub mod management;
@@ -25,7 +26,6 @@ use axum::routing::get;
 use axum::Router;
 use resetd_core::Service;
 use tokio::sync::{watch, Notify};
-use tower_http::timeout::TimeoutLayer;
 
 use crate::metrics::Metrics;
 use crate::problem::Problem;
@@ -36,8 +36,11 @@ use crate::ratelimit::RateLimiter;
 pub struct HttpConfig {
     /// Largest accepted request body in bytes.
     pub body_limit: usize,
-    /// A request taking longer is answered 503.
+    /// A request taking longer is answered 503 + Retry-After in its surface's shape.
     pub request_timeout: Duration,
+    /// A body not received within this time of its head is answered 408 in its surface's shape
+    /// ([`body::BODY_READ_TIMEOUT`]; not a setting, a field so that tests can shorten it).
+    pub body_read_timeout: Duration,
     /// Per-IP sustained rate of reset requests (0: off).
     pub recovery_per_minute: u32,
     /// Per-IP burst of reset requests.
@@ -57,6 +60,7 @@ impl Default for HttpConfig {
         Self {
             body_limit: 64 * 1024,
             request_timeout: Duration::from_secs(30),
+            body_read_timeout: body::BODY_READ_TIMEOUT,
             recovery_per_minute: 30,
             recovery_burst: 10,
             auth_per_minute: 120,
@@ -178,21 +182,23 @@ impl ClientIp {
 /// are not here but on [`management::router`]; `/healthz` is on both, as it says only "ok" (a
 /// liveness answer for whatever can reach only the public port) and so reveals nothing.
 pub fn router(state: AppState, dialects: &dialects::DialectsConfig) -> Router {
-    let timeout = state.http.request_timeout;
+    let limits = body::Limits {
+        body: state.http.body_read_timeout,
+        request: state.http.request_timeout,
+    };
     let body_limit = state.http.body_limit;
-    Router::new()
-        .merge(native::routes())
-        .merge(page::routes())
-        .merge(dialects::routes(dialects))
+    let top = Router::new()
+        // Each surface answers a slow body (408) and a slow request (503) in its own shape.
+        .merge(limits.guard(native::routes(), native::timeout_answer()))
+        .merge(limits.guard(page::routes(), page::timeout_answer(state.clone())))
+        .merge(dialects::routes(dialects, limits))
         .route("/healthz", get(|| async { "ok" }))
         .route("/openapi.json", get(openapi))
         .fallback(|| async { Problem::not_found() })
         .method_not_allowed_fallback(|| async { Problem::method_not_allowed() })
-        .layer(axum::middleware::from_fn_with_state(state.clone(), observe))
-        .layer(TimeoutLayer::with_status_code(
-            StatusCode::SERVICE_UNAVAILABLE,
-            timeout,
-        ))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), observe));
+    limits
+        .backstop(top)
         .layer(DefaultBodyLimit::max(body_limit))
         .merge(import_route(state.clone()))
         .with_state(state)
@@ -239,7 +245,8 @@ async fn observe(State(s): State<AppState>, req: Request, next: Next) -> Respons
     let took = started.elapsed();
     let status = res.status().as_u16();
     s.metrics.observe(&route, &method, status, took);
-    if status == 503 {
+    // A 503 + Retry-After is a shed hash, unless it is the request timeout's answer.
+    if status == 503 && res.extensions().get::<body::RequestTimedOut>().is_none() {
         s.metrics.hash_overloaded.fetch_add(
             u64::from(res.headers().contains_key(header::RETRY_AFTER)),
             std::sync::atomic::Ordering::Relaxed,

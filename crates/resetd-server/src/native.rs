@@ -56,6 +56,11 @@ pub fn routes() -> Router<AppState> {
         .route("/v1/{tenant}/outbox/{id}/retry", post(outbox::retry))
 }
 
+/// The native API's answer to a request that ran past the request timeout.
+pub fn timeout_answer() -> crate::body::TimeoutAnswer {
+    std::sync::Arc::new(|_| Problem::request_timeout().into_response())
+}
+
 /// The one answer to every accepted reset request, whatever became of the account.
 pub const RECOVERY_ACCEPTED: &str = r#"{"status":"accepted","message":"If an account matches, a message with a reset link is on its way."}"#;
 

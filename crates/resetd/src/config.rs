@@ -405,6 +405,8 @@ impl Config {
             auth_burst: self.http.auth_burst,
             password_check_per_minute: self.http.password_check_per_minute,
             password_check_burst: self.http.password_check_burst,
+            // The body deadline is a constant (resetd_server::body::BODY_READ_TIMEOUT).
+            ..resetd_server::HttpConfig::default()
         }
     }
 }

@@ -338,6 +338,14 @@ impl From<BodyError> for AlfrescoError {
             BodyError::Malformed(why) => Self::invalid_argument(&format!(
                 "Could not read content from HTTP request body: {why}"
             )),
+            BodyError::TimedOut => Self::new(
+                StatusCode::REQUEST_TIMEOUT,
+                API_DEFAULT,
+                format!(
+                    "The request body did not arrive within {} seconds",
+                    crate::body::BODY_READ_TIMEOUT.as_secs()
+                ),
+            ),
             BodyError::Unreadable => {
                 Self::invalid_argument("Could not read content from HTTP request body")
             }

@@ -398,6 +398,13 @@ impl From<BodyError> for UnleashError {
                 StatusCode::BAD_REQUEST,
                 &format!("The request body is not valid JSON ({why})."),
             ),
+            BodyError::TimedOut => Self::bad_body(
+                StatusCode::REQUEST_TIMEOUT,
+                &format!(
+                    "The request body did not arrive within {} seconds.",
+                    crate::body::BODY_READ_TIMEOUT.as_secs()
+                ),
+            ),
             BodyError::Unreadable => Self::bad_body(
                 StatusCode::BAD_REQUEST,
                 "The request body could not be read.",
@@ -432,12 +439,16 @@ async fn not_found() -> UnleashError {
 /// `secret` properties are not repeated in the message.
 fn check_schema(body: &Value, required: &[&str], secret: &[&str]) -> Result<(), UnleashError> {
     let Value::Object(map) = body else {
+        // Ajv would print the whole body; where the schema has a secret property, the body may
+        // be that secret (a bare string, or the object wrapped in an array), so it is hidden.
+        let sent = if secret.is_empty() {
+            js_stringify(body)
+        } else {
+            "[hidden]".to_string()
+        };
         return Err(UnleashError::bad_data(
             "",
-            format!(
-                "The `` property must be object. You sent {}.",
-                js_stringify(body)
-            ),
+            format!("The `` property must be object. You sent {sent}."),
         ));
     };
     if let Some(missing) = required.iter().find(|k| !map.contains_key(**k)) {
@@ -718,6 +729,11 @@ mod tests {
         assert_eq!(
             body_of(e)["details"][0]["message"],
             "The `` property must be object. You sent [1]."
+        );
+        let e = check_schema(&json!(["hunter2"]), &["password"], &["password"]).unwrap_err();
+        assert_eq!(
+            body_of(e)["details"][0]["message"],
+            "The `` property must be object. You sent [hidden]."
         );
     }
 
