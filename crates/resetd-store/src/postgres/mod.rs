@@ -36,6 +36,7 @@ use resetd_core::types::{ClientName, PersonId, TenantId};
 use tokio_postgres::error::SqlState;
 
 use self::pool::Pool;
+use crate::sealing::OutboxKeys;
 
 /// Connections per instance unless the URL says `pool_size=N`.
 pub const DEFAULT_POOL_SIZE: usize = 8;
@@ -262,6 +263,8 @@ fn conflict_name(constraint: Option<&str>, table: Option<&str>) -> String {
 pub struct PostgresStore {
     pool: Arc<Pool>,
     options: PgOptions,
+    /// Seals outbox bodies at rest (see [`crate::sealing`]).
+    keys: Arc<OutboxKeys>,
 }
 
 impl std::fmt::Debug for PostgresStore {
@@ -285,7 +288,20 @@ impl PostgresStore {
     pub async fn with_options(options: PgOptions) -> Result<PostgresStore, StoreError> {
         let pool = Pool::new(options.config.clone(), options.pool_size);
         drop(pool.get().await?);
-        Ok(PostgresStore { pool, options })
+        Ok(PostgresStore {
+            pool,
+            options,
+            keys: Arc::new(OutboxKeys::ephemeral()),
+        })
+    }
+
+    /// The keys that seal outbox bodies at rest. Without this call the store seals with a key
+    /// of its own that dies with the process ([`OutboxKeys::ephemeral`]): fine for tests, but
+    /// mail still queued at exit, or claimed by another instance, could never be sent. The
+    /// binary always passes its key file, and every instance on one database needs the same.
+    pub fn with_outbox_keys(mut self, keys: Arc<OutboxKeys>) -> PostgresStore {
+        self.keys = keys;
+        self
     }
 
     /// What this store is connected to (no password), for logs.
@@ -413,12 +429,14 @@ impl Store for PostgresStore {
     async fn resolve_reset_request(
         &self,
         id: i64,
-        resolution: Resolution,
+        mut resolution: Resolution,
     ) -> Result<Resolved, StoreError> {
+        self.keys.seal_resolution(&mut resolution)?;
         ops::resolve_reset_request(&mut self.pool.get().await?, id, &resolution).await
     }
 
-    async fn issue_token(&self, issue: IssueToken) -> Result<Resolved, StoreError> {
+    async fn issue_token(&self, mut issue: IssueToken) -> Result<Resolved, StoreError> {
+        self.keys.seal(&mut issue.message)?;
         ops::issue_token(&mut self.pool.get().await?, &issue).await
     }
 
@@ -436,7 +454,8 @@ impl Store for PostgresStore {
         ops::find_token(&mut self.pool.get().await?, &hash).await
     }
 
-    async fn change_password(&self, change: PasswordChange) -> Result<(), StoreError> {
+    async fn change_password(&self, mut change: PasswordChange) -> Result<(), StoreError> {
+        self.keys.seal_change(&mut change)?;
         ops::change_password(&mut self.pool.get().await?, &change).await
     }
 
@@ -509,7 +528,14 @@ impl Store for PostgresStore {
         lease_until: Timestamp,
         limit: u32,
     ) -> Result<Vec<OutboxMessage>, StoreError> {
-        ops::claim_outbox(&mut self.pool.get().await?, now, lease_until, limit).await
+        let claimed =
+            ops::claim_outbox(&mut self.pool.get().await?, now, lease_until, limit).await?;
+        let (opened, unreadable) = self.keys.open_claimed(claimed);
+        for (id, why) in unreadable {
+            // Dead, and the sealed body kept: restoring its key and retrying sends it.
+            ops::mark_unreadable(&mut self.pool.get().await?, id, &why).await?;
+        }
+        Ok(opened)
     }
 
     async fn mark_sent(&self, id: i64, at: Timestamp) -> Result<(), StoreError> {

@@ -143,6 +143,11 @@ CREATE INDEX password_history_person ON password_history (tenant, person, id);
     r#"
 ALTER TABLE person ADD COLUMN verified BOOLEAN NOT NULL DEFAULT FALSE;
 "#,
+    // 3: outbox bodies hold reset links: new ones are sealed (crate::sealing), and the bodies of
+    // messages already sent or dead are erased.
+    r#"
+UPDATE outbox SET text = '', html = NULL WHERE status IN ('sent', 'dead');
+"#,
 ];
 
 /// The schema version this build writes.
