@@ -216,4 +216,34 @@ mod tests {
         assert_eq!(unclaimed, 1, "old requests start unclaimed");
         migrate(&mut conn).unwrap();
     }
+
+    #[test]
+    fn upgrading_erases_the_bodies_of_sent_and_dead_messages() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        for sql in &MIGRATIONS[..3] {
+            conn.execute_batch(sql).unwrap();
+        }
+        conn.execute_batch("PRAGMA user_version = 3;").unwrap();
+        for (id, status) in [(1, "sent"), (2, "dead"), (3, "pending")] {
+            conn.execute(
+                "INSERT INTO outbox (id, tenant, kind, recipient, subject, text, html, message_id, \
+                 next_attempt_at, status, created_at) VALUES (?1, 'acme', 'reset_link', 'a@b.c', \
+                 's', 'token=SECRET', '<a>SECRET</a>', ?2, 1, ?3, 1)",
+                rusqlite::params![id, format!("<{id}@x>"), status],
+            )
+            .unwrap();
+        }
+        migrate(&mut conn).unwrap();
+        let bodies: Vec<(String, Option<String>)> = conn
+            .prepare("SELECT text, html FROM outbox ORDER BY id")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        assert_eq!(bodies[0], (String::new(), None));
+        assert_eq!(bodies[1], (String::new(), None));
+        // A pending one is still to be sent (it is erased once sent).
+        assert_eq!(bodies[2].0, "token=SECRET");
+    }
 }
