@@ -1530,7 +1530,11 @@ pub async fn outbox_delivery_states(store: Arc<dyn Store>) {
         Err(StoreError::NotFound)
     );
     let counts = s.outbox_counts().await.unwrap();
-    assert_eq!(count_of(&counts, OutboxStatus::Dead), 1, "the erased one stays dead");
+    assert_eq!(
+        count_of(&counts, OutboxStatus::Dead),
+        1,
+        "the erased one stays dead"
+    );
     assert_eq!(count_of(&counts, OutboxStatus::Pending), 2);
 }
 

@@ -44,7 +44,8 @@ pub fn transport(config: &Config) -> Result<(Arc<dyn Transport>, String), String
 #[derive(Subcommand)]
 pub enum OutboxCmd {
     /// List queued, sent and dead messages, newest first (tab-separated: id, tenant, kind,
-    /// recipient, status, attempts, next attempt, created, sent, last error).
+    /// recipient, status, attempts, next attempt, created, sent, last error, the id of the
+    /// outbox key that sealed its body or `-` once erased).
     List {
         /// Only this tenant's messages (default: every tenant).
         #[arg(long)]
@@ -94,6 +95,8 @@ fn line(m: &OutboxMessage) -> String {
         m.message.created_at.rfc3339(),
         dash(m.sent_at.map(|t| t.rfc3339())),
         dash(m.last_error.clone()),
+        // The outbox key that sealed its body, for key rotation; `-` once erased.
+        dash(OutboxKeys::sealed_with(&m.message.text).map(str::to_owned)),
     ]
     .join("\t")
 }

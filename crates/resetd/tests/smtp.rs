@@ -413,7 +413,7 @@ async fn smtp_down_for_a_while_then_back_delivers_every_message() {
 }
 
 #[tokio::test]
-async fn temporary_then_permanent_rejection_is_retried_then_dead_with_the_reason_and_can_be_retried(
+async fn temporary_then_permanent_rejection_is_retried_then_dead_with_the_reason_and_its_body_erased(
 ) {
     if !smtp::available() {
         return;

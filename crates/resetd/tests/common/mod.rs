@@ -313,6 +313,14 @@ pub fn shared_key_file(database_url: &str) -> PathBuf {
     dir.join(format!("{hash:016x}.key"))
 }
 
+/// The outbox keys of the servers started on `database_url`, for a test that queues mail
+/// straight into their store (a store without them seals with a key only it has).
+pub fn shared_outbox_keys(database_url: &str) -> Arc<resetd_store::OutboxKeys> {
+    let text = std::fs::read_to_string(shared_key_file(database_url))
+        .expect("a server on this database made the key file");
+    Arc::new(resetd_store::OutboxKeys::parse(&text).unwrap())
+}
+
 /// Passwords (and parts of them) the suite's tests use.
 const TEST_PASSWORDS: &[&str] = &[
     "violet tangerine orbit",
