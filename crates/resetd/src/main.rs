@@ -276,6 +276,24 @@ async fn outbox_keys(
     Ok(Arc::new(keys))
 }
 
+/// Reports the sealing of email queued in clear by an older version (see `seal_plain_outbox`).
+fn sealed_plain(
+    result: Result<u64, resetd_core::store::StoreError>,
+    shown: &str,
+) -> Result<(), String> {
+    match result {
+        Ok(0) => Ok(()),
+        Ok(n) => {
+            tracing::info!(
+                messages = n,
+                "sealed pending email queued in clear by an older version"
+            );
+            Ok(())
+        }
+        Err(e) => Err(format!("sealing the pending email in {shown}: {e}")),
+    }
+}
+
 /// Everything a command needs, wired once.
 struct App {
     config: Config,
@@ -301,7 +319,9 @@ async fn open_with(config: Config, check_keys: bool) -> Result<App, String> {
                 .map_err(|e| format!("database {shown}: {e}"))?;
             migrate(&store, &shown).await?;
             let keys = outbox_keys(&key_file, &store, check_keys).await?;
-            Arc::new(store.with_outbox_keys(keys))
+            let store = store.with_outbox_keys(keys);
+            sealed_plain(store.seal_plain_outbox().await, &shown)?;
+            Arc::new(store)
         }
         Database::Postgres(options) => {
             let store = resetd_store::PostgresStore::with_options(*options)
@@ -309,7 +329,9 @@ async fn open_with(config: Config, check_keys: bool) -> Result<App, String> {
                 .map_err(|e| format!("database {shown}: {e}"))?;
             migrate(&store, &shown).await?;
             let keys = outbox_keys(&key_file, &store, check_keys).await?;
-            Arc::new(store.with_outbox_keys(keys))
+            let store = store.with_outbox_keys(keys);
+            sealed_plain(store.seal_plain_outbox().await, &shown)?;
+            Arc::new(store)
         }
     };
     let argon = Argon2id::new(config.argon2).map_err(|e| e.to_string())?;

@@ -297,3 +297,54 @@ async fn a_message_this_instance_cannot_open_is_dead_with_the_reason_and_never_s
         .await;
     assert_eq!(res.status(), 204);
 }
+
+#[tokio::test]
+async fn mail_queued_in_clear_by_an_older_version_is_sealed_at_start_and_still_delivered() {
+    if !smtp::available() {
+        return;
+    }
+    let port = free_port();
+    let s = Server::start(&config(port));
+    let admin = s.key.clone();
+    let dir = s.stop();
+    // As a version before sealing left it: a pending reset email with its link in clear.
+    let secret = "LegacyToken0LegacyToken0LegacyToken0Legacy";
+    let link = format!("https://app.example.com/reset?token={secret}");
+    let conn = rusqlite::Connection::open(dir.path().join("resetd.db")).unwrap();
+    conn.execute(
+        "INSERT INTO outbox (tenant, kind, recipient, subject, text, html, message_id, attempts, \
+         next_attempt_at, status, created_at) VALUES ('default', 'reset_link', 'old@example.com', \
+         'Reset your password', ?1, ?2, '<legacy-1@resetd.test>', 0, 0, 'pending', 0)",
+        rusqlite::params![
+            format!("Open {link}"),
+            format!("<a href=\"{link}\">Reset</a>")
+        ],
+    )
+    .unwrap();
+    drop(conn);
+    let mut s = Server::start_in(dir, &config(port));
+    s.key = admin;
+    assert!(
+        s.log().contains("sealed pending email queued in clear"),
+        "{}",
+        s.log()
+    );
+    let path = s.dir.path().to_owned();
+    let live = common::at_rest::sqlite_files(&path, "after the start");
+    common::at_rest::checkpoint(&path);
+    let snapshots = [live, common::at_rest::sqlite_files(&path, "checkpointed")];
+    common::at_rest::assert_holds(&snapshots, "old@example.com");
+    let found = common::at_rest::findings(
+        &snapshots,
+        &[("the legacy token".into(), secret.to_owned())],
+    );
+    assert!(found.is_empty(), "{found:?}");
+    // Still delivered as it was written.
+    let mta = SmtpServer::start_on(port, &Default::default());
+    let mail = mta.wait_received(1, 20).await;
+    assert_eq!(token_from_mail(&mail[0].raw), secret);
+    wait_outbox(&s, "the legacy email sent", |items| {
+        items.len() == 1 && items[0]["status"] == "sent"
+    })
+    .await;
+}

@@ -304,6 +304,14 @@ impl PostgresStore {
         self
     }
 
+    /// Seals the bodies of pending email queued in clear by a version of resetd before sealing
+    /// (with this store's keys: call it after [`PostgresStore::with_outbox_keys`]). Returns how
+    /// many were sealed. The clear row versions stay in the table's heap until PostgreSQL's
+    /// vacuum reuses them; no query or dump sees them.
+    pub async fn seal_plain_outbox(&self) -> Result<u64, StoreError> {
+        ops::seal_plain_outbox(&mut self.pool.get().await?, &self.keys).await
+    }
+
     /// What this store is connected to (no password), for logs.
     pub fn describe(&self) -> String {
         self.options.describe()

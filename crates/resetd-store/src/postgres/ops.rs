@@ -991,6 +991,34 @@ pub(crate) async fn retry_outbox(
     })
 }
 
+/// Seals the bodies of pending messages queued in clear by a version before sealing; returns
+/// how many. Each update is conditional on the body being unchanged, so a message sent meanwhile
+/// by another instance is left alone.
+pub(crate) async fn seal_plain_outbox(
+    c: &mut Pooled,
+    keys: &crate::sealing::OutboxKeys,
+) -> Result<u64, StoreError> {
+    let sql = format!(
+        "SELECT {} FROM outbox WHERE status = 'pending' AND text <> '' \
+         AND text NOT LIKE 'resetd-sealed:%'",
+        rows::OUTBOX_COLS
+    );
+    let plain = map_all(c.db().all(&sql, &[]).await?, rows::outbox)?;
+    let mut sealed = 0;
+    for m in plain {
+        let mut message = m.message.clone();
+        keys.seal(&mut message)?;
+        sealed += c
+            .db()
+            .exec(
+                "UPDATE outbox SET text = $2, html = NULL WHERE id = $1 AND text = $3",
+                &[&m.id, &message.text, &m.message.text],
+            )
+            .await?;
+    }
+    Ok(sealed)
+}
+
 pub(crate) async fn outbox_counts(c: &mut Pooled) -> Result<Vec<(OutboxStatus, u64)>, StoreError> {
     let rows = c
         .db()

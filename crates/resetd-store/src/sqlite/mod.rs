@@ -213,6 +213,28 @@ impl SqliteStore {
         self
     }
 
+    /// Seals the bodies of pending email queued in clear by a version of resetd before sealing
+    /// (with this store's keys: call it after [`SqliteStore::with_outbox_keys`]), then empties
+    /// the WAL so that the clear bodies' pages leave it (`secure_delete` zeroes them in the
+    /// file). Returns how many were sealed.
+    pub async fn seal_plain_outbox(&self) -> Result<u64, StoreError> {
+        let keys = self.keys.clone();
+        let sealed = self
+            .write(move |c| ops::seal_plain_outbox(c, &keys))
+            .await?;
+        if sealed > 0 {
+            let path = self.inner.path.clone();
+            tokio::task::spawn_blocking(move || {
+                let conn = open_rw(&path)?;
+                conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+                    .map_err(db)
+            })
+            .await
+            .map_err(|_| StoreError::Backend("the checkpoint failed unexpectedly".into()))??;
+        }
+        Ok(sealed)
+    }
+
     /// The database file.
     pub fn path(&self) -> &Path {
         &self.inner.path

@@ -756,6 +756,36 @@ pub(crate) fn retry_outbox(
     })
 }
 
+/// Seals the bodies of pending messages queued in clear by a version before sealing; returns
+/// how many. Each update is conditional on the body being unchanged, so a message sent meanwhile
+/// by another process is left alone.
+pub(crate) fn seal_plain_outbox(
+    c: &Connection,
+    keys: &crate::sealing::OutboxKeys,
+) -> Result<u64, StoreError> {
+    let plain = all(
+        c,
+        &format!(
+            "SELECT {} FROM outbox WHERE status = 'pending' AND text <> '' \
+             AND text NOT LIKE 'resetd-sealed:%'",
+            rows::OUTBOX_COLS
+        ),
+        [],
+        rows::outbox,
+    )?;
+    let mut sealed = 0;
+    for m in plain {
+        let mut message = m.message.clone();
+        keys.seal(&mut message)?;
+        sealed += exec(
+            c,
+            "UPDATE outbox SET text = ?2, html = NULL WHERE id = ?1 AND text = ?3",
+            params![m.id, message.text, m.message.text],
+        )? as u64;
+    }
+    Ok(sealed)
+}
+
 pub(crate) fn outbox_counts(c: &Connection) -> Result<Vec<(OutboxStatus, u64)>, StoreError> {
     let counted = all(
         c,
