@@ -25,24 +25,37 @@ async fn pending_key_ids(store: &dyn Store) -> Result<Vec<String>, String> {
     Ok(ids)
 }
 
-/// Creates a new key file at `path` with mode 0600 (never replacing one that appeared meanwhile).
+/// Creates a new key file at `path` with mode 0600, never replacing one that appeared meanwhile.
+/// The key is written and synced under a temporary name first and then hard-linked into place
+/// (which fails if the name exists), so a process starting at the same moment never reads a
+/// half-written file: it finds either no file or the whole one.
 fn create(path: &Path) -> Result<(), String> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
     }
     let text = OutboxKeys::generate_file()?;
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(format!(".new-{}", std::process::id()));
+    let tmp = std::path::PathBuf::from(tmp);
     let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
+    options.write(true).create(true).truncate(true);
     #[cfg(unix)]
     {
         use std::os::unix::fs::OpenOptionsExt;
         options.mode(0o600);
     }
-    match options.open(path) {
-        Ok(mut f) => {
-            f.write_all(text.as_bytes())
-                .and_then(|()| f.sync_all())
-                .map_err(|e| format!("writing {}: {e}", path.display()))?;
+    let written = options.open(&tmp).and_then(|mut f| {
+        f.write_all(text.as_bytes())?;
+        f.sync_all()
+    });
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(format!("writing {}: {e}", tmp.display()));
+    }
+    let linked = std::fs::hard_link(&tmp, path);
+    let _ = std::fs::remove_file(&tmp);
+    match linked {
+        Ok(()) => {
             tracing::info!(path = %path.display(), "created the outbox key file (mode 0600); keep it, and keep it out of database backups");
             Ok(())
         }
