@@ -203,6 +203,13 @@ impl From<CoreError> for Problem {
                 "Reset Page Not Allowed",
                 "The reset page URL matches no allowed prefix of a registered client.",
             ),
+            CoreError::MessageErased => Problem::new(
+                S::CONFLICT,
+                "message-erased",
+                "Message Erased",
+                "This message was given up and its body erased, as it held a reset link; it cannot \
+                 be sent again. Ask for a new reset email instead.",
+            ),
             CoreError::Disabled => Problem::new(
                 S::CONFLICT,
                 "disabled",

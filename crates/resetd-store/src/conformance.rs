@@ -195,6 +195,21 @@ fn message(tenant: &TenantId, kind: MessageKind, when: Timestamp, tag: &str) -> 
     }
 }
 
+/// `stored` (as `list_outbox` shows it) is `expected` with its body sealed: every other field
+/// as queued, the text in sealed form without the plain text, no HTML.
+fn assert_sealed(stored: &NewMessage, expected: &NewMessage) {
+    assert!(
+        crate::OutboxKeys::sealed_with(&stored.text).is_some(),
+        "the body is not sealed at rest: {}",
+        stored.text
+    );
+    assert!(!stored.text.contains(&expected.text) && stored.html.is_none());
+    let mut unsealed = stored.clone();
+    unsealed.text = expected.text.clone();
+    unsealed.html = expected.html.clone();
+    assert_eq!(&unsealed, expected);
+}
+
 fn token(p: &Person, secret: &str, created: Timestamp) -> ResetToken {
     ResetToken {
         hash: hash(secret),
@@ -742,9 +757,9 @@ pub async fn reset_request_lifecycle(store: Arc<dyn Store>) {
         (m.status, m.attempts, m.next_attempt_at, m.sent_at),
         (OutboxStatus::Pending, 0, at(1_000), None)
     );
-    assert_eq!(
-        m.message,
-        message(&a, MessageKind::ResetLink, at(1_000), "reset")
+    assert_sealed(
+        &m.message,
+        &message(&a, MessageKind::ResetLink, at(1_000), "reset"),
     );
     assert_eq!(m.last_error, None);
     assert_eq!(
@@ -1268,7 +1283,8 @@ pub async fn outbox_claims_are_leased(store: Arc<dyn Store>) {
     );
 }
 
-/// Delivery outcomes: sent, retry later (error kept, cut to 500 characters), dead, revived.
+/// Delivery outcomes: sent, retry later (error kept, cut to 500 characters), dead; bodies
+/// opened when claimed and erased when sent or dead, so a dead message cannot be revived.
 pub async fn outbox_delivery_states(store: Arc<dyn Store>) {
     let s = &*store;
     let a = tenant(s, "acme").await;
@@ -1279,9 +1295,20 @@ pub async fn outbox_delivery_states(store: Arc<dyn Store>) {
     let m2 = enqueue(s, &p, at(2), "m2").await;
     let m3 = enqueue(s, &p, at(3), "m3").await;
     let mb = enqueue(s, &q, at(4), "mb").await;
+    // Claimed bodies are opened (they are sealed at rest: see `reset_request_lifecycle`).
+    let claimed = s.claim_outbox(at(10), at(1_000), 10).await.unwrap();
+    let texts: Vec<(&str, Option<&str>)> = claimed
+        .iter()
+        .map(|m| (m.message.text.as_str(), m.message.html.as_deref()))
+        .collect();
     assert_eq!(
-        s.claim_outbox(at(10), at(1_000), 10).await.unwrap().len(),
-        4
+        texts,
+        [
+            ("text m1", Some("<p>html m1</p>")),
+            ("text m2", Some("<p>html m2</p>")),
+            ("text m3", Some("<p>html m3</p>")),
+            ("text mb", Some("<p>html mb</p>"))
+        ]
     );
 
     s.mark_sent(m1, at(20)).await.unwrap();
@@ -1309,6 +1336,20 @@ pub async fn outbox_delivery_states(store: Arc<dyn Store>) {
         (o3.status, o3.last_error.as_deref()),
         (OutboxStatus::Dead, Some("550 no such user"))
     );
+    // Sent and dead: the bodies are erased (recipient, subject, Message-ID and errors stay);
+    // the pending one keeps its sealed body.
+    for o in [o1, o3] {
+        assert_eq!(
+            (o.message.text.as_str(), o.message.html.as_deref()),
+            ("", None)
+        );
+        assert_eq!(o.message.recipient.as_str(), "to@example.com");
+        assert!(
+            o.message.subject.starts_with("subject m")
+                && o.message.message_id.ends_with("@resetd.test>")
+        );
+    }
+    assert!(crate::OutboxKeys::sealed_with(&o2.message.text).is_some());
 
     let sent = s
         .list_outbox(None, Some(OutboxStatus::Sent), 10)
@@ -1350,12 +1391,20 @@ pub async fn outbox_delivery_states(store: Arc<dyn Store>) {
         Some(500)
     );
 
-    // A dead message revived: pending, due at once, a full set of attempts.
-    // Scoped to a tenant: another tenant's message is not found and stays as it was.
+    // A dead message's body was erased: it cannot be sent again (`Erased`), and stays dead.
+    // Scoped to a tenant first: another tenant's message is not found.
     assert_eq!(
         s.retry_outbox(Some(&b), m3, at(7_000)).await,
         Err(StoreError::NotFound),
         "a tenant cannot retry another tenant's message"
+    );
+    assert_eq!(
+        s.retry_outbox(Some(&a), m3, at(7_000)).await,
+        Err(StoreError::Erased)
+    );
+    assert_eq!(
+        s.retry_outbox(None, m3, at(7_000)).await,
+        Err(StoreError::Erased)
     );
     assert_eq!(
         outbox_of(s, &a)
@@ -1366,14 +1415,10 @@ pub async fn outbox_delivery_states(store: Arc<dyn Store>) {
             .status,
         OutboxStatus::Dead
     );
-    assert_eq!(s.retry_outbox(Some(&a), m3, at(7_000)).await, Ok(a.clone()));
     let c = s.claim_outbox(at(7_000), at(8_000), 10).await.unwrap();
-    let ids: Vec<i64> = c.iter().map(|m| m.id).collect();
-    assert!(ids.contains(&m3), "{ids:?}");
-    let revived = c.iter().find(|m| m.id == m3).unwrap();
-    assert_eq!(
-        (revived.status, revived.attempts),
-        (OutboxStatus::Pending, 1)
+    assert!(
+        !c.iter().any(|m| m.id == m3),
+        "an erased message is never claimed"
     );
     // Retrying a pending message makes it due now.
     assert_eq!(s.retry_outbox(None, m2, at(8_500)).await, Ok(a.clone()));
@@ -1402,8 +1447,12 @@ pub async fn outbox_delivery_states(store: Arc<dyn Store>) {
         Err(StoreError::NotFound)
     );
     let counts = s.outbox_counts().await.unwrap();
-    assert_eq!(count_of(&counts, OutboxStatus::Dead), 0);
-    assert_eq!(count_of(&counts, OutboxStatus::Pending), 3);
+    assert_eq!(
+        count_of(&counts, OutboxStatus::Dead),
+        1,
+        "the erased one stays dead"
+    );
+    assert_eq!(count_of(&counts, OutboxStatus::Pending), 2);
 }
 
 /// Audit events: per tenant, newest first, paginated by id.

@@ -121,6 +121,10 @@ pub struct Mail {
     pub smtp: resetd_mail::SmtpConfig,
     /// The outbox worker (`[mail.worker]`: batch, lease_secs, max_attempts, backoff, concurrency).
     pub worker: resetd_mail::WorkerConfig,
+    /// The key file that seals queued email bodies in the database (created with mode 0600 at
+    /// first start). Empty: `outbox.key` beside the SQLite file, or in `data_dir` for PostgreSQL.
+    /// Every instance on one database needs the same file.
+    pub outbox_key_file: Option<PathBuf>,
 }
 
 impl Default for Config {
@@ -178,6 +182,7 @@ impl Default for Mail {
             product_name: "resetd".into(),
             smtp: resetd_mail::SmtpConfig::default(),
             worker: resetd_mail::WorkerConfig::default(),
+            outbox_key_file: None,
         }
     }
 }
@@ -271,6 +276,9 @@ impl Config {
         }
         if let Some(v) = get("RESETD_MAIL_FROM") {
             self.mail.from = v;
+        }
+        if let Some(v) = get("RESETD_OUTBOX_KEY_FILE") {
+            self.mail.outbox_key_file = Some(v.into());
         }
         if let Some(v) = get("RESETD_SMTP_HOST") {
             self.mail.smtp.host = v;
@@ -389,6 +397,26 @@ impl Config {
         }
     }
 
+    /// The outbox key file: `mail.outbox_key_file`, else `outbox.key` beside the SQLite file
+    /// (the data it protects), else in `data_dir`.
+    pub fn outbox_key_file(&self) -> Result<PathBuf, String> {
+        if let Some(p) = self
+            .mail
+            .outbox_key_file
+            .as_ref()
+            .filter(|p| !p.as_os_str().is_empty())
+        {
+            return Ok(p.clone());
+        }
+        Ok(match self.database()? {
+            Database::Sqlite(db) => match db.parent().filter(|d| !d.as_os_str().is_empty()) {
+                Some(dir) => dir.join("outbox.key"),
+                None => PathBuf::from("outbox.key"),
+            },
+            Database::Postgres(_) => self.data_dir.join("outbox.key"),
+        })
+    }
+
     /// The demo mail directory.
     pub fn mail_dir(&self) -> PathBuf {
         self.data_dir.join("mail")
@@ -423,6 +451,22 @@ mod tests {
         assert!(
             matches!(c.database().unwrap(), Database::Sqlite(p) if p == std::path::Path::new("data/resetd.db"))
         );
+    }
+
+    #[test]
+    fn the_outbox_key_file_sits_beside_the_data_unless_configured() {
+        let mut c = Config::default();
+        assert_eq!(c.outbox_key_file().unwrap(), Path::new("data/outbox.key"));
+        c.database_url = "sqlite:///var/lib/resetd/main.db".into();
+        assert_eq!(
+            c.outbox_key_file().unwrap(),
+            Path::new("/var/lib/resetd/outbox.key")
+        );
+        c.database_url = "postgres://app@db/resetd".into();
+        assert_eq!(c.outbox_key_file().unwrap(), Path::new("data/outbox.key"));
+        c.apply_env(|k| (k == "RESETD_OUTBOX_KEY_FILE").then(|| "/etc/resetd/k".to_string()))
+            .unwrap();
+        assert_eq!(c.outbox_key_file().unwrap(), Path::new("/etc/resetd/k"));
     }
 
     #[test]

@@ -367,10 +367,13 @@ async fn the_outbox_is_split_between_instances_and_survives_a_killed_one() {
     let person = PersonId::parse(&person_ids[0]).unwrap();
     let tenant = TenantId::parse("default").unwrap();
     let due = SystemClock.now().plus_secs(10);
+    let url = format!("{}&{POOL}", cluster.schema.url);
+    // With the instances' outbox key, so that they can open what it queues.
     let store = Arc::new(
-        PostgresStore::connect(&format!("{}&{POOL}", cluster.schema.url))
+        PostgresStore::connect(&url)
             .await
-            .unwrap(),
+            .unwrap()
+            .with_outbox_keys(common::shared_outbox_keys(&url)),
     );
     let mut jobs = JoinSet::new();
     for i in 0..1000usize {

@@ -310,8 +310,9 @@ impl From<CoreError> for AlfrescoError {
                 out.retry_after = e.retry_after();
                 out
             }
-            CoreError::Internal(msg) => {
-                tracing::error!(error = %msg, "internal error (alfresco dialect)");
+            // Only the outbox admin API raises MessageErased; here it would be a bug.
+            e @ (CoreError::Internal(_) | CoreError::MessageErased) => {
+                tracing::error!(error = %e, "internal error (alfresco dialect)");
                 Self::new(
                     S::INTERNAL_SERVER_ERROR,
                     API_DEFAULT,

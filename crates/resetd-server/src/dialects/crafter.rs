@@ -291,7 +291,10 @@ impl CrafterError {
             CoreError::BadCredentials | CoreError::Locked { .. } => {
                 Self::new(S::UNAUTHORIZED, "BAD_CREDENTIALS", "Invalid credentials")
             }
-            CoreError::Conflict(_) | CoreError::UnknownClient | CoreError::Internal(_) => {
+            CoreError::Conflict(_)
+            | CoreError::UnknownClient
+            | CoreError::MessageErased
+            | CoreError::Internal(_) => {
                 tracing::error!(error = %e, "Crafter Profile dialect: internal error");
                 Self::new(S::INTERNAL_SERVER_ERROR, "OTHER", "Internal server error")
             }

@@ -362,8 +362,9 @@ impl From<CoreError> for UnleashError {
                 out.retry_after = e.retry_after();
                 out
             }
-            CoreError::Internal(msg) => {
-                tracing::error!(error = %msg, "internal error (unleash dialect)");
+            // Only the outbox admin API raises MessageErased; here it would be a bug.
+            e @ (CoreError::Internal(_) | CoreError::MessageErased) => {
+                tracing::error!(error = %e, "internal error (unleash dialect)");
                 Self::plain(
                     S::INTERNAL_SERVER_ERROR,
                     "UnknownError",

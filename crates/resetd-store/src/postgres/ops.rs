@@ -805,8 +805,23 @@ pub(crate) async fn mark_sent(c: &mut Pooled, id: i64, at: Timestamp) -> Result<
     found(
         c.db()
             .exec(
-                "UPDATE outbox SET status = 'sent', sent_at = $2 WHERE id = $1",
+                // Erased once sent: the body held a live reset link (see crate::sealing).
+                "UPDATE outbox SET status = 'sent', sent_at = $2, text = '', html = NULL WHERE id = $1",
                 &[&id, &at.0],
+            )
+            .await?,
+    )
+}
+
+/// Marks a message whose body cannot be opened dead with `why`, keeping the sealed body (it is
+/// unreadable without its key, and restoring the key then retrying sends it).
+pub(crate) async fn mark_unreadable(c: &mut Pooled, id: i64, why: &str) -> Result<(), StoreError> {
+    let why = truncate_error(why);
+    found(
+        c.db()
+            .exec(
+                "UPDATE outbox SET status = 'dead', last_error = $2 WHERE id = $1",
+                &[&id, &why],
             )
             .await?,
     )
@@ -831,7 +846,9 @@ pub(crate) async fn mark_failed(
         None => {
             c.db()
                 .exec(
-                    "UPDATE outbox SET status = 'dead', last_error = $2 WHERE id = $1",
+                    // Erased once dead: nobody will send it, and it held a live reset link.
+                    "UPDATE outbox SET status = 'dead', last_error = $2, text = '', html = NULL \
+                     WHERE id = $1",
                     &[&id, &error],
                 )
                 .await?
@@ -870,19 +887,61 @@ pub(crate) async fn retry_outbox(
     id: i64,
     at: Timestamp,
 ) -> Result<TenantId, StoreError> {
-    // attempts restart at 0 so that a revived dead message gets a full set of retries.
+    // attempts restart at 0 so that a revived dead message gets a full set of retries. A body
+    // erased when the message died cannot be sent again (`Erased`).
     let t = tenant.map(TenantId::as_str);
-    let row = c
+    let revived = c
         .db()
         .opt(
             "UPDATE outbox SET status = 'pending', next_attempt_at = $2, attempts = 0 \
-             WHERE id = $1 AND status IN ('pending', 'dead') AND ($3::text IS NULL OR tenant = $3) \
-             RETURNING tenant",
+             WHERE id = $1 AND status IN ('pending', 'dead') AND text <> '' \
+             AND ($3::text IS NULL OR tenant = $3) RETURNING tenant",
             &[&id, &at.0, &t],
         )
-        .await?
-        .ok_or(StoreError::NotFound)?;
-    rows::tenant_id(&get::<String>(&row, 0)?)
+        .await?;
+    if let Some(row) = revived {
+        return rows::tenant_id(&get::<String>(&row, 0)?);
+    }
+    let erased = c
+        .db()
+        .opt(
+            "SELECT 1 FROM outbox WHERE id = $1 AND status = 'dead' AND text = '' \
+             AND ($2::text IS NULL OR tenant = $2)",
+            &[&id, &t],
+        )
+        .await?;
+    Err(match erased {
+        Some(_) => StoreError::Erased,
+        None => StoreError::NotFound,
+    })
+}
+
+/// Seals the bodies of pending messages queued in clear by a version before sealing; returns
+/// how many. Each update is conditional on the body being unchanged, so a message sent meanwhile
+/// by another instance is left alone.
+pub(crate) async fn seal_plain_outbox(
+    c: &mut Pooled,
+    keys: &crate::sealing::OutboxKeys,
+) -> Result<u64, StoreError> {
+    let sql = format!(
+        "SELECT {} FROM outbox WHERE status = 'pending' AND text <> '' \
+         AND text NOT LIKE 'resetd-sealed:%'",
+        rows::OUTBOX_COLS
+    );
+    let plain = map_all(c.db().all(&sql, &[]).await?, rows::outbox)?;
+    let mut sealed = 0;
+    for m in plain {
+        let mut message = m.message.clone();
+        keys.seal(&mut message)?;
+        sealed += c
+            .db()
+            .exec(
+                "UPDATE outbox SET text = $2, html = NULL WHERE id = $1 AND text = $3",
+                &[&m.id, &message.text, &m.message.text],
+            )
+            .await?;
+    }
+    Ok(sealed)
 }
 
 pub(crate) async fn outbox_counts(c: &mut Pooled) -> Result<Vec<(OutboxStatus, u64)>, StoreError> {

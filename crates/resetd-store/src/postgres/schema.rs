@@ -166,6 +166,11 @@ INSERT INTO login_attempt (tenant, login, failures, window_until, locked_until, 
     SELECT tenant, login, failed_logins, locked_until, locked_until, FALSE FROM person
     WHERE locked_until IS NOT NULL;
 "#,
+    // 4: outbox bodies hold reset links: new ones are sealed (crate::sealing), and the bodies of
+    // messages already sent or dead are erased.
+    r#"
+UPDATE outbox SET text = '', html = NULL WHERE status IN ('sent', 'dead');
+"#,
 ];
 
 /// The schema version this build writes.

@@ -592,8 +592,19 @@ pub(crate) fn claim_outbox(
 pub(crate) fn mark_sent(c: &Connection, id: i64, at: Timestamp) -> Result<(), StoreError> {
     found(exec(
         c,
-        "UPDATE outbox SET status = 'sent', sent_at = ?2 WHERE id = ?1",
+        // Erased once sent: the body held a live reset link (see crate::sealing).
+        "UPDATE outbox SET status = 'sent', sent_at = ?2, text = '', html = NULL WHERE id = ?1",
         params![id, at.0],
+    )?)
+}
+
+/// Marks a message whose body cannot be opened dead with `why`, keeping the sealed body (it is
+/// unreadable without its key, and restoring the key then retrying sends it).
+pub(crate) fn mark_unreadable(c: &Connection, id: i64, why: &str) -> Result<(), StoreError> {
+    found(exec(
+        c,
+        "UPDATE outbox SET status = 'dead', last_error = ?2 WHERE id = ?1",
+        params![id, truncate_error(why)],
     )?)
 }
 
@@ -620,7 +631,8 @@ pub(crate) fn mark_failed(
         )?,
         None => exec(
             c,
-            "UPDATE outbox SET status = 'dead', last_error = ?2 WHERE id = ?1",
+            // Erased once dead: nobody will send it, and it held a live reset link.
+            "UPDATE outbox SET status = 'dead', last_error = ?2, text = '', html = NULL WHERE id = ?1",
             params![id, error],
         )?,
     };
@@ -654,16 +666,60 @@ pub(crate) fn retry_outbox(
     id: i64,
     at: Timestamp,
 ) -> Result<TenantId, StoreError> {
-    // attempts restart at 0 so that a revived dead message gets a full set of retries.
-    one(
+    // attempts restart at 0 so that a revived dead message gets a full set of retries. A body
+    // erased when the message died cannot be sent again (`Erased`).
+    let revived = one(
         c,
         "UPDATE outbox SET status = 'pending', next_attempt_at = ?2, attempts = 0 \
-         WHERE id = ?1 AND status IN ('pending', 'dead') AND (?3 IS NULL OR tenant = ?3) \
-         RETURNING tenant",
+         WHERE id = ?1 AND status IN ('pending', 'dead') AND text <> '' \
+         AND (?3 IS NULL OR tenant = ?3) RETURNING tenant",
         params![id, at.0, tenant.map(TenantId::as_str)],
         |r| rows::tenant_id(get(r, 0)?),
-    )?
-    .ok_or(StoreError::NotFound)
+    )?;
+    if let Some(t) = revived {
+        return Ok(t);
+    }
+    let erased = one(
+        c,
+        "SELECT 1 FROM outbox WHERE id = ?1 AND status = 'dead' AND text = '' \
+         AND (?2 IS NULL OR tenant = ?2)",
+        params![id, tenant.map(TenantId::as_str)],
+        |_| Ok(()),
+    )?;
+    Err(match erased {
+        Some(()) => StoreError::Erased,
+        None => StoreError::NotFound,
+    })
+}
+
+/// Seals the bodies of pending messages queued in clear by a version before sealing; returns
+/// how many. Each update is conditional on the body being unchanged, so a message sent meanwhile
+/// by another process is left alone.
+pub(crate) fn seal_plain_outbox(
+    c: &Connection,
+    keys: &crate::sealing::OutboxKeys,
+) -> Result<u64, StoreError> {
+    let plain = all(
+        c,
+        &format!(
+            "SELECT {} FROM outbox WHERE status = 'pending' AND text <> '' \
+             AND text NOT LIKE 'resetd-sealed:%'",
+            rows::OUTBOX_COLS
+        ),
+        [],
+        rows::outbox,
+    )?;
+    let mut sealed = 0;
+    for m in plain {
+        let mut message = m.message.clone();
+        keys.seal(&mut message)?;
+        sealed += exec(
+            c,
+            "UPDATE outbox SET text = ?2, html = NULL WHERE id = ?1 AND text = ?3",
+            params![m.id, message.text, m.message.text],
+        )? as u64;
+    }
+    Ok(sealed)
 }
 
 pub(crate) fn outbox_counts(c: &Connection) -> Result<Vec<(OutboxStatus, u64)>, StoreError> {

@@ -2,6 +2,7 @@
 //! directory, and reads the mail it writes.
 #![allow(dead_code)]
 
+pub mod at_rest;
 pub mod smtp;
 
 use std::io::{BufRead, BufReader, Read};
@@ -81,17 +82,36 @@ impl Server {
 
     /// Starts a server with `config` on the database at `database_url` (e.g. a PostgreSQL
     /// schema shared with other servers), in a fresh data directory of its own (for its mail).
+    /// Every server on one database shares one outbox key file (as every instance of a real
+    /// deployment must), kept in the temporary directory under a name derived from the URL.
     pub fn start_on(database_url: &str, config: &str, log: &str) -> Server {
         // Top-level keys must come before the first [table] of the TOML.
         let config = format!("database_url = \"{database_url}\"\n{config}");
-        Self::start_with(tempfile::tempdir().unwrap(), &config, log)
+        let key_file = shared_key_file(database_url);
+        Self::start_env(
+            tempfile::tempdir().unwrap(),
+            &config,
+            log,
+            &[("RESETD_OUTBOX_KEY_FILE", key_file.to_str().unwrap())],
+        )
     }
 
     /// Starts a server in `dir` with `config` and the log filter `log` (RESETD_LOG).
     pub fn start_with(dir: tempfile::TempDir, config: &str, log: &str) -> Server {
+        Self::start_env(dir, config, log, &[])
+    }
+
+    /// Like [`Server::start_with`], with extra environment variables.
+    pub fn start_env(
+        dir: tempfile::TempDir,
+        config: &str,
+        log: &str,
+        env: &[(&str, &str)],
+    ) -> Server {
         let cfg = dir.path().join("resetd.toml");
         std::fs::write(&cfg, config).unwrap();
         let mut child = Command::new(BIN)
+            .envs(env.iter().copied())
             .arg("--config")
             .arg(&cfg)
             .arg("--data-dir")
@@ -305,6 +325,25 @@ impl Drop for Server {
             }
         }
     }
+}
+
+/// The outbox key file that every server started on `database_url` shares.
+pub fn shared_key_file(database_url: &str) -> PathBuf {
+    // FNV-1a: a stable file name per URL (each PostgreSQL test has a schema of its own).
+    let hash = database_url.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    });
+    let dir = std::env::temp_dir().join("resetd-test-outbox-keys");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir.join(format!("{hash:016x}.key"))
+}
+
+/// The outbox keys of the servers started on `database_url`, for a test that queues mail
+/// straight into their store (a store without them seals with a key only it has).
+pub fn shared_outbox_keys(database_url: &str) -> Arc<resetd_store::OutboxKeys> {
+    let text = std::fs::read_to_string(shared_key_file(database_url))
+        .expect("a server on this database made the key file");
+    Arc::new(resetd_store::OutboxKeys::parse(&text).unwrap())
 }
 
 /// Passwords (and parts of them) the suite's tests use.
