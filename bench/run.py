@@ -73,12 +73,16 @@ class Server:
         self.data_dir = data_dir
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
+        # /readyz and /metrics are on the management listener, never on the public port.
+        self.mgmt_port = free_port()
+        self.mgmt = f"http://127.0.0.1:{self.mgmt_port}"
         cfg = os.path.join(data_dir, "bench.toml")
         with open(cfg, "w") as f:
             # Top-level keys first: TOML puts everything after a [table] header into that table.
             top = "\n".join(l for l in extra_config.splitlines() if l.startswith("database_url"))
             rest = "\n".join(l for l in extra_config.splitlines() if not l.startswith("database_url"))
-            f.write(top + '\n[http]\nrecovery_per_minute = 0\nauth_per_minute = 0\n' + rest + "\n")
+            f.write(top + '\n[http]\nrecovery_per_minute = 0\nauth_per_minute = 0\npassword_check_per_minute = 0\n'
+                    + rest + f'\n[management]\nlisten = "127.0.0.1:{self.mgmt_port}"\n')
         env = dict(os.environ, RESETD_LOG="warn")
         self.started = time.perf_counter()
         self.proc = subprocess.Popen(
@@ -100,7 +104,7 @@ class Server:
     def wait_ready(self):
         while True:
             try:
-                with urllib.request.urlopen(self.base + "/readyz", timeout=1) as r:
+                with urllib.request.urlopen(self.mgmt + "/readyz", timeout=1) as r:
                     if r.status == 200:
                         self.ready_after = time.perf_counter() - self.started
                         return

@@ -73,7 +73,8 @@ def main():
         [BIN, "--config", cfg, "--data-dir", work, "serve", "--listen", f"127.0.0.1:{http_port}"],
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
-        env=dict(os.environ, RESETD_LOG="warn"),
+        # Any free management port, so a resetd already on the default one does not stop this.
+        env=dict(os.environ, RESETD_LOG="warn", RESETD_MANAGEMENT_LISTEN="127.0.0.1:0"),
         text=True,
     )
     try:

@@ -28,12 +28,13 @@ cat >"$WORK/resetd.toml" <<'TOML'
 [http]
 recovery_per_minute = 0
 auth_per_minute = 0
+password_check_per_minute = 0
 [argon2]
 m_cost = 1024
 t_cost = 1
 p_cost = 1
 TOML
-RESETD_LOG=warn NO_COLOR=1 "$BIN" --config "$WORK/resetd.toml" --data-dir "$WORK" \
+RESETD_LOG=warn NO_COLOR=1 RESETD_MANAGEMENT_LISTEN=127.0.0.1:0 "$BIN" --config "$WORK/resetd.toml" --data-dir "$WORK" \
   serve --listen 127.0.0.1:0 >"$WORK/stdout" 2>"$WORK/stderr" &
 PID=$!
 for _ in $(seq 1 100); do

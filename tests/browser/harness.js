@@ -24,6 +24,7 @@ p_cost = 1
 [http]
 recovery_per_minute = 0
 auth_per_minute = 0
+password_check_per_minute = 0
 [mail]
 product_name = "Example Cloud"
 support_contact = "help@example.com"
@@ -66,7 +67,8 @@ export class Resetd {
     const cfg = join(dir, 'resetd.toml');
     writeFileSync(cfg, config);
     const child = spawn(BIN, ['--config', cfg, '--data-dir', dir, 'serve', '--listen', '127.0.0.1:0'], {
-      env: { ...process.env, RESETD_LOG: 'info' },
+      // A free management port: servers started side by side cannot share the default one.
+      env: { ...process.env, RESETD_LOG: 'info', RESETD_MANAGEMENT_LISTEN: '127.0.0.1:0' },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     const s = new Resetd(dir, cfg, child);

@@ -27,6 +27,10 @@ pub enum CoreError {
     /// A caller-supplied reset page URL matches no allowed prefix of a registered client.
     #[error("the reset page URL is not allowed")]
     LinkNotAllowed,
+    /// The outbox message died and its body was erased (it held a reset link): it cannot be
+    /// sent again; the person asks for a new email instead.
+    #[error("the message body was erased")]
+    MessageErased,
     /// The person is disabled, so no reset link is sent (for callers that may know this).
     #[error("the person is disabled")]
     Disabled,
@@ -95,6 +99,7 @@ impl From<StoreError> for CoreError {
             StoreError::NotFound => CoreError::NotFound("record"),
             StoreError::TokenGone => CoreError::TokenGone,
             StoreError::Unavailable(m) => CoreError::Unavailable(m),
+            StoreError::Erased => CoreError::MessageErased,
             StoreError::Backend(m) => CoreError::Internal(m),
         }
     }

@@ -6,6 +6,7 @@ use argon2::{Algorithm, Argon2, Block, Params, Version};
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
+use crate::policy::{PasswordPolicy, PersonalContext, Verdict};
 use crate::secret::random_bytes;
 use crate::types::Password;
 
@@ -61,6 +62,23 @@ pub trait PasswordHasher: Send + Sync {
     async fn verify(&self, password: &Password, phc: &str) -> Result<Verified, HashError>;
     /// Spends the same work as a real verification, so unknown accounts take as long as known ones.
     async fn verify_dummy(&self, password: &Password) -> Result<(), HashError>;
+    /// `policy`'s verdict on `password`, with `words` as the personal context. zxcvbn costs
+    /// milliseconds of CPU per call (more than a cheap hash), so a server runs it where it runs
+    /// hashes: bounded, off the async runtime, `Overloaded` when saturated. This default runs it on
+    /// the calling thread, for tests and tools.
+    async fn check_policy(
+        &self,
+        policy: &PasswordPolicy,
+        password: &Password,
+        words: &[&str],
+    ) -> Result<Verdict, HashError> {
+        Ok(policy.check(
+            password,
+            &PersonalContext {
+                words: words.to_vec(),
+            },
+        ))
+    }
 }
 
 /// Argon2id with fixed parameters, run on the calling thread.

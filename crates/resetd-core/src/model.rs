@@ -63,9 +63,10 @@ pub struct TenantSettings {
     pub token_ttl_secs: i64,
     /// At most one reset email per account within this many seconds.
     pub cooldown_secs: i64,
-    /// Failed logins before the account locks.
+    /// Login attempts (counted per login, known or not, before the password is checked) that
+    /// lock the login.
     pub lockout_threshold: u32,
-    /// How long a lock lasts.
+    /// How long a lock lasts, and how long a count is kept after its latest attempt.
     pub lockout_secs: i64,
     /// How many previous passwords may not be reused (0: the rule is off; each one costs a hash).
     pub password_history: u32,
@@ -172,9 +173,11 @@ pub struct Person {
     pub password_changed_at: Option<Timestamp>,
     /// The next login must change the password.
     pub must_change_password: bool,
-    /// Consecutive failed logins.
+    /// Failed logins counted against the person's login in its current window (read from the
+    /// login's counter, which exists whether or not anyone has the login; stores ignore this
+    /// field on writes).
     pub failed_logins: u32,
-    /// Locked until this instant.
+    /// The login is locked until this instant (read like `failed_logins`; ignored on writes).
     pub locked_until: Option<Timestamp>,
     /// Created.
     pub created_at: Timestamp,

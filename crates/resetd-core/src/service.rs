@@ -13,10 +13,10 @@ use crate::model::{
     NewResetRequest, OutboxMessage, OutboxStatus, Person, ResetPageUrl, ResetRequest, ResetToken,
     Scope, Tenant, TenantSettings, Timestamp,
 };
-use crate::policy::{PasswordPolicy, PersonalContext, PolicyMode, Verdict, Violation};
+use crate::policy::{PasswordPolicy, PolicyMode, Verdict, Violation};
 use crate::render::{MessageContext, Renderer};
 use crate::secret::{hex, random_bytes, ApiKeySecret, ResetSecret};
-use crate::store::{IssueToken, PasswordChange, Resolution, Resolved, Store};
+use crate::store::{IssueToken, LoginAttempt, PasswordChange, Resolution, Resolved, Store};
 use crate::types::{ClientName, DisplayName, Email, Locale, Login, Password, PersonId, TenantId};
 
 type Result<T> = std::result::Result<T, CoreError>;
@@ -361,7 +361,10 @@ impl Service {
             updated_at: now,
         };
         if let Some(pw) = input.password {
-            let verdict = t.settings.policy().check(&pw, &personal_context(&person));
+            let verdict = self
+                .hasher
+                .check_policy(&t.settings.policy(), &pw, &personal_words(&person))
+                .await?;
             if !verdict.is_ok() {
                 return Err(CoreError::Policy(verdict));
             }
@@ -859,9 +862,10 @@ impl Service {
     ) -> Result<Verdict> {
         let t = self.tenant(tenant).await?;
         let (_, person) = self.live_token(tenant, secret).await?;
-        Ok(t.settings
-            .policy()
-            .check(password, &personal_context(&person)))
+        Ok(self
+            .hasher
+            .check_policy(&t.settings.policy(), password, &personal_words(&person))
+            .await?)
     }
 
     /// Voids a reset token so it can no longer be used (Crafter Profile's token delete). Returns
@@ -1062,7 +1066,10 @@ impl Service {
         person: &Person,
         password: &Password,
     ) -> Result<String> {
-        let mut verdict = policy.check(password, &personal_context(person));
+        let mut verdict = self
+            .hasher
+            .check_policy(policy, password, &personal_words(person))
+            .await?;
         if verdict.is_ok() && t.settings.password_history > 0 {
             let mut previous = self
                 .store
@@ -1107,7 +1114,10 @@ impl Service {
     ) -> Result<Verdict> {
         let t = self.tenant(tenant).await?;
         let words: Vec<&str> = login.map(|l| vec![l.as_str()]).unwrap_or_default();
-        Ok(policy_for(&t, mode).check(password, &PersonalContext { words }))
+        Ok(self
+            .hasher
+            .check_policy(&policy_for(&t, mode), password, &words)
+            .await?)
     }
 
     /// An administrator sets a password directly (the policy still applies).
@@ -1163,8 +1173,21 @@ impl Service {
         Ok(self.store.unlock(tenant, id, audit).await?)
     }
 
-    /// Checks a login and password. Unknown logins, disabled people and people without a
-    /// password cost the same hash work and get the same `BadCredentials`.
+    /// Checks a login and password so that no answer depends on whether the login exists:
+    ///
+    /// 1. The attempt is reserved against the login's counter ([`Store::begin_login`], kept per
+    ///    tenant and login for unknown logins too) before any password is checked, so however
+    ///    many guesses arrive at once, at most `lockout_threshold` are checked per window; the
+    ///    same call reads the account.
+    /// 2. Exactly one Argon2 verification follows: against the person's hash when the attempt was
+    ///    granted and the person may log in, against the dummy hash (same parameters) otherwise —
+    ///    unknown login, disabled person, no password, or locked login.
+    /// 3. A failure writes nothing more (it was counted when reserved), except an audit event
+    ///    when it locked the login, known or not; a success gives the attempt back and clears
+    ///    the count.
+    ///
+    /// So unknown, wrong, disabled and locked logins each cost one write, one read and one hash,
+    /// and answer `BadCredentials`, or `Locked` once the login's count reached the threshold.
     pub async fn authenticate(
         &self,
         tenant: &TenantId,
@@ -1173,62 +1196,67 @@ impl Service {
         ip: Option<&str>,
     ) -> Result<Authenticated> {
         let t = self.tenant(tenant).await?;
-        let person = self
-            .store
-            .find_person(tenant, &Lookup::login(login))
-            .await?;
-        let Some(person) = person.filter(|p| p.enabled && p.password_hash.is_some()) else {
-            self.hasher.verify_dummy(password).await?;
-            return Err(CoreError::BadCredentials);
-        };
+        let s = &t.settings;
         let now = self.now();
-        if let Some(until) = person.locked_until.filter(|u| *u > now) {
-            return Err(CoreError::Locked { until });
-        }
-        let verified = self
-            .hasher
-            .verify(
-                password,
-                person.password_hash.as_deref().unwrap_or_default(),
+        let start = self
+            .store
+            .begin_login(
+                tenant,
+                login,
+                s.lockout_threshold,
+                now,
+                now.plus_secs(s.lockout_secs),
             )
             .await?;
-        if !verified.ok {
-            let s = &t.settings;
-            let f = self
-                .store
-                .record_login_failure(
-                    tenant,
-                    &person.id,
-                    s.lockout_threshold,
-                    now.plus_secs(s.lockout_secs),
-                )
-                .await?;
-            if f.locked_until.is_some() {
+        let usable = start
+            .account
+            .as_ref()
+            .filter(|a| a.enabled)
+            .and_then(|a| Some((a, a.password_hash.as_deref()?)));
+        let (failures, locked_now) = match start.attempt {
+            LoginAttempt::Locked { until } => {
+                self.hasher.verify_dummy(password).await?;
+                return Err(CoreError::Locked { until });
+            }
+            LoginAttempt::Granted {
+                failures,
+                locked_until,
+            } => (failures, locked_until.is_some()),
+        };
+        let verified = match usable {
+            Some((account, hash)) => {
+                Some((account, self.hasher.verify(password, hash).await?)).filter(|(_, v)| v.ok)
+            }
+            None => {
+                self.hasher.verify_dummy(password).await?;
+                None
+            }
+        };
+        let Some((account, verified)) = verified else {
+            if locked_now {
                 let a = self.audit(
                     tenant,
-                    Some(&person.id),
+                    start.account.as_ref().map(|a| &a.person),
                     "locked",
                     &Actor::Anonymous,
                     ip,
-                    json!({"failures": f.failures}),
+                    json!({ "failures": failures }),
                 );
                 self.store.append_audit(a).await?;
             }
             return Err(CoreError::BadCredentials);
-        }
+        };
         let rehash = if verified.needs_rehash {
             Some(self.hasher.hash(password).await?)
         } else {
             None
         };
-        if rehash.is_some() || person.failed_logins > 0 || person.locked_until.is_some() {
-            self.store
-                .record_login_success(tenant, &person.id, rehash)
-                .await?;
-        }
+        self.store
+            .record_login_success(tenant, login, &account.person, rehash)
+            .await?;
         Ok(Authenticated {
-            must_change_password: person.must_change_password,
-            person,
+            must_change_password: account.must_change_password,
+            person: self.get_person(tenant, &account.person).await?,
         })
     }
 
@@ -1326,10 +1354,11 @@ fn person_name(p: &Person) -> &str {
     }
 }
 
-fn personal_context(p: &Person) -> PersonalContext<'_> {
+/// The person's own details, which the policy refuses as (parts of) a password.
+fn personal_words(p: &Person) -> Vec<&str> {
     let mut words = vec![p.login.as_str(), p.email.as_str(), p.email.local_part()];
     words.extend(p.display_name.as_str().split_whitespace());
-    PersonalContext { words }
+    words
 }
 
 pub(crate) fn check_attributes(attributes: &serde_json::Value, roles: &[String]) -> Result<()> {

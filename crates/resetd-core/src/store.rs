@@ -7,7 +7,7 @@ use crate::model::{
     OutboxStatus, Person, ResetRequest, ResetToken, Tenant, TenantSettings, Timestamp,
 };
 use crate::secret::SecretHash;
-use crate::types::{ClientName, PersonId, TenantId};
+use crate::types::{ClientName, Login, PersonId, TenantId};
 
 /// A storage failure.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -25,6 +25,10 @@ pub enum StoreError {
     /// call may succeed later. The text is for logs.
     #[error("database unavailable: {0}")]
     Unavailable(String),
+    /// The outbox message's body was erased when it was sent or given up (it held a reset
+    /// link), so it cannot be sent again.
+    #[error("the message body was erased")]
+    Erased,
     /// The database failed; the text is for logs.
     #[error("database: {0}")]
     Backend(String),
@@ -76,7 +80,7 @@ pub struct PasswordChange {
     pub new_hash: String,
     /// Set must-change-on-next-login.
     pub must_change_password: bool,
-    /// Clear failed logins and any lock.
+    /// Clear the counter (failed logins and any lock) of the person's login.
     pub unlock: bool,
     /// How many hashes of history to keep (0: none).
     pub keep_history: u32,
@@ -88,13 +92,45 @@ pub struct PasswordChange {
     pub audit: NewAudit,
 }
 
-/// A person's login counters after a failure.
+/// The account an authentication names, as far as checking a password needs it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoginAccount {
+    /// Who.
+    pub person: PersonId,
+    /// Disabled people cannot log in.
+    pub enabled: bool,
+    /// The stored PHC string (or an imported foreign hash); `None`: no password set.
+    pub password_hash: Option<String>,
+    /// Must change the password at this login.
+    pub must_change_password: bool,
+}
+
+/// Whether an authentication may check its password: see [`Store::begin_login`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct LoginFailure {
-    /// Consecutive failures, this one included.
-    pub failures: u32,
-    /// Set when this failure locked the account.
-    pub locked_until: Option<Timestamp>,
+pub enum LoginAttempt {
+    /// The attempt is reserved and may be verified. It counts as a failure (`failures` in the
+    /// window, this one included) unless a success gives it back; `locked_until` is set when this
+    /// reservation reached the threshold, so every later one is refused until then.
+    Granted {
+        /// Attempts counted in the window, this one included.
+        failures: u32,
+        /// Set when this reservation locked the login.
+        locked_until: Option<Timestamp>,
+    },
+    /// The login is locked: the password must not be checked.
+    Locked {
+        /// Until when.
+        until: Timestamp,
+    },
+}
+
+/// The outcome of [`Store::begin_login`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoginStart {
+    /// Whether the password may be checked.
+    pub attempt: LoginAttempt,
+    /// The person with that login, if any (whether or not they may log in).
+    pub account: Option<LoginAccount>,
 }
 
 /// The storage port implemented by the SQLite and PostgreSQL stores.
@@ -217,22 +253,35 @@ pub trait Store: Send + Sync {
         limit: u32,
     ) -> Result<Vec<String>, StoreError>;
 
-    /// Counts a failed login and locks at `threshold`, atomically.
-    async fn record_login_failure(
+    /// Starts an authentication for `login` in `tenant`, in one atomic step across instances:
+    /// reserves an attempt against the login's counter (kept per tenant and login, whether or
+    /// not anyone has that login, so a lock tells nothing about who exists) and reads the
+    /// account. Every call writes the counter, granted or not, so all paths cost the same.
+    ///
+    /// The counter: while it is live (`now` before its window's end) and holds `threshold`
+    /// attempts, the answer is `Locked` until the window's end. Otherwise the attempt is
+    /// granted and counted (a count whose window ended starts again at 1) and the window ends at
+    /// `until`; the grant that reaches `threshold` locks the login until `until`. So at most
+    /// `threshold` passwords are ever checked per window, however many requests arrive at once.
+    /// Also removes a few counters whose window ended, so the table stays small.
+    async fn begin_login(
         &self,
         tenant: &TenantId,
-        person: &PersonId,
+        login: &Login,
         threshold: u32,
-        lock_until: Timestamp,
-    ) -> Result<LoginFailure, StoreError>;
-    /// Clears the failure count after a good login; stores `rehash` when given.
+        now: Timestamp,
+        until: Timestamp,
+    ) -> Result<LoginStart, StoreError>;
+    /// After a verified password: forgets the login's counter (the caller's reservation
+    /// included, and any lock) and stores `rehash` as `person`'s hash when given.
     async fn record_login_success(
         &self,
         tenant: &TenantId,
+        login: &Login,
         person: &PersonId,
         rehash: Option<String>,
     ) -> Result<(), StoreError>;
-    /// Clears failures and any lock.
+    /// Clears the counter (failures and any lock) of the person's login.
     async fn unlock(
         &self,
         tenant: &TenantId,
@@ -252,22 +301,27 @@ pub trait Store: Send + Sync {
 
     /// Claims up to `limit` due messages: each is leased until `lease_until`, so no other worker
     /// takes it meanwhile, and a crashed worker's lease simply runs out.
+    ///
+    /// Bodies at rest: a store keeps every queued body sealed under a key outside the database
+    /// and erases it (empty text, no HTML) once the message is sent or dead. This is the only
+    /// method that returns bodies opened; a message whose body cannot be opened (its key is
+    /// missing, or it was altered) is not returned but marked dead with the reason.
     async fn claim_outbox(
         &self,
         now: Timestamp,
         lease_until: Timestamp,
         limit: u32,
     ) -> Result<Vec<OutboxMessage>, StoreError>;
-    /// Marks a message delivered.
+    /// Marks a message delivered and erases its body.
     async fn mark_sent(&self, id: i64, at: Timestamp) -> Result<(), StoreError>;
-    /// Records a failed attempt; `retry_at = None` marks it dead.
+    /// Records a failed attempt; `retry_at = None` marks it dead and erases its body.
     async fn mark_failed(
         &self,
         id: i64,
         error: &str,
         retry_at: Option<Timestamp>,
     ) -> Result<(), StoreError>;
-    /// Messages by status, newest first.
+    /// Messages by status, newest first, with their bodies as stored (sealed or erased).
     async fn list_outbox(
         &self,
         tenant: Option<&TenantId>,
@@ -276,7 +330,7 @@ pub trait Store: Send + Sync {
     ) -> Result<Vec<OutboxMessage>, StoreError>;
     /// Puts a dead or pending message back in the queue, due at `at`, with a full set of
     /// attempts, and returns its tenant; `NotFound` if there is no such message (in `tenant`, when
-    /// given) or it was sent.
+    /// given) or it was sent; `Erased` if it is dead and its body was erased.
     async fn retry_outbox(
         &self,
         tenant: Option<&TenantId>,

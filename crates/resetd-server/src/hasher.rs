@@ -1,13 +1,16 @@
 //! Argon2id on a fixed set of hashing threads. `workers` threads each own their Argon2 working
 //! memory (reused for every hash, so memory stays at workers × m_cost however many requests come),
 //! and at most `queue` jobs wait; past that the caller gets `Overloaded` at once (503 +
-//! Retry-After) instead of a growing queue.
+//! Retry-After) instead of a growing queue. The password policy's zxcvbn check (milliseconds of
+//! CPU, reachable anonymously through `password/check`) runs on the same threads and queue, so
+//! all of a request's password work is bounded together and none of it stalls the async runtime.
 
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use resetd_core::hash::{Argon2id, HashError, PasswordHasher, Scratch, Verified};
+use resetd_core::policy::{PasswordPolicy, PersonalContext, Verdict};
 use resetd_core::types::Password;
 use tokio::sync::oneshot;
 
@@ -85,6 +88,21 @@ impl PasswordHasher for PooledHasher {
         let pw = password.clone();
         self.run(move |a, s| a.verify_dummy_with(&pw, s)).await
     }
+
+    async fn check_policy(
+        &self,
+        policy: &PasswordPolicy,
+        password: &Password,
+        words: &[&str],
+    ) -> Result<Verdict, HashError> {
+        let (policy, pw) = (policy.clone(), password.clone());
+        let words: Vec<String> = words.iter().map(|w| (*w).to_owned()).collect();
+        self.run(move |_, _| {
+            let words = words.iter().map(String::as_str).collect();
+            policy.check(&pw, &PersonalContext { words })
+        })
+        .await
+    }
 }
 
 #[cfg(test)]
@@ -123,5 +141,43 @@ mod tests {
             "the running one and the queued ones finish: {ok}"
         );
         assert_eq!(ok + shed, 20);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn policy_checks_share_the_pool_and_are_shed_when_it_is_full() {
+        let argon = Argon2id::new(HashParams {
+            m_cost: 65536,
+            t_cost: 8,
+            p_cost: 1,
+        })
+        .unwrap();
+        let pool = Arc::new(PooledHasher::new(argon, 1, 1));
+        let pw = Password::parse("some password").unwrap();
+        let policy = PasswordPolicy::default();
+        // Idle: the same verdict as on the calling thread.
+        assert_eq!(
+            pool.check_policy(&policy, &pw, &["some"]).await.unwrap(),
+            policy.check(
+                &pw,
+                &PersonalContext {
+                    words: vec!["some"]
+                }
+            )
+        );
+        // One hash running and one waiting (each takes far longer than the pauses here): the
+        // check is refused at once instead of queueing behind them.
+        let mut busy = Vec::new();
+        for _ in 0..2 {
+            let (pool, pw) = (pool.clone(), pw.clone());
+            busy.push(tokio::spawn(async move { pool.hash(&pw).await }));
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        assert_eq!(
+            pool.check_policy(&policy, &pw, &[]).await,
+            Err(HashError::Overloaded)
+        );
+        for t in busy {
+            t.await.unwrap().unwrap();
+        }
     }
 }

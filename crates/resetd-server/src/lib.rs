@@ -1,8 +1,12 @@
-//! resetd's HTTP surfaces: the native API under /v1, health and metrics, and the background
-//! worker that resolves reset requests. Each surface maps core errors to its own wire shape once.
+//! resetd's HTTP surfaces: the native API under /v1, the hosted page and the dialects (the public
+//! router), health, readiness and metrics (the management router, served on its own listener),
+//! and the background worker that resolves reset requests. Each surface maps core errors to its
+//! own wire shape once.
 
+pub mod body;
 pub mod dialects;
 pub mod hasher;
+pub mod management;
 pub mod metrics;
 pub mod native;
 pub mod page;
@@ -15,14 +19,13 @@ use std::time::{Duration, Instant};
 
 use axum::extract::{ConnectInfo, DefaultBodyLimit, FromRequestParts, MatchedPath, Request, State};
 use axum::http::request::Parts;
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::{header, HeaderValue};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use resetd_core::Service;
 use tokio::sync::{watch, Notify};
-use tower_http::timeout::TimeoutLayer;
 
 use crate::metrics::Metrics;
 use crate::problem::Problem;
@@ -33,8 +36,11 @@ use crate::ratelimit::RateLimiter;
 pub struct HttpConfig {
     /// Largest accepted request body in bytes.
     pub body_limit: usize,
-    /// A request taking longer is answered 503.
+    /// A request taking longer is answered 503 + Retry-After in its surface's shape.
     pub request_timeout: Duration,
+    /// A body not received within this time of its head is answered 408 in its surface's shape
+    /// ([`body::BODY_READ_TIMEOUT`]; not a setting, a field so that tests can shorten it).
+    pub body_read_timeout: Duration,
     /// Per-IP sustained rate of reset requests (0: off).
     pub recovery_per_minute: u32,
     /// Per-IP burst of reset requests.
@@ -43,6 +49,10 @@ pub struct HttpConfig {
     pub auth_per_minute: u32,
     /// Per-IP burst of authentications.
     pub auth_burst: u32,
+    /// Per-IP sustained rate of anonymous password policy checks (0: off).
+    pub password_check_per_minute: u32,
+    /// Per-IP burst of password policy checks.
+    pub password_check_burst: u32,
 }
 
 impl Default for HttpConfig {
@@ -50,10 +60,15 @@ impl Default for HttpConfig {
         Self {
             body_limit: 64 * 1024,
             request_timeout: Duration::from_secs(30),
+            body_read_timeout: body::BODY_READ_TIMEOUT,
             recovery_per_minute: 30,
             recovery_burst: 10,
             auth_per_minute: 120,
             auth_burst: 20,
+            // A strength meter checks as the person types (debounced): a burst covers one
+            // password, the rate a few per minute; each check costs milliseconds of CPU.
+            password_check_per_minute: 60,
+            password_check_burst: 20,
         }
     }
 }
@@ -75,6 +90,8 @@ pub struct Inner {
     pub recovery_limiter: RateLimiter,
     /// Per-IP limit on authentication and reset completion.
     pub auth_limiter: RateLimiter,
+    /// Per-IP limit on anonymous password policy checks.
+    pub check_limiter: RateLimiter,
     /// Wakes the reset-request worker.
     pub reset_notify: Arc<Notify>,
     /// Wakes the outbox worker.
@@ -124,6 +141,10 @@ impl AppState {
             metrics: Metrics::default(),
             recovery_limiter: RateLimiter::new(http.recovery_per_minute, http.recovery_burst),
             auth_limiter: RateLimiter::new(http.auth_per_minute, http.auth_burst),
+            check_limiter: RateLimiter::new(
+                http.password_check_per_minute,
+                http.password_check_burst,
+            ),
             reset_notify: Arc::new(Notify::new()),
             mail_notify,
             extra_metrics,
@@ -157,25 +178,27 @@ impl ClientIp {
     }
 }
 
-/// The whole HTTP application, with the dialects `dialects` enables.
+/// The public HTTP application, with the dialects `dialects` enables. `/metrics` and `/readyz`
+/// are not here but on [`management::router`]; `/healthz` is on both, as it says only "ok" (a
+/// liveness answer for whatever can reach only the public port) and so reveals nothing.
 pub fn router(state: AppState, dialects: &dialects::DialectsConfig) -> Router {
-    let timeout = state.http.request_timeout;
+    let limits = body::Limits {
+        body: state.http.body_read_timeout,
+        request: state.http.request_timeout,
+    };
     let body_limit = state.http.body_limit;
-    Router::new()
-        .merge(native::routes())
-        .merge(page::routes())
-        .merge(dialects::routes(dialects))
+    let top = Router::new()
+        // Each surface answers a slow body (408) and a slow request (503) in its own shape.
+        .merge(limits.guard(native::routes(), native::timeout_answer()))
+        .merge(limits.guard(page::routes(), page::timeout_answer(state.clone())))
+        .merge(dialects::routes(dialects, limits))
         .route("/healthz", get(|| async { "ok" }))
-        .route("/readyz", get(ready))
-        .route("/metrics", get(metrics))
         .route("/openapi.json", get(openapi))
         .fallback(|| async { Problem::not_found() })
         .method_not_allowed_fallback(|| async { Problem::method_not_allowed() })
-        .layer(axum::middleware::from_fn_with_state(state.clone(), observe))
-        .layer(TimeoutLayer::with_status_code(
-            StatusCode::SERVICE_UNAVAILABLE,
-            timeout,
-        ))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), observe));
+    limits
+        .backstop(top)
         .layer(DefaultBodyLimit::max(body_limit))
         .merge(import_route(state.clone()))
         .with_state(state)
@@ -191,34 +214,6 @@ fn import_route(state: AppState) -> Router<AppState> {
         )
         .layer(axum::middleware::from_fn_with_state(state, observe))
         .layer(DefaultBodyLimit::max(native::import::IMPORT_BODY_LIMIT))
-}
-
-async fn ready(State(s): State<AppState>) -> Response {
-    match s.service.store().ping().await {
-        Ok(()) => "ready".into_response(),
-        Err(e) => {
-            tracing::warn!(error = %e, "not ready");
-            (StatusCode::SERVICE_UNAVAILABLE, "database unavailable").into_response()
-        }
-    }
-}
-
-async fn metrics(State(s): State<AppState>) -> Response {
-    let mut extra = (s.extra_metrics)();
-    if let Ok(counts) = s.service.store().outbox_counts().await {
-        extra.push_str("# HELP resetd_outbox_messages Messages in the outbox by status.\n# TYPE resetd_outbox_messages gauge\n");
-        for (status, n) in counts {
-            extra.push_str(&format!(
-                "resetd_outbox_messages{{status=\"{}\"}} {n}\n",
-                status.as_str()
-            ));
-        }
-    }
-    (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        s.metrics.render(&extra),
-    )
-        .into_response()
 }
 
 async fn openapi() -> Response {
@@ -250,7 +245,8 @@ async fn observe(State(s): State<AppState>, req: Request, next: Next) -> Respons
     let took = started.elapsed();
     let status = res.status().as_u16();
     s.metrics.observe(&route, &method, status, took);
-    if status == 503 {
+    // A 503 + Retry-After is a shed hash, unless it is the request timeout's answer.
+    if status == 503 && res.extensions().get::<body::RequestTimedOut>().is_none() {
         s.metrics.hash_overloaded.fetch_add(
             u64::from(res.headers().contains_key(header::RETRY_AFTER)),
             std::sync::atomic::Ordering::Relaxed,
@@ -339,8 +335,6 @@ mod openapi_tests {
             ("/v1/{tenant}/outbox", &["get"]),
             ("/v1/{tenant}/outbox/{id}/retry", &["post"]),
             ("/healthz", &["get"]),
-            ("/readyz", &["get"]),
-            ("/metrics", &["get"]),
             ("/openapi.json", &["get"]),
         ];
         let paths = doc["paths"].as_object().expect("paths");

@@ -56,6 +56,11 @@ pub fn routes() -> Router<AppState> {
         .route("/v1/{tenant}/outbox/{id}/retry", post(outbox::retry))
 }
 
+/// The native API's answer to a request that ran past the request timeout.
+pub fn timeout_answer() -> crate::body::TimeoutAnswer {
+    std::sync::Arc::new(|_| Problem::request_timeout().into_response())
+}
+
 /// The one answer to every accepted reset request, whatever became of the account.
 pub const RECOVERY_ACCEPTED: &str = r#"{"status":"accepted","message":"If an account matches, a message with a reset link is on its way."}"#;
 
@@ -218,9 +223,15 @@ struct CheckBody {
 
 async fn check_password(
     State(s): State<AppState>,
+    ip: ClientIp,
     Path(t): Path<String>,
     Body(req): Body<CheckBody>,
 ) -> ApiResult {
+    // Anonymous and milliseconds of CPU each: limited per IP before anything else, and the check
+    // itself runs on the bounded hashing pool (503 + Retry-After when it is full).
+    if let Some(addr) = ip.0 {
+        s.check_limiter.check(addr).map_err(Problem::rate_limited)?;
+    }
     let t = tenant(&t)?;
     let password = Password::parse(&req.password)?;
     let login = opt(req.login, Login::parse)?;

@@ -1,7 +1,8 @@
 //! The native API's error shape, RFC 9457 `application/problem+json`, and the JSON body extractor
-//! that turns every malformed body into one.
+//! that turns every malformed body into one, in the API's words (see [`crate::body`]): no serde
+//! message reaches a client, so none can echo input either.
 
-use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::rejection::{BytesRejection, QueryRejection};
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderValue, StatusCode};
@@ -96,9 +97,68 @@ impl Problem {
         .with("errors", json!([{"field": e.field, "reason": e.reason}]))
     }
 
+    /// 408: the body did not arrive within the body deadline.
+    pub fn body_timeout() -> Self {
+        Self::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "body-timeout",
+            "Request Timeout",
+            format!(
+                "The request body did not arrive within {} seconds.",
+                crate::body::BODY_READ_TIMEOUT.as_secs()
+            ),
+        )
+    }
+
+    /// 503 + Retry-After: the request was not answered within the request timeout.
+    pub fn request_timeout() -> Self {
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "timeout",
+            "Service Unavailable",
+            "The request took too long to answer; retry shortly.",
+        )
+        .retry_after(resetd_core::error::RETRY_UNAVAILABLE_SECS)
+    }
+
+    /// 400 for a body that is not JSON.
+    fn malformed(detail: String) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "malformed-json",
+            "Malformed JSON",
+            detail,
+        )
+    }
+
+    /// 422 for a JSON body whose data does not fit: the field and what is wrong with it.
+    fn invalid_body(p: &crate::body::FieldProblem) -> Self {
+        let detail = if p.field.is_empty() {
+            capitalized(&p.reason)
+        } else {
+            format!("Field '{}' {}.", p.field, p.reason)
+        };
+        Self::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid-body",
+            "Invalid Body",
+            detail,
+        )
+        .with("errors", json!([{"field": p.field, "reason": p.reason}]))
+    }
+
     /// The HTTP status.
     pub fn status(&self) -> StatusCode {
         self.status
+    }
+}
+
+/// `reason` as a sentence.
+fn capitalized(reason: &str) -> String {
+    let mut c = reason.chars();
+    match c.next() {
+        Some(f) => format!("{}{}.", f.to_uppercase(), c.as_str()),
+        None => String::new(),
     }
 }
 
@@ -142,6 +202,13 @@ impl From<CoreError> for Problem {
                 "link-not-allowed",
                 "Reset Page Not Allowed",
                 "The reset page URL matches no allowed prefix of a registered client.",
+            ),
+            CoreError::MessageErased => Problem::new(
+                S::CONFLICT,
+                "message-erased",
+                "Message Erased",
+                "This message was given up and its body erased, as it held a reset link; it cannot \
+                 be sent again. Ask for a new reset email instead.",
             ),
             CoreError::Disabled => Problem::new(
                 S::CONFLICT,
@@ -270,29 +337,6 @@ impl IntoResponse for Problem {
     }
 }
 
-/// Removes quoted or back-ticked values from a serde message, so an error never echoes input
-/// (which may be a password).
-pub fn scrub(msg: &str) -> String {
-    let mut out = String::with_capacity(msg.len());
-    let mut quote: Option<char> = None;
-    for c in msg.chars() {
-        match quote {
-            Some(q) if c == q => {
-                out.push('…');
-                out.push(c);
-                quote = None;
-            }
-            Some(_) => {}
-            None if c == '`' || c == '"' => {
-                out.push(c);
-                quote = Some(c);
-            }
-            None => out.push(c),
-        }
-    }
-    out
-}
-
 fn unsupported_media_type() -> Problem {
     Problem::new(
         StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -302,44 +346,29 @@ fn unsupported_media_type() -> Problem {
     )
 }
 
-/// Maps a JSON body rejection to a problem.
-pub fn json_rejection(r: JsonRejection) -> Problem {
-    use StatusCode as S;
-    match r {
-        JsonRejection::MissingJsonContentType(_) => Problem::new(
-            S::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported-media-type",
-            "Unsupported Media Type",
-            "Send the body as Content-Type: application/json.",
-        ),
-        JsonRejection::JsonSyntaxError(e) => Problem::new(
-            S::BAD_REQUEST,
-            "malformed-json",
-            "Malformed JSON",
-            scrub(&e.body_text()),
-        ),
-        JsonRejection::JsonDataError(e) => Problem::new(
-            S::UNPROCESSABLE_ENTITY,
-            "invalid-body",
-            "Invalid Body",
-            scrub(&e.body_text()),
-        ),
-        JsonRejection::BytesRejection(e) if e.status() == S::PAYLOAD_TOO_LARGE => Problem::new(
-            S::PAYLOAD_TOO_LARGE,
+/// Maps a failed body read (size, deadline, a broken connection) to a problem.
+fn bytes_rejection(r: &BytesRejection) -> Problem {
+    if crate::body::timed_out(r) {
+        return Problem::body_timeout();
+    }
+    if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        return Problem::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
             "body-too-large",
             "Payload Too Large",
             "The request body is larger than the server accepts.",
-        ),
-        other => Problem::new(
-            S::BAD_REQUEST,
-            "bad-body",
-            "Bad Request",
-            scrub(&other.body_text()),
-        ),
+        );
     }
+    Problem::new(
+        StatusCode::BAD_REQUEST,
+        "bad-body",
+        "Bad Request",
+        "The request body could not be read.",
+    )
 }
 
-/// A JSON body whose every rejection is a problem+json.
+/// A JSON body whose every rejection is a problem+json: the content type, the size, the
+/// deadline, the syntax (400) and the data (422, naming the field), in the API's own words.
 pub struct Body<T>(pub T);
 
 impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Body<T> {
@@ -359,24 +388,59 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Body<T> {
         if !json_type {
             return Err(unsupported_media_type());
         }
-        let bytes = match axum::body::Bytes::from_request(req, state).await {
-            Ok(b) => b,
-            Err(e) => return Err(json_rejection(JsonRejection::BytesRejection(e))),
-        };
-        // serde would also read a struct from a JSON array in field order; the API takes objects only.
-        if bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[') {
-            return Err(Problem::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "invalid-body",
-                "Invalid Body",
-                "The body must be a JSON object.",
-            ));
-        }
-        match axum::Json::<T>::from_bytes(&bytes) {
-            Ok(axum::Json(v)) => Ok(Body(v)),
-            Err(r) => Err(json_rejection(r)),
-        }
+        let bytes = axum::body::Bytes::from_request(req, state)
+            .await
+            .map_err(|e| bytes_rejection(&e))?;
+        parse_json(&bytes).map(Body)
     }
+}
+
+/// Reads a JSON object into `T`.
+fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Problem> {
+    use crate::body::{data_problem, leading_kind, syntax_reason, FieldProblem};
+    use serde_json::error::Category;
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(Problem::malformed(
+            "The body is empty; send a JSON object.".into(),
+        ));
+    }
+    // serde would also read a struct from a JSON array in field order, and a bare `null` as
+    // "no struct": the API takes objects only. Syntax is checked first, so that a truncated
+    // array is malformed (400) rather than the wrong kind (422).
+    if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        if let Err(e) = serde_json::from_slice::<serde::de::IgnoredAny>(bytes) {
+            return Err(Problem::malformed(format!(
+                "The body is not valid JSON: {}.",
+                syntax_reason(&e)
+            )));
+        }
+        return Err(Problem::invalid_body(&FieldProblem {
+            field: String::new(),
+            reason: format!(
+                "the body must be a JSON object, not {}",
+                leading_kind(bytes)
+            ),
+        }));
+    }
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let value = serde_path_to_error::deserialize::<_, T>(&mut de).map_err(|e| {
+        match e.inner().classify() {
+            Category::Data => {
+                Problem::invalid_body(&data_problem(&e.path().to_string(), &e.inner().to_string()))
+            }
+            Category::Syntax | Category::Eof | Category::Io => Problem::malformed(format!(
+                "The body is not valid JSON: {}.",
+                syntax_reason(e.inner())
+            )),
+        }
+    })?;
+    de.end().map_err(|e| {
+        Problem::malformed(format!(
+            "The body is not valid JSON: {}.",
+            syntax_reason(&e)
+        ))
+    })?;
+    Ok(value)
 }
 
 /// A query string whose rejection is a problem+json.
@@ -402,40 +466,41 @@ impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for Path<T>
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         match axum::extract::Path::<T>::from_request_parts(parts, state).await {
             Ok(axum::extract::Path(v)) => Ok(Path(v)),
-            Err(r) => Err(Problem::new(
+            // The native paths are text: only a segment that is not UTF-8 once percent-decoded
+            // fails (axum's own message names Rust types).
+            Err(_) => Err(Problem::new(
                 StatusCode::BAD_REQUEST,
                 "invalid-path",
                 "Invalid Path",
-                scrub(&r.body_text()),
+                "A path segment is not valid UTF-8 once percent-decoded.",
             )),
         }
     }
 }
 
+/// A query string that does not fit, in the API's words: the parameter and what is wrong.
 fn query_rejection(r: QueryRejection) -> Problem {
+    // axum words it `Failed to deserialize query string: <path>: <serde's message>`.
+    let text = r.body_text();
+    let rest = text.split_once(": ").map(|x| x.1).unwrap_or("");
+    let (path, msg) = rest.split_once(": ").unwrap_or((".", rest));
+    let p = crate::body::data_problem(path, msg);
+    let detail = if p.field.is_empty() {
+        "The query string is invalid.".to_owned()
+    } else {
+        format!("Parameter '{}' {}.", p.field, p.reason)
+    };
     Problem::new(
         StatusCode::BAD_REQUEST,
         "invalid-query",
         "Invalid Query",
-        scrub(&r.body_text()),
+        detail,
     )
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn scrub_removes_values() {
-        assert_eq!(
-            scrub("password: invalid type: string \"hunter2\", expected u32"),
-            "password: invalid type: string \"…\", expected u32"
-        );
-        assert_eq!(
-            scrub("invalid type: integer `12345678`, expected a string"),
-            "invalid type: integer `…`, expected a string"
-        );
-    }
 
     #[test]
     fn core_errors_map_to_statuses() {

@@ -28,6 +28,9 @@ use resetd_core::types::{
 };
 use serde_json::json;
 
+mod login;
+pub use login::{login_attempts_are_reserved_atomically, login_attempts_lock_and_reset};
+
 /// Every check, by name, in the order `conformance_tests!` runs them.
 pub const CHECKS: &[&str] = &[
     "ping_and_migrate_are_idempotent",
@@ -41,7 +44,8 @@ pub const CHECKS: &[&str] = &[
     "token_is_single_use_under_concurrency",
     "password_change_voids_tokens",
     "password_history_is_pruned",
-    "login_failures_lock_and_reset",
+    "login_attempts_lock_and_reset",
+    "login_attempts_are_reserved_atomically",
     "outbox_claims_are_leased",
     "outbox_delivery_states",
     "audit_listing",
@@ -70,7 +74,8 @@ macro_rules! conformance_tests {
             token_is_single_use_under_concurrency,
             password_change_voids_tokens,
             password_history_is_pruned,
-            login_failures_lock_and_reset,
+            login_attempts_lock_and_reset,
+            login_attempts_are_reserved_atomically,
             outbox_claims_are_leased,
             outbox_delivery_states,
             audit_listing,
@@ -193,6 +198,21 @@ fn message(tenant: &TenantId, kind: MessageKind, when: Timestamp, tag: &str) -> 
             MessageKind::PasswordChanged => 86_400,
         }),
     }
+}
+
+/// `stored` (as `list_outbox` shows it) is `expected` with its body sealed: every other field
+/// as queued, the text in sealed form without the plain text, no HTML.
+fn assert_sealed(stored: &NewMessage, expected: &NewMessage) {
+    assert!(
+        crate::OutboxKeys::sealed_with(&stored.text).is_some(),
+        "the body is not sealed at rest: {}",
+        stored.text
+    );
+    assert!(!stored.text.contains(&expected.text) && stored.html.is_none());
+    let mut unsealed = stored.clone();
+    unsealed.text = expected.text.clone();
+    unsealed.html = expected.html.clone();
+    assert_eq!(&unsealed, expected);
 }
 
 fn token(p: &Person, secret: &str, created: Timestamp) -> ResetToken {
@@ -408,6 +428,7 @@ pub async fn people(store: Arc<dyn Store>) {
     p2.password_hash = None;
     p2.password_changed_at = None;
     p2.must_change_password = true;
+    // The counters are the login's (`begin_login`), not written with the person.
     p2.failed_logins = 2;
     p2.locked_until = Some(at(99));
     p2.created_at = at(10);
@@ -427,6 +448,9 @@ pub async fn people(store: Arc<dyn Store>) {
     assert!(p3.number > 0);
 
     assert_eq!(person(s, &p1).await, p1);
+    // Read back, the counters are those of the login, which has none.
+    p2.failed_logins = 0;
+    p2.locked_until = None;
     assert_eq!(person(s, &p2).await, p2);
     assert_eq!(person(s, &p3).await, p3);
 
@@ -738,9 +762,9 @@ pub async fn reset_request_lifecycle(store: Arc<dyn Store>) {
         (m.status, m.attempts, m.next_attempt_at, m.sent_at),
         (OutboxStatus::Pending, 0, at(1_000), None)
     );
-    assert_eq!(
-        m.message,
-        message(&a, MessageKind::ResetLink, at(1_000), "reset")
+    assert_sealed(
+        &m.message,
+        &message(&a, MessageKind::ResetLink, at(1_000), "reset"),
     );
     assert_eq!(m.last_error, None);
     assert_eq!(
@@ -1090,21 +1114,18 @@ pub async fn password_change_voids_tokens(store: Arc<dyn Store>) {
         Err(StoreError::NotFound)
     );
 
-    // unlock = false keeps the counters, unlock = true clears them.
-    s.record_login_failure(&a, &q.id, 2, at(99_000))
-        .await
-        .unwrap();
-    s.record_login_failure(&a, &q.id, 2, at(99_000))
-        .await
-        .unwrap(); // locks (counter reset)
-    s.record_login_failure(&a, &q.id, 2, at(99_000))
-        .await
-        .unwrap(); // failed_logins = 1
+    // unlock = false keeps the login's counter, unlock = true clears it (more in
+    // `login_attempts_lock_and_reset`).
+    for now in [0, 1] {
+        s.begin_login(&a, &q.login, 2, at(now), at(99_000))
+            .await
+            .unwrap(); // the second locks
+    }
     s.change_password(change(&q, None, "$argon2id$q1", at(50_000)))
         .await
         .unwrap();
     let got = person(s, &q).await;
-    assert_eq!((got.failed_logins, got.locked_until), (1, Some(at(99_000))));
+    assert_eq!((got.failed_logins, got.locked_until), (2, Some(at(99_000))));
     assert_eq!(get_token(s, "tq").await.revoked_at, Some(at(50_000)));
     let mut unlocking = change(&q, None, "$argon2id$q2", at(51_000));
     unlocking.unlock = true;
@@ -1172,95 +1193,6 @@ pub async fn password_history_is_pruned(store: Arc<dyn Store>) {
         3,
         "per person"
     );
-}
-
-/// Failed logins count atomically, lock at the threshold (resetting the counter), and a good
-/// login or an unlock clears them.
-pub async fn login_failures_lock_and_reset(store: Arc<dyn Store>) {
-    let s = &*store;
-    let a = tenant(s, "acme").await;
-    let p = add_person(s, &a, "alice", "alice@example.com").await;
-    let lock = at(900_000);
-
-    let f1 = s.record_login_failure(&a, &p.id, 3, lock).await.unwrap();
-    assert_eq!((f1.failures, f1.locked_until), (1, None));
-    let f2 = s.record_login_failure(&a, &p.id, 3, lock).await.unwrap();
-    assert_eq!((f2.failures, f2.locked_until), (2, None));
-    assert_eq!(person(s, &p).await.failed_logins, 2);
-    let f3 = s.record_login_failure(&a, &p.id, 3, lock).await.unwrap();
-    assert_eq!((f3.failures, f3.locked_until), (3, Some(lock)));
-    let got = person(s, &p).await;
-    assert_eq!(
-        (got.failed_logins, got.locked_until),
-        (0, Some(lock)),
-        "locking starts a fresh window"
-    );
-    let f4 = s.record_login_failure(&a, &p.id, 3, lock).await.unwrap();
-    assert_eq!((f4.failures, f4.locked_until), (1, None));
-
-    // Success clears; a rehash replaces the hash but not password_changed_at.
-    s.record_login_success(&a, &p.id, None).await.unwrap();
-    let got = person(s, &p).await;
-    assert_eq!(
-        (
-            got.failed_logins,
-            got.locked_until,
-            got.password_hash.clone()
-        ),
-        (0, None, p.password_hash.clone())
-    );
-    s.record_login_failure(&a, &p.id, 3, lock).await.unwrap();
-    s.record_login_success(&a, &p.id, Some("$argon2id$rehashed".into()))
-        .await
-        .unwrap();
-    let got = person(s, &p).await;
-    assert_eq!(got.password_hash.as_deref(), Some("$argon2id$rehashed"));
-    assert_eq!(
-        (got.password_changed_at, got.failed_logins),
-        (p.password_changed_at, 0)
-    );
-
-    // Unlock clears and is audited.
-    for _ in 0..3 {
-        s.record_login_failure(&a, &p.id, 3, lock).await.unwrap();
-    }
-    s.record_login_failure(&a, &p.id, 3, lock).await.unwrap();
-    s.unlock(&a, &p.id, audit(&a, Some(&p.id), "unlocked", at(5)))
-        .await
-        .unwrap();
-    let got = person(s, &p).await;
-    assert_eq!((got.failed_logins, got.locked_until), (0, None));
-    assert!(audit_kinds(s, &a).await.contains(&"unlocked".to_string()));
-
-    // Unknown people.
-    let ghost = PersonId::generate();
-    assert_eq!(
-        s.record_login_failure(&a, &ghost, 3, lock).await,
-        Err(StoreError::NotFound)
-    );
-    assert_eq!(
-        s.record_login_success(&a, &ghost, None).await,
-        Err(StoreError::NotFound)
-    );
-    assert_eq!(
-        s.unlock(&a, &ghost, audit(&a, Some(&ghost), "unlocked", at(6)))
-            .await,
-        Err(StoreError::NotFound)
-    );
-
-    // Concurrent failures are each counted once.
-    let tasks: Vec<_> = (0..20)
-        .map(|_| {
-            let (s, a, id) = (store.clone(), a.clone(), p.id.clone());
-            tokio::spawn(async move { s.record_login_failure(&a, &id, 1_000, lock).await })
-        })
-        .collect();
-    let mut seen = HashSet::new();
-    for t in tasks {
-        seen.insert(t.await.expect("task").expect("failure").failures);
-    }
-    assert_eq!(seen, (1..=20).collect::<HashSet<u32>>());
-    assert_eq!(person(s, &p).await.failed_logins, 20);
 }
 
 /// Enqueues a "password changed" email for `p` created at `when` and returns its outbox id.
@@ -1356,7 +1288,8 @@ pub async fn outbox_claims_are_leased(store: Arc<dyn Store>) {
     );
 }
 
-/// Delivery outcomes: sent, retry later (error kept, cut to 500 characters), dead, revived.
+/// Delivery outcomes: sent, retry later (error kept, cut to 500 characters), dead; bodies
+/// opened when claimed and erased when sent or dead, so a dead message cannot be revived.
 pub async fn outbox_delivery_states(store: Arc<dyn Store>) {
     let s = &*store;
     let a = tenant(s, "acme").await;
@@ -1367,9 +1300,20 @@ pub async fn outbox_delivery_states(store: Arc<dyn Store>) {
     let m2 = enqueue(s, &p, at(2), "m2").await;
     let m3 = enqueue(s, &p, at(3), "m3").await;
     let mb = enqueue(s, &q, at(4), "mb").await;
+    // Claimed bodies are opened (they are sealed at rest: see `reset_request_lifecycle`).
+    let claimed = s.claim_outbox(at(10), at(1_000), 10).await.unwrap();
+    let texts: Vec<(&str, Option<&str>)> = claimed
+        .iter()
+        .map(|m| (m.message.text.as_str(), m.message.html.as_deref()))
+        .collect();
     assert_eq!(
-        s.claim_outbox(at(10), at(1_000), 10).await.unwrap().len(),
-        4
+        texts,
+        [
+            ("text m1", Some("<p>html m1</p>")),
+            ("text m2", Some("<p>html m2</p>")),
+            ("text m3", Some("<p>html m3</p>")),
+            ("text mb", Some("<p>html mb</p>"))
+        ]
     );
 
     s.mark_sent(m1, at(20)).await.unwrap();
@@ -1406,6 +1350,20 @@ pub async fn outbox_delivery_states(store: Arc<dyn Store>) {
         (o3.status, o3.last_error.as_deref()),
         (OutboxStatus::Dead, Some("550 no such user"))
     );
+    // Sent and dead: the bodies are erased (recipient, subject, Message-ID and errors stay);
+    // the pending one keeps its sealed body.
+    for o in [o1, o3] {
+        assert_eq!(
+            (o.message.text.as_str(), o.message.html.as_deref()),
+            ("", None)
+        );
+        assert_eq!(o.message.recipient.as_str(), "to@example.com");
+        assert!(
+            o.message.subject.starts_with("subject m")
+                && o.message.message_id.ends_with("@resetd.test>")
+        );
+    }
+    assert!(crate::OutboxKeys::sealed_with(&o2.message.text).is_some());
 
     let sent = s
         .list_outbox(None, Some(OutboxStatus::Sent), 10)
@@ -1447,12 +1405,20 @@ pub async fn outbox_delivery_states(store: Arc<dyn Store>) {
         Some(500)
     );
 
-    // A dead message revived: pending, due at once, a full set of attempts.
-    // Scoped to a tenant: another tenant's message is not found and stays as it was.
+    // A dead message's body was erased: it cannot be sent again (`Erased`), and stays dead.
+    // Scoped to a tenant first: another tenant's message is not found.
     assert_eq!(
         s.retry_outbox(Some(&b), m3, at(7_000)).await,
         Err(StoreError::NotFound),
         "a tenant cannot retry another tenant's message"
+    );
+    assert_eq!(
+        s.retry_outbox(Some(&a), m3, at(7_000)).await,
+        Err(StoreError::Erased)
+    );
+    assert_eq!(
+        s.retry_outbox(None, m3, at(7_000)).await,
+        Err(StoreError::Erased)
     );
     assert_eq!(
         outbox_of(s, &a)
@@ -1463,14 +1429,10 @@ pub async fn outbox_delivery_states(store: Arc<dyn Store>) {
             .status,
         OutboxStatus::Dead
     );
-    assert_eq!(s.retry_outbox(Some(&a), m3, at(7_000)).await, Ok(a.clone()));
     let c = s.claim_outbox(at(7_000), at(8_000), 10).await.unwrap();
-    let ids: Vec<i64> = c.iter().map(|m| m.id).collect();
-    assert!(ids.contains(&m3), "{ids:?}");
-    let revived = c.iter().find(|m| m.id == m3).unwrap();
-    assert_eq!(
-        (revived.status, revived.attempts),
-        (OutboxStatus::Pending, 1)
+    assert!(
+        !c.iter().any(|m| m.id == m3),
+        "an erased message is never claimed"
     );
     // A revived notice gets a fresh retry window as long as its first (a reset link keeps its
     // deadline: the link's expiry does not move).
@@ -1502,8 +1464,12 @@ pub async fn outbox_delivery_states(store: Arc<dyn Store>) {
         Err(StoreError::NotFound)
     );
     let counts = s.outbox_counts().await.unwrap();
-    assert_eq!(count_of(&counts, OutboxStatus::Dead), 0);
-    assert_eq!(count_of(&counts, OutboxStatus::Pending), 3);
+    assert_eq!(
+        count_of(&counts, OutboxStatus::Dead),
+        1,
+        "the erased one stays dead"
+    );
+    assert_eq!(count_of(&counts, OutboxStatus::Pending), 2);
 }
 
 /// Audit events: per tenant, newest first, paginated by id.

@@ -12,8 +12,10 @@
 pub mod conformance;
 #[cfg(feature = "postgres")]
 pub mod postgres;
+pub mod sealing;
 pub mod sqlite;
 
 #[cfg(feature = "postgres")]
 pub use postgres::PostgresStore;
+pub use sealing::OutboxKeys;
 pub use sqlite::SqliteStore;

@@ -32,6 +32,8 @@ pub struct Config {
     pub hashing: Hashing,
     /// HTTP limits.
     pub http: Http,
+    /// The management listener (`/metrics`, `/readyz`, `/healthz`).
+    pub management: Management,
     /// Email.
     pub mail: Mail,
     /// The hosted reset page.
@@ -74,6 +76,31 @@ pub struct Http {
     pub auth_per_minute: u32,
     /// Burst of logins per IP.
     pub auth_burst: u32,
+    /// Anonymous password policy checks (`password/check`, Unleash's `validate-password`) per
+    /// IP per minute (0: off).
+    pub password_check_per_minute: u32,
+    /// Burst of password policy checks per IP.
+    pub password_check_burst: u32,
+}
+
+/// The management listener: metrics, readiness and liveness on an address of their own, never
+/// on the public one (the metrics move with account activity, see docs/security.md).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Management {
+    /// Whether to serve it at all.
+    pub enabled: bool,
+    /// Its address; loopback by default, so only this host (a local Prometheus or agent) reaches it.
+    pub listen: SocketAddr,
+}
+
+impl Default for Management {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            listen: "127.0.0.1:9180".parse().expect("valid address"),
+        }
+    }
 }
 
 /// Email settings.
@@ -95,6 +122,10 @@ pub struct Mail {
     /// The outbox worker (`[mail.worker]`: batch, lease_secs, backoff, concurrency,
     /// notice_retry_secs).
     pub worker: resetd_mail::WorkerConfig,
+    /// The key file that seals queued email bodies in the database (created with mode 0600 at
+    /// first start). Empty: `outbox.key` beside the SQLite file, or in `data_dir` for PostgreSQL.
+    /// Every instance on one database needs the same file.
+    pub outbox_key_file: Option<PathBuf>,
 }
 
 impl Default for Config {
@@ -109,6 +140,7 @@ impl Default for Config {
             argon2: HashParams::default(),
             hashing: Hashing::default(),
             http: Http::default(),
+            management: Management::default(),
             mail: Mail::default(),
             page: Page::default(),
             dialects: Default::default(),
@@ -135,6 +167,8 @@ impl Default for Http {
             recovery_burst: d.recovery_burst,
             auth_per_minute: d.auth_per_minute,
             auth_burst: d.auth_burst,
+            password_check_per_minute: d.password_check_per_minute,
+            password_check_burst: d.password_check_burst,
         }
     }
 }
@@ -149,6 +183,7 @@ impl Default for Mail {
             product_name: "resetd".into(),
             smtp: resetd_mail::SmtpConfig::default(),
             worker: resetd_mail::WorkerConfig::default(),
+            outbox_key_file: None,
         }
     }
 }
@@ -223,6 +258,11 @@ impl Config {
         if let Some(v) = get("RESETD_LISTEN") {
             self.listen = v.parse().map_err(|e| format!("RESETD_LISTEN: {e}"))?;
         }
+        if let Some(v) = get("RESETD_MANAGEMENT_LISTEN") {
+            self.management.listen = v
+                .parse()
+                .map_err(|e| format!("RESETD_MANAGEMENT_LISTEN: {e}"))?;
+        }
         if let Some(v) = get("RESETD_DATA_DIR") {
             self.data_dir = v.into();
         }
@@ -237,6 +277,9 @@ impl Config {
         }
         if let Some(v) = get("RESETD_MAIL_FROM") {
             self.mail.from = v;
+        }
+        if let Some(v) = get("RESETD_OUTBOX_KEY_FILE") {
+            self.mail.outbox_key_file = Some(v.into());
         }
         if let Some(v) = get("RESETD_SMTP_HOST") {
             self.mail.smtp.host = v;
@@ -293,6 +336,20 @@ impl Config {
                 "http.body_limit must be >= 1024 and http.request_timeout_secs >= 1".into(),
             );
         }
+        if self.management.enabled {
+            let m = self.management.listen;
+            if m == self.listen && m.port() != 0 {
+                return Err(format!(
+                    "management.listen ({m}) must differ from listen: metrics are never served on the public address"
+                ));
+            }
+            if !m.ip().is_loopback() {
+                eprintln!(
+                    "warning: management.listen ({m}) is not a loopback address: /metrics tells \
+                     whoever reaches it which accounts get email; keep it on a private network"
+                );
+            }
+        }
         resetd_core::types::TenantId::parse(&self.bootstrap_tenant)
             .map_err(|e| format!("bootstrap_tenant: {e}"))?;
         self.database()?;
@@ -344,6 +401,26 @@ impl Config {
         }
     }
 
+    /// The outbox key file: `mail.outbox_key_file`, else `outbox.key` beside the SQLite file
+    /// (the data it protects), else in `data_dir`.
+    pub fn outbox_key_file(&self) -> Result<PathBuf, String> {
+        if let Some(p) = self
+            .mail
+            .outbox_key_file
+            .as_ref()
+            .filter(|p| !p.as_os_str().is_empty())
+        {
+            return Ok(p.clone());
+        }
+        Ok(match self.database()? {
+            Database::Sqlite(db) => match db.parent().filter(|d| !d.as_os_str().is_empty()) {
+                Some(dir) => dir.join("outbox.key"),
+                None => PathBuf::from("outbox.key"),
+            },
+            Database::Postgres(_) => self.data_dir.join("outbox.key"),
+        })
+    }
+
     /// The demo mail directory.
     pub fn mail_dir(&self) -> PathBuf {
         self.data_dir.join("mail")
@@ -358,6 +435,10 @@ impl Config {
             recovery_burst: self.http.recovery_burst,
             auth_per_minute: self.http.auth_per_minute,
             auth_burst: self.http.auth_burst,
+            password_check_per_minute: self.http.password_check_per_minute,
+            password_check_burst: self.http.password_check_burst,
+            // The body deadline is a constant (resetd_server::body::BODY_READ_TIMEOUT).
+            ..resetd_server::HttpConfig::default()
         }
     }
 }
@@ -374,6 +455,22 @@ mod tests {
         assert!(
             matches!(c.database().unwrap(), Database::Sqlite(p) if p == std::path::Path::new("data/resetd.db"))
         );
+    }
+
+    #[test]
+    fn the_outbox_key_file_sits_beside_the_data_unless_configured() {
+        let mut c = Config::default();
+        assert_eq!(c.outbox_key_file().unwrap(), Path::new("data/outbox.key"));
+        c.database_url = "sqlite:///var/lib/resetd/main.db".into();
+        assert_eq!(
+            c.outbox_key_file().unwrap(),
+            Path::new("/var/lib/resetd/outbox.key")
+        );
+        c.database_url = "postgres://app@db/resetd".into();
+        assert_eq!(c.outbox_key_file().unwrap(), Path::new("data/outbox.key"));
+        c.apply_env(|k| (k == "RESETD_OUTBOX_KEY_FILE").then(|| "/etc/resetd/k".to_string()))
+            .unwrap();
+        assert_eq!(c.outbox_key_file().unwrap(), Path::new("/etc/resetd/k"));
     }
 
     #[test]
@@ -503,6 +600,27 @@ mod tests {
             "sqlite:///var/lib/resetd.db"
         );
         assert_eq!(redact_url("postgres://a:b:c@h/d"), "postgres://a:***@h/d");
+    }
+
+    #[test]
+    fn the_management_listener_is_loopback_by_default_configurable_and_never_the_public_one() {
+        let c = Config::default();
+        assert!(c.management.enabled);
+        assert!(c.management.listen.ip().is_loopback());
+        assert_ne!(c.management.listen, c.listen);
+        let mut c: Config =
+            toml::from_str("[management]\nenabled = false\nlisten = \"127.0.0.1:8080\"\n").unwrap();
+        c.validate().unwrap();
+        c.management.enabled = true;
+        assert!(c.validate().unwrap_err().contains("management.listen"));
+        c.apply_env(|k| (k == "RESETD_MANAGEMENT_LISTEN").then(|| "127.0.0.1:0".to_string()))
+            .unwrap();
+        assert_eq!(c.management.listen.port(), 0);
+        c.validate().unwrap();
+        assert!(toml::from_str::<Config>("[management]\nlisen = \"x\"\n").is_err());
+        let c: Config = toml::from_str("[http]\npassword_check_per_minute = 0\n").unwrap();
+        assert_eq!(c.http_config().password_check_per_minute, 0);
+        assert_eq!(c.http_config().password_check_burst, 20);
     }
 
     #[test]

@@ -15,7 +15,9 @@ use tokio::net::TcpListener;
 use tower_service::Service;
 
 /// A client must send a request's whole head (request line and headers) within this time, or
-/// its connection is closed. Heads are small, so this is generous for any real client.
+/// its connection is closed. Heads are small, so this is generous for any real client. The body
+/// then has as long again (`resetd_server::body::BODY_READ_TIMEOUT`, applied by the router so
+/// that each surface answers 408 in its own shape).
 pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// After the shutdown signal, open connections get this long to finish their requests.

@@ -1,14 +1,16 @@
 //! The mail side of the binary: choosing the transport from the configuration, and the
 //! `resetd outbox` commands.
 
+use std::path::Path;
 use std::sync::Arc;
 
 use clap::Subcommand;
-use resetd_core::model::OutboxMessage;
+use resetd_core::model::{OutboxMessage, OutboxStatus};
 use resetd_core::service::Actor;
 use resetd_core::types::TenantId;
 use resetd_core::Service;
 use resetd_mail::{FileTransport, SmtpTransport, Transport};
+use resetd_store::OutboxKeys;
 
 use crate::config::Config;
 
@@ -42,7 +44,8 @@ pub fn transport(config: &Config) -> Result<(Arc<dyn Transport>, String), String
 #[derive(Subcommand)]
 pub enum OutboxCmd {
     /// List queued, sent and dead messages, newest first (tab-separated: id, tenant, kind,
-    /// recipient, status, attempts, next attempt, created, sent, last error).
+    /// recipient, status, attempts, next attempt, created, sent, last error, the id of the
+    /// outbox key that sealed its body or `-` once erased).
     List {
         /// Only this tenant's messages (default: every tenant).
         #[arg(long)]
@@ -54,7 +57,8 @@ pub enum OutboxCmd {
         limit: u32,
     },
     /// Queue a dead (or waiting) message again, due now, with a full set of attempts. A running
-    /// server picks it up within a second.
+    /// server picks it up within a second. A message given up after a failed delivery had its
+    /// body erased and cannot be queued again.
     Retry {
         /// The message id (from `resetd outbox list`).
         id: i64,
@@ -62,6 +66,10 @@ pub enum OutboxCmd {
         #[arg(long)]
         tenant: Option<String>,
     },
+    /// Mark dead every pending message sealed with an outbox key that the key file lacks (a key
+    /// lost for good), so that `serve` starts again. Their links are gone; the people concerned
+    /// ask for a new email.
+    Abandon,
 }
 
 fn tenant(raw: Option<&str>) -> Result<Option<TenantId>, String> {
@@ -87,12 +95,14 @@ fn line(m: &OutboxMessage) -> String {
         m.message.created_at.rfc3339(),
         dash(m.sent_at.map(|t| t.rfc3339())),
         dash(m.last_error.clone()),
+        // The outbox key that sealed its body, for key rotation; `-` once erased.
+        dash(OutboxKeys::sealed_with(&m.message.text).map(str::to_owned)),
     ]
     .join("\t")
 }
 
 /// Runs one `resetd outbox` command.
-pub async fn run_outbox(service: &Service, cmd: OutboxCmd) -> Result<(), String> {
+pub async fn run_outbox(service: &Service, key_file: &Path, cmd: OutboxCmd) -> Result<(), String> {
     match cmd {
         OutboxCmd::List {
             tenant: t,
@@ -122,9 +132,40 @@ pub async fn run_outbox(service: &Service, cmd: OutboxCmd) -> Result<(), String>
                         "no pending or dead message {id}{} (sent messages cannot be retried)",
                         t.map(|t| format!(" in tenant {t}")).unwrap_or_default()
                     ),
+                    resetd_core::CoreError::MessageErased => format!(
+                        "message {id} was given up and its body erased (it held a reset link); \
+                         it cannot be sent again: ask for a new reset email instead"
+                    ),
                     other => other.to_string(),
                 })?;
             println!("message {id} queued again");
+            Ok(())
+        }
+        OutboxCmd::Abandon => {
+            let keys = crate::outbox_key::load_unchecked(key_file)?;
+            let store = service.store();
+            let pending = store
+                .list_outbox(None, Some(OutboxStatus::Pending), u32::MAX)
+                .await
+                .map_err(|e| e.to_string())?;
+            let mut abandoned = 0;
+            for m in &pending {
+                let Some(id) = OutboxKeys::sealed_with(&m.message.text) else {
+                    continue;
+                };
+                if keys.has(id) {
+                    continue;
+                }
+                let reason = format!(
+                    "abandoned by `resetd outbox abandon`: sealed with outbox key {id}, which is lost"
+                );
+                store
+                    .mark_failed(m.id, &reason, None)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                abandoned += 1;
+            }
+            println!("{abandoned} pending message(s) sealed with a lost key marked dead");
             Ok(())
         }
     }

@@ -4,6 +4,7 @@ mod config;
 mod http;
 mod import;
 mod mail;
+mod outbox_key;
 
 use std::io::Read;
 use std::net::SocketAddr;
@@ -254,6 +255,45 @@ fn main() -> ExitCode {
     }
 }
 
+/// Every command brings the schema up to date; several instances doing so at once is safe.
+async fn migrate(store: &dyn Store, shown: &str) -> Result<(), String> {
+    store
+        .migrate()
+        .await
+        .map_err(|e| format!("migrating {shown}: {e}"))
+}
+
+async fn outbox_keys(
+    path: &std::path::Path,
+    store: &dyn Store,
+    check: bool,
+) -> Result<Arc<resetd_store::OutboxKeys>, String> {
+    let keys = if check {
+        outbox_key::load(path, store).await?
+    } else {
+        outbox_key::load_unchecked(path)?
+    };
+    Ok(Arc::new(keys))
+}
+
+/// Reports the sealing of email queued in clear by an older version (see `seal_plain_outbox`).
+fn sealed_plain(
+    result: Result<u64, resetd_core::store::StoreError>,
+    shown: &str,
+) -> Result<(), String> {
+    match result {
+        Ok(0) => Ok(()),
+        Ok(n) => {
+            tracing::info!(
+                messages = n,
+                "sealed pending email queued in clear by an older version"
+            );
+            Ok(())
+        }
+        Err(e) => Err(format!("sealing the pending email in {shown}: {e}")),
+    }
+}
+
 /// Everything a command needs, wired once.
 struct App {
     config: Config,
@@ -262,23 +302,38 @@ struct App {
 }
 
 async fn open(config: Config) -> Result<App, String> {
+    open_with(config, true).await
+}
+
+/// Opens the database and the outbox key file. With `check_keys`, refuses to go on while
+/// pending email is sealed with a key the file lacks (see `outbox_key::load`).
+async fn open_with(config: Config, check_keys: bool) -> Result<App, String> {
     let database = config.database()?;
     let shown = database.describe();
+    let key_file = config.outbox_key_file()?;
+    // Open and migrate first: the key check reads the pending outbox. The store only takes the
+    // keys afterwards; until then it writes no email.
     let store: Arc<dyn Store> = match database {
-        Database::Sqlite(path) => Arc::new(
-            resetd_store::SqliteStore::open(&path).map_err(|e| format!("database {shown}: {e}"))?,
-        ),
-        Database::Postgres(options) => Arc::new(
-            resetd_store::PostgresStore::with_options(*options)
+        Database::Sqlite(path) => {
+            let store = resetd_store::SqliteStore::open(&path)
+                .map_err(|e| format!("database {shown}: {e}"))?;
+            migrate(&store, &shown).await?;
+            let keys = outbox_keys(&key_file, &store, check_keys).await?;
+            let store = store.with_outbox_keys(keys);
+            sealed_plain(store.seal_plain_outbox().await, &shown)?;
+            Arc::new(store)
+        }
+        Database::Postgres(options) => {
+            let store = resetd_store::PostgresStore::with_options(*options)
                 .await
-                .map_err(|e| format!("database {shown}: {e}"))?,
-        ),
+                .map_err(|e| format!("database {shown}: {e}"))?;
+            migrate(&store, &shown).await?;
+            let keys = outbox_keys(&key_file, &store, check_keys).await?;
+            let store = store.with_outbox_keys(keys);
+            sealed_plain(store.seal_plain_outbox().await, &shown)?;
+            Arc::new(store)
+        }
     };
-    // Every command brings the schema up to date; several instances doing so at once is safe.
-    store
-        .migrate()
-        .await
-        .map_err(|e| format!("migrating {shown}: {e}"))?;
     let argon = Argon2id::new(config.argon2).map_err(|e| e.to_string())?;
     let workers = if config.hashing.workers == 0 {
         std::thread::available_parallelism()
@@ -361,7 +416,18 @@ async fn run(command: Command, config: Config) -> Result<(), String> {
                 let addr = listener.local_addr().map_err(|e| e.to_string())?;
                 config.public_url = format!("http://{addr}");
             }
-            serve(open(config).await?, listener).await
+            // Bound before anything else too, so a taken port fails the start at once.
+            let management = if config.management.enabled {
+                let at = config.management.listen;
+                Some(
+                    tokio::net::TcpListener::bind(at)
+                        .await
+                        .map_err(|e| format!("cannot listen on {at} (management): {e}"))?,
+                )
+            } else {
+                None
+            };
+            serve(open(config).await?, listener, management).await
         }
         Command::Tenant(cmd) => {
             let app = open(config).await?;
@@ -496,7 +562,13 @@ async fn run(command: Command, config: Config) -> Result<(), String> {
             println!("client {name} registered");
             Ok(())
         }
-        Command::Outbox(cmd) => mail::run_outbox(&open(config).await?.service, cmd).await,
+        Command::Outbox(cmd) => {
+            // `abandon` is the way out of the key check, so it must not be stopped by it.
+            let check = !matches!(cmd, mail::OutboxCmd::Abandon);
+            let key_file = config.outbox_key_file()?;
+            let app = open_with(config, check).await?;
+            mail::run_outbox(&app.service, &key_file, cmd).await
+        }
         Command::Audit { tenant, limit } => {
             let app = open(config).await?;
             for e in app
@@ -545,7 +617,11 @@ async fn bootstrap(app: &App) -> Result<(), String> {
     }
 }
 
-async fn serve(app: App, listener: tokio::net::TcpListener) -> Result<(), String> {
+async fn serve(
+    app: App,
+    listener: tokio::net::TcpListener,
+    management: Option<tokio::net::TcpListener>,
+) -> Result<(), String> {
     bootstrap(&app).await?;
     app.config.dialects.provision(&app.service).await?;
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
@@ -577,6 +653,20 @@ async fn serve(app: App, listener: tokio::net::TcpListener) -> Result<(), String
         shutdown_rx.clone(),
     ));
 
+    // The management listener first, and its line before the public one, which tools wait for.
+    let management_task = match management {
+        Some(l) => {
+            let at = l.local_addr().map_err(|e| e.to_string())?;
+            println!("resetd management on http://{at} (/metrics, /readyz, /healthz)");
+            tracing::info!(%at, "management listening");
+            let mut stop = shutdown_rx.clone();
+            let router = resetd_server::management::router(state.clone());
+            Some(tokio::spawn(http::serve(l, router, async move {
+                let _ = stop.changed().await;
+            })))
+        }
+        None => None,
+    };
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     println!(
         "resetd listening on http://{addr} (database {}, {mail_place})",
@@ -589,8 +679,12 @@ async fn serve(app: App, listener: tokio::net::TcpListener) -> Result<(), String
         tracing::info!("shutting down");
     })
     .await;
+    // Probes and scrapes keep answering while the public connections drain.
     let _ = shutdown_tx.send(true);
     let _ = tokio::join!(mail_task, reset_task);
+    if let Some(t) = management_task {
+        let _ = t.await;
+    }
     Ok(())
 }
 

@@ -547,7 +547,7 @@ async fn restart_mid_load(mode: &str) {
     tokio::time::sleep(Duration::from_millis(500)).await;
     let t = Instant::now();
     assert_eq!(status_of(s.http.get(s.url("/healthz"))).await, 200);
-    assert_eq!(status_of(s.http.get(s.url("/readyz"))).await, 503);
+    assert_eq!(status_of(s.http.get(s.mgmt_url("/readyz"))).await, 503);
     assert!(
         t.elapsed() < MAX_ANSWER,
         "health checks took {:?}",
@@ -683,7 +683,7 @@ async fn restart_mid_load(mode: &str) {
         "failures after recovery: {:?}",
         histogram(after.iter().copied())
     );
-    assert_eq!(status_of(s.http.get(s.url("/readyz"))).await, 200);
+    assert_eq!(status_of(s.http.get(s.mgmt_url("/readyz"))).await, 200);
 
     // ---- What the answers promised, and nothing half-written.
     // Each 202: the reset email comes (the request may have been claimed just before the stop,

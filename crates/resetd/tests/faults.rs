@@ -291,7 +291,7 @@ async fn a_smtp_server_taking_10_s_per_command_is_cut_off_retried_and_http_stays
     }
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(delivered.load(Ordering::SeqCst), 1);
-    let metrics = s.get("/metrics").await.text().await.unwrap();
+    let metrics = s.mgmt_get("/metrics").await.text().await.unwrap();
     let retried = metrics
         .lines()
         .find(|l| l.starts_with("resetd_mail_failed_total"))

@@ -629,10 +629,10 @@ async fn admin_people_crud_and_disable() {
 async fn health_metrics_and_openapi() {
     let s = Server::start(&format!("{FAST_ARGON}{NO_LIMITS}"));
     assert_eq!(s.get("/healthz").await.status(), 200);
-    assert_eq!(s.get("/readyz").await.status(), 200);
+    assert_eq!(s.mgmt_get("/readyz").await.status(), 200);
     s.post("/v1/default/recovery", json!({"login": "someone"}))
         .await;
-    let m = s.get("/metrics").await.text().await.unwrap();
+    let m = s.mgmt_get("/metrics").await.text().await.unwrap();
     assert!(m.contains("resetd_resets_requested_total 1"), "{m}");
     assert!(m.contains("resetd_http_requests_total{route=\"/v1/{tenant}/recovery\",method=\"POST\",status=\"202\"} 1"), "{m}");
     let spec: Value = s.get("/openapi.json").await.json().await.unwrap();

@@ -770,6 +770,7 @@ fn a_broken_page_override_stops_start_up_with_its_path() {
             .arg("--data-dir")
             .arg(dir.path())
             .args(args)
+            .env("RESETD_MANAGEMENT_LISTEN", "127.0.0.1:0")
             .output()
             .unwrap();
         assert!(!out.status.success(), "{args:?}");

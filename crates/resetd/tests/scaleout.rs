@@ -367,10 +367,13 @@ async fn the_outbox_is_split_between_instances_and_survives_a_killed_one() {
     let person = PersonId::parse(&person_ids[0]).unwrap();
     let tenant = TenantId::parse("default").unwrap();
     let due = SystemClock.now().plus_secs(10);
+    let url = format!("{}&{POOL}", cluster.schema.url);
+    // With the instances' outbox key, so that they can open what it queues.
     let store = Arc::new(
-        PostgresStore::connect(&format!("{}&{POOL}", cluster.schema.url))
+        PostgresStore::connect(&url)
             .await
-            .unwrap(),
+            .unwrap()
+            .with_outbox_keys(common::shared_outbox_keys(&url)),
     );
     let mut jobs = JoinSet::new();
     for i in 0..1000usize {
@@ -683,7 +686,7 @@ async fn three_instances_starting_at_once_migrate_one_empty_schema() {
     assert_eq!(store.list_tenants().await.unwrap().len(), 1);
     // Every instance serves, with the one schema: a person created on one is seen by the others.
     for s in &servers {
-        assert_eq!(s.get("/readyz").await.status(), 200);
+        assert_eq!(s.mgmt_get("/readyz").await.status(), 200);
     }
     let id = servers[0]
         .add_person("carol", "carol@example.com", None)

@@ -283,7 +283,7 @@ async fn no_password_token_or_key_used_on_any_surface_reaches_logs_audit_or_metr
         audit.contains("password_changed") || audit.len() > 100,
         "{audit}"
     );
-    let metrics = s.get("/metrics").await.text().await.unwrap();
+    let metrics = s.mgmt_get("/metrics").await.text().await.unwrap();
     let log = s.log();
     let log_without_demo_links: String = log
         .lines()

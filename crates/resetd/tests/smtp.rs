@@ -97,7 +97,7 @@ fn metric(text: &str, name: &str) -> f64 {
 async fn wait_metric(s: &Server, name: &str, value: f64) -> String {
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
-        let text = s.get("/metrics").await.text().await.unwrap();
+        let text = s.mgmt_get("/metrics").await.text().await.unwrap();
         if metric(&text, name) == value || Instant::now() > deadline {
             assert_eq!(metric(&text, name), value, "{name}");
             return text;
@@ -403,13 +403,13 @@ async fn smtp_down_for_a_while_then_back_delivers_every_message() {
         stored_ids, ids,
         "every stored message arrived with its Message-ID"
     );
-    let metrics = s.get("/metrics").await.text().await.unwrap();
+    let metrics = s.mgmt_get("/metrics").await.text().await.unwrap();
     assert!(metric(&metrics, "resetd_mail_failed_total") >= 20.0);
     assert_eq!(metric(&metrics, "resetd_mail_dead_total"), 0.0);
 }
 
 #[tokio::test]
-async fn temporary_then_permanent_rejection_is_retried_then_dead_with_the_reason_and_can_be_retried(
+async fn temporary_then_permanent_rejection_is_retried_then_dead_with_the_reason_and_its_body_erased(
 ) {
     if !smtp::available() {
         return;
@@ -477,30 +477,65 @@ async fn temporary_then_permanent_rejection_is_retried_then_dead_with_the_reason
         1.0
     );
 
-    // Retrying through the API (the server now accepts): delivered, with the same Message-ID.
+    // A dead message's body was erased (it held a reset link): retrying it is refused clearly,
+    // through the API and the CLI, and changes nothing. (Retrying a pending message, which still
+    // has its sealed body, is shown in `at_rest.rs`.)
     let retry = s
         .admin_post(&format!("/v1/default/outbox/{id}/retry"), json!({}))
         .await;
-    assert_eq!(retry.status(), 204);
-    let got = mta.wait_received(1, 15).await;
+    assert_eq!(retry.status(), 409);
+    assert_eq!(retry.headers()["content-type"], "application/problem+json");
+    let problem: serde_json::Value = retry.json().await.unwrap();
     assert_eq!(
-        Mime::parse(&got[0].raw).header("message-id"),
-        dead["message_id"].as_str()
+        problem["type"]
+            .as_str()
+            .map(|t| t.ends_with("message-erased")),
+        Some(true),
+        "{problem}"
     );
-    let items = wait_outbox(&s, "the retried message sent", 15, |items| {
-        items[0]["status"] == "sent"
-    })
-    .await;
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap()
+            .contains("new reset email"),
+        "{problem}"
+    );
+    let out = std::process::Command::new(common::BIN)
+        .arg("--data-dir")
+        .arg(s.dir.path())
+        .arg("--config")
+        .arg(&cfg)
+        .args(["outbox", "retry", &id.to_string()])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("erased") && err.contains("cannot be sent again"),
+        "{err}"
+    );
+    let items = outbox(&s, "").await;
     assert_eq!(
-        items[0]["attempts"], 1,
-        "a retry starts a full set of attempts"
+        (items[0]["status"].as_str(), items.len()),
+        (Some("dead"), 1)
     );
+    assert!(mta.received().is_empty());
     let audit = admin_get(&s, "/v1/default/audit").await;
-    assert!(audit["items"]
+    assert!(!audit["items"]
         .as_array()
         .unwrap()
         .iter()
-        .any(|e| e["kind"] == "outbox_retried" && e["detail"]["message"] == id));
+        .any(|e| e["kind"] == "outbox_retried"));
+
+    // A message delivered later is sent; it cannot be retried either.
+    s.add_person("ruth", "ruth@example.com", None).await;
+    request_reset(&s, json!({"login": "ruth"})).await;
+    mta.wait_received(1, 15).await;
+    let items = wait_outbox(&s, "the second message sent", 15, |items| {
+        items[0]["status"] == "sent"
+    })
+    .await;
+    let id = items[0]["id"].as_i64().unwrap();
 
     // A sent message cannot be retried; unknown ids and other shapes are clear 404s.
     for path in [

@@ -16,8 +16,8 @@ use resetd_core::model::{
     OutboxStatus, Person, ResetRequest, ResetToken, Tenant, TenantSettings,
 };
 use resetd_core::secret::SecretHash;
-use resetd_core::store::{IssueToken, LoginFailure, PasswordChange, Resolution, Resolved};
-use resetd_core::types::{ClientName, PersonId, TenantId};
+use resetd_core::store::{IssueToken, LoginStart, PasswordChange, Resolution, Resolved};
+use resetd_core::types::{ClientName, Login, PersonId, TenantId};
 
 use super::*;
 use crate::transport::tests::outbox_message;
@@ -216,18 +216,20 @@ impl Store for FakeStore {
     ) -> Result<Vec<String>, StoreError> {
         unimplemented!()
     }
-    async fn record_login_failure(
+    async fn begin_login(
         &self,
         _: &TenantId,
-        _: &PersonId,
+        _: &Login,
         _: u32,
         _: Timestamp,
-    ) -> Result<LoginFailure, StoreError> {
+        _: Timestamp,
+    ) -> Result<LoginStart, StoreError> {
         unimplemented!()
     }
     async fn record_login_success(
         &self,
         _: &TenantId,
+        _: &Login,
         _: &PersonId,
         _: Option<String>,
     ) -> Result<(), StoreError> {

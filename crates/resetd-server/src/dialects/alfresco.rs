@@ -310,8 +310,9 @@ impl From<CoreError> for AlfrescoError {
                 out.retry_after = e.retry_after();
                 out
             }
-            CoreError::Internal(msg) => {
-                tracing::error!(error = %msg, "internal error (alfresco dialect)");
+            // Only the outbox admin API raises MessageErased; here it would be a bug.
+            e @ (CoreError::Internal(_) | CoreError::MessageErased) => {
+                tracing::error!(error = %e, "internal error (alfresco dialect)");
                 Self::new(
                     S::INTERNAL_SERVER_ERROR,
                     API_DEFAULT,
@@ -338,6 +339,14 @@ impl From<BodyError> for AlfrescoError {
             BodyError::Malformed(why) => Self::invalid_argument(&format!(
                 "Could not read content from HTTP request body: {why}"
             )),
+            BodyError::TimedOut => Self::new(
+                StatusCode::REQUEST_TIMEOUT,
+                API_DEFAULT,
+                format!(
+                    "The request body did not arrive within {} seconds",
+                    crate::body::BODY_READ_TIMEOUT.as_secs()
+                ),
+            ),
             BodyError::Unreadable => {
                 Self::invalid_argument("Could not read content from HTTP request body")
             }

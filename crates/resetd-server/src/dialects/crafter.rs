@@ -179,6 +179,11 @@ impl CrafterError {
         }
     }
 
+    /// A core error with no profile named (the request timeout's answer).
+    pub(crate) fn from_core(e: CoreError) -> Self {
+        Self::core(e, None)
+    }
+
     fn missing_param(name: &str) -> Self {
         Self::new(
             StatusCode::BAD_REQUEST,
@@ -286,7 +291,10 @@ impl CrafterError {
             CoreError::BadCredentials | CoreError::Locked { .. } => {
                 Self::new(S::UNAUTHORIZED, "BAD_CREDENTIALS", "Invalid credentials")
             }
-            CoreError::Conflict(_) | CoreError::UnknownClient | CoreError::Internal(_) => {
+            CoreError::Conflict(_)
+            | CoreError::UnknownClient
+            | CoreError::MessageErased
+            | CoreError::Internal(_) => {
                 tracing::error!(error = %e, "Crafter Profile dialect: internal error");
                 Self::new(S::INTERNAL_SERVER_ERROR, "OTHER", "Internal server error")
             }
@@ -330,7 +338,16 @@ impl<S: Send + Sync> FromRequest<S> for Params {
             .get(header::CONTENT_TYPE)
             .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
         let body = Bytes::from_request(req, state).await.map_err(|r| {
-            if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            if crate::body::timed_out(&r) {
+                CrafterError::new(
+                    StatusCode::REQUEST_TIMEOUT,
+                    "OTHER",
+                    format!(
+                        "The request body did not arrive within {} seconds",
+                        crate::body::BODY_READ_TIMEOUT.as_secs()
+                    ),
+                )
+            } else if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
                 CrafterError::new(
                     StatusCode::PAYLOAD_TOO_LARGE,
                     "OTHER",

@@ -190,6 +190,11 @@ impl EmpowerIdError {
         Self::new(StatusCode::BAD_REQUEST, message, "InvalidRequest")
     }
 
+    /// A core error with no PersonID named (the request timeout's answer).
+    pub(crate) fn from_core(e: CoreError) -> Self {
+        Self::core(e, None)
+    }
+
     fn unauthorized() -> Self {
         Self::core(CoreError::Unauthenticated, None)
     }
@@ -279,10 +284,19 @@ impl IntoResponse for EmpowerIdError {
 
 // ---- the request -------------------------------------------------------------------------------
 
-/// The raw body and its content type; checked only after the caller is authenticated.
+/// The raw body and its content type; checked only after the caller is authenticated (but a
+/// body that never arrived is answered 408 first).
 struct JsonBody {
     content_type: Option<String>,
-    bytes: Result<Bytes, StatusCode>,
+    bytes: Result<Bytes, Unread>,
+}
+
+/// Why a body could not be received.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Unread {
+    TooLarge,
+    TimedOut,
+    Broken,
 }
 
 impl<S: Send + Sync> FromRequest<S> for JsonBody {
@@ -293,9 +307,15 @@ impl<S: Send + Sync> FromRequest<S> for JsonBody {
             .headers()
             .get(header::CONTENT_TYPE)
             .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
-        let bytes = Bytes::from_request(req, state)
-            .await
-            .map_err(|r| r.status());
+        let bytes = Bytes::from_request(req, state).await.map_err(|r| {
+            if crate::body::timed_out(&r) {
+                Unread::TimedOut
+            } else if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                Unread::TooLarge
+            } else {
+                Unread::Broken
+            }
+        });
         Ok(JsonBody {
             content_type,
             bytes,
@@ -315,17 +335,33 @@ struct ResetBody {
 }
 
 impl JsonBody {
+    /// 408 when the body did not arrive within the body deadline.
+    fn arrived(&self) -> Result<(), EmpowerIdError> {
+        match self.bytes {
+            Err(Unread::TimedOut) => Err(EmpowerIdError::new(
+                StatusCode::REQUEST_TIMEOUT,
+                format!(
+                    "The request body did not arrive within {} seconds.",
+                    crate::body::BODY_READ_TIMEOUT.as_secs()
+                ),
+                "RequestTimeout",
+            )),
+            _ => Ok(()),
+        }
+    }
+
     fn parse(self) -> Result<ResetBody, EmpowerIdError> {
+        self.arrived()?;
         let bytes = match self.bytes {
             Ok(b) => b,
-            Err(StatusCode::PAYLOAD_TOO_LARGE) => {
+            Err(Unread::TooLarge) => {
                 return Err(EmpowerIdError::new(
                     StatusCode::PAYLOAD_TOO_LARGE,
                     "The request body is larger than the server accepts.",
                     "PayloadTooLarge",
                 ))
             }
-            Err(_) => {
+            Err(Unread::TimedOut | Unread::Broken) => {
                 return Err(EmpowerIdError::invalid(
                     "The request body could not be read.",
                 ))
@@ -487,6 +523,7 @@ async fn set_password(
     headers: &HeaderMap,
     body: JsonBody,
 ) -> Result<String, EmpowerIdError> {
+    body.arrived()?;
     let actor = authorize(s, mount, headers).await?;
     let req = body.parse()?;
     let password =

@@ -9,10 +9,14 @@ pub mod payabli;
 pub mod unleash;
 pub mod wire;
 
+use std::sync::Arc;
+
+use axum::response::IntoResponse;
 use axum::Router;
-use resetd_core::Service;
+use resetd_core::{CoreError, Service};
 use serde::{Deserialize, Serialize};
 
+use crate::body::{Limits, TimeoutAnswer};
 use crate::AppState;
 
 /// Which dialects are on, where, and their own settings. A missing section is a dialect that is
@@ -74,23 +78,39 @@ impl DialectsConfig {
     }
 }
 
-/// The routes of every enabled dialect.
-pub fn routes(config: &DialectsConfig) -> Router<AppState> {
+/// The routes of every enabled dialect, each under `limits` with its own timeout answer (the
+/// vendor's "busy, retry" error with `Retry-After`).
+pub fn routes(config: &DialectsConfig, limits: Limits) -> Router<AppState> {
+    // The vendor's "busy" error, asking for the retry a few seconds later that the other
+    // surfaces ask for after a timeout (not the second of a saturated hashing pool).
+    fn busy<E: IntoResponse>(e: impl Fn(CoreError) -> E + Send + Sync + 'static) -> TimeoutAnswer {
+        Arc::new(move |_| {
+            let mut res = e(CoreError::Overloaded).into_response();
+            res.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from(resetd_core::error::RETRY_UNAVAILABLE_SECS),
+            );
+            res
+        })
+    }
     let mut r = Router::new();
     if let Some(c) = config.alfresco.as_ref().filter(|c| c.enabled) {
-        r = r.merge(alfresco::routes(c));
+        r = r.merge(limits.guard(alfresco::routes(c), busy(alfresco::AlfrescoError::from)));
     }
     if let Some(c) = config.crafter.as_ref().filter(|c| c.enabled) {
-        r = r.merge(crafter::routes(c));
+        r = r.merge(limits.guard(crafter::routes(c), busy(crafter::CrafterError::from_core)));
     }
     if let Some(c) = config.empowerid.as_ref().filter(|c| c.enabled) {
-        r = r.merge(empowerid::routes(c));
+        r = r.merge(limits.guard(
+            empowerid::routes(c),
+            busy(empowerid::EmpowerIdError::from_core),
+        ));
     }
     if let Some(c) = config.unleash.as_ref().filter(|c| c.enabled) {
-        r = r.merge(unleash::routes(c));
+        r = r.merge(limits.guard(unleash::routes(c), busy(unleash::UnleashError::from)));
     }
     if let Some(c) = config.payabli.as_ref().filter(|c| c.enabled) {
-        r = r.merge(payabli::routes(c));
+        r = r.merge(limits.guard(payabli::routes(c), busy(payabli::PayabliError::from)));
     }
     r
 }

@@ -304,6 +304,15 @@ impl From<BodyError> for PayabliError {
             BodyError::Malformed(why) => {
                 Self::bad_request(format!("The body is not valid JSON: {why}."))
             }
+            BodyError::TimedOut => Self::new(
+                StatusCode::REQUEST_TIMEOUT,
+                "Request timeout",
+                format!(
+                    "The request body did not arrive within {} seconds.",
+                    crate::body::BODY_READ_TIMEOUT.as_secs()
+                ),
+                "Send the whole body at once.",
+            ),
             BodyError::Unreadable => Self::bad_request("The body could not be read."),
         }
     }
@@ -394,6 +403,12 @@ async fn auth_reset(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, PayabliError> {
+    // A body that never arrived is answered as such, before the credentials are looked at.
+    if let Err(r) = &body {
+        if crate::body::timed_out(r) {
+            return Err(BodyError::TimedOut.into());
+        }
+    }
     let secret = request_token(&headers)?;
     let key = s.service.identify_api_key(&secret).await?;
     if !cfg.request_tokens.contains(&key.id) {

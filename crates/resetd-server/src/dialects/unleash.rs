@@ -362,8 +362,9 @@ impl From<CoreError> for UnleashError {
                 out.retry_after = e.retry_after();
                 out
             }
-            CoreError::Internal(msg) => {
-                tracing::error!(error = %msg, "internal error (unleash dialect)");
+            // Only the outbox admin API raises MessageErased; here it would be a bug.
+            e @ (CoreError::Internal(_) | CoreError::MessageErased) => {
+                tracing::error!(error = %e, "internal error (unleash dialect)");
                 Self::plain(
                     S::INTERNAL_SERVER_ERROR,
                     "UnknownError",
@@ -397,6 +398,13 @@ impl From<BodyError> for UnleashError {
             BodyError::Malformed(why) => Self::bad_body(
                 StatusCode::BAD_REQUEST,
                 &format!("The request body is not valid JSON ({why})."),
+            ),
+            BodyError::TimedOut => Self::bad_body(
+                StatusCode::REQUEST_TIMEOUT,
+                &format!(
+                    "The request body did not arrive within {} seconds.",
+                    crate::body::BODY_READ_TIMEOUT.as_secs()
+                ),
             ),
             BodyError::Unreadable => Self::bad_body(
                 StatusCode::BAD_REQUEST,
@@ -432,12 +440,16 @@ async fn not_found() -> UnleashError {
 /// `secret` properties are not repeated in the message.
 fn check_schema(body: &Value, required: &[&str], secret: &[&str]) -> Result<(), UnleashError> {
     let Value::Object(map) = body else {
+        // Ajv would print the whole body; where the schema has a secret property, the body may
+        // be that secret (a bare string, or the object wrapped in an array), so it is hidden.
+        let sent = if secret.is_empty() {
+            js_stringify(body)
+        } else {
+            "[hidden]".to_string()
+        };
         return Err(UnleashError::bad_data(
             "",
-            format!(
-                "The `` property must be object. You sent {}.",
-                js_stringify(body)
-            ),
+            format!("The `` property must be object. You sent {sent}."),
         ));
     };
     if let Some(missing) = required.iter().find(|k| !map.contains_key(**k)) {
@@ -654,9 +666,14 @@ async fn change_password(
 async fn validate_password(
     State(s): State<AppState>,
     Extension(cfg): Extension<Arc<UnleashConfig>>,
+    ip: ClientIp,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> UnleashResult {
+    // Anonymous like the native password/check, and limited the same way.
+    if let Some(addr) = ip.0 {
+        s.check_limiter.check(addr).map_err(rate_limited)?;
+    }
     let body = json_body(&headers, body)?;
     check_schema(&body, &["password"], &["password"])?;
     let password = password(&cfg, string_of(&body, "password"))?;
@@ -713,6 +730,11 @@ mod tests {
         assert_eq!(
             body_of(e)["details"][0]["message"],
             "The `` property must be object. You sent [1]."
+        );
+        let e = check_schema(&json!(["hunter2"]), &["password"], &["password"]).unwrap_err();
+        assert_eq!(
+            body_of(e)["details"][0]["message"],
+            "The `` property must be object. You sent [hidden]."
         );
     }
 

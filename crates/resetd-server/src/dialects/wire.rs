@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Response};
 use resetd_core::secret::random_bytes;
 use serde_json::Value;
 
-use crate::problem::scrub;
+use crate::body::syntax_reason;
 
 /// Why a JSON body could not be read.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -18,8 +18,11 @@ pub enum BodyError {
     ContentType(Option<String>),
     /// The body is larger than the server accepts.
     TooLarge,
-    /// The body is not JSON; the text says why without repeating the input.
+    /// The body is not JSON; the text says why in plain words with the position, without
+    /// repeating the input or serde's wording.
     Malformed(String),
+    /// The body did not arrive within the body deadline.
+    TimedOut,
     /// The body could not be received.
     Unreadable,
 }
@@ -51,10 +54,11 @@ pub fn json_body(
     }
     let bytes = match body {
         Ok(b) => b,
+        Err(r) if crate::body::timed_out(&r) => return Err(BodyError::TimedOut),
         Err(r) if r.status() == StatusCode::PAYLOAD_TOO_LARGE => return Err(BodyError::TooLarge),
         Err(_) => return Err(BodyError::Unreadable),
     };
-    serde_json::from_slice(&bytes).map_err(|e| BodyError::Malformed(scrub(&e.to_string())))
+    serde_json::from_slice(&bytes).map_err(|e| BodyError::Malformed(syntax_reason(&e)))
 }
 
 /// A random (version 4) UUID in its usual text form.

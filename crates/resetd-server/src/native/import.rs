@@ -31,6 +31,28 @@ pub(crate) struct ImportQuery {
 }
 
 /// Streams the import and answers its summary with the rejected lines.
+/// 408 for an import whose body stopped arriving, closing the connection (the rest of the body
+/// is not waited for).
+fn stalled() -> axum::response::Response {
+    let mut res = Problem::new(
+        StatusCode::REQUEST_TIMEOUT,
+        "body-timeout",
+        "Request Timeout",
+        format!(
+            "No part of the import arrived for {} seconds. Send it again: rows of it already \
+             imported (in batches of {}) are updated, not added twice.",
+            crate::body::BODY_READ_TIMEOUT.as_secs(),
+            resetd_core::import::BATCH
+        ),
+    )
+    .into_response();
+    res.headers_mut().insert(
+        axum::http::header::CONNECTION,
+        axum::http::HeaderValue::from_static("close"),
+    );
+    res
+}
+
 pub(crate) async fn people(
     State(s): State<AppState>,
     headers: HeaderMap,
@@ -47,10 +69,14 @@ pub(crate) async fn people(
     let mut stream = body.into_data_stream();
     let (mut buf, mut too_long, mut line, mut total) = (Vec::new(), false, 0u64, 0usize);
     loop {
-        let chunk = match stream.next().await {
-            None => None,
-            Some(Ok(c)) => Some(c),
-            Some(Err(_)) => {
+        // An import may stream for minutes, so it has no deadline for the whole body, but a
+        // client that stops sending for BODY_READ_TIMEOUT is cut off like any stalled body.
+        let next = tokio::time::timeout(crate::body::BODY_READ_TIMEOUT, stream.next()).await;
+        let chunk = match next {
+            Err(_) => return Ok(stalled()),
+            Ok(None) => None,
+            Ok(Some(Ok(c))) => Some(c),
+            Ok(Some(Err(_))) => {
                 return Err(Problem::new(
                     StatusCode::BAD_REQUEST,
                     "bad-body",

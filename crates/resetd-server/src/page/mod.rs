@@ -77,6 +77,34 @@ pub fn routes() -> Router<AppState> {
         .route("/assets/{file}", get(asset))
 }
 
+/// The page's answer to a request that ran past the request timeout: the "busy" page with
+/// `Retry-After`, in the language the browser asks for (no tenant is looked up: the database may
+/// be what is slow).
+pub fn timeout_answer(state: AppState) -> crate::body::TimeoutAnswer {
+    std::sync::Arc::new(move |headers: &HeaderMap| {
+        let accept = headers
+            .get(header::ACCEPT_LANGUAGE)
+            .and_then(|v| v.to_str().ok());
+        let language = locale::negotiate(None, accept, None, state.pages.languages(""));
+        let public_url = &state.service.config().public_url;
+        let origin = guard::origin_of(public_url);
+        let v = Visit {
+            state: state.clone(),
+            base: public_url[origin.len()..].trim_end_matches('/').to_owned(),
+            origin: origin.to_owned(),
+            cookies: Cookies::for_public_url(public_url),
+            tenant: Err(CoreError::UnknownTenant),
+            language,
+            token_param: None,
+            malformed: false,
+            on_forgot: false,
+        };
+        let mut res = v.failure(Failure::Busy(resetd_core::error::RETRY_UNAVAILABLE_SECS));
+        guard::secure(&mut res);
+        res
+    })
+}
+
 // ---- the request's context ----------------------------------------------------------------------
 
 /// The query parameters the pages read; others are ignored.
@@ -168,6 +196,8 @@ enum Failure {
     NotFound,
     MethodNotAllowed,
     TooLarge,
+    /// The form did not arrive within the body deadline.
+    Timeout,
     UnsupportedMedia,
     RateLimited(i64),
     /// Overloaded or the database unavailable: retry after this many seconds.
@@ -183,6 +213,7 @@ impl Failure {
             Failure::NotFound => StatusCode::NOT_FOUND,
             Failure::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Failure::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Failure::Timeout => StatusCode::REQUEST_TIMEOUT,
             Failure::UnsupportedMedia => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Failure::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
             Failure::Busy(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -387,6 +418,9 @@ impl Visit {
     }
 
     fn form_rejection(&self, r: &FormRejection) -> Response {
+        if crate::body::timed_out(r) {
+            return self.failure(Failure::Timeout);
+        }
         match r.status() {
             StatusCode::PAYLOAD_TOO_LARGE => self.failure(Failure::TooLarge),
             StatusCode::UNSUPPORTED_MEDIA_TYPE => self.failure(Failure::UnsupportedMedia),

@@ -12,6 +12,7 @@
 //! - Schema: [`Store::migrate`] applies the versioned migrations under an advisory lock, so
 //!   instances starting together are safe; [`PostgresStore::connect`] does not migrate.
 
+mod login;
 mod ops;
 mod pool;
 mod rows;
@@ -30,12 +31,13 @@ use resetd_core::model::{
 };
 use resetd_core::secret::SecretHash;
 use resetd_core::store::{
-    IssueToken, LoginFailure, PasswordChange, Resolution, Resolved, Store, StoreError,
+    IssueToken, LoginStart, PasswordChange, Resolution, Resolved, Store, StoreError,
 };
-use resetd_core::types::{ClientName, PersonId, TenantId};
+use resetd_core::types::{ClientName, Login, PersonId, TenantId};
 use tokio_postgres::error::SqlState;
 
 use self::pool::Pool;
+use crate::sealing::OutboxKeys;
 
 /// Connections per instance unless the URL says `pool_size=N`.
 pub const DEFAULT_POOL_SIZE: usize = 8;
@@ -262,6 +264,8 @@ fn conflict_name(constraint: Option<&str>, table: Option<&str>) -> String {
 pub struct PostgresStore {
     pool: Arc<Pool>,
     options: PgOptions,
+    /// Seals outbox bodies at rest (see [`crate::sealing`]).
+    keys: Arc<OutboxKeys>,
 }
 
 impl std::fmt::Debug for PostgresStore {
@@ -285,7 +289,28 @@ impl PostgresStore {
     pub async fn with_options(options: PgOptions) -> Result<PostgresStore, StoreError> {
         let pool = Pool::new(options.config.clone(), options.pool_size);
         drop(pool.get().await?);
-        Ok(PostgresStore { pool, options })
+        Ok(PostgresStore {
+            pool,
+            options,
+            keys: Arc::new(OutboxKeys::ephemeral()),
+        })
+    }
+
+    /// The keys that seal outbox bodies at rest. Without this call the store seals with a key
+    /// of its own that dies with the process ([`OutboxKeys::ephemeral`]): fine for tests, but
+    /// mail still queued at exit, or claimed by another instance, could never be sent. The
+    /// binary always passes its key file, and every instance on one database needs the same.
+    pub fn with_outbox_keys(mut self, keys: Arc<OutboxKeys>) -> PostgresStore {
+        self.keys = keys;
+        self
+    }
+
+    /// Seals the bodies of pending email queued in clear by a version of resetd before sealing
+    /// (with this store's keys: call it after [`PostgresStore::with_outbox_keys`]). Returns how
+    /// many were sealed. The clear row versions stay in the table's heap until PostgreSQL's
+    /// vacuum reuses them; no query or dump sees them.
+    pub async fn seal_plain_outbox(&self) -> Result<u64, StoreError> {
+        ops::seal_plain_outbox(&mut self.pool.get().await?, &self.keys).await
     }
 
     /// What this store is connected to (no password), for logs.
@@ -413,12 +438,14 @@ impl Store for PostgresStore {
     async fn resolve_reset_request(
         &self,
         id: i64,
-        resolution: Resolution,
+        mut resolution: Resolution,
     ) -> Result<Resolved, StoreError> {
+        self.keys.seal_resolution(&mut resolution)?;
         ops::resolve_reset_request(&mut self.pool.get().await?, id, &resolution).await
     }
 
-    async fn issue_token(&self, issue: IssueToken) -> Result<Resolved, StoreError> {
+    async fn issue_token(&self, mut issue: IssueToken) -> Result<Resolved, StoreError> {
+        self.keys.seal(&mut issue.message)?;
         ops::issue_token(&mut self.pool.get().await?, &issue).await
     }
 
@@ -436,7 +463,8 @@ impl Store for PostgresStore {
         ops::find_token(&mut self.pool.get().await?, &hash).await
     }
 
-    async fn change_password(&self, change: PasswordChange) -> Result<(), StoreError> {
+    async fn change_password(&self, mut change: PasswordChange) -> Result<(), StoreError> {
+        self.keys.seal_change(&mut change)?;
         ops::change_password(&mut self.pool.get().await?, &change).await
     }
 
@@ -449,19 +477,21 @@ impl Store for PostgresStore {
         ops::password_history(&mut self.pool.get().await?, tenant, person, limit).await
     }
 
-    async fn record_login_failure(
+    async fn begin_login(
         &self,
         tenant: &TenantId,
-        person: &PersonId,
+        login: &Login,
         threshold: u32,
-        lock_until: Timestamp,
-    ) -> Result<LoginFailure, StoreError> {
-        ops::record_login_failure(
+        now: Timestamp,
+        until: Timestamp,
+    ) -> Result<LoginStart, StoreError> {
+        login::begin_login(
             &mut self.pool.get().await?,
             tenant,
-            person,
+            login,
             threshold,
-            lock_until,
+            now,
+            until,
         )
         .await
     }
@@ -469,12 +499,14 @@ impl Store for PostgresStore {
     async fn record_login_success(
         &self,
         tenant: &TenantId,
+        login: &Login,
         person: &PersonId,
         rehash: Option<String>,
     ) -> Result<(), StoreError> {
-        ops::record_login_success(
+        login::record_login_success(
             &mut self.pool.get().await?,
             tenant,
+            login,
             person,
             rehash.as_deref(),
         )
@@ -487,7 +519,7 @@ impl Store for PostgresStore {
         person: &PersonId,
         audit: NewAudit,
     ) -> Result<(), StoreError> {
-        ops::unlock(&mut self.pool.get().await?, tenant, person, &audit).await
+        login::unlock(&mut self.pool.get().await?, tenant, person, &audit).await
     }
 
     async fn append_audit(&self, audit: NewAudit) -> Result<(), StoreError> {
@@ -509,7 +541,14 @@ impl Store for PostgresStore {
         lease_until: Timestamp,
         limit: u32,
     ) -> Result<Vec<OutboxMessage>, StoreError> {
-        ops::claim_outbox(&mut self.pool.get().await?, now, lease_until, limit).await
+        let claimed =
+            ops::claim_outbox(&mut self.pool.get().await?, now, lease_until, limit).await?;
+        let (opened, unreadable) = self.keys.open_claimed(claimed);
+        for (id, why) in unreadable {
+            // Dead, and the sealed body kept: restoring its key and retrying sends it.
+            ops::mark_unreadable(&mut self.pool.get().await?, id, &why).await?;
+        }
+        Ok(opened)
     }
 
     async fn mark_sent(&self, id: i64, at: Timestamp) -> Result<(), StoreError> {

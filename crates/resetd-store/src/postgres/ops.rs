@@ -15,9 +15,7 @@ use resetd_core::model::{
     OutboxStatus, Person, ResetRequest, ResetToken, Tenant, TenantSettings, Timestamp,
 };
 use resetd_core::secret::SecretHash;
-use resetd_core::store::{
-    IssueToken, LoginFailure, PasswordChange, Resolution, Resolved, StoreError,
-};
+use resetd_core::store::{IssueToken, PasswordChange, Resolution, Resolved, StoreError};
 use resetd_core::types::{ClientName, ObjectId, PersonId, TenantId};
 use tokio_postgres::types::ToSql;
 use tokio_postgres::GenericClient;
@@ -36,7 +34,7 @@ fn limit(n: u32) -> i64 {
     i64::from(n)
 }
 
-fn found(changed: u64) -> Result<(), StoreError> {
+pub(crate) fn found(changed: u64) -> Result<(), StoreError> {
     if changed == 0 {
         Err(StoreError::NotFound)
     } else {
@@ -54,7 +52,7 @@ fn truncate_error(error: &str) -> &str {
 
 // ---- shared pieces ----------------------------------------------------------------------------
 
-async fn insert_audit<C: GenericClient + Sync>(
+pub(crate) async fn insert_audit<C: GenericClient + Sync>(
     db: &Db<'_, C>,
     a: &NewAudit,
 ) -> Result<(), StoreError> {
@@ -711,12 +709,14 @@ pub(crate) async fn change_password(c: &mut Pooled, ch: &PasswordChange) -> Resu
         }
         db.exec(
             "UPDATE person SET password_hash = $3, password_changed_at = $4, must_change_password = $5, \
-             failed_logins = CASE WHEN $6 THEN 0 ELSE failed_logins END, \
-             locked_until = CASE WHEN $6 THEN NULL ELSE locked_until END, \
              updated_at = $4 WHERE tenant = $1 AND id = $2",
-            &[&tenant, &person, &ch.new_hash, &ch.at.0, &ch.must_change_password, &ch.unlock],
+            &[&tenant, &person, &ch.new_hash, &ch.at.0, &ch.must_change_password],
         )
         .await?;
+        if ch.unlock {
+            db.exec(super::login::CLEAR_COUNTER, &[&tenant, &person])
+                .await?;
+        }
         // The consumed token has used_at set, so this voids every other live token.
         revoke_live_tokens(&db, &ch.tenant, &ch.person, ch.at).await?;
         if let Some(m) = &ch.message {
@@ -742,81 +742,6 @@ pub(crate) async fn password_history(
         )
         .await?;
     map_all(rows, |r| get(r, 0))
-}
-
-pub(crate) async fn record_login_failure(
-    c: &mut Pooled,
-    tenant: &TenantId,
-    person: &PersonId,
-    threshold: u32,
-    lock_until: Timestamp,
-) -> Result<LoginFailure, StoreError> {
-    // One statement, so one round trip and atomic across instances: the CTE locks the row (a
-    // concurrent failure waits, then reads the count it left), the update counts this failure
-    // and, at the threshold, locks the account and starts a fresh window (as SQLite does).
-    let row = c
-        .db()
-        .opt(
-            "WITH cur AS (SELECT failed_logins + 1 AS n FROM person WHERE tenant = $1 AND id = $2 \
-             FOR NO KEY UPDATE) \
-             UPDATE person SET failed_logins = CASE WHEN cur.n >= $3 THEN 0 ELSE cur.n END, \
-             locked_until = CASE WHEN cur.n >= $3 THEN $4 ELSE locked_until END \
-             FROM cur WHERE tenant = $1 AND id = $2 RETURNING cur.n",
-            &[
-                &tenant.as_str(),
-                &person.as_str(),
-                &i64::from(threshold),
-                &lock_until.0,
-            ],
-        )
-        .await?
-        .ok_or(StoreError::NotFound)?;
-    let failures =
-        u32::try_from(get::<i64>(&row, 0)?).map_err(|_| rows::corrupt("failed logins"))?;
-    Ok(LoginFailure {
-        failures,
-        locked_until: (failures >= threshold).then_some(lock_until),
-    })
-}
-
-pub(crate) async fn record_login_success(
-    c: &mut Pooled,
-    tenant: &TenantId,
-    person: &PersonId,
-    rehash: Option<&str>,
-) -> Result<(), StoreError> {
-    // A rehash keeps password_changed_at: the password itself did not change, so tokens stay valid.
-    found(
-        c.db()
-            .exec(
-                "UPDATE person SET failed_logins = 0, locked_until = NULL, \
-                 password_hash = COALESCE($3, password_hash) WHERE tenant = $1 AND id = $2",
-                &[&tenant.as_str(), &person.as_str(), &rehash],
-            )
-            .await?,
-    )
-}
-
-pub(crate) async fn unlock(
-    c: &mut Pooled,
-    tenant: &TenantId,
-    person: &PersonId,
-    audit: &NewAudit,
-) -> Result<(), StoreError> {
-    let tx = c.begin().await?;
-    let result = async {
-        let db = tx.db();
-        found(
-            db.exec(
-                "UPDATE person SET failed_logins = 0, locked_until = NULL WHERE tenant = $1 AND id = $2",
-                &[&tenant.as_str(), &person.as_str()],
-            )
-            .await?,
-        )?;
-        insert_audit(&db, audit).await
-    }
-    .await;
-    tx.finish(result).await
 }
 
 // ---- audit ------------------------------------------------------------------------------------
@@ -882,8 +807,23 @@ pub(crate) async fn mark_sent(c: &mut Pooled, id: i64, at: Timestamp) -> Result<
     found(
         c.db()
             .exec(
-                "UPDATE outbox SET status = 'sent', sent_at = $2 WHERE id = $1",
+                // Erased once sent: the body held a live reset link (see crate::sealing).
+                "UPDATE outbox SET status = 'sent', sent_at = $2, text = '', html = NULL WHERE id = $1",
                 &[&id, &at.0],
+            )
+            .await?,
+    )
+}
+
+/// Marks a message whose body cannot be opened dead with `why`, keeping the sealed body (it is
+/// unreadable without its key, and restoring the key then retrying sends it).
+pub(crate) async fn mark_unreadable(c: &mut Pooled, id: i64, why: &str) -> Result<(), StoreError> {
+    let why = truncate_error(why);
+    found(
+        c.db()
+            .exec(
+                "UPDATE outbox SET status = 'dead', last_error = $2 WHERE id = $1",
+                &[&id, &why],
             )
             .await?,
     )
@@ -908,7 +848,9 @@ pub(crate) async fn mark_failed(
         None => {
             c.db()
                 .exec(
-                    "UPDATE outbox SET status = 'dead', last_error = $2 WHERE id = $1",
+                    // Erased once dead: nobody will send it, and it held a live reset link.
+                    "UPDATE outbox SET status = 'dead', last_error = $2, text = '', html = NULL \
+                     WHERE id = $1",
                     &[&id, &error],
                 )
                 .await?
@@ -948,21 +890,63 @@ pub(crate) async fn retry_outbox(
     at: Timestamp,
 ) -> Result<TenantId, StoreError> {
     // attempts restart at 0 (they count leases, for the record). A revived notice gets a fresh
-    // retry window as long as its first; a reset link keeps its deadline, the link's expiry.
+    // retry window as long as its first; a reset link keeps its deadline, the link's expiry. A
+    // body erased when the message died cannot be sent again (`Erased`).
     let t = tenant.map(TenantId::as_str);
-    let row = c
+    let revived = c
         .db()
         .opt(
             "UPDATE outbox SET status = 'pending', next_attempt_at = $2, attempts = 0, \
              deliver_by = CASE WHEN kind = 'reset_link' THEN deliver_by \
                  ELSE GREATEST(deliver_by, $2 + (deliver_by - created_at)) END \
-             WHERE id = $1 AND status IN ('pending', 'dead') AND ($3::text IS NULL OR tenant = $3) \
-             RETURNING tenant",
+             WHERE id = $1 AND status IN ('pending', 'dead') AND text <> '' \
+             AND ($3::text IS NULL OR tenant = $3) RETURNING tenant",
             &[&id, &at.0, &t],
         )
-        .await?
-        .ok_or(StoreError::NotFound)?;
-    rows::tenant_id(&get::<String>(&row, 0)?)
+        .await?;
+    if let Some(row) = revived {
+        return rows::tenant_id(&get::<String>(&row, 0)?);
+    }
+    let erased = c
+        .db()
+        .opt(
+            "SELECT 1 FROM outbox WHERE id = $1 AND status = 'dead' AND text = '' \
+             AND ($2::text IS NULL OR tenant = $2)",
+            &[&id, &t],
+        )
+        .await?;
+    Err(match erased {
+        Some(_) => StoreError::Erased,
+        None => StoreError::NotFound,
+    })
+}
+
+/// Seals the bodies of pending messages queued in clear by a version before sealing; returns
+/// how many. Each update is conditional on the body being unchanged, so a message sent meanwhile
+/// by another instance is left alone.
+pub(crate) async fn seal_plain_outbox(
+    c: &mut Pooled,
+    keys: &crate::sealing::OutboxKeys,
+) -> Result<u64, StoreError> {
+    let sql = format!(
+        "SELECT {} FROM outbox WHERE status = 'pending' AND text <> '' \
+         AND text NOT LIKE 'resetd-sealed:%'",
+        rows::OUTBOX_COLS
+    );
+    let plain = map_all(c.db().all(&sql, &[]).await?, rows::outbox)?;
+    let mut sealed = 0;
+    for m in plain {
+        let mut message = m.message.clone();
+        keys.seal(&mut message)?;
+        sealed += c
+            .db()
+            .exec(
+                "UPDATE outbox SET text = $2, html = NULL WHERE id = $1 AND text = $3",
+                &[&m.id, &message.text, &m.message.text],
+            )
+            .await?;
+    }
+    Ok(sealed)
 }
 
 pub(crate) async fn outbox_counts(c: &mut Pooled) -> Result<Vec<(OutboxStatus, u64)>, StoreError> {

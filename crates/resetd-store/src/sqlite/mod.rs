@@ -10,6 +10,7 @@
 //! - Reads: a small pool of `query_only` connections, used on tokio's blocking threads.
 //! - Schema: [`Store::migrate`] applies the versioned migrations; [`SqliteStore::open`] does not.
 
+mod login;
 mod ops;
 mod rows;
 mod schema;
@@ -28,13 +29,14 @@ use resetd_core::model::{
 };
 use resetd_core::secret::SecretHash;
 use resetd_core::store::{
-    IssueToken, LoginFailure, PasswordChange, Resolution, Resolved, Store, StoreError,
+    IssueToken, LoginStart, PasswordChange, Resolution, Resolved, Store, StoreError,
 };
-use resetd_core::types::{ClientName, PersonId, TenantId};
+use resetd_core::types::{ClientName, Login, PersonId, TenantId};
 use rusqlite::{ffi, Connection, ErrorCode, OpenFlags};
 use tokio::sync::{oneshot, Semaphore};
 
 use self::writer::{Job, Task};
+use crate::sealing::OutboxKeys;
 
 /// How long a connection waits for another connection's lock before giving up with an error.
 pub const BUSY_TIMEOUT: Duration = Duration::from_millis(5000);
@@ -49,6 +51,8 @@ const STATEMENT_CACHE: usize = 64;
 /// handle stops the writer thread after it has finished its current batch.
 pub struct SqliteStore {
     inner: Arc<Inner>,
+    /// Seals outbox bodies at rest (see [`crate::sealing`]).
+    keys: Arc<OutboxKeys>,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -131,8 +135,12 @@ fn io_error(what: &str, path: &Path, e: std::io::Error) -> StoreError {
 fn configure(conn: &Connection) -> Result<(), StoreError> {
     conn.busy_timeout(BUSY_TIMEOUT).map_err(db)?;
     conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
-    conn.execute_batch("PRAGMA foreign_keys = ON; PRAGMA synchronous = FULL;")
-        .map_err(db)
+    // secure_delete: deleted and overwritten content (an erased outbox body) is zeroed in the
+    // file rather than left in free space.
+    conn.execute_batch(
+        "PRAGMA foreign_keys = ON; PRAGMA synchronous = FULL; PRAGMA secure_delete = ON;",
+    )
+    .map_err(db)
 }
 
 /// Switches the file to WAL. This needs a brief exclusive lock, so retry while another process
@@ -194,7 +202,38 @@ impl SqliteStore {
                 writer: Some(tx),
                 writer_thread: Some(thread),
             }),
+            keys: Arc::new(OutboxKeys::ephemeral()),
         })
+    }
+
+    /// The keys that seal outbox bodies at rest. Without this call the store seals with a key
+    /// of its own that dies with the process ([`OutboxKeys::ephemeral`]): fine for tests, but
+    /// mail still queued at exit could never be sent. The binary always passes its key file.
+    pub fn with_outbox_keys(mut self, keys: Arc<OutboxKeys>) -> SqliteStore {
+        self.keys = keys;
+        self
+    }
+
+    /// Seals the bodies of pending email queued in clear by a version of resetd before sealing
+    /// (with this store's keys: call it after [`SqliteStore::with_outbox_keys`]), then empties
+    /// the WAL so that the clear bodies' pages leave it (`secure_delete` zeroes them in the
+    /// file). Returns how many were sealed.
+    pub async fn seal_plain_outbox(&self) -> Result<u64, StoreError> {
+        let keys = self.keys.clone();
+        let sealed = self
+            .write(move |c| ops::seal_plain_outbox(c, &keys))
+            .await?;
+        if sealed > 0 {
+            let path = self.inner.path.clone();
+            tokio::task::spawn_blocking(move || {
+                let conn = open_rw(&path)?;
+                conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+                    .map_err(db)
+            })
+            .await
+            .map_err(|_| StoreError::Backend("the checkpoint failed unexpectedly".into()))??;
+        }
+        Ok(sealed)
     }
 
     /// The database file.
@@ -401,13 +440,15 @@ impl Store for SqliteStore {
     async fn resolve_reset_request(
         &self,
         id: i64,
-        resolution: Resolution,
+        mut resolution: Resolution,
     ) -> Result<Resolved, StoreError> {
+        self.keys.seal_resolution(&mut resolution)?;
         self.write(move |c| ops::resolve_reset_request(c, id, &resolution))
             .await
     }
 
-    async fn issue_token(&self, issue: IssueToken) -> Result<Resolved, StoreError> {
+    async fn issue_token(&self, mut issue: IssueToken) -> Result<Resolved, StoreError> {
+        self.keys.seal(&mut issue.message)?;
         self.write(move |c| ops::issue_token(c, &issue)).await
     }
 
@@ -427,7 +468,8 @@ impl Store for SqliteStore {
         self.read(move |c| ops::find_token(c, &hash)).await
     }
 
-    async fn change_password(&self, change: PasswordChange) -> Result<(), StoreError> {
+    async fn change_password(&self, mut change: PasswordChange) -> Result<(), StoreError> {
+        self.keys.seal_change(&mut change)?;
         self.write(move |c| ops::change_password(c, &change)).await
     }
 
@@ -442,26 +484,28 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn record_login_failure(
+    async fn begin_login(
         &self,
         tenant: &TenantId,
-        person: &PersonId,
+        login: &Login,
         threshold: u32,
-        lock_until: Timestamp,
-    ) -> Result<LoginFailure, StoreError> {
-        let (t, p) = (tenant.clone(), person.clone());
-        self.write(move |c| ops::record_login_failure(c, &t, &p, threshold, lock_until))
+        now: Timestamp,
+        until: Timestamp,
+    ) -> Result<LoginStart, StoreError> {
+        let (t, l) = (tenant.clone(), login.clone());
+        self.write(move |c| login::begin_login(c, &t, &l, threshold, now, until))
             .await
     }
 
     async fn record_login_success(
         &self,
         tenant: &TenantId,
+        login: &Login,
         person: &PersonId,
         rehash: Option<String>,
     ) -> Result<(), StoreError> {
-        let (t, p) = (tenant.clone(), person.clone());
-        self.write(move |c| ops::record_login_success(c, &t, &p, rehash.as_deref()))
+        let (t, l, p) = (tenant.clone(), login.clone(), person.clone());
+        self.write(move |c| login::record_login_success(c, &t, &l, &p, rehash.as_deref()))
             .await
     }
 
@@ -472,7 +516,7 @@ impl Store for SqliteStore {
         audit: NewAudit,
     ) -> Result<(), StoreError> {
         let (t, p) = (tenant.clone(), person.clone());
-        self.write(move |c| ops::unlock(c, &t, &p, &audit)).await
+        self.write(move |c| login::unlock(c, &t, &p, &audit)).await
     }
 
     async fn append_audit(&self, audit: NewAudit) -> Result<(), StoreError> {
@@ -496,8 +540,16 @@ impl Store for SqliteStore {
         lease_until: Timestamp,
         limit: u32,
     ) -> Result<Vec<OutboxMessage>, StoreError> {
-        self.write(move |c| ops::claim_outbox(c, now, lease_until, limit))
-            .await
+        let claimed = self
+            .write(move |c| ops::claim_outbox(c, now, lease_until, limit))
+            .await?;
+        let (opened, unreadable) = self.keys.open_claimed(claimed);
+        for (id, why) in unreadable {
+            // Dead, and the sealed body kept: restoring its key and retrying sends it.
+            self.write(move |c| ops::mark_unreadable(c, id, &why))
+                .await?;
+        }
+        Ok(opened)
     }
 
     async fn mark_sent(&self, id: i64, at: Timestamp) -> Result<(), StoreError> {

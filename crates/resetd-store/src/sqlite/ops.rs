@@ -7,9 +7,7 @@ use resetd_core::model::{
     OutboxStatus, Person, ResetRequest, ResetToken, Tenant, TenantSettings, Timestamp,
 };
 use resetd_core::secret::SecretHash;
-use resetd_core::store::{
-    IssueToken, LoginFailure, PasswordChange, Resolution, Resolved, StoreError,
-};
+use resetd_core::store::{IssueToken, PasswordChange, Resolution, Resolved, StoreError};
 use resetd_core::types::{ClientName, ObjectId, PersonId, TenantId};
 use rusqlite::types::Value;
 use rusqlite::{params, params_from_iter, Connection};
@@ -29,7 +27,7 @@ fn limit(n: u32) -> i64 {
 
 // ---- shared pieces ----------------------------------------------------------------------------
 
-fn insert_audit(c: &Connection, a: &NewAudit) -> Result<(), StoreError> {
+pub(crate) fn insert_audit(c: &Connection, a: &NewAudit) -> Result<(), StoreError> {
     exec(
         c,
         "INSERT INTO audit_event (tenant, person, kind, actor, ip, at, detail) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
@@ -82,7 +80,7 @@ fn revoke_live_tokens(
     Ok(())
 }
 
-fn found(changed: usize) -> Result<(), StoreError> {
+pub(crate) fn found(changed: usize) -> Result<(), StoreError> {
     if changed == 0 {
         Err(StoreError::NotFound)
     } else {
@@ -514,11 +512,12 @@ pub(crate) fn change_password(c: &Connection, ch: &PasswordChange) -> Result<(),
     exec(
         c,
         "UPDATE person SET password_hash = ?3, password_changed_at = ?4, must_change_password = ?5, \
-         failed_logins = CASE WHEN ?6 THEN 0 ELSE failed_logins END, \
-         locked_until = CASE WHEN ?6 THEN NULL ELSE locked_until END, \
          updated_at = ?4 WHERE tenant = ?1 AND id = ?2",
-        params![tenant, person, ch.new_hash, ch.at.0, ch.must_change_password, ch.unlock],
+        params![tenant, person, ch.new_hash, ch.at.0, ch.must_change_password],
     )?;
+    if ch.unlock {
+        super::login::clear_counter(c, &ch.tenant, &ch.person)?;
+    }
     // The consumed token has used_at set, so this voids every other live token.
     revoke_live_tokens(c, &ch.tenant, &ch.person, ch.at)?;
     if let Some(m) = &ch.message {
@@ -539,69 +538,6 @@ pub(crate) fn password_history(
         params![tenant.as_str(), person.as_str(), limit(n)],
         |r| get(r, 0),
     )
-}
-
-pub(crate) fn record_login_failure(
-    c: &Connection,
-    tenant: &TenantId,
-    person: &PersonId,
-    threshold: u32,
-    lock_until: Timestamp,
-) -> Result<LoginFailure, StoreError> {
-    let failures: i64 = one(
-        c,
-        "UPDATE person SET failed_logins = failed_logins + 1 WHERE tenant = ?1 AND id = ?2 RETURNING failed_logins",
-        [tenant.as_str(), person.as_str()],
-        |r| get(r, 0),
-    )?
-    .ok_or(StoreError::NotFound)?;
-    let failures = u32::try_from(failures).map_err(|_| rows::corrupt("failed logins"))?;
-    if failures < threshold {
-        return Ok(LoginFailure {
-            failures,
-            locked_until: None,
-        });
-    }
-    // Locking resets the counter: once the lock ends the person gets a fresh window of
-    // `threshold` attempts, instead of being locked again by the very next mistake.
-    exec(
-        c,
-        "UPDATE person SET locked_until = ?3, failed_logins = 0 WHERE tenant = ?1 AND id = ?2",
-        params![tenant.as_str(), person.as_str(), lock_until.0],
-    )?;
-    Ok(LoginFailure {
-        failures,
-        locked_until: Some(lock_until),
-    })
-}
-
-pub(crate) fn record_login_success(
-    c: &Connection,
-    tenant: &TenantId,
-    person: &PersonId,
-    rehash: Option<&str>,
-) -> Result<(), StoreError> {
-    // A rehash keeps password_changed_at: the password itself did not change, so tokens stay valid.
-    found(exec(
-        c,
-        "UPDATE person SET failed_logins = 0, locked_until = NULL, password_hash = COALESCE(?3, password_hash) \
-         WHERE tenant = ?1 AND id = ?2",
-        params![tenant.as_str(), person.as_str(), rehash],
-    )?)
-}
-
-pub(crate) fn unlock(
-    c: &Connection,
-    tenant: &TenantId,
-    person: &PersonId,
-    audit: &NewAudit,
-) -> Result<(), StoreError> {
-    found(exec(
-        c,
-        "UPDATE person SET failed_logins = 0, locked_until = NULL WHERE tenant = ?1 AND id = ?2",
-        [tenant.as_str(), person.as_str()],
-    )?)?;
-    insert_audit(c, audit)
 }
 
 // ---- audit ------------------------------------------------------------------------------------
@@ -657,8 +593,19 @@ pub(crate) fn claim_outbox(
 pub(crate) fn mark_sent(c: &Connection, id: i64, at: Timestamp) -> Result<(), StoreError> {
     found(exec(
         c,
-        "UPDATE outbox SET status = 'sent', sent_at = ?2 WHERE id = ?1",
+        // Erased once sent: the body held a live reset link (see crate::sealing).
+        "UPDATE outbox SET status = 'sent', sent_at = ?2, text = '', html = NULL WHERE id = ?1",
         params![id, at.0],
+    )?)
+}
+
+/// Marks a message whose body cannot be opened dead with `why`, keeping the sealed body (it is
+/// unreadable without its key, and restoring the key then retrying sends it).
+pub(crate) fn mark_unreadable(c: &Connection, id: i64, why: &str) -> Result<(), StoreError> {
+    found(exec(
+        c,
+        "UPDATE outbox SET status = 'dead', last_error = ?2 WHERE id = ?1",
+        params![id, truncate_error(why)],
     )?)
 }
 
@@ -685,7 +632,8 @@ pub(crate) fn mark_failed(
         )?,
         None => exec(
             c,
-            "UPDATE outbox SET status = 'dead', last_error = ?2 WHERE id = ?1",
+            // Erased once dead: nobody will send it, and it held a live reset link.
+            "UPDATE outbox SET status = 'dead', last_error = ?2, text = '', html = NULL WHERE id = ?1",
             params![id, error],
         )?,
     };
@@ -720,18 +668,62 @@ pub(crate) fn retry_outbox(
     at: Timestamp,
 ) -> Result<TenantId, StoreError> {
     // attempts restart at 0 (they count leases, for the record). A revived notice gets a fresh
-    // retry window as long as its first; a reset link keeps its deadline, the link's expiry.
-    one(
+    // retry window as long as its first; a reset link keeps its deadline, the link's expiry. A
+    // body erased when the message died cannot be sent again (`Erased`).
+    let revived = one(
         c,
         "UPDATE outbox SET status = 'pending', next_attempt_at = ?2, attempts = 0, \
          deliver_by = CASE WHEN kind = 'reset_link' THEN deliver_by \
              ELSE MAX(deliver_by, ?2 + (deliver_by - created_at)) END \
-         WHERE id = ?1 AND status IN ('pending', 'dead') AND (?3 IS NULL OR tenant = ?3) \
-         RETURNING tenant",
+         WHERE id = ?1 AND status IN ('pending', 'dead') AND text <> '' \
+         AND (?3 IS NULL OR tenant = ?3) RETURNING tenant",
         params![id, at.0, tenant.map(TenantId::as_str)],
         |r| rows::tenant_id(get(r, 0)?),
-    )?
-    .ok_or(StoreError::NotFound)
+    )?;
+    if let Some(t) = revived {
+        return Ok(t);
+    }
+    let erased = one(
+        c,
+        "SELECT 1 FROM outbox WHERE id = ?1 AND status = 'dead' AND text = '' \
+         AND (?2 IS NULL OR tenant = ?2)",
+        params![id, tenant.map(TenantId::as_str)],
+        |_| Ok(()),
+    )?;
+    Err(match erased {
+        Some(()) => StoreError::Erased,
+        None => StoreError::NotFound,
+    })
+}
+
+/// Seals the bodies of pending messages queued in clear by a version before sealing; returns
+/// how many. Each update is conditional on the body being unchanged, so a message sent meanwhile
+/// by another process is left alone.
+pub(crate) fn seal_plain_outbox(
+    c: &Connection,
+    keys: &crate::sealing::OutboxKeys,
+) -> Result<u64, StoreError> {
+    let plain = all(
+        c,
+        &format!(
+            "SELECT {} FROM outbox WHERE status = 'pending' AND text <> '' \
+             AND text NOT LIKE 'resetd-sealed:%'",
+            rows::OUTBOX_COLS
+        ),
+        [],
+        rows::outbox,
+    )?;
+    let mut sealed = 0;
+    for m in plain {
+        let mut message = m.message.clone();
+        keys.seal(&mut message)?;
+        sealed += exec(
+            c,
+            "UPDATE outbox SET text = ?2, html = NULL WHERE id = ?1 AND text = ?3",
+            params![m.id, message.text, m.message.text],
+        )? as u64;
+    }
+    Ok(sealed)
 }
 
 pub(crate) fn outbox_counts(c: &Connection) -> Result<Vec<(OutboxStatus, u64)>, StoreError> {

@@ -115,8 +115,13 @@ pub(crate) fn tenant(row: &Row<'_>) -> Result<Tenant, StoreError> {
     })
 }
 
+/// A person's columns, for `SELECT {PERSON_COLS} FROM person`. The failure count and lock are
+/// the login's counter (`login_attempt`), which exists whether or not anyone has the login; the
+/// `person` columns of the same names are no longer read.
 pub(crate) const PERSON_COLS: &str = "id, tenant, number, login, email, display_name, locale, enabled, roles, \
-     attributes, password_hash, password_changed_at, must_change_password, failed_logins, locked_until, \
+     attributes, password_hash, password_changed_at, must_change_password, \
+     COALESCE((SELECT a.failures FROM login_attempt a WHERE a.tenant = person.tenant AND a.login = person.login), 0), \
+     (SELECT a.locked_until FROM login_attempt a WHERE a.tenant = person.tenant AND a.login = person.login), \
      created_at, updated_at, verified";
 
 pub(crate) fn person(row: &Row<'_>) -> Result<Person, StoreError> {

@@ -2,6 +2,7 @@
 //! directory, and reads the mail it writes.
 #![allow(dead_code)]
 
+pub mod at_rest;
 pub mod smtp;
 
 use std::io::{BufRead, BufReader, Read};
@@ -18,11 +19,15 @@ pub const BIN: &str = env!("CARGO_BIN_EXE_resetd");
 pub const FAST_ARGON: &str = "[argon2]\nm_cost = 1024\nt_cost = 1\np_cost = 1\n";
 
 /// Config that lifts the per-IP limits, since every test request comes from 127.0.0.1.
-pub const NO_LIMITS: &str = "[http]\nrecovery_per_minute = 0\nauth_per_minute = 0\n";
+pub const NO_LIMITS: &str =
+    "[http]\nrecovery_per_minute = 0\nauth_per_minute = 0\npassword_check_per_minute = 0\n";
 
 pub struct Server {
     pub dir: tempfile::TempDir,
     pub base: String,
+    /// The management listener (`/metrics`, `/readyz`), e.g. `http://127.0.0.1:PORT`; empty
+    /// when `[management] enabled = false`. The harness puts it on a free port.
+    pub mgmt: String,
     pub key: String,
     child: Child,
     pub stderr: Arc<Mutex<String>>,
@@ -77,27 +82,53 @@ impl Server {
 
     /// Starts a server with `config` on the database at `database_url` (e.g. a PostgreSQL
     /// schema shared with other servers), in a fresh data directory of its own (for its mail).
+    /// Every server on one database shares one outbox key file (as every instance of a real
+    /// deployment must), kept in the temporary directory under a name derived from the URL.
     pub fn start_on(database_url: &str, config: &str, log: &str) -> Server {
         // Top-level keys must come before the first [table] of the TOML.
         let config = format!("database_url = \"{database_url}\"\n{config}");
-        Self::start_with(tempfile::tempdir().unwrap(), &config, log)
+        let key_file = shared_key_file(database_url);
+        Self::start_env(
+            tempfile::tempdir().unwrap(),
+            &config,
+            log,
+            &[("RESETD_OUTBOX_KEY_FILE", key_file.to_str().unwrap())],
+        )
     }
 
     /// Starts a server in `dir` with `config` and the log filter `log` (RESETD_LOG).
     pub fn start_with(dir: tempfile::TempDir, config: &str, log: &str) -> Server {
-        Self::start_full(dir, config, log, "127.0.0.1:0")
+        Self::start_full(dir, config, log, "127.0.0.1:0", &[])
     }
 
     /// Starts a server with `config` listening on `listen` (e.g. `[::1]:0` for IPv6).
     pub fn start_listening(config: &str, listen: &str) -> Server {
-        Self::start_full(tempfile::tempdir().unwrap(), config, "info", listen)
+        Self::start_full(tempfile::tempdir().unwrap(), config, "info", listen, &[])
     }
 
-    /// Starts a server in `dir` with `config`, the log filter `log`, listening on `listen`.
-    pub fn start_full(dir: tempfile::TempDir, config: &str, log: &str, listen: &str) -> Server {
+    /// Like [`Server::start_with`], with extra environment variables.
+    pub fn start_env(
+        dir: tempfile::TempDir,
+        config: &str,
+        log: &str,
+        env: &[(&str, &str)],
+    ) -> Server {
+        Self::start_full(dir, config, log, "127.0.0.1:0", env)
+    }
+
+    /// Starts a server in `dir` with `config`, the log filter `log`, listening on `listen`, with
+    /// extra environment variables `env`.
+    pub fn start_full(
+        dir: tempfile::TempDir,
+        config: &str,
+        log: &str,
+        listen: &str,
+        env: &[(&str, &str)],
+    ) -> Server {
         let cfg = dir.path().join("resetd.toml");
         std::fs::write(&cfg, config).unwrap();
         let mut child = Command::new(BIN)
+            .envs(env.iter().copied())
             .arg("--config")
             .arg(&cfg)
             .arg("--data-dir")
@@ -105,6 +136,8 @@ impl Server {
             .args(["serve", "--listen", listen])
             .env("RESETD_LOG", log)
             .env("NO_COLOR", "1")
+            // Parallel servers cannot share the default management port.
+            .env("RESETD_MANAGEMENT_LISTEN", "127.0.0.1:0")
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -127,6 +160,7 @@ impl Server {
         };
         let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
         let mut key = String::new();
+        let mut mgmt = String::new();
         let base = loop {
             let line = lines
                 .next()
@@ -134,6 +168,9 @@ impl Server {
                 .unwrap();
             if let Some(k) = line.split("(shown only once): ").nth(1) {
                 key = k.trim().to_owned();
+            }
+            if let Some(rest) = line.strip_prefix("resetd management on ") {
+                mgmt = rest.split_whitespace().next().unwrap().to_owned();
             }
             if let Some(rest) = line.strip_prefix("resetd listening on ") {
                 break rest.split_whitespace().next().unwrap().to_owned();
@@ -143,6 +180,7 @@ impl Server {
         Server {
             dir,
             base,
+            mgmt,
             key,
             child,
             stderr,
@@ -209,6 +247,20 @@ impl Server {
 
     pub async fn get(&self, path: &str) -> reqwest::Response {
         self.http.get(self.url(path)).send().await.unwrap()
+    }
+
+    /// `path` on the management listener.
+    pub fn mgmt_url(&self, path: &str) -> String {
+        assert!(
+            !self.mgmt.is_empty(),
+            "this server has no management listener"
+        );
+        format!("{}{}", self.mgmt, path)
+    }
+
+    /// GET `path` (`/metrics`, `/readyz`, `/healthz`) on the management listener.
+    pub async fn mgmt_get(&self, path: &str) -> reqwest::Response {
+        self.http.get(self.mgmt_url(path)).send().await.unwrap()
     }
 
     /// Creates a person in `default` and returns their id.
@@ -290,6 +342,25 @@ impl Drop for Server {
             }
         }
     }
+}
+
+/// The outbox key file that every server started on `database_url` shares.
+pub fn shared_key_file(database_url: &str) -> PathBuf {
+    // FNV-1a: a stable file name per URL (each PostgreSQL test has a schema of its own).
+    let hash = database_url.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    });
+    let dir = std::env::temp_dir().join("resetd-test-outbox-keys");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir.join(format!("{hash:016x}.key"))
+}
+
+/// The outbox keys of the servers started on `database_url`, for a test that queues mail
+/// straight into their store (a store without them seals with a key only it has).
+pub fn shared_outbox_keys(database_url: &str) -> Arc<resetd_store::OutboxKeys> {
+    let text = std::fs::read_to_string(shared_key_file(database_url))
+        .expect("a server on this database made the key file");
+    Arc::new(resetd_store::OutboxKeys::parse(&text).unwrap())
 }
 
 /// Passwords (and parts of them) the suite's tests use.

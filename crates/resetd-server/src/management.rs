@@ -1,0 +1,70 @@
+//! The management listener's routes: `/metrics`, `/readyz` and `/healthz`, for the operator's
+//! scraper, probes and balancer health checks. They are never on the public router: the mail
+//! and outbox counters rise only when a reset was asked for a known account, so a public
+//! `/metrics` told anyone which accounts exist (issue 13). The binary serves this router on its
+//! own address (`[management]`, loopback by default).
+
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+
+use crate::problem::Problem;
+use crate::AppState;
+
+/// How long `/readyz` waits for the database, and `/metrics` for the outbox counts, before
+/// answering without them: a probe must answer, and a hung database is "not ready".
+const DATABASE_WAIT: Duration = Duration::from_secs(5);
+
+/// The management routes. They share the public router's state (the same counters), but not
+/// its middleware: scrapes and probes are not counted in the request metrics or logged per
+/// request, so they neither drown the log nor move the figures they read.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(ready))
+        .route("/metrics", get(metrics))
+        .fallback(|| async { Problem::not_found() })
+        .method_not_allowed_fallback(|| async { Problem::method_not_allowed() })
+        .with_state(state)
+}
+
+async fn ready(State(s): State<AppState>) -> Response {
+    let unavailable = || (StatusCode::SERVICE_UNAVAILABLE, "database unavailable").into_response();
+    match tokio::time::timeout(DATABASE_WAIT, s.service.store().ping()).await {
+        Ok(Ok(())) => "ready".into_response(),
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "not ready");
+            unavailable()
+        }
+        Err(_) => {
+            tracing::warn!("not ready: the database did not answer within 5 s");
+            unavailable()
+        }
+    }
+}
+
+async fn metrics(State(s): State<AppState>) -> Response {
+    let mut extra = (s.extra_metrics)();
+    // Read from the database, so every instance reports the same global queue; left out when
+    // the database does not answer (the rest of the figures are this process's own).
+    if let Ok(Ok(counts)) =
+        tokio::time::timeout(DATABASE_WAIT, s.service.store().outbox_counts()).await
+    {
+        extra.push_str("# HELP resetd_outbox_messages Messages in the outbox by status.\n# TYPE resetd_outbox_messages gauge\n");
+        for (status, n) in counts {
+            extra.push_str(&format!(
+                "resetd_outbox_messages{{status=\"{}\"}} {n}\n",
+                status.as_str()
+            ));
+        }
+    }
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        s.metrics.render(&extra),
+    )
+        .into_response()
+}

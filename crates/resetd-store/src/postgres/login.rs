@@ -1,0 +1,162 @@
+//! The login counter on PostgreSQL: one row per tenant and login in `login_attempt`, whether or
+//! not anyone has that login (see [`Store::begin_login`](resetd_core::store::Store::begin_login)).
+//!
+//! Reserving is one `INSERT … ON CONFLICT DO UPDATE` statement: at READ COMMITTED, concurrent
+//! upserts of one login (from any instance) queue on its row lock and each then reads the row
+//! as the one before it left it, so the count is exact across instances and at most `threshold`
+//! attempts are ever granted per window.
+
+use resetd_core::model::{NewAudit, Timestamp};
+use resetd_core::store::{LoginAccount, LoginAttempt, LoginStart, StoreError};
+use resetd_core::types::{Login, PersonId, TenantId};
+
+use super::ops::{found, insert_audit};
+use super::pool::Pooled;
+use super::rows::{self, get};
+
+/// Counters whose window ended that one call removes (as for SQLite).
+const PURGE_PER_CALL: i64 = 2;
+
+/// Reserves an attempt and reads the account in one statement (one round trip, one snapshot),
+/// then removes a few ended counters in a second one.
+///
+/// The upsert always writes the row (a refused attempt stores `granted = FALSE` and the row as it
+/// was), so a locked login costs the same write as a granted one. Every right-hand side of the
+/// `SET` reads the row as it was before this statement. The clean-up runs on its own, after the
+/// upsert has committed: in one transaction with it, two logins cleaning up each other's ended
+/// counters could deadlock.
+pub(crate) async fn begin_login(
+    c: &mut Pooled,
+    tenant: &TenantId,
+    login: &Login,
+    threshold: u32,
+    now: Timestamp,
+    until: Timestamp,
+) -> Result<LoginStart, StoreError> {
+    let db = c.db();
+    let row = db
+        .one(
+            "WITH attempt AS ( \
+               INSERT INTO login_attempt AS a (tenant, login, failures, window_until, locked_until, granted) \
+               VALUES ($1::text, $2::text, 1, $5::bigint, CASE WHEN $3::bigint <= 1 THEN $5::bigint END, TRUE) \
+               ON CONFLICT (tenant, login) DO UPDATE SET \
+                 granted = NOT ((a.window_until > $4::bigint AND a.failures >= $3::bigint) \
+                   OR COALESCE(a.locked_until, 0) > $4::bigint), \
+                 failures = CASE \
+                   WHEN (a.window_until > $4::bigint AND a.failures >= $3::bigint) \
+                     OR COALESCE(a.locked_until, 0) > $4::bigint THEN a.failures \
+                   WHEN a.window_until <= $4::bigint THEN 1 \
+                   ELSE a.failures + 1 END, \
+                 locked_until = CASE \
+                   WHEN (a.window_until > $4::bigint AND a.failures >= $3::bigint) \
+                     OR COALESCE(a.locked_until, 0) > $4::bigint THEN a.locked_until \
+                   WHEN (CASE WHEN a.window_until <= $4::bigint THEN 1 ELSE a.failures + 1 END) \
+                     >= $3::bigint THEN $5::bigint \
+                   ELSE NULL END, \
+                 window_until = CASE \
+                   WHEN (a.window_until > $4::bigint AND a.failures >= $3::bigint) \
+                     OR COALESCE(a.locked_until, 0) > $4::bigint THEN a.window_until \
+                   ELSE $5::bigint END \
+               RETURNING a.failures, a.window_until, a.granted) \
+             SELECT attempt.failures, attempt.window_until, attempt.granted, \
+                    p.id, p.enabled, p.password_hash, p.must_change_password \
+             FROM attempt LEFT JOIN person p ON p.tenant = $1::text AND p.login = $2::text",
+            &[
+                &tenant.as_str(),
+                &login.as_str(),
+                &i64::from(threshold),
+                &now.0,
+                &until.0,
+            ],
+        )
+        .await?;
+    let failures =
+        u32::try_from(get::<i64>(&row, 0)?).map_err(|_| rows::corrupt("login failures"))?;
+    let window_until: i64 = get(&row, 1)?;
+    let granted: bool = get(&row, 2)?;
+    let attempt = if granted {
+        LoginAttempt::Granted {
+            failures,
+            locked_until: (failures >= threshold).then_some(until),
+        }
+    } else {
+        LoginAttempt::Locked {
+            until: Timestamp(window_until),
+        }
+    };
+    let account = match get::<Option<&str>>(&row, 3)? {
+        None => None,
+        Some(id) => Some(LoginAccount {
+            person: PersonId::parse(id).map_err(|_| rows::corrupt("person id"))?,
+            enabled: get(&row, 4)?,
+            password_hash: get(&row, 5)?,
+            must_change_password: get(&row, 6)?,
+        }),
+    };
+    // SKIP LOCKED: never wait for a counter someone else is using or removing.
+    db.exec(
+        "DELETE FROM login_attempt WHERE window_until <= $1 AND (tenant, login) IN \
+         (SELECT tenant, login FROM login_attempt WHERE window_until <= $1 \
+          LIMIT $2 FOR UPDATE SKIP LOCKED)",
+        &[&now.0, &PURGE_PER_CALL],
+    )
+    .await?;
+    Ok(LoginStart { attempt, account })
+}
+
+pub(crate) async fn record_login_success(
+    c: &mut Pooled,
+    tenant: &TenantId,
+    login: &Login,
+    person: &PersonId,
+    rehash: Option<&str>,
+) -> Result<(), StoreError> {
+    let tx = c.begin().await?;
+    let result = async {
+        let db = tx.db();
+        // A rehash keeps password_changed_at: the password did not change, so tokens stay valid.
+        found(
+            db.exec(
+                "UPDATE person SET password_hash = COALESCE($3, password_hash) \
+                 WHERE tenant = $1 AND id = $2",
+                &[&tenant.as_str(), &person.as_str(), &rehash],
+            )
+            .await?,
+        )?;
+        db.exec(
+            "DELETE FROM login_attempt WHERE tenant = $1 AND login = $2",
+            &[&tenant.as_str(), &login.as_str()],
+        )
+        .await?;
+        Ok(())
+    }
+    .await;
+    tx.finish(result).await
+}
+
+/// The statement that forgets the counter of a person's login (by tenant and person id).
+pub(crate) const CLEAR_COUNTER: &str = "DELETE FROM login_attempt WHERE tenant = $1 AND login = \
+     (SELECT login FROM person WHERE tenant = $1 AND id = $2)";
+
+pub(crate) async fn unlock(
+    c: &mut Pooled,
+    tenant: &TenantId,
+    person: &PersonId,
+    audit: &NewAudit,
+) -> Result<(), StoreError> {
+    let tx = c.begin().await?;
+    let result = async {
+        let db = tx.db();
+        db.opt(
+            "SELECT 1 FROM person WHERE tenant = $1 AND id = $2",
+            &[&tenant.as_str(), &person.as_str()],
+        )
+        .await?
+        .ok_or(StoreError::NotFound)?;
+        db.exec(CLEAR_COUNTER, &[&tenant.as_str(), &person.as_str()])
+            .await?;
+        insert_audit(&db, audit).await
+    }
+    .await;
+    tx.finish(result).await
+}
