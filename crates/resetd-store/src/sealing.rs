@@ -301,6 +301,7 @@ mod tests {
             html: Some("<a href=\"https://x.example/reset?token=SECRETSECRET\">".into()),
             message_id: "<1@resetd.localhost>".into(),
             created_at: Timestamp(1),
+            deliver_by: Timestamp(1_800_001),
         }
     }
 
