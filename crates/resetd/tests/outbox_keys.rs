@@ -311,13 +311,20 @@ async fn mail_queued_in_clear_by_an_older_version_is_sealed_at_start_and_still_d
     let secret = "LegacyToken0LegacyToken0LegacyToken0Legacy";
     let link = format!("https://app.example.com/reset?token={secret}");
     let conn = rusqlite::Connection::open(dir.path().join("resetd.db")).unwrap();
+    // Queued just now, with the deadline the upgrade gives such a row (its link's lifetime).
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
     conn.execute(
         "INSERT INTO outbox (tenant, kind, recipient, subject, text, html, message_id, attempts, \
-         next_attempt_at, status, created_at) VALUES ('default', 'reset_link', 'old@example.com', \
-         'Reset your password', ?1, ?2, '<legacy-1@resetd.test>', 0, 0, 'pending', 0)",
+         next_attempt_at, status, created_at, deliver_by) VALUES ('default', 'reset_link', \
+         'old@example.com', 'Reset your password', ?1, ?2, '<legacy-1@resetd.test>', 0, 0, \
+         'pending', ?3, ?3 + 1800000)",
         rusqlite::params![
             format!("Open {link}"),
-            format!("<a href=\"{link}\">Reset</a>")
+            format!("<a href=\"{link}\">Reset</a>"),
+            now_ms
         ],
     )
     .unwrap();
