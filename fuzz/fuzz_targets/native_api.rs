@@ -42,7 +42,11 @@ fn app() -> &'static App {
                 Arc::new(PooledHasher::new(argon, 1, 4)),
                 Arc::new(renderer),
                 Arc::new(SystemClock),
-                ServiceConfig { public_url: "http://127.0.0.1:1".into(), message_id_domain: "fuzz.test".into() },
+                ServiceConfig {
+                    public_url: "http://127.0.0.1:1".into(),
+                    message_id_domain: "fuzz.test".into(),
+                    notice_retry_secs: resetd_core::service::DEFAULT_NOTICE_RETRY_SECS,
+                },
             ));
             let t = TenantId::parse("default").unwrap();
             service.create_tenant(t.clone(), TenantSettings::default()).await.unwrap();
