@@ -23,6 +23,13 @@ if ! command -v htpasswd >/dev/null 2>&1 || ! command -v openssl >/dev/null 2>&1
   $SUDO apt-get update -qq && $SUDO apt-get install -y -qq apache2-utils openssl
 fi
 
+# A private network namespace for the IPv6 /64 test in crates/resetd/tests/ratelimit_ipv6.rs
+# (`unshare -n` and `ip`; the test must run as root).
+if ! command -v unshare >/dev/null 2>&1 || ! command -v ip >/dev/null 2>&1; then
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  $SUDO apt-get update -qq && $SUDO apt-get install -y -qq util-linux iproute2
+fi
+
 echo "== toolchain checks"
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
