@@ -1,0 +1,202 @@
+//! The use cases, written against the ports (store, hasher, renderer, clock). Every API surface —
+//! the native API, the vendor dialects, the CLI — calls these. The one door below them is
+//! [`Service::store`], which `/readyz` and `/metrics` still use for operational reads.
+//!
+//! One file per flow: `people`, `admin` (API keys, clients, outbox, audit log), `recovery`
+//! (requesting and voiding reset tokens), `issue` (the one step that mints a token and its email,
+//! shared by both recovery paths), `complete` (using a token), `credentials` (passwords and logins)
+//! and `message` (the emails those flows queue).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use crate::error::CoreError;
+use crate::hash::PasswordHasher;
+use crate::model::{Clock, NewAudit, Person, Tenant, TenantSettings, Timestamp};
+use crate::policy::{PasswordPolicy, PolicyMode};
+use crate::render::Renderer;
+use crate::store::Store;
+use crate::types::{PersonId, TenantId};
+
+mod admin;
+mod complete;
+mod credentials;
+mod issue;
+mod message;
+mod people;
+mod recovery;
+
+pub use complete::{CompleteOptions, TokenInfo};
+pub use credentials::Authenticated;
+pub(crate) use people::check_attributes;
+pub use people::{NewPersonInput, PersonPatch};
+pub use recovery::RESET_REQUEST_LEASE_SECS;
+
+type Result<T> = std::result::Result<T, CoreError>;
+
+/// Deployment-wide settings the use cases need.
+#[derive(Debug, Clone)]
+pub struct ServiceConfig {
+    /// The externally visible base URL of resetd, for links to the hosted page (no trailing `/`).
+    pub public_url: String,
+    /// The domain part of generated Message-IDs.
+    pub message_id_domain: String,
+    /// How long a "password changed" notice is retried before it is dead (a reset link is
+    /// retried until it expires).
+    pub notice_retry_secs: i64,
+}
+
+/// The default of [`ServiceConfig::notice_retry_secs`]: a day, so an SMTP outage of a few hours
+/// still tells the person their password changed.
+pub const DEFAULT_NOTICE_RETRY_SECS: i64 = 24 * 3600;
+
+/// Who performs an action, as recorded in the audit log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Actor {
+    /// An API key, by its public id.
+    ApiKey(String),
+    /// An unauthenticated caller.
+    Anonymous,
+    /// The command line.
+    Cli,
+    /// resetd itself (workers).
+    System,
+}
+
+impl Actor {
+    fn label(&self) -> String {
+        match self {
+            Actor::ApiKey(id) => format!("api_key:{id}"),
+            Actor::Anonymous => "anonymous".into(),
+            Actor::Cli => "cli".into(),
+            Actor::System => "system".into(),
+        }
+    }
+}
+
+const TENANT_CACHE_MS: i64 = 5_000;
+
+/// The recovery service: one per process, shared by every API surface.
+pub struct Service {
+    store: Arc<dyn Store>,
+    hasher: Arc<dyn PasswordHasher>,
+    renderer: Arc<dyn Renderer>,
+    clock: Arc<dyn Clock>,
+    config: ServiceConfig,
+    tenants: Mutex<HashMap<TenantId, (Tenant, Timestamp)>>,
+}
+
+impl Service {
+    /// Wires the service to its ports.
+    pub fn new(
+        store: Arc<dyn Store>,
+        hasher: Arc<dyn PasswordHasher>,
+        renderer: Arc<dyn Renderer>,
+        clock: Arc<dyn Clock>,
+        config: ServiceConfig,
+    ) -> Self {
+        Self {
+            store,
+            hasher,
+            renderer,
+            clock,
+            config,
+            tenants: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The store, for surfaces that list operational data (outbox, health).
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    /// The current time by the service's clock.
+    pub fn now(&self) -> Timestamp {
+        self.clock.now()
+    }
+
+    /// The deployment-wide settings (the hosted page needs the public URL).
+    pub fn config(&self) -> &ServiceConfig {
+        &self.config
+    }
+
+    fn audit(
+        &self,
+        tenant: &TenantId,
+        person: Option<&PersonId>,
+        kind: &'static str,
+        actor: &Actor,
+        ip: Option<&str>,
+        detail: serde_json::Value,
+    ) -> NewAudit {
+        NewAudit {
+            tenant: tenant.clone(),
+            person: person.cloned(),
+            kind,
+            actor: actor.label(),
+            ip: ip.map(str::to_owned),
+            at: self.now(),
+            detail,
+        }
+    }
+
+    /// A tenant by id (cached for a few seconds; settings changes apply within that time).
+    pub async fn tenant(&self, id: &TenantId) -> Result<Tenant> {
+        let now = self.now();
+        if let Some((t, at)) = self.tenants.lock().unwrap().get(id) {
+            if now.0 - at.0 < TENANT_CACHE_MS {
+                return Ok(t.clone());
+            }
+        }
+        let t = self
+            .store
+            .get_tenant(id)
+            .await?
+            .ok_or(CoreError::UnknownTenant)?;
+        self.tenants
+            .lock()
+            .unwrap()
+            .insert(id.clone(), (t.clone(), now));
+        Ok(t)
+    }
+
+    /// Creates a tenant; `Conflict` if it exists.
+    pub async fn create_tenant(&self, id: TenantId, settings: TenantSettings) -> Result<Tenant> {
+        settings.validate()?;
+        let t = Tenant {
+            id,
+            settings,
+            created_at: self.now(),
+        };
+        self.store.create_tenant(&t).await?;
+        Ok(t)
+    }
+
+    /// Replaces a tenant's settings.
+    pub async fn update_tenant_settings(
+        &self,
+        id: &TenantId,
+        settings: TenantSettings,
+    ) -> Result<()> {
+        settings.validate()?;
+        self.store.update_tenant_settings(id, &settings).await?;
+        self.tenants.lock().unwrap().remove(id);
+        Ok(())
+    }
+}
+
+/// The tenant's policy, with a surface's rule set instead of the tenant's when it names one.
+fn policy_for(t: &Tenant, mode: Option<PolicyMode>) -> PasswordPolicy {
+    let mut policy = t.settings.policy();
+    if let Some(m) = mode {
+        policy.mode = m;
+    }
+    policy
+}
+
+/// The person's own details, which the policy refuses as (parts of) a password.
+fn personal_words(p: &Person) -> Vec<&str> {
+    let mut words = vec![p.login.as_str(), p.email.as_str(), p.email.local_part()];
+    words.extend(p.display_name.as_str().split_whitespace());
+    words
+}

@@ -1,0 +1,241 @@
+//! Getting a reset token to a person: the anonymous "forgot password" request, queued and resolved
+//! by a worker; a trusted caller's "send the link now"; and voiding a token.
+
+use serde_json::json;
+
+use crate::error::CoreError;
+use crate::model::{Lookup, NewResetRequest, Person, ResetPageUrl, ResetRequest};
+use crate::secret::ResetSecret;
+use crate::store::{Resolution, Resolved};
+use crate::types::{ClientName, Locale, TenantId};
+
+use super::issue::{Grant, LinkTo};
+use super::{Actor, Result, Service};
+
+/// How long a claimed reset request stays reserved for the worker that claimed it. Resolving one
+/// takes milliseconds; a lease that runs out only means another instance may redo the work, and
+/// the store still resolves the request once.
+pub const RESET_REQUEST_LEASE_SECS: i64 = 10;
+
+impl Service {
+    /// Records a "forgot password" request. The same work is done whether or not the account
+    /// exists: the account is resolved later by [`Service::process_reset_requests`]. Only the
+    /// tenant and client are checked here, and neither depends on the account.
+    pub async fn request_reset(
+        &self,
+        tenant: &TenantId,
+        lookup: Lookup,
+        client: Option<ClientName>,
+        locale: Option<Locale>,
+        ip: Option<String>,
+    ) -> Result<()> {
+        self.tenant(tenant).await?;
+        if let Some(c) = &client {
+            self.client(tenant, c).await?;
+        }
+        let req = NewResetRequest {
+            tenant: tenant.clone(),
+            lookup,
+            client,
+            locale,
+            ip,
+            created_at: self.now(),
+        };
+        self.store.insert_reset_request(&req).await?;
+        Ok(())
+    }
+
+    /// Resolves up to `limit` recorded requests: issues tokens and queues their emails. Returns how
+    /// many were resolved and the errors of those that could not be (they stay queued).
+    /// Several instances may run this at once: each claims its own requests with a lease of
+    /// [`RESET_REQUEST_LEASE_SECS`], and a request whose worker died is claimed again after it.
+    pub async fn process_reset_requests(&self, limit: u32) -> Result<(usize, Vec<CoreError>)> {
+        let now = self.now();
+        let lease_until = now.plus_secs(RESET_REQUEST_LEASE_SECS);
+        let pending = self
+            .store
+            .claim_reset_requests(now, lease_until, limit)
+            .await?;
+        let mut errors = Vec::new();
+        let mut done = 0;
+        for r in pending {
+            match self.resolve(&r).await {
+                Ok(()) => done += 1,
+                Err(e) => errors.push(e),
+            }
+        }
+        Ok((done, errors))
+    }
+
+    async fn resolve(&self, r: &ResetRequest) -> Result<()> {
+        let discard = |outcome: &str| {
+            Resolution::Discard(self.audit(
+                &r.tenant,
+                None,
+                "reset_requested",
+                &Actor::Anonymous,
+                r.ip.as_deref(),
+                json!({"by": r.lookup.kind(), "outcome": outcome}),
+            ))
+        };
+        let tenant = match self.tenant(&r.tenant).await {
+            Ok(t) => t,
+            Err(CoreError::UnknownTenant) => {
+                self.store
+                    .resolve_reset_request(r.id, discard("no_tenant"))
+                    .await?;
+                return Ok(());
+            }
+            // A database error is not a missing tenant: the request stays queued (its lease
+            // runs out and it is claimed again) instead of being discarded after a 202.
+            Err(e) => return Err(e),
+        };
+        let person = self.store.find_person(&r.tenant, &r.lookup).await?;
+        let Some(person) = person.filter(|p| p.enabled) else {
+            self.store
+                .resolve_reset_request(r.id, discard("no_account"))
+                .await?;
+            return Ok(());
+        };
+        let client = match &r.client {
+            Some(name) => match self.store.get_client(&r.tenant, name).await? {
+                Some(c) => Some(c),
+                None => {
+                    self.store
+                        .resolve_reset_request(r.id, discard("client_removed"))
+                        .await?;
+                    return Ok(());
+                }
+            },
+            None => None,
+        };
+        let issued = self.issue(Grant {
+            tenant: &tenant,
+            person: &person,
+            client: r.client.as_ref(),
+            link: match &client {
+                Some(c) => LinkTo::Template(&c.link_template),
+                None => LinkTo::Hosted,
+            },
+            locale: r.locale.as_ref(),
+            lookup: &r.lookup,
+            actor: &Actor::Anonymous,
+            ip: r.ip.as_deref(),
+            audit_client: false,
+        });
+        let issue = match issued {
+            Ok(issue) => issue,
+            Err(e) => {
+                self.store
+                    .resolve_reset_request(r.id, discard("render_failed"))
+                    .await?;
+                return Err(e);
+            }
+        };
+        match self
+            .store
+            .resolve_reset_request(r.id, Resolution::Issue(Box::new(issue)))
+            .await?
+        {
+            Resolved::CoolingDown => {
+                let a = self.audit(
+                    &r.tenant,
+                    Some(&person.id),
+                    "reset_requested",
+                    &Actor::Anonymous,
+                    r.ip.as_deref(),
+                    json!({"by": r.lookup.kind(), "outcome": "cooling_down"}),
+                );
+                self.store.append_audit(a).await?;
+            }
+            Resolved::Issued | Resolved::Discarded => {}
+        }
+        Ok(())
+    }
+
+    /// A trusted caller (an API key holder) has a reset link emailed now to the person `lookup`
+    /// names. The link is built from `page`, a reset page URL the caller supplies, which must
+    /// match an allowed prefix of one of the tenant's registered clients (only of `only_client`
+    /// when given), with the token in the query parameter `token_param`. The URL is checked
+    /// first: nothing is looked up, stored or sent for a URL that is not allowed. Then the person
+    /// must exist (`NotFound`), be enabled (`Disabled`) and be out of the tenant's cool-down
+    /// (`CoolingDown`). The new token supersedes the person's earlier ones. Returns the person.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn send_reset_link(
+        &self,
+        tenant: &TenantId,
+        lookup: &Lookup,
+        page: &ResetPageUrl,
+        token_param: &'static str,
+        only_client: Option<&ClientName>,
+        actor: &Actor,
+        ip: Option<&str>,
+    ) -> Result<Person> {
+        let t = self.tenant(tenant).await?;
+        let client = self
+            .store
+            .list_clients(tenant)
+            .await?
+            .into_iter()
+            .filter(|c| only_client.is_none_or(|n| &c.name == n))
+            .find(|c| c.allows(page))
+            .ok_or(CoreError::LinkNotAllowed)?;
+        let person = self.find_person(tenant, lookup).await?;
+        if !person.enabled {
+            return Err(CoreError::Disabled);
+        }
+        let issue = self.issue(Grant {
+            tenant: &t,
+            person: &person,
+            client: Some(&client.name),
+            link: LinkTo::Page {
+                url: page,
+                param: token_param,
+            },
+            locale: None,
+            lookup,
+            actor,
+            ip,
+            audit_client: true,
+        })?;
+        let now = issue.token.created_at;
+        match self.store.issue_token(issue).await? {
+            Resolved::Issued => Ok(person),
+            Resolved::CoolingDown | Resolved::Discarded => Err(CoreError::CoolingDown {
+                until: now.plus_secs(t.settings.cooldown_secs),
+            }),
+        }
+    }
+
+    /// Voids a reset token so it can no longer be used (Crafter Profile's token delete). Returns
+    /// whether a live token was voided; an unknown, used, voided or other tenant's token changes
+    /// nothing.
+    pub async fn void_token(
+        &self,
+        tenant: &TenantId,
+        secret: &ResetSecret,
+        actor: &Actor,
+        ip: Option<&str>,
+    ) -> Result<bool> {
+        self.tenant(tenant).await?;
+        let hash = secret.hash();
+        let Some(token) = self.store.find_token(hash).await? else {
+            return Ok(false);
+        };
+        if &token.tenant != tenant || !token.hash.ct_eq(&hash) {
+            return Ok(false);
+        }
+        let audit = self.audit(
+            tenant,
+            Some(&token.person),
+            "reset_token_voided",
+            actor,
+            ip,
+            json!({}),
+        );
+        Ok(self
+            .store
+            .void_token(tenant, hash, self.now(), audit)
+            .await?)
+    }
+}
