@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 echo "== test dependencies"
-# A real SMTP server for crates/resetd/tests/smtp.rs (driven by scripts/smtp-test-server.py).
+# A real SMTP server for crates/resetd/tests/api/smtp.rs (driven by scripts/smtp-test-server.py).
 if ! python3 -c 'import aiosmtpd' >/dev/null 2>&1; then
   python3 -m pip install --quiet --disable-pip-version-check 'aiosmtpd>=1.4,<2'
 fi
@@ -14,7 +14,7 @@ if ! command -v schemathesis >/dev/null 2>&1; then
   python3 -m pip install --quiet --disable-pip-version-check 'schemathesis>=4.32,<5'
 fi
 
-# Reference password-hash generators for crates/resetd/tests/import.rs.
+# Reference password-hash generators for crates/resetd/tests/api/import.rs.
 if ! python3 -c 'import passlib, bcrypt, argon2' >/dev/null 2>&1; then
   python3 -m pip install --quiet --disable-pip-version-check 'passlib>=1.7,<2' 'bcrypt>=4,<6' 'argon2-cffi>=21,<26'
 fi
@@ -23,7 +23,7 @@ if ! command -v htpasswd >/dev/null 2>&1 || ! command -v openssl >/dev/null 2>&1
   $SUDO apt-get update -qq && $SUDO apt-get install -y -qq apache2-utils openssl
 fi
 
-# A private network namespace for the IPv6 /64 test in crates/resetd/tests/ratelimit_ipv6.rs
+# A private network namespace for the IPv6 /64 test in crates/resetd/tests/api/ratelimit_ipv6.rs
 # (`unshare -n` and `ip`; the test must run as root).
 if ! command -v unshare >/dev/null 2>&1 || ! command -v ip >/dev/null 2>&1; then
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"

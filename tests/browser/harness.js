@@ -1,6 +1,6 @@
 // Harness for the browser tests: runs the real `resetd` binary on a random loopback port with its
 // own data directory, reads the mail it writes (the demo .eml files), and launches Debian's
-// Chromium through Playwright. Mirrors crates/resetd/tests/common/mod.rs.
+// Chromium through Playwright. Mirrors crates/resetd/tests/api/helpers/mod.rs.
 
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';

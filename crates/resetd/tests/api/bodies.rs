@@ -5,14 +5,12 @@
 //!
 //! Every endpoint that reads a body is one row of [`endpoints`]; a new one is one more row.
 
-mod common;
-#[path = "common/surfaces.rs"]
-mod surfaces;
-
 use serde_json::{json, Value};
 use std::time::Instant;
 
-use surfaces::{check_shape, forbidden_in, world, Shape, World, CRAFTER, PEOPLE, SECRET};
+use crate::helpers::surfaces::{
+    check_shape, forbidden_in, world, Shape, World, CRAFTER, PEOPLE, SECRET,
+};
 
 /// How an endpoint takes its body.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

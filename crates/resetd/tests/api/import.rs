@@ -2,12 +2,10 @@
 //! (crates/resetd/tests/fixtures/import_hashes.py), malformed rows, logins through the native API,
 //! and the upgrade to Argon2id on the first successful login.
 
-mod common;
-
 use std::path::Path;
 use std::process::Command;
 
-use common::{cli, Server, FAST_ARGON, NO_LIMITS};
+use crate::helpers::{cli, Server, FAST_ARGON, NO_LIMITS};
 use serde_json::{json, Value};
 
 /// The reference hashes, or `None` (skip) when the generators are missing outside CI.

@@ -16,11 +16,11 @@
 //! `POST /v1/{t}/authenticate` (2,000 requests of each kind per pair, always), with a
 //! Mann-Whitney U test besides the KS test.
 
-mod common;
+use crate::helpers;
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use common::{Server, FAST_ARGON, NO_LIMITS};
+use crate::helpers::{Server, FAST_ARGON, NO_LIMITS};
 use serde_json::json;
 
 const PEOPLE: &str = "/alfresco/api/-default-/public/alfresco/versions/1/people";
@@ -521,13 +521,13 @@ async fn auth_server() -> Server {
     let admin = first.key.clone();
     let dir = first.stop();
     let data = dir.path().to_owned();
-    common::cli(
+    helpers::cli(
         &data,
         None,
         &["tenant", "set", "default", "--lockout-threshold", "1000000"],
         None,
     );
-    common::cli(
+    helpers::cli(
         &data,
         None,
         &[
@@ -541,7 +541,7 @@ async fn auth_server() -> Server {
         ],
         None,
     );
-    let locks_key = common::cli(
+    let locks_key = helpers::cli(
         &data,
         None,
         &["apikey", "create", "--tenant", "locks"],

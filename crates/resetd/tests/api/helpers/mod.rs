@@ -3,7 +3,9 @@
 #![allow(dead_code)]
 
 pub mod at_rest;
+pub mod dialect;
 pub mod smtp;
+pub mod surfaces;
 
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};

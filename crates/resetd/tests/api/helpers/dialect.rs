@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use crate::common::{Server, FAST_ARGON, NO_LIMITS};
+use crate::helpers::{Server, FAST_ARGON, NO_LIMITS};
 
 /// A server configuration: fast Argon2, no per-IP limits, then `sections`.
 pub fn config(sections: &str) -> String {

@@ -2,11 +2,9 @@
 //! never on the public one, where the mail and outbox counters told anyone which reset requests
 //! named a real account.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::{Server, FAST_ARGON, NO_LIMITS};
+use crate::helpers::{Server, FAST_ARGON, NO_LIMITS};
 use serde_json::{json, Value};
 
 /// Everything the public listener shows an anonymous caller about the service itself, each as

@@ -12,13 +12,13 @@
 //! without it the tests print a SKIPPED notice, except with `CI=true`, where they fail. Each test
 //! uses its own schema, dropped at the end.
 
-mod common;
+use crate::helpers;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{token_from_mail, Server, FAST_ARGON, NO_LIMITS};
+use crate::helpers::{token_from_mail, Server, FAST_ARGON, NO_LIMITS};
 use resetd_core::model::{
     Clock, MessageKind, NewAudit, NewMessage, OutboxMessage, OutboxStatus, SystemClock,
 };
@@ -373,7 +373,7 @@ async fn the_outbox_is_split_between_instances_and_survives_a_killed_one() {
         PostgresStore::connect(&url)
             .await
             .unwrap()
-            .with_outbox_keys(common::shared_outbox_keys(&url)),
+            .with_outbox_keys(helpers::shared_outbox_keys(&url)),
     );
     let mut jobs = JoinSet::new();
     for i in 0..1000usize {
@@ -706,7 +706,7 @@ async fn three_instances_starting_at_once_migrate_one_empty_schema() {
         .map(|_| {
             let cfg = servers[0].config_path();
             let dir = servers[0].dir.path().to_owned();
-            std::thread::spawn(move || common::cli(&dir, Some(&cfg), &["migrate"], None))
+            std::thread::spawn(move || helpers::cli(&dir, Some(&cfg), &["migrate"], None))
         })
         .collect();
     for r in runs {

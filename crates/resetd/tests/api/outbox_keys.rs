@@ -4,14 +4,14 @@
 //! mail; `resetd outbox abandon` is the way out when a key is lost for good; and a message that
 //! an instance cannot open is marked dead with the reason, never sent, never a panic.
 
-mod common;
+use crate::helpers;
 
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::smtp::{self, free_port, SmtpServer};
-use common::{token_from_mail, Server, BIN, FAST_ARGON, NO_LIMITS};
+use crate::helpers::smtp::{self, free_port, SmtpServer};
+use crate::helpers::{token_from_mail, Server, BIN, FAST_ARGON, NO_LIMITS};
 use serde_json::{json, Value};
 
 fn config(port: u16) -> String {
@@ -203,7 +203,7 @@ async fn abandon_gives_up_mail_sealed_with_a_lost_key_and_serve_starts_again() {
     std::fs::write(&key_file, format!("{}\n", a_new_key())).unwrap();
     refused_start(dir.path());
 
-    let out = common::cli(
+    let out = helpers::cli(
         dir.path(),
         Some(&dir.path().join("resetd.toml")),
         &["outbox", "abandon"],
@@ -337,11 +337,11 @@ async fn mail_queued_in_clear_by_an_older_version_is_sealed_at_start_and_still_d
         s.log()
     );
     let path = s.dir.path().to_owned();
-    let live = common::at_rest::sqlite_files(&path, "after the start");
-    common::at_rest::checkpoint(&path);
-    let snapshots = [live, common::at_rest::sqlite_files(&path, "checkpointed")];
-    common::at_rest::assert_holds(&snapshots, "old@example.com");
-    let found = common::at_rest::findings(
+    let live = helpers::at_rest::sqlite_files(&path, "after the start");
+    helpers::at_rest::checkpoint(&path);
+    let snapshots = [live, helpers::at_rest::sqlite_files(&path, "checkpointed")];
+    helpers::at_rest::assert_holds(&snapshots, "old@example.com");
+    let found = helpers::at_rest::findings(
         &snapshots,
         &[("the legacy token".into(), secret.to_owned())],
     );

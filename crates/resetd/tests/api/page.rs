@@ -2,11 +2,11 @@
 //! address bar, CSRF refusals, bad input, the forgot-password confirmation and the page's limits.
 //! (The browser tests in tests/browser drive the same pages in Chromium.)
 
-mod common;
+use crate::helpers;
 
 use std::time::Duration;
 
-use common::{cli, token_from_mail, Server, FAST_ARGON, NO_LIMITS};
+use crate::helpers::{cli, token_from_mail, Server, FAST_ARGON, NO_LIMITS};
 use reqwest::header::{HeaderMap, LOCATION, SET_COOKIE};
 use reqwest::StatusCode;
 use serde_json::json;
@@ -764,7 +764,7 @@ fn a_broken_page_override_stops_start_up_with_its_path() {
         &["check-config"][..],
         &["serve", "--listen", "127.0.0.1:0"][..],
     ] {
-        let out = std::process::Command::new(common::BIN)
+        let out = std::process::Command::new(helpers::BIN)
             .arg("--config")
             .arg(&cfg)
             .arg("--data-dir")

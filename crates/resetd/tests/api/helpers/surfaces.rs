@@ -5,7 +5,7 @@
 
 use serde_json::{json, Value};
 
-use crate::common::{Server, FAST_ARGON, NO_LIMITS};
+use crate::helpers::{Server, FAST_ARGON, NO_LIMITS};
 
 /// A password used in the bodies; no answer may repeat it.
 pub const SECRET: &str = "quartz-meadow-secret-91";

@@ -1,13 +1,13 @@
 //! Email over real SMTP: the real `resetd` binary with `transport = "smtp"` against a real SMTP
 //! server (aiosmtpd, driven by scripts/smtp-test-server.py) on loopback.
 
-mod common;
+use crate::helpers;
 
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
-use common::smtp::{self, free_port, Mime, Options, SmtpServer};
-use common::{cli, Server, FAST_ARGON, NO_LIMITS};
+use crate::helpers::smtp::{self, free_port, Mime, Options, SmtpServer};
+use crate::helpers::{cli, Server, FAST_ARGON, NO_LIMITS};
 use serde_json::{json, Value};
 
 const GOOD: &str = "violet tangerine orbit 7";
@@ -500,7 +500,7 @@ async fn temporary_then_permanent_rejection_is_retried_then_dead_with_the_reason
             .contains("new reset email"),
         "{problem}"
     );
-    let out = std::process::Command::new(common::BIN)
+    let out = std::process::Command::new(helpers::BIN)
         .arg("--data-dir")
         .arg(s.dir.path())
         .arg("--config")

@@ -1,10 +1,10 @@
 //! Security invariants and bad input, against the real binary.
 
-mod common;
+use crate::helpers;
 
 use std::time::{Duration, Instant};
 
-use common::{Server, FAST_ARGON, NO_LIMITS};
+use crate::helpers::{Server, FAST_ARGON, NO_LIMITS};
 use serde_json::{json, Value};
 
 const GOOD: &str = "violet tangerine orbit 7";
@@ -373,15 +373,15 @@ async fn secrets_never_reach_logs_audit_or_metrics() {
     // still in the WAL), then after a checkpoint by another connection (they are in
     // resetd.db). `at_rest.rs` does the same over every surface, pending mail and PostgreSQL.
     let dir = s.dir.path();
-    let live = common::at_rest::sqlite_files(dir, "live");
-    common::at_rest::checkpoint(dir);
-    let snapshots = [live, common::at_rest::sqlite_files(dir, "checkpointed")];
-    common::at_rest::assert_holds(&snapshots, "sec@example.com");
+    let live = helpers::at_rest::sqlite_files(dir, "live");
+    helpers::at_rest::checkpoint(dir);
+    let snapshots = [live, helpers::at_rest::sqlite_files(dir, "checkpointed")];
+    helpers::at_rest::assert_holds(&snapshots, "sec@example.com");
     let secrets: Vec<(String, String)> =
         [GOOD, next, s.key.as_str(), new_key.as_str(), token.as_str()]
             .iter()
             .map(|v| ("a secret".to_owned(), (*v).to_owned()))
             .collect();
-    let found = common::at_rest::findings(&snapshots, &secrets);
+    let found = helpers::at_rest::findings(&snapshots, &secrets);
     assert!(found.is_empty(), "secrets stored in clear: {found:?}");
 }

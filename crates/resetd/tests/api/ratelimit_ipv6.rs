@@ -8,7 +8,7 @@
 //! with made-up peer addresses (also IPv4-mapped ones, which a namespace test would not add
 //! anything to); the last runs the real binary on `[::1]` of the host.
 
-mod common;
+use crate::helpers;
 
 use std::io::Read;
 use std::net::{IpAddr, SocketAddr};
@@ -113,10 +113,10 @@ async fn every_address_of_one_ipv6_64_shares_one_limit() {
 
 #[tokio::test]
 async fn an_ipv6_client_of_the_real_binary_is_limited() {
-    let s = common::Server::start_listening(
+    let s = helpers::Server::start_listening(
         &format!(
             "{}[http]\nrecovery_per_minute = 1\nrecovery_burst = 3\n",
-            common::FAST_ARGON
+            helpers::FAST_ARGON
         ),
         "[::1]:0",
     );
@@ -158,7 +158,7 @@ fn run_in_private_netns(dir: &Path, config: &str) -> Option<serde_json::Value> {
         .arg("-n")
         .arg("python3")
         .arg(&helper)
-        .arg(common::BIN)
+        .arg(helpers::BIN)
         .arg(dir)
         .arg(&cfg)
         .stdin(Stdio::null())
@@ -226,7 +226,7 @@ fn addresses_of_one_ipv6_64_share_one_limit_on_the_real_binary() {
     // 6 a minute: one token back every 10 s, far longer than the few ms the requests take.
     let config = format!(
         "{}[http]\nrecovery_per_minute = 6\nrecovery_burst = 3\n",
-        common::FAST_ARGON
+        helpers::FAST_ARGON
     );
     let Some(result) = run_in_private_netns(dir.path(), &config) else {
         return;

@@ -2,15 +2,13 @@
 //! anti-enumeration answer for unknown addresses), both password-rule modes, and the round trip
 //! through the demo mail.
 
-mod common;
-#[path = "common/dialect.rs"]
-mod dialect;
+use crate::helpers::dialect;
 
-use common::{cli, Server, FAST_ARGON};
-use dialect::{
+use crate::helpers::dialect::{
     authenticate, config, disable, first_link, link_param, post_json, reset_mails_to, send, settle,
     Answer,
 };
+use crate::helpers::{cli, Server, FAST_ARGON};
 use serde_json::json;
 
 const UI: &str = "https://unleash.example.com";

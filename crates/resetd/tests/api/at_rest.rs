@@ -9,16 +9,12 @@
 //! carries it in. Each emailed token then completes its reset, so the secrets searched for were
 //! live.
 
-mod common;
-#[path = "common/dialect.rs"]
-mod dialect;
-
 use std::time::{Duration, Instant};
 
-use common::at_rest::{self, Snapshot};
-use common::smtp::{self, free_port, Mime, SmtpServer};
-use common::{Server, FAST_ARGON, NO_LIMITS};
-use dialect::link_param;
+use crate::helpers::at_rest::{self, Snapshot};
+use crate::helpers::dialect::link_param;
+use crate::helpers::smtp::{self, free_port, Mime, SmtpServer};
+use crate::helpers::{Server, FAST_ARGON, NO_LIMITS};
 use resetd_store::postgres::testing::{self, TestSchema};
 use serde_json::{json, Value};
 

@@ -1,15 +1,13 @@
 //! The Alfresco dialect against the real binary: every row of dialects.md §1.2 (and the error
 //! envelope of §1.3), the round trip through the demo mail, and `@alfresco/js-api` driving it.
 
-mod common;
-#[path = "common/dialect.rs"]
-mod dialect;
+use crate::helpers::dialect;
 
-use common::{cli, Server, FAST_ARGON};
-use dialect::{
+use crate::helpers::dialect::{
     authenticate, config, disable, link_param, post_json, reset_mails_to, run_node, send, settle,
     Answer,
 };
+use crate::helpers::{cli, Server, FAST_ARGON};
 
 const PEOPLE: &str = "/alfresco/api/-default-/public/alfresco/versions/1/people";
 const PAGE: &str = "https://share.example.com/share/page/reset-password";

@@ -2,11 +2,9 @@
 //! call, so `POST /v1/{t}/password/check` (and Unleash's `validate-password`, the same check) is
 //! limited per IP and runs on the bounded hashing pool, never on the async runtime.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::{Server, FAST_ARGON, NO_LIMITS};
+use crate::helpers::{Server, FAST_ARGON, NO_LIMITS};
 use serde_json::{json, Value};
 
 /// A 108-character keyboard walk: among the costliest inputs for zxcvbn (about 50 ms each on

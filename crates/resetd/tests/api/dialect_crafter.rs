@@ -2,11 +2,9 @@
 //! every row of its behaviour matrix with status, headers and exact body, and the full round trip
 //! through the emailed link.
 
-mod common;
-
 use std::time::Duration;
 
-use common::{cli, Server, FAST_ARGON, NO_LIMITS};
+use crate::helpers::{cli, Server, FAST_ARGON, NO_LIMITS};
 use serde_json::{json, Value};
 
 const GOOD: &str = "violet tangerine orbit 7";

@@ -5,16 +5,14 @@
 //! is served; and a request past the request timeout gets a 503 with `Retry-After` in its
 //! surface's shape, not a bare 503.
 
-mod common;
-#[path = "common/surfaces.rs"]
-mod surfaces;
-
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
+use crate::helpers::surfaces::{
+    check_shape, forbidden_in, world, Shape, World, CRAFTER, PEOPLE, SECRET,
+};
 use serde_json::{json, Value};
-use surfaces::{check_shape, forbidden_in, world, Shape, World, CRAFTER, PEOPLE, SECRET};
 
 /// How a slow client sends its body.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -4,13 +4,13 @@
 //! written. (SMTP down, rejecting and a SIGKILL with mail in the outbox are in `smtp.rs`; a
 //! PostgreSQL instance killed mid-outbox is in `scaleout.rs`.)
 
-mod common;
+use crate::helpers;
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{Server, FAST_ARGON, NO_LIMITS};
+use crate::helpers::{Server, FAST_ARGON, NO_LIMITS};
 use serde_json::json;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
@@ -131,7 +131,7 @@ async fn every_202_and_204_answered_before_a_sigkill_under_load_holds_after_rest
             if status.is_some() {
                 // The 202 promised an email: it comes, with a working link.
                 let mail = wait_reset_mail(&s, &format!("{login}@example.com")).await;
-                let token = common::token_from_mail(&mail);
+                let token = helpers::token_from_mail(&mail);
                 let res = s
                     .http
                     .get(s.url(&format!("/v1/default/recovery/{token}")))

@@ -17,8 +17,6 @@
 //! `pg_ctl`): without them the tests print a SKIPPED notice, except with `CI=true`, where they
 //! fail. As root (initdb refuses root) the cluster runs as the `postgres` user.
 
-mod common;
-
 use std::collections::{BTreeMap, HashMap};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
@@ -27,7 +25,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{token_from_mail, Server, FAST_ARGON, NO_LIMITS};
+use crate::helpers::{token_from_mail, Server, FAST_ARGON, NO_LIMITS};
 use resetd_core::model::{MessageKind, OutboxMessage, OutboxStatus};
 use resetd_core::store::Store;
 use resetd_store::PostgresStore;

@@ -3,17 +3,13 @@
 //! error in the `PayabliErrorBody` shape, the round trip through the demo mail, and
 //! `@payabli/sdk-node` driving it.
 
-mod common;
-#[path = "common/dialect.rs"]
-mod dialect;
-
 use std::process::{Command, Stdio};
 
-use common::{cli, Server, BIN, FAST_ARGON};
-use dialect::{
+use crate::helpers::dialect::{
     authenticate, config, disable, first_link, link_param, reset_mails_to, run_node, send, settle,
     Answer,
 };
+use crate::helpers::{cli, Server, BIN, FAST_ARGON};
 use serde_json::{json, Value};
 
 const PATH: &str = "/api/User/authreset";

@@ -2,9 +2,7 @@
 //! status, headers and exact `{Success, Message, Exception}` bodies for every case, and the round
 //! trip: the help desk sets the password (with unlock and must-change), then the person logs in.
 
-mod common;
-
-use common::{cli, Server, FAST_ARGON, NO_LIMITS};
+use crate::helpers::{cli, Server, FAST_ARGON, NO_LIMITS};
 use serde_json::{json, Value};
 
 const GOOD: &str = "violet tangerine orbit 7";

@@ -1,10 +1,8 @@
 //! The whole native flow against the real binary, a real SQLite file and the demo mail files.
 
-mod common;
-
 use std::time::Duration;
 
-use common::{cli, token_from_mail, Server, FAST_ARGON, NO_LIMITS};
+use crate::helpers::{cli, token_from_mail, Server, FAST_ARGON, NO_LIMITS};
 use serde_json::{json, Value};
 
 const GOOD: &str = "violet tangerine orbit 7";

@@ -2,13 +2,11 @@
 //! Host-header injection on every anonymous request-reset endpoint. (Unregistered Crafter URLs
 //! are in `dialect_crafter.rs`, rate limits in `security.rs` and the dialect tests.)
 
-mod common;
-
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use common::{Server, FAST_ARGON, NO_LIMITS};
+use crate::helpers::{Server, FAST_ARGON, NO_LIMITS};
 
 fn connect(s: &Server) -> TcpStream {
     let addr = s.base.trim_start_matches("http://").to_owned();

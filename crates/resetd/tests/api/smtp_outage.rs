@@ -5,13 +5,11 @@
 //! `the_default_worker_delivers_every_email_accepted_during_a_five_minute_outage` runs for about
 //! six minutes on purpose (a real five-minute outage); nextest runs it beside the other tests.
 
-mod common;
-
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use common::smtp::{self, free_port, Options, SmtpServer};
-use common::{cli, Server, FAST_ARGON, NO_LIMITS};
+use crate::helpers::smtp::{self, free_port, Options, SmtpServer};
+use crate::helpers::{cli, Server, FAST_ARGON, NO_LIMITS};
 use serde_json::{json, Value};
 
 /// resetd with SMTP on `port` and the outbox worker's defaults (no `[mail.worker]` at all).

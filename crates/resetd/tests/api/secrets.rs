@@ -4,12 +4,8 @@
 //! then the log, the audit log (through the API) and `/metrics` are searched for every password,
 //! token and API key used. (The harness also scans every server's log in every test.)
 
-mod common;
-#[path = "common/dialect.rs"]
-mod dialect;
-
-use common::{secret_in_log, token_from_mail, Server, FAST_ARGON, NO_LIMITS};
-use dialect::link_param;
+use crate::helpers::dialect::link_param;
+use crate::helpers::{secret_in_log, token_from_mail, Server, FAST_ARGON, NO_LIMITS};
 use serde_json::{json, Value};
 
 const OLD: &str = "violet tangerine orbit 7";

@@ -8,12 +8,10 @@
 //! audit log must hold exactly one `locked` event. Per-IP limits are off (`NO_LIMITS`), as
 //! docs/deployment.md recommends behind a load balancer, so nothing else stops the guesses.
 
-mod common;
-
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{cli, Server, FAST_ARGON, NO_LIMITS};
+use crate::helpers::{cli, Server, FAST_ARGON, NO_LIMITS};
 use resetd_store::postgres::testing::{self, TestSchema};
 use serde_json::{json, Value};
 use tokio::sync::Barrier;
