@@ -2,7 +2,8 @@
 
 use std::time::Duration;
 
-use crate::helpers::{cli, token_from_mail, Server, FAST_ARGON, NO_LIMITS};
+use crate::helpers::config::TestConfig;
+use crate::helpers::{cli, token_from_mail, Server};
 use serde_json::{json, Value};
 
 const GOOD: &str = "violet tangerine orbit 7";
@@ -11,7 +12,7 @@ const GOOD2: &str = "quiet harbour lantern 42";
 #[tokio::test]
 async fn full_reset_flow_with_default_argon2_parameters() {
     // Default (OWASP) Argon2id parameters on purpose: the flow a new user sees.
-    let s = Server::start(NO_LIMITS);
+    let s = Server::spawn(&TestConfig::new().no_limits());
     assert!(
         s.key.starts_with("rsd_"),
         "the bootstrap key is printed once"
@@ -33,12 +34,7 @@ async fn full_reset_flow_with_default_argon2_parameters() {
     assert!(info["expires_at"].as_str().unwrap().ends_with('Z'));
 
     // A weak password: 422 listing every violation, and the token still works afterwards.
-    let weak = s
-        .post(
-            &format!("/v1/default/recovery/{token}"),
-            json!({"password": "jdoe"}),
-        )
-        .await;
+    let weak = s.complete_reset(&token, "jdoe").await;
     assert_eq!(weak.status(), 422);
     assert_eq!(weak.headers()["content-type"], "application/problem+json");
     let body: Value = weak.json().await.unwrap();
@@ -50,27 +46,12 @@ async fn full_reset_flow_with_default_argon2_parameters() {
         .collect();
     assert_eq!(codes, ["too_short", "common", "personal"]);
 
-    let done = s
-        .post(
-            &format!("/v1/default/recovery/{token}"),
-            json!({"password": GOOD2}),
-        )
-        .await;
+    let done = s.complete_reset(&token, GOOD2).await;
     assert_eq!(done.status(), 204);
 
-    let old = s
-        .post(
-            "/v1/default/authenticate",
-            json!({"login": "jdoe", "password": GOOD}),
-        )
-        .await;
+    let old = s.authenticate("jdoe", GOOD).await;
     assert_eq!(old.status(), 401);
-    let new = s
-        .post(
-            "/v1/default/authenticate",
-            json!({"login": "jdoe", "password": GOOD2}),
-        )
-        .await;
+    let new = s.authenticate("jdoe", GOOD2).await;
     assert_eq!(new.status(), 200);
     let new: Value = new.json().await.unwrap();
     assert_eq!(new["must_change_password"], false);
@@ -78,12 +59,9 @@ async fn full_reset_flow_with_default_argon2_parameters() {
 
     // Single use.
     assert_eq!(
-        s.post(
-            &format!("/v1/default/recovery/{token}"),
-            json!({"password": "another fine passphrase"})
-        )
-        .await
-        .status(),
+        s.complete_reset(&token, "another fine passphrase")
+            .await
+            .status(),
         410
     );
     assert_eq!(
@@ -132,7 +110,7 @@ async fn full_reset_flow_with_default_argon2_parameters() {
 async fn cli_commands_work_on_the_same_database() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = dir.path().join("c.toml");
-    std::fs::write(&cfg, FAST_ARGON).unwrap();
+    std::fs::write(&cfg, TestConfig::new().fast_argon().toml()).unwrap();
     let d = dir.path();
     cli(d, Some(&cfg), &["migrate"], None);
     assert!(cli(d, Some(&cfg), &["check-config"], None).contains("configuration is valid"));
@@ -169,7 +147,7 @@ async fn cli_commands_work_on_the_same_database() {
     .to_owned();
     assert!(key.starts_with("rsd_"));
 
-    let s = Server::start_in(dir, &format!("{FAST_ARGON}{NO_LIMITS}"));
+    let s = Server::start_in(dir, TestConfig::new().fast_argon().no_limits().toml());
     let me = s
         .http
         .get(s.url(&format!("/v1/acme/people/{}", id.trim())))
@@ -223,7 +201,7 @@ async fn cli_commands_work_on_the_same_database() {
 
 #[tokio::test]
 async fn superseded_and_expired_and_pre_change_tokens_are_gone() {
-    let s = Server::start(&format!("{FAST_ARGON}{NO_LIMITS}"));
+    let s = Server::spawn(&TestConfig::new().fast_argon().no_limits());
     let data = s.dir.path().to_owned();
     let cfg = data.join("resetd.toml");
     cli(
@@ -262,12 +240,7 @@ async fn superseded_and_expired_and_pre_change_tokens_are_gone() {
 
     tokio::time::sleep(Duration::from_millis(2_200)).await;
     assert_eq!(
-        s.post(
-            &format!("/v1/default/recovery/{second}"),
-            json!({"password": GOOD2})
-        )
-        .await
-        .status(),
+        s.complete_reset(&second, GOOD2).await.status(),
         410,
         "expired"
     );
@@ -304,15 +277,10 @@ async fn superseded_and_expired_and_pre_change_tokens_are_gone() {
 
 #[tokio::test]
 async fn cool_down_limits_emails_per_account() {
-    let s = Server::start(&format!("{FAST_ARGON}{NO_LIMITS}"));
+    let s = Server::spawn(&TestConfig::new().fast_argon().no_limits());
     s.add_person("cara", "cara@example.com", None).await;
     for _ in 0..3 {
-        assert_eq!(
-            s.post("/v1/default/recovery", json!({"login": "cara"}))
-                .await
-                .status(),
-            202
-        );
+        assert_eq!(s.request_reset("cara").await.status(), 202);
     }
     s.wait_mails("reset_link", "cara@example.com", 1).await;
     tokio::time::sleep(Duration::from_millis(1_500)).await;
@@ -327,7 +295,7 @@ async fn cool_down_limits_emails_per_account() {
 
 #[tokio::test]
 async fn reset_by_email_and_registered_client_links() {
-    let s = Server::start(&format!("{FAST_ARGON}{NO_LIMITS}"));
+    let s = Server::spawn(&TestConfig::new().fast_argon().no_limits());
     s.add_person("dina", "Dina@Example.com", None).await;
     let reg = s.admin_post("/v1/default/clients", json!({"name": "portal", "link_template": "https://portal.example.com/reset#t={token}"})).await;
     assert_eq!(reg.status(), 201);
@@ -358,7 +326,7 @@ async fn reset_by_email_and_registered_client_links() {
 
 #[tokio::test]
 async fn host_header_never_changes_the_link() {
-    let s = Server::start(&format!("{FAST_ARGON}{NO_LIMITS}"));
+    let s = Server::spawn(&TestConfig::new().fast_argon().no_limits());
     s.add_person("hal", "hal@example.com", None).await;
     let res = s
         .http
@@ -377,25 +345,12 @@ async fn host_header_never_changes_the_link() {
 
 #[tokio::test]
 async fn lockout_unlock_and_admin_reset_with_must_change() {
-    let s = Server::start(&format!("{FAST_ARGON}{NO_LIMITS}"));
+    let s = Server::spawn(&TestConfig::new().fast_argon().no_limits());
     let id = s.add_person("lou", "lou@example.com", Some(GOOD)).await;
     for _ in 0..10 {
-        assert_eq!(
-            s.post(
-                "/v1/default/authenticate",
-                json!({"login": "lou", "password": "wrong password"})
-            )
-            .await
-            .status(),
-            401
-        );
+        assert_eq!(s.authenticate("lou", "wrong password").await.status(), 401);
     }
-    let locked = s
-        .post(
-            "/v1/default/authenticate",
-            json!({"login": "lou", "password": GOOD}),
-        )
-        .await;
+    let locked = s.authenticate("lou", GOOD).await;
     assert_eq!(locked.status(), 423, "locked even with the right password");
     let retry: i64 = locked.headers()["retry-after"]
         .to_str()
@@ -422,22 +377,10 @@ async fn lockout_unlock_and_admin_reset_with_must_change() {
             .status(),
         204
     );
-    assert_eq!(
-        s.post(
-            "/v1/default/authenticate",
-            json!({"login": "lou", "password": GOOD})
-        )
-        .await
-        .status(),
-        200
-    );
+    assert_eq!(s.authenticate("lou", GOOD).await.status(), 200);
 
     for _ in 0..10 {
-        s.post(
-            "/v1/default/authenticate",
-            json!({"login": "lou", "password": "wrong again"}),
-        )
-        .await;
+        s.authenticate("lou", "wrong again").await;
     }
     let set = s
         .admin_post(
@@ -446,12 +389,7 @@ async fn lockout_unlock_and_admin_reset_with_must_change() {
         )
         .await;
     assert_eq!(set.status(), 204);
-    let ok = s
-        .post(
-            "/v1/default/authenticate",
-            json!({"login": "lou", "password": GOOD2}),
-        )
-        .await;
+    let ok = s.authenticate("lou", GOOD2).await;
     assert_eq!(ok.status(), 200);
     assert_eq!(
         ok.json::<Value>().await.unwrap()["must_change_password"],
@@ -466,18 +404,13 @@ async fn lockout_unlock_and_admin_reset_with_must_change() {
         .await;
     assert_eq!(weak.status(), 422);
     // Unknown logins get the very same 401 as wrong passwords.
-    let unknown = s
-        .post(
-            "/v1/default/authenticate",
-            json!({"login": "nobody", "password": GOOD}),
-        )
-        .await;
+    let unknown = s.authenticate("nobody", GOOD).await;
     assert_eq!(unknown.status(), 401);
 }
 
 #[tokio::test]
 async fn weaker_stored_hashes_are_upgraded_on_login() {
-    let s = Server::start(&format!("{FAST_ARGON}{NO_LIMITS}"));
+    let s = Server::spawn(&TestConfig::new().fast_argon().no_limits());
     s.add_person("rex", "rex@example.com", Some(GOOD)).await;
     let db = s.dir.path().join("resetd.db");
     let read = || -> String {
@@ -491,34 +424,15 @@ async fn weaker_stored_hashes_are_upgraded_on_login() {
     };
     assert!(read().contains("m=1024,t=1,p=1"));
     let dir = s.stop();
-    let s = Server::start_in(
-        dir,
-        &format!("[argon2]\nm_cost = 2048\nt_cost = 2\np_cost = 1\n{NO_LIMITS}"),
-    );
-    assert_eq!(
-        s.post(
-            "/v1/default/authenticate",
-            json!({"login": "rex", "password": GOOD})
-        )
-        .await
-        .status(),
-        200
-    );
+    let s = Server::start_in(dir, TestConfig::new().argon2(2048, 2, 1).no_limits().toml());
+    assert_eq!(s.authenticate("rex", GOOD).await.status(), 200);
     assert!(read().contains("m=2048,t=2,p=1"), "{}", read());
-    assert_eq!(
-        s.post(
-            "/v1/default/authenticate",
-            json!({"login": "rex", "password": GOOD})
-        )
-        .await
-        .status(),
-        200
-    );
+    assert_eq!(s.authenticate("rex", GOOD).await.status(), 200);
 }
 
 #[tokio::test]
 async fn admin_people_crud_and_disable() {
-    let s = Server::start(&format!("{FAST_ARGON}{NO_LIMITS}"));
+    let s = Server::spawn(&TestConfig::new().fast_argon().no_limits());
     let id = s.add_person("pat", "pat@example.com", Some(GOOD)).await;
     assert_eq!(
         s.admin_post(
@@ -564,31 +478,14 @@ async fn admin_people_crud_and_disable() {
             .status(),
         200
     );
-    assert_eq!(
-        s.post(
-            "/v1/default/authenticate",
-            json!({"login": "pat", "password": GOOD})
-        )
-        .await
-        .status(),
-        401,
-        "disabled"
-    );
+    assert_eq!(s.authenticate("pat", GOOD).await.status(), 401, "disabled");
     assert_eq!(
         s.admin_post(&format!("/v1/default/people/{id}/enable"), json!({}))
             .await
             .status(),
         200
     );
-    assert_eq!(
-        s.post(
-            "/v1/default/authenticate",
-            json!({"login": "pat", "password": GOOD})
-        )
-        .await
-        .status(),
-        200
-    );
+    assert_eq!(s.authenticate("pat", GOOD).await.status(), 200);
     // Admin calls need a key.
     assert_eq!(
         s.get(&format!("/v1/default/people/{id}")).await.status(),
@@ -625,11 +522,10 @@ async fn admin_people_crud_and_disable() {
 
 #[tokio::test]
 async fn health_metrics_and_openapi() {
-    let s = Server::start(&format!("{FAST_ARGON}{NO_LIMITS}"));
+    let s = Server::spawn(&TestConfig::new().fast_argon().no_limits());
     assert_eq!(s.get("/healthz").await.status(), 200);
     assert_eq!(s.mgmt_get("/readyz").await.status(), 200);
-    s.post("/v1/default/recovery", json!({"login": "someone"}))
-        .await;
+    s.request_reset("someone").await;
     let m = s.mgmt_get("/metrics").await.text().await.unwrap();
     assert!(m.contains("resetd_resets_requested_total 1"), "{m}");
     assert!(m.contains("resetd_http_requests_total{route=\"/v1/{tenant}/recovery\",method=\"POST\",status=\"202\"} 1"), "{m}");

@@ -2,7 +2,9 @@
 //! directory, and reads the mail it writes.
 #![allow(dead_code)]
 
+pub mod app;
 pub mod at_rest;
+pub mod config;
 pub mod dialect;
 pub mod smtp;
 pub mod surfaces;
@@ -271,7 +273,7 @@ impl Server {
         if let Some(p) = password {
             body["password"] = json!(p);
         }
-        let res = self.admin_post("/v1/default/people", body).await;
+        let res = self.create_person(body).await;
         assert_eq!(res.status(), 201, "{}", res.text().await.unwrap());
         res.json::<Value>().await.unwrap()["id"]
             .as_str()
@@ -320,9 +322,7 @@ impl Server {
 
     /// Requests a reset for `login` and returns the token from the emailed link (the n-th mail).
     pub async fn reset_token(&self, login: &str, email: &str, nth: usize) -> String {
-        let res = self
-            .post("/v1/default/recovery", json!({"login": login}))
-            .await;
+        let res = self.request_reset(login).await;
         assert_eq!(res.status(), 202);
         let mails = self.wait_mails("reset_link", email, nth).await;
         token_from_mail(&mails[nth - 1])
