@@ -1,5 +1,13 @@
 //! resetd's black-box suite as one test binary (one link instead of one per file): each module is
 //! a former `tests/<name>.rs`, and `helpers` is the harness they share.
+// Tests may panic, unwrap and expect: the workspace denies these outside tests (issue 14), and
+// this crate root covers every module of the suite, helpers included.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::unimplemented
+)]
 
 mod helpers;
 
