@@ -7,6 +7,7 @@ pub mod hash;
 pub mod import;
 pub mod model;
 pub mod policy;
+pub mod ports;
 pub mod render;
 pub mod reset_page;
 pub mod secret;

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use resetd_core::model::{Clock, MessageKind, OutboxMessage, Timestamp};
-use resetd_core::store::{Store, StoreError};
+use resetd_core::ports::{Outbox, StoreError};
 use serde::{Deserialize, Serialize};
 use tokio::sync::{watch, Notify, Semaphore};
 use tokio::task::JoinSet;
@@ -169,7 +169,7 @@ struct Claimed {
 /// Delivers the outbox. Run one per process; several processes may share one store, as messages
 /// are leased when claimed.
 pub struct OutboxWorker {
-    store: Arc<dyn Store>,
+    store: Arc<dyn Outbox>,
     transport: Arc<dyn Transport>,
     clock: Arc<dyn Clock>,
     config: WorkerConfig,
@@ -177,10 +177,10 @@ pub struct OutboxWorker {
 }
 
 impl OutboxWorker {
-    /// A worker over `store`, sending with `transport`, counting into `stats` (share the `Arc` with
+    /// A worker over the outbox in `store`, sending with `transport`, counting into `stats` (share the `Arc` with
     /// the metrics endpoint).
     pub fn new(
-        store: Arc<dyn Store>,
+        store: Arc<dyn Outbox>,
         transport: Arc<dyn Transport>,
         clock: Arc<dyn Clock>,
         config: WorkerConfig,

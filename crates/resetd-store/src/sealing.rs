@@ -3,7 +3,7 @@
 //! A reset email's body carries the raw token, so the database must never hold it readable.
 //! Both stores seal a message's text and HTML with XChaCha20-Poly1305 under an [`OutboxKeys`]
 //! key that lives outside the database (the binary keeps it in a key file), open them only in
-//! [`Store::claim_outbox`](resetd_core::store::Store::claim_outbox) for the worker, and erase
+//! [`Outbox::claim_outbox`](resetd_core::ports::Outbox::claim_outbox) for the worker, and erase
 //! them (`text = ''`, `html = NULL`) once the message is sent or dead.
 //!
 //! Stored form, in the `text` column (`html` stays NULL):

@@ -8,7 +8,7 @@
 use std::sync::Arc;
 
 use resetd_core::model::{Lookup, NewResetRequest, Tenant, TenantSettings, Timestamp};
-use resetd_core::store::{Store, StoreError};
+use resetd_core::store::{Directory, Schema, Store, StoreError};
 use resetd_core::types::TenantId;
 use resetd_store::postgres::testing::{self, TestSchema};
 use resetd_store::PostgresStore;

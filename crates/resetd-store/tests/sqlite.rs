@@ -5,7 +5,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use resetd_core::model::{Lookup, NewResetRequest, Tenant, TenantSettings, Timestamp};
-use resetd_core::store::{Store, StoreError};
+use resetd_core::store::{Directory, Recovery, Schema, Store, StoreError};
 use resetd_core::types::TenantId;
 use resetd_store::SqliteStore;
 use rusqlite::Connection;

@@ -11,7 +11,7 @@ use resetd_core::hash::{HashError, PasswordHasher, Verified};
 use resetd_core::model::{Clock, Lookup, MessageKind, SystemClock, TenantSettings, Timestamp};
 use resetd_core::render::{MessageContext, Rendered, Renderer};
 use resetd_core::service::{Actor, NewPersonInput, RESET_REQUEST_LEASE_SECS};
-use resetd_core::store::Store;
+use resetd_core::store::{Schema, Store};
 use resetd_core::types::{Email, Login, Password, TenantId};
 use resetd_core::{Service, ServiceConfig};
 use resetd_store::SqliteStore;

@@ -12,7 +12,7 @@ use resetd_core::model::{
 use resetd_core::render::{MessageContext, Rendered, Renderer};
 use resetd_core::secret::ResetSecret;
 use resetd_core::service::{Actor, NewPersonInput};
-use resetd_core::store::Store;
+use resetd_core::store::{Schema, Store};
 use resetd_core::types::{ClientName, Email, Login, ObjectId, Password, TenantId};
 use resetd_core::{CoreError, Service, ServiceConfig};
 use resetd_store::SqliteStore;

@@ -16,7 +16,7 @@ use clap::{Args, Parser, Subcommand};
 use resetd_core::hash::Argon2id;
 use resetd_core::model::{LinkTemplate, Scope, SystemClock, TenantSettings};
 use resetd_core::service::{Actor, NewPersonInput};
-use resetd_core::store::Store;
+use resetd_core::store::{Outbox, Schema, Store};
 use resetd_core::types::{ClientName, DisplayName, Email, Locale, Login, Password, TenantId};
 use resetd_core::{CoreError, Service, ServiceConfig};
 use resetd_server::hasher::PooledHasher;
@@ -256,7 +256,7 @@ fn main() -> ExitCode {
 }
 
 /// Every command brings the schema up to date; several instances doing so at once is safe.
-async fn migrate(store: &dyn Store, shown: &str) -> Result<(), String> {
+async fn migrate(store: &dyn Schema, shown: &str) -> Result<(), String> {
     store
         .migrate()
         .await
@@ -265,7 +265,7 @@ async fn migrate(store: &dyn Store, shown: &str) -> Result<(), String> {
 
 async fn outbox_keys(
     path: &std::path::Path,
-    store: &dyn Store,
+    store: &dyn Outbox,
     check: bool,
 ) -> Result<Arc<resetd_store::OutboxKeys>, String> {
     let keys = if check {

@@ -6,11 +6,11 @@ use std::io::Write;
 use std::path::Path;
 
 use resetd_core::model::{OutboxMessage, OutboxStatus};
-use resetd_core::store::Store;
+use resetd_core::store::Outbox;
 use resetd_store::OutboxKeys;
 
 /// The ids of the keys that sealed the pending messages, each once.
-async fn pending_key_ids(store: &dyn Store) -> Result<Vec<String>, String> {
+async fn pending_key_ids(store: &dyn Outbox) -> Result<Vec<String>, String> {
     let pending: Vec<OutboxMessage> = store
         .list_outbox(None, Some(OutboxStatus::Pending), u32::MAX)
         .await
@@ -83,7 +83,7 @@ fn read(path: &Path) -> Result<OutboxKeys, String> {
 /// The outbox keys from `path`, creating the file at first start. Refuses (with what to do) when
 /// pending messages are sealed with a key the file does not hold, or when the file is missing
 /// while such messages exist: starting with a new key would make them unsendable.
-pub async fn load(path: &Path, store: &dyn Store) -> Result<OutboxKeys, String> {
+pub async fn load(path: &Path, store: &dyn Outbox) -> Result<OutboxKeys, String> {
     let pending = pending_key_ids(store).await?;
     if !path.exists() {
         if !pending.is_empty() {

@@ -151,7 +151,7 @@ impl Service {
     /// So unknown, wrong, disabled and locked logins each cost one write, one read and one hash,
     /// and answer `BadCredentials`, or `Locked` once the login's count reached the threshold.
     ///
-    /// [`Store::begin_login`]: crate::store::Store::begin_login
+    /// [`Store::begin_login`]: crate::ports::Credentials::begin_login
     pub async fn authenticate(
         &self,
         tenant: &TenantId,

@@ -133,7 +133,7 @@ impl Service {
     /// it was (or would be) inserted. Rows whose roles or attributes are out of bounds are refused
     /// before anything is written, with their index in `rows`.
     ///
-    /// [`Store::upsert_people`]: crate::store::Store::upsert_people
+    /// [`Store::upsert_people`]: crate::ports::Directory::upsert_people
     pub async fn import_people(
         &self,
         tenant: &TenantId,

@@ -11,13 +11,8 @@ fn error_pauses_double_from_a_quarter_second_up_to_five() {
 }
 
 use async_trait::async_trait;
-use resetd_core::model::{
-    ApiKey, AuditEvent, Client, Lookup, MessageKind, NewAudit, NewResetRequest, OutboxMessage,
-    OutboxStatus, Person, ResetRequest, ResetToken, Tenant, TenantSettings,
-};
-use resetd_core::secret::SecretHash;
-use resetd_core::store::{IssueToken, LoginStart, PasswordChange, Resolution, Resolved};
-use resetd_core::types::{ClientName, Login, PersonId, TenantId};
+use resetd_core::model::{MessageKind, OutboxMessage, OutboxStatus};
+use resetd_core::types::TenantId;
 
 use super::*;
 use crate::transport::tests::outbox_message;
@@ -34,16 +29,16 @@ impl FakeClock {
     }
 }
 
-/// An in-memory outbox; everything else is unused by the worker.
+/// An in-memory outbox; the listing and retry calls of the admin surfaces are unused.
 #[derive(Default)]
-struct FakeStore {
+struct FakeOutbox {
     rows: Mutex<Vec<OutboxMessage>>,
     /// (id, retry_at) of every mark_failed call.
     failures: Mutex<Vec<(i64, Option<Timestamp>)>>,
     fail_claims: std::sync::atomic::AtomicBool,
 }
 
-impl FakeStore {
+impl FakeOutbox {
     fn with(msgs: Vec<OutboxMessage>) -> Arc<Self> {
         Arc::new(Self {
             rows: Mutex::new(msgs),
@@ -65,7 +60,7 @@ impl FakeStore {
 }
 
 #[async_trait]
-impl Store for FakeStore {
+impl Outbox for FakeOutbox {
     async fn claim_outbox(
         &self,
         now: Timestamp,
@@ -119,136 +114,6 @@ impl Store for FakeStore {
         Ok(())
     }
 
-    async fn migrate(&self) -> Result<(), StoreError> {
-        unimplemented!()
-    }
-    async fn ping(&self) -> Result<(), StoreError> {
-        unimplemented!()
-    }
-    async fn create_tenant(&self, _: &Tenant) -> Result<(), StoreError> {
-        unimplemented!()
-    }
-    async fn get_tenant(&self, _: &TenantId) -> Result<Option<Tenant>, StoreError> {
-        unimplemented!()
-    }
-    async fn update_tenant_settings(
-        &self,
-        _: &TenantId,
-        _: &TenantSettings,
-    ) -> Result<(), StoreError> {
-        unimplemented!()
-    }
-    async fn list_tenants(&self) -> Result<Vec<Tenant>, StoreError> {
-        unimplemented!()
-    }
-    async fn insert_person(&self, _: &Person, _: NewAudit) -> Result<i64, StoreError> {
-        unimplemented!()
-    }
-    async fn get_person(&self, _: &TenantId, _: &PersonId) -> Result<Option<Person>, StoreError> {
-        unimplemented!()
-    }
-    async fn find_person(&self, _: &TenantId, _: &Lookup) -> Result<Option<Person>, StoreError> {
-        unimplemented!()
-    }
-    async fn update_person(&self, _: &Person, _: NewAudit) -> Result<(), StoreError> {
-        unimplemented!()
-    }
-    async fn upsert_people(&self, _: &[Person], _: NewAudit) -> Result<Vec<bool>, StoreError> {
-        unimplemented!()
-    }
-    async fn insert_api_key(
-        &self,
-        _: &ApiKey,
-        _: SecretHash,
-        _: Option<NewAudit>,
-    ) -> Result<(), StoreError> {
-        unimplemented!()
-    }
-    async fn find_api_key(&self, _: SecretHash) -> Result<Option<ApiKey>, StoreError> {
-        unimplemented!()
-    }
-    async fn upsert_client(&self, _: &Client, _: NewAudit) -> Result<(), StoreError> {
-        unimplemented!()
-    }
-    async fn get_client(&self, _: &TenantId, _: &ClientName) -> Result<Option<Client>, StoreError> {
-        unimplemented!()
-    }
-    async fn list_clients(&self, _: &TenantId) -> Result<Vec<Client>, StoreError> {
-        unimplemented!()
-    }
-    async fn insert_reset_request(&self, _: &NewResetRequest) -> Result<i64, StoreError> {
-        unimplemented!()
-    }
-    async fn claim_reset_requests(
-        &self,
-        _: Timestamp,
-        _: Timestamp,
-        _: u32,
-    ) -> Result<Vec<ResetRequest>, StoreError> {
-        unimplemented!()
-    }
-    async fn resolve_reset_request(&self, _: i64, _: Resolution) -> Result<Resolved, StoreError> {
-        unimplemented!()
-    }
-    async fn issue_token(&self, _: IssueToken) -> Result<Resolved, StoreError> {
-        unimplemented!()
-    }
-    async fn void_token(
-        &self,
-        _: &TenantId,
-        _: SecretHash,
-        _: Timestamp,
-        _: NewAudit,
-    ) -> Result<bool, StoreError> {
-        unimplemented!()
-    }
-    async fn find_token(&self, _: SecretHash) -> Result<Option<ResetToken>, StoreError> {
-        unimplemented!()
-    }
-    async fn change_password(&self, _: PasswordChange) -> Result<(), StoreError> {
-        unimplemented!()
-    }
-    async fn password_history(
-        &self,
-        _: &TenantId,
-        _: &PersonId,
-        _: u32,
-    ) -> Result<Vec<String>, StoreError> {
-        unimplemented!()
-    }
-    async fn begin_login(
-        &self,
-        _: &TenantId,
-        _: &Login,
-        _: u32,
-        _: Timestamp,
-        _: Timestamp,
-    ) -> Result<LoginStart, StoreError> {
-        unimplemented!()
-    }
-    async fn record_login_success(
-        &self,
-        _: &TenantId,
-        _: &Login,
-        _: &PersonId,
-        _: Option<String>,
-    ) -> Result<(), StoreError> {
-        unimplemented!()
-    }
-    async fn unlock(&self, _: &TenantId, _: &PersonId, _: NewAudit) -> Result<(), StoreError> {
-        unimplemented!()
-    }
-    async fn append_audit(&self, _: NewAudit) -> Result<(), StoreError> {
-        unimplemented!()
-    }
-    async fn list_audit(
-        &self,
-        _: &TenantId,
-        _: Option<i64>,
-        _: u32,
-    ) -> Result<Vec<AuditEvent>, StoreError> {
-        unimplemented!()
-    }
     async fn list_outbox(
         &self,
         _: Option<&TenantId>,
@@ -318,7 +183,7 @@ impl Transport for FakeTransport {
 const T0: i64 = 1_700_000_000_000;
 
 fn worker(
-    store: Arc<FakeStore>,
+    store: Arc<FakeOutbox>,
     transport: Arc<FakeTransport>,
     config: WorkerConfig,
 ) -> (OutboxWorker, Arc<FakeClock>) {
@@ -343,7 +208,7 @@ fn pending(id: i64) -> OutboxMessage {
 
 #[tokio::test]
 async fn transient_failures_then_success_is_sent() {
-    let store = FakeStore::with(vec![pending(1)]);
+    let store = FakeOutbox::with(vec![pending(1)]);
     let transport = FakeTransport::new(2, SendError::Transient("421 try later".into()));
     let config = WorkerConfig::default();
     let (w, clock) = worker(store.clone(), transport.clone(), config.clone());
@@ -384,7 +249,7 @@ async fn transient_failures_then_success_is_sent() {
 
 #[tokio::test]
 async fn permanent_failure_is_dead_at_once() {
-    let store = FakeStore::with(vec![pending(1)]);
+    let store = FakeOutbox::with(vec![pending(1)]);
     let transport = FakeTransport::new(u32::MAX, SendError::Permanent("550 no such user".into()));
     let (w, _) = worker(store.clone(), transport.clone(), WorkerConfig::default());
     assert_eq!(w.run_once().await.unwrap(), 0);
@@ -400,7 +265,7 @@ async fn permanent_failure_is_dead_at_once() {
 async fn run_until_dead(
     w: &OutboxWorker,
     clock: &FakeClock,
-    store: &FakeStore,
+    store: &FakeOutbox,
     step_ms: i64,
     limit_ms: i64,
 ) -> Option<i64> {
@@ -420,7 +285,7 @@ async fn a_reset_email_is_retried_until_its_link_expires_then_dead_with_that_rea
     // retry due by the deadline, dead at the deadline with the reason, never sent after it.
     let mut msg = pending(1);
     msg.message.deliver_by = Timestamp(T0 + 600_000);
-    let store = FakeStore::with(vec![msg]);
+    let store = FakeOutbox::with(vec![msg]);
     let transport = FakeTransport::new(u32::MAX, SendError::Transient("connection refused".into()));
     let config = WorkerConfig {
         base_backoff_ms: 1000,
@@ -464,7 +329,7 @@ async fn a_notice_is_retried_for_its_whole_window() {
     let mut msg = outbox_message(1, MessageKind::PasswordChanged);
     msg.next_attempt_at = Timestamp(T0 - 1);
     msg.message.deliver_by = Timestamp(T0 + 24 * 3_600_000);
-    let store = FakeStore::with(vec![msg]);
+    let store = FakeOutbox::with(vec![msg]);
     let transport = FakeTransport::new(u32::MAX, SendError::Transient("421 busy".into()));
     let config = WorkerConfig {
         max_backoff_ms: 15 * 60_000,
@@ -486,7 +351,7 @@ async fn a_notice_is_retried_for_its_whole_window() {
 async fn an_email_claimed_after_its_link_expired_is_dead_and_not_sent() {
     let mut msg = pending(1);
     msg.message.deliver_by = Timestamp(T0 - 1);
-    let store = FakeStore::with(vec![msg]);
+    let store = FakeOutbox::with(vec![msg]);
     let transport = FakeTransport::ok();
     let (w, _) = worker(store.clone(), transport.clone(), WorkerConfig::default());
     assert_eq!(w.run_once().await.unwrap(), 0);
@@ -504,7 +369,7 @@ async fn an_email_claimed_after_its_link_expired_is_dead_and_not_sent() {
 async fn a_retry_is_never_scheduled_after_the_deadline() {
     let mut msg = pending(1);
     msg.message.deliver_by = Timestamp(T0 + 300);
-    let store = FakeStore::with(vec![msg]);
+    let store = FakeOutbox::with(vec![msg]);
     let transport = FakeTransport::new(u32::MAX, SendError::Transient("421".into()));
     let config = WorkerConfig {
         base_backoff_ms: 60_000,
@@ -574,7 +439,7 @@ fn backoff_grows_exponentially_and_is_capped() {
 
 #[tokio::test]
 async fn a_batch_is_sent_with_bounded_concurrency() {
-    let store = FakeStore::with((1..=20).map(pending).collect());
+    let store = FakeOutbox::with((1..=20).map(pending).collect());
     let transport = FakeTransport::ok();
     let config = WorkerConfig {
         batch: 16,
@@ -591,7 +456,7 @@ async fn a_batch_is_sent_with_bounded_concurrency() {
 
 #[tokio::test]
 async fn a_panicking_transport_counts_as_a_transient_failure() {
-    let store = FakeStore::with(vec![pending(1)]);
+    let store = FakeOutbox::with(vec![pending(1)]);
     let mut t = FakeTransport::new(0, SendError::Transient(String::new()));
     Arc::get_mut(&mut t).unwrap().panic = true;
     let (w, _) = worker(store.clone(), t, WorkerConfig::default());
@@ -603,7 +468,7 @@ async fn a_panicking_transport_counts_as_a_transient_failure() {
 
 #[tokio::test]
 async fn store_errors_are_returned() {
-    let store = FakeStore::with(vec![pending(1)]);
+    let store = FakeOutbox::with(vec![pending(1)]);
     store.fail_claims.store(true, Ordering::SeqCst);
     let (w, _) = worker(store, FakeTransport::ok(), WorkerConfig::default());
     assert!(matches!(w.run_once().await, Err(StoreError::Backend(_))));
@@ -611,7 +476,7 @@ async fn store_errors_are_returned() {
 
 #[tokio::test]
 async fn run_wakes_on_notify_and_stops_on_shutdown() {
-    let store = FakeStore::with(vec![]);
+    let store = FakeOutbox::with(vec![]);
     let transport = FakeTransport::ok();
     let (w, _) = worker(store.clone(), transport.clone(), WorkerConfig::default());
     let stats = w.stats();
@@ -641,7 +506,7 @@ async fn run_wakes_on_notify_and_stops_on_shutdown() {
 
 #[tokio::test]
 async fn run_survives_store_errors() {
-    let store = FakeStore::with(vec![]);
+    let store = FakeOutbox::with(vec![]);
     store.fail_claims.store(true, Ordering::SeqCst);
     let (w, _) = worker(store, FakeTransport::ok(), WorkerConfig::default());
     let (stop, stopped) = watch::channel(false);

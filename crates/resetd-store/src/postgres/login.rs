@@ -1,5 +1,6 @@
 //! The login counter on PostgreSQL: one row per tenant and login in `login_attempt`, whether or
-//! not anyone has that login (see [`Store::begin_login`](resetd_core::store::Store::begin_login)).
+//! not anyone has that login (see
+//! [`Credentials::begin_login`](resetd_core::ports::Credentials::begin_login)).
 //!
 //! Reserving is one `INSERT … ON CONFLICT DO UPDATE` statement: at READ COMMITTED, concurrent
 //! upserts of one login (from any instance) queue on its row lock and each then reads the row

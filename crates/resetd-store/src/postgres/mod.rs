@@ -9,7 +9,7 @@
 //! - Every change that touches several rows is one transaction; cross-instance guarantees
 //!   (single-use tokens, cool-down, lockout counters, outbox and request claims) are made by row
 //!   locks and conditional updates in the database, never by process memory (see `ops`).
-//! - Schema: [`Store::migrate`] applies the versioned migrations under an advisory lock, so
+//! - Schema: [`Schema::migrate`] applies the versioned migrations under an advisory lock, so
 //!   instances starting together are safe; [`PostgresStore::connect`] does not migrate.
 
 mod login;
@@ -29,10 +29,11 @@ use resetd_core::model::{
     ApiKey, AuditEvent, Client, Lookup, NewAudit, NewResetRequest, OutboxMessage, OutboxStatus,
     Person, ResetRequest, ResetToken, Tenant, TenantSettings, Timestamp,
 };
-use resetd_core::secret::SecretHash;
-use resetd_core::store::{
-    IssueToken, LoginStart, PasswordChange, Resolution, Resolved, Store, StoreError,
+use resetd_core::ports::{
+    Audit, Credentials, Directory, IssueToken, LoginStart, Outbox, PasswordChange, Recovery,
+    Resolution, Resolved, Schema, StoreError,
 };
+use resetd_core::secret::SecretHash;
 use resetd_core::types::{ClientName, Login, PersonId, TenantId};
 use tokio_postgres::error::SqlState;
 
@@ -260,7 +261,8 @@ fn conflict_name(constraint: Option<&str>, table: Option<&str>) -> String {
     }
 }
 
-/// The PostgreSQL implementation of [`Store`]. Cheap to share behind an `Arc`.
+/// The PostgreSQL implementation of every port ([`Store`](resetd_core::ports::Store)). Cheap to
+/// share behind an `Arc`.
 pub struct PostgresStore {
     pool: Arc<Pool>,
     options: PgOptions,
@@ -279,7 +281,7 @@ impl std::fmt::Debug for PostgresStore {
 
 impl PostgresStore {
     /// Parses `url` and opens one connection to check that the database answers. It does not
-    /// migrate: call [`Store::migrate`].
+    /// migrate: call [`Schema::migrate`].
     pub async fn connect(url: &str) -> Result<PostgresStore, StoreError> {
         let options = PgOptions::parse(url).map_err(StoreError::Backend)?;
         Self::with_options(options).await
@@ -330,7 +332,7 @@ impl PostgresStore {
 }
 
 #[async_trait]
-impl Store for PostgresStore {
+impl Schema for PostgresStore {
     async fn migrate(&self) -> Result<(), StoreError> {
         let mut c = self.pool.get().await?;
         schema::migrate(&mut c, self.options.schema()).await
@@ -340,7 +342,10 @@ impl Store for PostgresStore {
         let mut c = self.pool.get().await?;
         c.db().one("SELECT 1", &[]).await.map(|_| ())
     }
+}
 
+#[async_trait]
+impl Directory for PostgresStore {
     async fn create_tenant(&self, tenant: &Tenant) -> Result<(), StoreError> {
         ops::create_tenant(&mut self.pool.get().await?, tenant).await
     }
@@ -421,7 +426,10 @@ impl Store for PostgresStore {
     async fn list_clients(&self, tenant: &TenantId) -> Result<Vec<Client>, StoreError> {
         ops::list_clients(&mut self.pool.get().await?, tenant).await
     }
+}
 
+#[async_trait]
+impl Recovery for PostgresStore {
     async fn insert_reset_request(&self, request: &NewResetRequest) -> Result<i64, StoreError> {
         ops::insert_reset_request(&mut self.pool.get().await?, request).await
     }
@@ -462,7 +470,10 @@ impl Store for PostgresStore {
     async fn find_token(&self, hash: SecretHash) -> Result<Option<ResetToken>, StoreError> {
         ops::find_token(&mut self.pool.get().await?, &hash).await
     }
+}
 
+#[async_trait]
+impl Credentials for PostgresStore {
     async fn change_password(&self, mut change: PasswordChange) -> Result<(), StoreError> {
         self.keys.seal_change(&mut change)?;
         ops::change_password(&mut self.pool.get().await?, &change).await
@@ -521,7 +532,10 @@ impl Store for PostgresStore {
     ) -> Result<(), StoreError> {
         login::unlock(&mut self.pool.get().await?, tenant, person, &audit).await
     }
+}
 
+#[async_trait]
+impl Audit for PostgresStore {
     async fn append_audit(&self, audit: NewAudit) -> Result<(), StoreError> {
         ops::append_audit(&mut self.pool.get().await?, &audit).await
     }
@@ -534,7 +548,10 @@ impl Store for PostgresStore {
     ) -> Result<Vec<AuditEvent>, StoreError> {
         ops::list_audit(&mut self.pool.get().await?, tenant, before, limit).await
     }
+}
 
+#[async_trait]
+impl Outbox for PostgresStore {
     async fn claim_outbox(
         &self,
         now: Timestamp,

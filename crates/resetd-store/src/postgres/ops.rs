@@ -976,7 +976,7 @@ pub(crate) async fn outbox_counts(c: &mut Pooled) -> Result<Vec<(OutboxStatus, u
 
 // ---- import -----------------------------------------------------------------------------------
 
-/// See [`resetd_core::store::Store::upsert_people`]: one transaction per batch, the tenant row
+/// See [`resetd_core::ports::Directory::upsert_people`]: one transaction per batch, the tenant row
 /// locked so that numbers are assigned without races (as in `insert_person`).
 pub(crate) async fn upsert_people(
     c: &mut Pooled,

@@ -1,5 +1,6 @@
 //! The login counter on SQLite: one row per tenant and login in `login_attempt`, whether or not
-//! anyone has that login (see [`Store::begin_login`](resetd_core::store::Store::begin_login)).
+//! anyone has that login (see
+//! [`Credentials::begin_login`](resetd_core::ports::Credentials::begin_login)).
 //! Writes run on the writer thread inside its batch transaction, so each statement here is
 //! atomic with respect to every other writer of this process, and `BEGIN IMMEDIATE` serialises
 //! it with other processes (the CLI).

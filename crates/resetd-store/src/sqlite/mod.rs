@@ -8,7 +8,7 @@
 //!   change is undone alone, commits once (one fsync) and only then answers each caller. If the
 //!   commit fails, every change of the batch gets the error.
 //! - Reads: a small pool of `query_only` connections, used on tokio's blocking threads.
-//! - Schema: [`Store::migrate`] applies the versioned migrations; [`SqliteStore::open`] does not.
+//! - Schema: [`Schema::migrate`] applies the versioned migrations; [`SqliteStore::open`] does not.
 
 mod login;
 mod ops;
@@ -27,10 +27,11 @@ use resetd_core::model::{
     ApiKey, AuditEvent, Client, Lookup, NewAudit, NewResetRequest, OutboxMessage, OutboxStatus,
     Person, ResetRequest, ResetToken, Tenant, TenantSettings, Timestamp,
 };
-use resetd_core::secret::SecretHash;
-use resetd_core::store::{
-    IssueToken, LoginStart, PasswordChange, Resolution, Resolved, Store, StoreError,
+use resetd_core::ports::{
+    Audit, Credentials, Directory, IssueToken, LoginStart, Outbox, PasswordChange, Recovery,
+    Resolution, Resolved, Schema, StoreError,
 };
+use resetd_core::secret::SecretHash;
 use resetd_core::types::{ClientName, Login, PersonId, TenantId};
 use rusqlite::{ffi, Connection, ErrorCode, OpenFlags};
 use tokio::sync::{oneshot, Semaphore};
@@ -47,8 +48,9 @@ const READERS: usize = 4;
 /// Prepared statements kept per connection.
 const STATEMENT_CACHE: usize = 64;
 
-/// The SQLite implementation of [`Store`]. Cheap to share behind an `Arc`; dropping the last
-/// handle stops the writer thread after it has finished its current batch.
+/// The SQLite implementation of every port ([`Store`](resetd_core::ports::Store)). Cheap to share
+/// behind an `Arc`; dropping the last handle stops the writer thread after it has finished its
+/// current batch.
 pub struct SqliteStore {
     inner: Arc<Inner>,
     /// Seals outbox bodies at rest (see [`crate::sealing`]).
@@ -182,7 +184,7 @@ fn open_reader(path: &Path) -> Result<Connection, StoreError> {
 
 impl SqliteStore {
     /// Opens (creating if needed) the database file at `path` and its parent directory, switches
-    /// it to WAL and starts the writer thread. It does not migrate: call [`Store::migrate`].
+    /// it to WAL and starts the writer thread. It does not migrate: call [`Schema::migrate`].
     pub fn open(path: &Path) -> Result<SqliteStore, StoreError> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|e| io_error("creating", dir, e))?;
@@ -308,7 +310,7 @@ fn closed() -> StoreError {
 }
 
 #[async_trait]
-impl Store for SqliteStore {
+impl Schema for SqliteStore {
     async fn migrate(&self) -> Result<(), StoreError> {
         // Its own connection: the migration's BEGIN IMMEDIATE must not be nested in a batch.
         let path = self.inner.path.clone();
@@ -324,7 +326,10 @@ impl Store for SqliteStore {
         self.read(|c| c.query_row("SELECT 1", [], |_| Ok(())).map_err(db))
             .await
     }
+}
 
+#[async_trait]
+impl Directory for SqliteStore {
     async fn create_tenant(&self, tenant: &Tenant) -> Result<(), StoreError> {
         let t = tenant.clone();
         self.write(move |c| ops::create_tenant(c, &t)).await
@@ -421,7 +426,10 @@ impl Store for SqliteStore {
         let t = tenant.clone();
         self.read(move |c| ops::list_clients(c, &t)).await
     }
+}
 
+#[async_trait]
+impl Recovery for SqliteStore {
     async fn insert_reset_request(&self, request: &NewResetRequest) -> Result<i64, StoreError> {
         let r = request.clone();
         self.write(move |c| ops::insert_reset_request(c, &r)).await
@@ -467,7 +475,10 @@ impl Store for SqliteStore {
     async fn find_token(&self, hash: SecretHash) -> Result<Option<ResetToken>, StoreError> {
         self.read(move |c| ops::find_token(c, &hash)).await
     }
+}
 
+#[async_trait]
+impl Credentials for SqliteStore {
     async fn change_password(&self, mut change: PasswordChange) -> Result<(), StoreError> {
         self.keys.seal_change(&mut change)?;
         self.write(move |c| ops::change_password(c, &change)).await
@@ -518,7 +529,10 @@ impl Store for SqliteStore {
         let (t, p) = (tenant.clone(), person.clone());
         self.write(move |c| login::unlock(c, &t, &p, &audit)).await
     }
+}
 
+#[async_trait]
+impl Audit for SqliteStore {
     async fn append_audit(&self, audit: NewAudit) -> Result<(), StoreError> {
         self.write(move |c| ops::append_audit(c, &audit)).await
     }
@@ -533,7 +547,10 @@ impl Store for SqliteStore {
         self.read(move |c| ops::list_audit(c, &t, before, limit))
             .await
     }
+}
 
+#[async_trait]
+impl Outbox for SqliteStore {
     async fn claim_outbox(
         &self,
         now: Timestamp,

@@ -754,7 +754,7 @@ pub(crate) fn outbox_counts(c: &Connection) -> Result<Vec<(OutboxStatus, u64)>, 
 
 // ---- import -----------------------------------------------------------------------------------
 
-/// See [`resetd_core::store::Store::upsert_people`]; runs inside the writer's transaction.
+/// See [`resetd_core::ports::Directory::upsert_people`]; runs inside the writer's transaction.
 pub(crate) fn upsert_people(
     c: &Connection,
     people: &[Person],

@@ -27,7 +27,7 @@ use std::time::{Duration, Instant};
 
 use crate::helpers::{token_from_mail, Server, FAST_ARGON, NO_LIMITS};
 use resetd_core::model::{MessageKind, OutboxMessage, OutboxStatus};
-use resetd_core::store::Store;
+use resetd_core::store::Outbox;
 use resetd_store::PostgresStore;
 use serde_json::{json, Value};
 

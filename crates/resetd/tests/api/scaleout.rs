@@ -22,7 +22,7 @@ use crate::helpers::{token_from_mail, Server, FAST_ARGON, NO_LIMITS};
 use resetd_core::model::{
     Clock, MessageKind, NewAudit, NewMessage, OutboxMessage, OutboxStatus, SystemClock,
 };
-use resetd_core::store::{PasswordChange, Store};
+use resetd_core::store::{Audit, Credentials, Directory, Outbox, PasswordChange};
 use resetd_core::types::{Email, PersonId, TenantId};
 use resetd_store::postgres::testing::{self, TestSchema};
 use resetd_store::PostgresStore;

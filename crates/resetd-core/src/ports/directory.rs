@@ -1,0 +1,73 @@
+//! The directory port: tenants, people, clients and API keys, the records every surface resolves
+//! a request against.
+
+use async_trait::async_trait;
+
+use super::StoreError;
+use crate::model::{ApiKey, Client, Lookup, NewAudit, Person, Tenant, TenantSettings};
+use crate::secret::SecretHash;
+use crate::types::{ClientName, PersonId, TenantId};
+
+/// Who exists, and who may call.
+#[async_trait]
+pub trait Directory: Send + Sync {
+    /// Creates a tenant; `Conflict` if the name is taken.
+    async fn create_tenant(&self, tenant: &Tenant) -> Result<(), StoreError>;
+    async fn get_tenant(&self, id: &TenantId) -> Result<Option<Tenant>, StoreError>;
+    /// Replaces a tenant's settings.
+    async fn update_tenant_settings(
+        &self,
+        id: &TenantId,
+        settings: &TenantSettings,
+    ) -> Result<(), StoreError>;
+    async fn list_tenants(&self) -> Result<Vec<Tenant>, StoreError>;
+
+    /// Creates a person (its `number` is assigned by the store and returned); `Conflict` on a taken login.
+    async fn insert_person(&self, person: &Person, audit: NewAudit) -> Result<i64, StoreError>;
+    async fn get_person(
+        &self,
+        tenant: &TenantId,
+        id: &PersonId,
+    ) -> Result<Option<Person>, StoreError>;
+    /// A person by login, email (the oldest with that address), id, number or ObjectId.
+    async fn find_person(
+        &self,
+        tenant: &TenantId,
+        lookup: &Lookup,
+    ) -> Result<Option<Person>, StoreError>;
+    /// Writes a person's profile fields (login, email, names, locale, enabled, roles, attributes).
+    async fn update_person(&self, person: &Person, audit: NewAudit) -> Result<(), StoreError>;
+    /// Imports people in one transaction, matched by login: a new login is inserted (its
+    /// `number` assigned), an existing one gets its profile fields (email, name, locale, enabled,
+    /// verified, roles, attributes) replaced and keeps its id, number and counters. A row's
+    /// `password_hash` (when `Some`) replaces the stored one only when that is missing or not
+    /// Argon2id, so a re-run never undoes a password set or upgraded in resetd. Returns, per row,
+    /// whether it was inserted (`true`) or updated. One audit event for the batch.
+    ///
+    /// The imported hash is a credential written by the directory port: with a credential
+    /// backend of its own this becomes two calls (see `docs/architecture.md`, "Ports").
+    async fn upsert_people(
+        &self,
+        people: &[Person],
+        audit: NewAudit,
+    ) -> Result<Vec<bool>, StoreError>;
+
+    /// Stores a new API key under its secret's hash.
+    async fn insert_api_key(
+        &self,
+        key: &ApiKey,
+        hash: SecretHash,
+        audit: Option<NewAudit>,
+    ) -> Result<(), StoreError>;
+    /// The key stored under `hash`.
+    async fn find_api_key(&self, hash: SecretHash) -> Result<Option<ApiKey>, StoreError>;
+
+    /// Registers or replaces a client.
+    async fn upsert_client(&self, client: &Client, audit: NewAudit) -> Result<(), StoreError>;
+    async fn get_client(
+        &self,
+        tenant: &TenantId,
+        name: &ClientName,
+    ) -> Result<Option<Client>, StoreError>;
+    async fn list_clients(&self, tenant: &TenantId) -> Result<Vec<Client>, StoreError>;
+}

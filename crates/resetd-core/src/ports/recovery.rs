@@ -1,0 +1,86 @@
+//! The recovery port: reset requests and the tokens they issue. Consuming a token is part of a
+//! password change and lives in [`super::Credentials::change_password`].
+
+use async_trait::async_trait;
+
+use super::StoreError;
+use crate::model::{NewAudit, NewMessage, NewResetRequest, ResetRequest, ResetToken, Timestamp};
+use crate::secret::SecretHash;
+use crate::types::TenantId;
+
+/// Issuing a token for a resolved reset request.
+#[derive(Debug, Clone)]
+pub struct IssueToken {
+    /// The token (its hash and metadata).
+    pub token: ResetToken,
+    /// If the person already got a token after this instant, nothing is issued (cool-down).
+    pub cooldown_since: Timestamp,
+    /// The email carrying the link.
+    pub message: NewMessage,
+    /// The audit event for a successful issue.
+    pub audit: NewAudit,
+}
+
+/// What to do with a recorded reset request.
+#[derive(Debug, Clone)]
+pub enum Resolution {
+    /// No token: unknown or disabled account. The audit event is recorded.
+    Discard(NewAudit),
+    /// Issue a token, superseding the person's earlier live tokens.
+    Issue(Box<IssueToken>),
+}
+
+/// The outcome of [`Recovery::resolve_reset_request`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Resolved {
+    /// The request was dropped.
+    Discarded,
+    /// A token and its email were stored.
+    Issued,
+    /// The person is in cool-down; nothing was issued.
+    CoolingDown,
+}
+
+/// Reset requests and tokens.
+#[async_trait]
+pub trait Recovery: Send + Sync {
+    /// Records a reset request durably (committed before this returns) and returns its id.
+    async fn insert_reset_request(&self, request: &NewResetRequest) -> Result<i64, StoreError>;
+    /// Claims up to `limit` of the oldest unresolved requests that nobody holds (never claimed, or
+    /// their lease ended at or before `now`), oldest first: each is leased until `lease_until`, so
+    /// that several workers (instances) split the queue instead of all working on the same rows.
+    /// A crashed worker's lease simply runs out. The lease only avoids duplicate work; resolving
+    /// stays exactly-once on its own (see [`Recovery::resolve_reset_request`]).
+    async fn claim_reset_requests(
+        &self,
+        now: Timestamp,
+        lease_until: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<ResetRequest>, StoreError>;
+    /// Resolves one request in one transaction: deletes it and applies `resolution`, whoever
+    /// holds its lease. A request already resolved elsewhere yields `Discarded` and changes
+    /// nothing. Issuing is serialised per person, so two requests for one person resolved at the
+    /// same time on two instances still honour the cool-down.
+    async fn resolve_reset_request(
+        &self,
+        id: i64,
+        resolution: Resolution,
+    ) -> Result<Resolved, StoreError>;
+
+    /// Issues a token outside any recorded request (a trusted caller asked for it), in one
+    /// transaction: unless the person got a token after `cooldown_since` (`CoolingDown`), voids
+    /// their earlier live tokens, stores the token, queues the email and records the audit event
+    /// (`Issued`).
+    async fn issue_token(&self, issue: IssueToken) -> Result<Resolved, StoreError>;
+    /// Voids the live (unused, unrevoked) token stored under `hash` in `tenant` as of `at` and
+    /// records `audit`; `false` (and nothing recorded) when there was no such live token.
+    async fn void_token(
+        &self,
+        tenant: &TenantId,
+        hash: SecretHash,
+        at: Timestamp,
+        audit: NewAudit,
+    ) -> Result<bool, StoreError>;
+    /// The token stored under `hash`.
+    async fn find_token(&self, hash: SecretHash) -> Result<Option<ResetToken>, StoreError>;
+}
