@@ -33,6 +33,15 @@ fi
 echo "== toolchain checks"
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
+# The core stays free of I/O (issue 14): no runtime, web, database or mail crate among its normal
+# dependencies, direct or transitive.
+core_deps=$(cargo tree -p resetd-core -e normal --locked --prefix none --format '{p}')
+core_io=$(printf '%s\n' "$core_deps" | awk '{print $1}' \
+  | grep -Ex 'tokio|axum|hyper|rusqlite|postgres|tokio-postgres|lettre' | sort -u | tr '\n' ' ' || true)
+if [ -n "$core_io" ]; then
+  echo "resetd-core must not depend on I/O crates (move that code to an adapter crate): $core_io" >&2
+  exit 1
+fi
 
 echo "== services"
 ./scripts/postgres.sh

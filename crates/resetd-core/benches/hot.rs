@@ -1,4 +1,10 @@
 //! Micro-benchmarks of the pure functions on the hot paths: `cargo bench -p resetd-core`.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::unimplemented
+)]
 
 use resetd_core::model::{Lookup, TenantSettings};
 use resetd_core::policy::PersonalContext;

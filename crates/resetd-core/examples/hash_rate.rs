@@ -3,6 +3,12 @@
 //! complete-reset and authenticate rates as a ratio of this figure.
 //!
 //! `cargo run --release -p resetd-core --example hash_rate -- M_KIB T P THREADS SECONDS`
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::unimplemented
+)]
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};

@@ -11,6 +11,10 @@ use subtle::ConstantTimeEq;
 use crate::types::InvalidInput;
 
 /// `N` bytes from the operating system's CSPRNG.
+#[allow(
+    clippy::expect_used,
+    reason = "without the OS CSPRNG no token can be issued safely; stopping is the only safe answer"
+)]
 pub fn random_bytes<const N: usize>() -> [u8; N] {
     let mut b = [0u8; N];
     // The OS generator failing is not a condition the service can run through.

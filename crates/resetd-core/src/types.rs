@@ -259,6 +259,11 @@ impl ClientName {
 }
 
 impl Locale {
+    /// English, the fallback when neither the person nor the tenant names a usable locale.
+    pub fn en() -> Self {
+        Self("en".to_owned())
+    }
+
     /// Parses a locale tag; `_` is accepted as `-`.
     pub fn parse(s: &str) -> Result<Self, InvalidInput> {
         let s = s.replace('_', "-");
@@ -286,6 +291,11 @@ impl Locale {
 }
 
 impl DisplayName {
+    /// No display name (what `parse("")` gives).
+    pub fn empty() -> Self {
+        Self(String::new())
+    }
+
     /// Parses a display name.
     pub fn parse(s: &str) -> Result<Self, InvalidInput> {
         check_len("display_name", s, 0, 256)?;

@@ -22,8 +22,9 @@ pub struct PooledHasher {
 }
 
 impl PooledHasher {
-    /// A pool running `workers` hashes at once with `queue` more waiting.
-    pub fn new(argon: Argon2id, workers: usize, queue: usize) -> Self {
+    /// A pool running `workers` hashes at once with `queue` more waiting; an error when the OS
+    /// refuses a thread.
+    pub fn try_new(argon: Argon2id, workers: usize, queue: usize) -> std::io::Result<Self> {
         let (jobs, inbox) = sync_channel::<Job>(queue);
         let inbox = Arc::new(Mutex::new(inbox));
         let argon = Arc::new(argon);
@@ -31,10 +32,18 @@ impl PooledHasher {
             let (inbox, argon) = (inbox.clone(), argon.clone());
             std::thread::Builder::new()
                 .name(format!("resetd-argon2-{i}"))
-                .spawn(move || work(&inbox, &argon))
-                .expect("spawning a hashing thread");
+                .spawn(move || work(&inbox, &argon))?;
         }
-        Self { jobs }
+        Ok(Self { jobs })
+    }
+
+    /// [`PooledHasher::try_new`] for tests and tools, which have no use for the error.
+    #[allow(
+        clippy::expect_used,
+        reason = "tests and tools; the binary starts its pool with try_new"
+    )]
+    pub fn new(argon: Argon2id, workers: usize, queue: usize) -> Self {
+        Self::try_new(argon, workers, queue).expect("spawning a hashing thread")
     }
 
     async fn run<T: Send + 'static>(

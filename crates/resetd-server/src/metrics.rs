@@ -41,11 +41,11 @@ impl Metrics {
         *self
             .requests
             .lock()
-            .unwrap()
+            .unwrap_or_else(|e| e.into_inner())
             .entry((route.to_owned(), method.to_owned(), status))
             .or_default() += 1;
         let secs = took.as_secs_f64();
-        let mut lat = self.latency.lock().unwrap();
+        let mut lat = self.latency.lock().unwrap_or_else(|e| e.into_inner());
         let h = lat.entry(route.to_owned()).or_default();
         for (i, b) in BUCKETS.iter().enumerate() {
             if secs <= *b {
@@ -60,11 +60,21 @@ impl Metrics {
     pub fn render(&self, extra: &str) -> String {
         let mut s = String::new();
         s.push_str("# HELP resetd_http_requests_total HTTP requests by route, method and status.\n# TYPE resetd_http_requests_total counter\n");
-        for ((route, method, status), n) in self.requests.lock().unwrap().iter() {
+        for ((route, method, status), n) in self
+            .requests
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+        {
             let _ = writeln!(s, "resetd_http_requests_total{{route=\"{route}\",method=\"{method}\",status=\"{status}\"}} {n}");
         }
         s.push_str("# HELP resetd_http_request_duration_seconds HTTP request latency by route.\n# TYPE resetd_http_request_duration_seconds histogram\n");
-        for (route, h) in self.latency.lock().unwrap().iter() {
+        for (route, h) in self
+            .latency
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+        {
             for (i, b) in BUCKETS.iter().enumerate() {
                 let _ = writeln!(s, "resetd_http_request_duration_seconds_bucket{{route=\"{route}\",le=\"{b}\"}} {}", h.counts[i]);
             }

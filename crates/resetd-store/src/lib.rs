@@ -6,7 +6,15 @@
 //!   one database (see [`postgres`]).
 //! - [`conformance`]: the backend-agnostic test suite every store must pass; run it from a test
 //!   file with [`conformance_tests!`].
-
+#![cfg_attr(
+    test,
+    allow(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::unimplemented
+    )
+)]
 #![warn(missing_docs)]
 
 pub mod conformance;

@@ -141,6 +141,10 @@ impl OutboxKeys {
 
     /// A key that lives only in this process: messages it seals cannot be sent by another
     /// process or after a restart. For tests and tools; the binary always passes its key file.
+    #[allow(
+        clippy::panic,
+        reason = "tests and tools only; an OS random source failure is not recoverable"
+    )]
     pub fn ephemeral() -> OutboxKeys {
         // The OS random source failing here is not recoverable and not expected.
         let key: [u8; KEY_LEN] = random_bytes().unwrap_or_else(|e| panic!("{e}"));

@@ -4,6 +4,12 @@
 //!
 //! Needs a server: `RESETD_TEST_DATABASE_URL` or postgres://postgres@127.0.0.1:5432/test. Without
 //! one every test prints a SKIPPED notice and passes, except with `CI=true`, where it fails.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::unimplemented
+)]
 
 use std::sync::Arc;
 

@@ -98,7 +98,7 @@ impl Default for Management {
     fn default() -> Self {
         Self {
             enabled: true,
-            listen: "127.0.0.1:9180".parse().expect("valid address"),
+            listen: SocketAddr::from(([127, 0, 0, 1], 9180)),
         }
     }
 }
@@ -131,7 +131,7 @@ pub struct Mail {
 impl Default for Config {
     fn default() -> Self {
         Self {
-            listen: "127.0.0.1:8080".parse().expect("valid address"),
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             data_dir: PathBuf::from("data"),
             database_url: String::new(),
             public_url: String::new(),

@@ -1,4 +1,13 @@
 //! The `resetd` binary: `serve` and the admin commands, all on the same database.
+#![cfg_attr(
+    test,
+    allow(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::unimplemented
+    )
+)]
 
 mod config;
 mod http;
@@ -342,7 +351,9 @@ async fn open_with(config: Config, check_keys: bool) -> Result<App, String> {
     } else {
         config.hashing.workers
     };
-    let hasher = Arc::new(PooledHasher::new(argon, workers, config.hashing.queue));
+    let hasher = PooledHasher::try_new(argon, workers, config.hashing.queue)
+        .map_err(|e| format!("cannot start the hashing threads: {e}"))?;
+    let hasher = Arc::new(hasher);
     let renderer = resetd_mail::TemplateRenderer::new(
         config.mail.templates_dir.clone(),
         config.mail.support_contact.clone(),

@@ -22,7 +22,7 @@ impl Service {
             .clone()
             .or_else(|| requested.cloned())
             .or_else(|| Locale::parse(&tenant.settings.default_locale).ok())
-            .unwrap_or_else(|| Locale::parse("en").expect("en is a locale"))
+            .unwrap_or_else(Locale::en)
     }
 
     pub(super) fn new_message(

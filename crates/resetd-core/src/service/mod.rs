@@ -143,7 +143,12 @@ impl Service {
     /// A tenant by id (cached for a few seconds; settings changes apply within that time).
     pub async fn tenant(&self, id: &TenantId) -> Result<Tenant> {
         let now = self.now();
-        if let Some((t, at)) = self.tenants.lock().unwrap().get(id) {
+        if let Some((t, at)) = self
+            .tenants
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(id)
+        {
             if now.0 - at.0 < TENANT_CACHE_MS {
                 return Ok(t.clone());
             }
@@ -155,7 +160,7 @@ impl Service {
             .ok_or(CoreError::UnknownTenant)?;
         self.tenants
             .lock()
-            .unwrap()
+            .unwrap_or_else(|e| e.into_inner())
             .insert(id.clone(), (t.clone(), now));
         Ok(t)
     }
@@ -180,7 +185,10 @@ impl Service {
     ) -> Result<()> {
         settings.validate()?;
         self.store.update_tenant_settings(id, &settings).await?;
-        self.tenants.lock().unwrap().remove(id);
+        self.tenants
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(id);
         Ok(())
     }
 }

@@ -54,9 +54,7 @@ impl NewPersonInput {
             tenant: tenant.clone(),
             login: self.login,
             email: self.email,
-            display_name: self
-                .display_name
-                .unwrap_or_else(|| DisplayName::parse("").expect("empty name is valid")),
+            display_name: self.display_name.unwrap_or_else(DisplayName::empty),
             locale: self.locale,
             enabled: self.enabled,
             verified: self.verified,

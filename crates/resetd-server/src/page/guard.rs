@@ -101,6 +101,10 @@ impl Cookies {
             self.token_name(),
             self.attributes(path, 0, "Lax")
         );
+        #[allow(
+            clippy::expect_used,
+            reason = "the name is a constant and the attributes are ASCII built here"
+        )]
         HeaderValue::from_str(&v).expect("cookie attributes are ASCII")
     }
 
@@ -111,6 +115,10 @@ impl Cookies {
             "{}={value}; Path=/; HttpOnly; SameSite=Strict{secure}",
             self.csrf_name()
         );
+        #[allow(
+            clippy::expect_used,
+            reason = "the name is a constant and the value hex (the caller's invariant)"
+        )]
         HeaderValue::from_str(&v).expect("a CSRF value is hex")
     }
 

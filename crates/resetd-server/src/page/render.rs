@@ -151,6 +151,10 @@ type RawStrings = HashMap<String, HashMap<String, BTreeMap<String, String>>>;
 
 impl Pages {
     /// The built-in pages with the product name `resetd`.
+    #[allow(
+        clippy::expect_used,
+        reason = "the built-in templates are compiled in and checked by this crate's tests"
+    )]
     pub fn builtin() -> Self {
         Self::load(PageOptions {
             templates_dir: None,
@@ -246,6 +250,10 @@ impl Pages {
         self.scope(tenant).keys().map(String::as_str)
     }
 
+    #[allow(
+        clippy::expect_used,
+        reason = "load always inserts the global scope \"\""
+    )]
     fn scope(&self, tenant: &str) -> &BTreeMap<String, Strings> {
         self.strings
             .get(tenant)

@@ -136,6 +136,10 @@ impl Drop for Pooled {
 }
 
 impl Pooled {
+    #[allow(
+        clippy::expect_used,
+        reason = "conn is Some from checkout until Drop takes it"
+    )]
     fn conn(&mut self) -> &mut Conn {
         self.conn
             .as_mut()

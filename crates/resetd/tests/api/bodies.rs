@@ -4,6 +4,12 @@
 //! and never serde's or Rust's words. (Slow bodies are in `slow_bodies.rs`.)
 //!
 //! Every endpoint that reads a body is one row of [`endpoints`]; a new one is one more row.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::unimplemented
+)]
 
 use serde_json::{json, Value};
 use std::time::Instant;

@@ -2,6 +2,12 @@
 //! known, unknown and disabled addresses, entry points mapped to tenants, request tokens, every
 //! error in the `PayabliErrorBody` shape, the round trip through the demo mail, and
 //! `@payabli/sdk-node` driving it.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::unimplemented
+)]
 
 use std::process::{Command, Stdio};
 

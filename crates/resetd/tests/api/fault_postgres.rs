@@ -16,6 +16,12 @@
 //! The shared test server is never restarted. Needs PostgreSQL's server binaries (`initdb`,
 //! `pg_ctl`): without them the tests print a SKIPPED notice, except with `CI=true`, where they
 //! fail. As root (initdb refuses root) the cluster runs as the `postgres` user.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::unimplemented
+)]
 
 use std::collections::{BTreeMap, HashMap};
 use std::os::unix::fs::MetadataExt;

@@ -3,6 +3,12 @@
 //! client saw is still true (the email is sent, the new password works) and nothing is half
 //! written. (SMTP down, rejecting and a SIGKILL with mail in the outbox are in `smtp.rs`; a
 //! PostgreSQL instance killed mid-outbox is in `scaleout.rs`.)
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::unimplemented
+)]
 
 use crate::helpers;
 

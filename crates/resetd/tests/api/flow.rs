@@ -1,4 +1,10 @@
 //! The whole native flow against the real binary, a real SQLite file and the demo mail files.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::unimplemented
+)]
 
 use std::time::Duration;
 

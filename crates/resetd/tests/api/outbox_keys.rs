@@ -3,6 +3,12 @@
 //! unreadable, malformed or wrong key file stops the start with a clear error instead of losing
 //! mail; `resetd outbox abandon` is the way out when a key is lost for good; and a message that
 //! an instance cannot open is marked dead with the reason, never sent, never a panic.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::unimplemented
+)]
 
 use crate::helpers;
 

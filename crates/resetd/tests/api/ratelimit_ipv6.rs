@@ -7,6 +7,12 @@
 //! from each of them (tests/fixtures/ipv6_netns.py). The in-process test drives the real router
 //! with made-up peer addresses (also IPv4-mapped ones, which a namespace test would not add
 //! anything to); the last runs the real binary on `[::1]` of the host.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::unimplemented
+)]
 
 use crate::helpers;
 

@@ -11,6 +11,12 @@
 //! Needs PostgreSQL (`RESETD_TEST_DATABASE_URL`, default postgres://postgres@127.0.0.1:5432/test);
 //! without it the tests print a SKIPPED notice, except with `CI=true`, where they fail. Each test
 //! uses its own schema, dropped at the end.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::unimplemented
+)]
 
 use crate::helpers;
 

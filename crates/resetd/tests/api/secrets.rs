@@ -3,6 +3,12 @@
 //! Alfresco, Unleash, Payabli, Crafter Profile, EmpowerID), a failed login and a bad API key;
 //! then the log, the audit log (through the API) and `/metrics` are searched for every password,
 //! token and API key used. (The harness also scans every server's log in every test.)
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::unimplemented
+)]
 
 use crate::helpers::dialect::link_param;
 use crate::helpers::{secret_in_log, token_from_mail, Server, FAST_ARGON, NO_LIMITS};
