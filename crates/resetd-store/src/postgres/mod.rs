@@ -14,6 +14,7 @@
 
 mod login;
 mod ops;
+mod outbox;
 mod pool;
 mod rows;
 mod schema;
