@@ -22,6 +22,8 @@ pub mod reset_page;
 pub mod secret;
 pub mod service;
 pub mod store;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 pub mod types;
 
 pub use error::CoreError;

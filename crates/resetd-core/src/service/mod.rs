@@ -208,3 +208,6 @@ fn personal_words(p: &Person) -> Vec<&str> {
     words.extend(p.display_name.as_str().split_whitespace());
     words
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,7 +1,7 @@
-//! The outbox worker against an in-memory outbox, a fake clock and a scripted transport.
+//! The outbox worker against the core's in-memory outbox and manual clock, and a scripted
+//! transport.
 
-use std::sync::atomic::{AtomicI64, AtomicU32, AtomicUsize};
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicU32, AtomicUsize};
 
 #[test]
 fn error_pauses_double_from_a_quarter_second_up_to_five() {
@@ -12,127 +12,47 @@ fn error_pauses_double_from_a_quarter_second_up_to_five() {
 
 use async_trait::async_trait;
 use resetd_core::model::{MessageKind, OutboxMessage, OutboxStatus};
-use resetd_core::types::TenantId;
+use resetd_core::testing::{ManualClock, MemoryStore};
 
 use super::*;
 use crate::transport::tests::outbox_message;
 
-struct FakeClock(AtomicI64);
-impl Clock for FakeClock {
-    fn now(&self) -> Timestamp {
-        Timestamp(self.0.load(Ordering::SeqCst))
+/// An outbox holding `msgs`, each due at its `next_attempt_at` under its `id` (ids from 1, in
+/// order).
+fn store_with(msgs: Vec<OutboxMessage>) -> Arc<MemoryStore> {
+    let store = Arc::new(MemoryStore::new());
+    for m in msgs {
+        let id = queue(&store, m.clone());
+        assert_eq!(id, m.id, "ids are given in order from 1");
     }
-}
-impl FakeClock {
-    fn advance_ms(&self, ms: i64) {
-        self.0.fetch_add(ms, Ordering::SeqCst);
-    }
-}
-
-/// An in-memory outbox; the listing and retry calls of the admin surfaces are unused.
-#[derive(Default)]
-struct FakeOutbox {
-    rows: Mutex<Vec<OutboxMessage>>,
-    /// (id, retry_at) of every mark_failed call.
-    failures: Mutex<Vec<(i64, Option<Timestamp>)>>,
-    fail_claims: std::sync::atomic::AtomicBool,
+    store
 }
 
-impl FakeOutbox {
-    fn with(msgs: Vec<OutboxMessage>) -> Arc<Self> {
-        Arc::new(Self {
-            rows: Mutex::new(msgs),
-            ..Default::default()
-        })
-    }
-    fn row(&self, id: i64) -> OutboxMessage {
-        self.rows
-            .lock()
-            .unwrap()
-            .iter()
-            .find(|m| m.id == id)
-            .unwrap()
-            .clone()
-    }
-    fn push(&self, m: OutboxMessage) {
-        self.rows.lock().unwrap().push(m);
-    }
+/// Queues `m` due at its `next_attempt_at` and returns its id.
+fn queue(store: &MemoryStore, m: OutboxMessage) -> i64 {
+    // A queued message is due at its creation time.
+    let mut message = m.message;
+    message.created_at = m.next_attempt_at;
+    store.queue_message(&message)
 }
 
-#[async_trait]
-impl Outbox for FakeOutbox {
-    async fn claim_outbox(
-        &self,
-        now: Timestamp,
-        lease_until: Timestamp,
-        limit: u32,
-    ) -> Result<Vec<OutboxMessage>, StoreError> {
-        if self.fail_claims.load(Ordering::SeqCst) {
-            return Err(StoreError::Backend("down".into()));
-        }
-        let mut rows = self.rows.lock().unwrap();
-        let mut out = Vec::new();
-        for m in rows.iter_mut() {
-            if out.len() < limit as usize
-                && m.status == OutboxStatus::Pending
-                && m.next_attempt_at <= now
-            {
-                m.next_attempt_at = lease_until;
-                m.attempts += 1;
-                out.push(m.clone());
-            }
-        }
-        Ok(out)
-    }
-    async fn mark_sent(&self, id: i64, at: Timestamp) -> Result<(), StoreError> {
-        let mut rows = self.rows.lock().unwrap();
-        let m = rows
-            .iter_mut()
-            .find(|m| m.id == id)
-            .ok_or(StoreError::NotFound)?;
-        m.status = OutboxStatus::Sent;
-        m.sent_at = Some(at);
-        Ok(())
-    }
-    async fn mark_failed(
-        &self,
-        id: i64,
-        error: &str,
-        retry_at: Option<Timestamp>,
-    ) -> Result<(), StoreError> {
-        let mut rows = self.rows.lock().unwrap();
-        let m = rows
-            .iter_mut()
-            .find(|m| m.id == id)
-            .ok_or(StoreError::NotFound)?;
-        m.last_error = Some(error.to_owned());
-        match retry_at {
-            Some(t) => m.next_attempt_at = t,
-            None => m.status = OutboxStatus::Dead,
-        }
-        self.failures.lock().unwrap().push((id, retry_at));
-        Ok(())
-    }
+async fn stored(store: &MemoryStore, id: i64) -> OutboxMessage {
+    store
+        .list_outbox(None, None, 1000)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|m| m.id == id)
+        .unwrap()
+}
 
-    async fn list_outbox(
-        &self,
-        _: Option<&TenantId>,
-        _: Option<OutboxStatus>,
-        _: u32,
-    ) -> Result<Vec<OutboxMessage>, StoreError> {
-        unimplemented!()
-    }
-    async fn retry_outbox(
-        &self,
-        _: Option<&TenantId>,
-        _: i64,
-        _: Timestamp,
-    ) -> Result<TenantId, StoreError> {
-        unimplemented!()
-    }
-    async fn outbox_counts(&self) -> Result<Vec<(OutboxStatus, u64)>, StoreError> {
-        unimplemented!()
-    }
+/// How many times the worker recorded a failed attempt.
+fn failures_recorded(store: &MemoryStore) -> usize {
+    store
+        .calls()
+        .iter()
+        .filter(|c| **c == "mark_failed")
+        .count()
 }
 
 /// Fails the first `failures` calls with `error`, then succeeds; tracks calls and concurrency.
@@ -183,11 +103,11 @@ impl Transport for FakeTransport {
 const T0: i64 = 1_700_000_000_000;
 
 fn worker(
-    store: Arc<FakeOutbox>,
+    store: Arc<MemoryStore>,
     transport: Arc<FakeTransport>,
     config: WorkerConfig,
-) -> (OutboxWorker, Arc<FakeClock>) {
-    let clock = Arc::new(FakeClock(AtomicI64::new(T0)));
+) -> (OutboxWorker, Arc<ManualClock>) {
+    let clock = Arc::new(ManualClock::at(Timestamp(T0)));
     (
         OutboxWorker::new(
             store,
@@ -208,13 +128,13 @@ fn pending(id: i64) -> OutboxMessage {
 
 #[tokio::test]
 async fn transient_failures_then_success_is_sent() {
-    let store = FakeOutbox::with(vec![pending(1)]);
+    let store = store_with(vec![pending(1)]);
     let transport = FakeTransport::new(2, SendError::Transient("421 try later".into()));
     let config = WorkerConfig::default();
     let (w, clock) = worker(store.clone(), transport.clone(), config.clone());
 
     assert_eq!(w.run_once().await.unwrap(), 0);
-    let row = store.row(1);
+    let row = stored(&store, 1).await;
     assert_eq!((row.status, row.attempts), (OutboxStatus::Pending, 1));
     assert_eq!(row.last_error.as_deref(), Some("421 try later"));
     let first_retry = row.next_attempt_at.0 - T0;
@@ -233,7 +153,7 @@ async fn transient_failures_then_success_is_sent() {
         clock.advance_ms(config.max_backoff_ms as i64 + 1);
         w.run_once().await.unwrap();
     }
-    let row = store.row(1);
+    let row = stored(&store, 1).await;
     assert_eq!(row.status, OutboxStatus::Sent);
     assert_eq!(
         row.attempts, 3,
@@ -249,34 +169,41 @@ async fn transient_failures_then_success_is_sent() {
 
 #[tokio::test]
 async fn permanent_failure_is_dead_at_once() {
-    let store = FakeOutbox::with(vec![pending(1)]);
+    let store = store_with(vec![pending(1)]);
     let transport = FakeTransport::new(u32::MAX, SendError::Permanent("550 no such user".into()));
     let (w, _) = worker(store.clone(), transport.clone(), WorkerConfig::default());
     assert_eq!(w.run_once().await.unwrap(), 0);
-    let row = store.row(1);
+    let row = stored(&store, 1).await;
     assert_eq!((row.status, row.attempts), (OutboxStatus::Dead, 1));
-    assert_eq!(*store.failures.lock().unwrap(), vec![(1, None)]);
+    assert_eq!(failures_recorded(&store), 1, "recorded once, as dead");
     assert_eq!(w.stats().dead.load(Ordering::Relaxed), 1);
     assert_eq!(transport.calls.load(Ordering::SeqCst), 1);
 }
 
 /// Runs rounds `step_ms` apart until the message is dead or `limit_ms` passed; returns the
-/// clock's offset from T0 when it died.
+/// clock's offset from T0 when it died, and the retry time scheduled by each failed attempt
+/// before.
 async fn run_until_dead(
     w: &OutboxWorker,
-    clock: &FakeClock,
-    store: &FakeOutbox,
+    clock: &ManualClock,
+    store: &MemoryStore,
     step_ms: i64,
     limit_ms: i64,
-) -> Option<i64> {
+) -> (Option<i64>, Vec<Timestamp>) {
+    let mut retries = Vec::new();
     while clock.now().0 - T0 <= limit_ms {
+        let recorded = failures_recorded(store);
         w.run_once().await.unwrap();
-        if store.row(1).status == OutboxStatus::Dead {
-            return Some(clock.now().0 - T0);
+        let m = stored(store, 1).await;
+        if m.status == OutboxStatus::Dead {
+            return (Some(clock.now().0 - T0), retries);
+        }
+        if failures_recorded(store) > recorded {
+            retries.push(m.next_attempt_at);
         }
         clock.advance_ms(step_ms);
     }
-    None
+    (None, retries)
 }
 
 #[tokio::test]
@@ -285,7 +212,7 @@ async fn a_reset_email_is_retried_until_its_link_expires_then_dead_with_that_rea
     // retry due by the deadline, dead at the deadline with the reason, never sent after it.
     let mut msg = pending(1);
     msg.message.deliver_by = Timestamp(T0 + 600_000);
-    let store = FakeOutbox::with(vec![msg]);
+    let store = store_with(vec![msg]);
     let transport = FakeTransport::new(u32::MAX, SendError::Transient("connection refused".into()));
     let config = WorkerConfig {
         base_backoff_ms: 1000,
@@ -293,21 +220,22 @@ async fn a_reset_email_is_retried_until_its_link_expires_then_dead_with_that_rea
         ..Default::default()
     };
     let (w, clock) = worker(store.clone(), transport.clone(), config.clone());
-    let died = run_until_dead(&w, &clock, &store, 1000, 700_000).await;
+    let (died, retries) = run_until_dead(&w, &clock, &store, 1000, 700_000).await;
     let died = died.expect("dead once the link expired");
     assert!((600_000..=601_000).contains(&died), "dead at +{died} ms");
-    let row = store.row(1);
+    let row = stored(&store, 1).await;
     assert_eq!(
         row.last_error.as_deref(),
         Some("link expired; last error: connection refused")
     );
     let calls = transport.calls.load(Ordering::SeqCst);
     assert!(calls >= 100, "retried all along: {calls} attempts");
-    let failures = store.failures.lock().unwrap().clone();
-    assert!(failures[..failures.len() - 1]
-        .iter()
-        .all(|(_, r)| r.is_some_and(|r| r.0 <= T0 + 600_000)));
-    assert_eq!(failures.last().unwrap().1, None);
+    assert!(retries.iter().all(|r| r.0 <= T0 + 600_000));
+    assert_eq!(
+        failures_recorded(&store),
+        retries.len() + 1,
+        "every failure but the last scheduled a retry; the last marked it dead"
+    );
     // Dead stays dead: no attempt later.
     for _ in 0..5 {
         clock.advance_ms(60_000);
@@ -329,17 +257,17 @@ async fn a_notice_is_retried_for_its_whole_window() {
     let mut msg = outbox_message(1, MessageKind::PasswordChanged);
     msg.next_attempt_at = Timestamp(T0 - 1);
     msg.message.deliver_by = Timestamp(T0 + 24 * 3_600_000);
-    let store = FakeOutbox::with(vec![msg]);
+    let store = store_with(vec![msg]);
     let transport = FakeTransport::new(u32::MAX, SendError::Transient("421 busy".into()));
     let config = WorkerConfig {
         max_backoff_ms: 15 * 60_000,
         ..Default::default()
     };
     let (w, clock) = worker(store.clone(), transport.clone(), config);
-    let died = run_until_dead(&w, &clock, &store, 15 * 60_000, 25 * 3_600_000).await;
+    let (died, _) = run_until_dead(&w, &clock, &store, 15 * 60_000, 25 * 3_600_000).await;
     let died = died.expect("dead after its window");
     assert!(died >= 24 * 3_600_000, "dead at +{died} ms, before 24 h");
-    let reason = store.row(1).last_error.unwrap();
+    let reason = stored(&store, 1).await.last_error.unwrap();
     assert_eq!(
         reason,
         "retry window over (mail.worker.notice_retry_secs); last error: 421 busy"
@@ -351,12 +279,12 @@ async fn a_notice_is_retried_for_its_whole_window() {
 async fn an_email_claimed_after_its_link_expired_is_dead_and_not_sent() {
     let mut msg = pending(1);
     msg.message.deliver_by = Timestamp(T0 - 1);
-    let store = FakeOutbox::with(vec![msg]);
+    let store = store_with(vec![msg]);
     let transport = FakeTransport::ok();
     let (w, _) = worker(store.clone(), transport.clone(), WorkerConfig::default());
     assert_eq!(w.run_once().await.unwrap(), 0);
     assert_eq!(transport.calls.load(Ordering::SeqCst), 0, "not sent");
-    let row = store.row(1);
+    let row = stored(&store, 1).await;
     assert_eq!(row.status, OutboxStatus::Dead);
     assert_eq!(
         row.last_error.as_deref(),
@@ -369,7 +297,7 @@ async fn an_email_claimed_after_its_link_expired_is_dead_and_not_sent() {
 async fn a_retry_is_never_scheduled_after_the_deadline() {
     let mut msg = pending(1);
     msg.message.deliver_by = Timestamp(T0 + 300);
-    let store = FakeOutbox::with(vec![msg]);
+    let store = store_with(vec![msg]);
     let transport = FakeTransport::new(u32::MAX, SendError::Transient("421".into()));
     let config = WorkerConfig {
         base_backoff_ms: 60_000,
@@ -378,7 +306,10 @@ async fn a_retry_is_never_scheduled_after_the_deadline() {
     };
     let (w, _) = worker(store.clone(), transport, config);
     w.run_once().await.unwrap();
-    let retry = store.failures.lock().unwrap()[0].1.unwrap();
+    assert_eq!(failures_recorded(&store), 1);
+    let m = stored(&store, 1).await;
+    assert_eq!(m.status, OutboxStatus::Pending);
+    let retry = m.next_attempt_at;
     assert!(retry.0 <= T0 + 300, "retry at +{} ms", retry.0 - T0);
 }
 
@@ -439,7 +370,7 @@ fn backoff_grows_exponentially_and_is_capped() {
 
 #[tokio::test]
 async fn a_batch_is_sent_with_bounded_concurrency() {
-    let store = FakeOutbox::with((1..=20).map(pending).collect());
+    let store = store_with((1..=20).map(pending).collect());
     let transport = FakeTransport::ok();
     let config = WorkerConfig {
         batch: 16,
@@ -456,27 +387,27 @@ async fn a_batch_is_sent_with_bounded_concurrency() {
 
 #[tokio::test]
 async fn a_panicking_transport_counts_as_a_transient_failure() {
-    let store = FakeOutbox::with(vec![pending(1)]);
+    let store = store_with(vec![pending(1)]);
     let mut t = FakeTransport::new(0, SendError::Transient(String::new()));
     Arc::get_mut(&mut t).unwrap().panic = true;
     let (w, _) = worker(store.clone(), t, WorkerConfig::default());
     assert_eq!(w.run_once().await.unwrap(), 0);
-    let row = store.row(1);
+    let row = stored(&store, 1).await;
     assert_eq!((row.status, row.attempts), (OutboxStatus::Pending, 1));
     assert_eq!(row.last_error.as_deref(), Some("the transport panicked"));
 }
 
 #[tokio::test]
 async fn store_errors_are_returned() {
-    let store = FakeOutbox::with(vec![pending(1)]);
-    store.fail_claims.store(true, Ordering::SeqCst);
+    let store = store_with(vec![pending(1)]);
+    store.fail("claim_outbox", StoreError::Backend("down".into()));
     let (w, _) = worker(store, FakeTransport::ok(), WorkerConfig::default());
     assert!(matches!(w.run_once().await, Err(StoreError::Backend(_))));
 }
 
 #[tokio::test]
 async fn run_wakes_on_notify_and_stops_on_shutdown() {
-    let store = FakeOutbox::with(vec![]);
+    let store = store_with(vec![]);
     let transport = FakeTransport::ok();
     let (w, _) = worker(store.clone(), transport.clone(), WorkerConfig::default());
     let stats = w.stats();
@@ -485,7 +416,7 @@ async fn run_wakes_on_notify_and_stops_on_shutdown() {
     let handle = tokio::spawn(w.run(notify.clone(), stopped));
 
     tokio::time::sleep(Duration::from_millis(50)).await;
-    store.push(pending(9));
+    let id = queue(&store, pending(9));
     notify.notify_one();
     let deadline = std::time::Instant::now() + Duration::from_millis(800);
     while stats.sent.load(Ordering::Relaxed) == 0 {
@@ -495,7 +426,7 @@ async fn run_wakes_on_notify_and_stops_on_shutdown() {
         );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    assert_eq!(store.row(9).status, OutboxStatus::Sent);
+    assert_eq!(stored(&store, id).await.status, OutboxStatus::Sent);
 
     stop.send(true).unwrap();
     tokio::time::timeout(Duration::from_secs(2), handle)
@@ -506,8 +437,8 @@ async fn run_wakes_on_notify_and_stops_on_shutdown() {
 
 #[tokio::test]
 async fn run_survives_store_errors() {
-    let store = FakeOutbox::with(vec![]);
-    store.fail_claims.store(true, Ordering::SeqCst);
+    let store = store_with(vec![]);
+    store.fail("claim_outbox", StoreError::Backend("down".into()));
     let (w, _) = worker(store, FakeTransport::ok(), WorkerConfig::default());
     let (stop, stopped) = watch::channel(false);
     let handle = tokio::spawn(w.run(Arc::new(Notify::new()), stopped));
