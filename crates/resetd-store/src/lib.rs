@@ -17,6 +17,7 @@
 )]
 #![warn(missing_docs)]
 
+mod common;
 pub mod conformance;
 #[cfg(feature = "postgres")]
 pub mod postgres;
