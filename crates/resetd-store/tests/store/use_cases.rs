@@ -1,11 +1,5 @@
 //! The core use cases the dialects added (send a reset link to a caller-supplied, allow-listed
 //! URL; void a token; lookups by number and ObjectId), run over the real SQLite store.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::unimplemented
-)]
 
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};

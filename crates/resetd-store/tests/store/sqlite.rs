@@ -1,11 +1,5 @@
 //! The store conformance suite against SQLite, plus SQLite-specific behaviour: files, WAL,
 //! two processes on one file, reopening, corrupt rows.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::unimplemented
-)]
 
 use std::path::Path;
 use std::sync::Arc;
