@@ -3,7 +3,7 @@
 
 use resetd_core::model::{
     Lookup, MessageKind, NewAudit, NewMessage, NewResetRequest, OutboxMessage, OutboxStatus,
-    Person, ResetToken, Tenant, TenantSettings, Timestamp,
+    Person, ResetToken, Tenant, TenantSettings, Timestamp, TokenPurpose,
 };
 use resetd_core::secret::SecretHash;
 use resetd_core::store::{IssueToken, PasswordChange, Resolution, Resolved, Store};
@@ -140,6 +140,7 @@ pub(super) fn token(p: &Person, secret: &str, created: Timestamp) -> ResetToken 
         hash: hash(secret),
         tenant: p.tenant.clone(),
         person: p.id.clone(),
+        purpose: TokenPurpose::Reset,
         client: None,
         created_at: created,
         expires_at: created.plus_secs(1800),

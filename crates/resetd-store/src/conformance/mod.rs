@@ -59,6 +59,7 @@ macro_rules! conformance_tests {
             recovery::concurrent_issues_honour_the_cooldown,
             recovery::direct_issue_and_void,
             recovery::group_commit_many_requests,
+            recovery::tokens_keep_their_purpose,
             credentials::token_is_single_use_under_concurrency,
             credentials::password_change_voids_tokens,
             credentials::password_history_is_pruned,

@@ -4,7 +4,7 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use resetd_core::model::{Lookup, MessageKind, OutboxStatus, ResetToken, Timestamp};
+use resetd_core::model::{Lookup, MessageKind, OutboxStatus, ResetToken, Timestamp, TokenPurpose};
 use resetd_core::store::{Resolution, Resolved, Store, StoreError};
 use resetd_core::types::{ClientName, Locale, TenantId};
 
@@ -423,5 +423,38 @@ pub async fn group_commit_many_requests(store: Arc<dyn Store>) {
     assert_eq!(
         pending.iter().map(|r| r.id).collect::<HashSet<_>>().len(),
         500
+    );
+}
+
+/// A token's purpose is stored with it and comes back on lookup, whichever way it was issued,
+/// and stays with it once it is superseded or used.
+pub async fn tokens_keep_their_purpose(store: Arc<dyn Store>) {
+    let s = &*store;
+    let a = tenant(s, "acme").await;
+    let p = add_person(s, &a, "alice", "alice@example.com").await;
+    let q = add_person(s, &a, "bob", "bob@example.com").await;
+
+    issue_token(s, &p, "queued", at(1_000)).await;
+    let Resolution::Issue(direct) = issue(token(&q, "direct", at(1_000)), at(0)) else {
+        unreachable!()
+    };
+    assert_eq!(s.issue_token(*direct).await.unwrap(), Resolved::Issued);
+    for secret in ["queued", "direct"] {
+        assert_eq!(
+            get_token(s, secret).await.purpose,
+            TokenPurpose::Reset,
+            "{secret}"
+        );
+    }
+
+    issue_token(s, &p, "newer", at(2_000)).await;
+    s.change_password(change(&p, Some("newer"), "$argon2id$new", at(3_000)))
+        .await
+        .unwrap();
+    let (superseded, used) = (get_token(s, "queued").await, get_token(s, "newer").await);
+    assert!(superseded.revoked_at.is_some() && used.used_at.is_some());
+    assert_eq!(
+        (superseded.purpose, used.purpose),
+        (TokenPurpose::Reset, TokenPurpose::Reset)
     );
 }

@@ -195,8 +195,8 @@ async fn issue_in<C: GenericClient + Sync>(
     }
     revoke_live_tokens(db, &t.tenant, &t.person, t.created_at).await?;
     db.exec(
-            "INSERT INTO reset_token (hash, tenant, person, client, created_at, expires_at, used_at, revoked_at, ip) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            "INSERT INTO reset_token (hash, tenant, person, client, created_at, expires_at, used_at, revoked_at, ip, \
+             purpose) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
             &[
                 &&t.hash.0[..],
                 &t.tenant.as_str(),
@@ -207,6 +207,7 @@ async fn issue_in<C: GenericClient + Sync>(
                 &t.used_at.map(|x| x.0),
                 &t.revoked_at.map(|x| x.0),
                 &t.ip,
+                &t.purpose.as_str(),
             ],
         )
         .await?;
@@ -228,4 +229,5 @@ pub(crate) async fn find_token(
         .await?
         .map(|r| rows::reset_token(&r))
         .transpose()
+        .map(Option::flatten)
 }

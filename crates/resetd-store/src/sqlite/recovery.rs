@@ -108,8 +108,8 @@ pub(crate) fn issue_token(c: &Connection, issue: &IssueToken) -> Result<Resolved
     revoke_live_tokens(c, &t.tenant, &t.person, t.created_at)?;
     exec(
         c,
-        "INSERT INTO reset_token (hash, tenant, person, client, created_at, expires_at, used_at, revoked_at, ip) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        "INSERT INTO reset_token (hash, tenant, person, client, created_at, expires_at, used_at, revoked_at, ip, \
+         purpose) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
         params![
             &t.hash.0[..],
             t.tenant.as_str(),
@@ -119,7 +119,8 @@ pub(crate) fn issue_token(c: &Connection, issue: &IssueToken) -> Result<Resolved
             t.expires_at.0,
             t.used_at.map(|x| x.0),
             t.revoked_at.map(|x| x.0),
-            t.ip
+            t.ip,
+            t.purpose.as_str()
         ],
     )?;
     insert_message(c, &issue.message)?;
@@ -155,5 +156,5 @@ pub(crate) fn find_token(
         "SELECT {} FROM reset_token WHERE hash = ?1",
         rows::TOKEN_COLS
     );
-    one(c, &sql, [&hash.0[..]], rows::reset_token)
+    Ok(one(c, &sql, [&hash.0[..]], rows::reset_token)?.flatten())
 }

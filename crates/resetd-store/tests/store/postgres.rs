@@ -7,9 +7,12 @@
 
 use std::sync::Arc;
 
-use resetd_core::model::{Lookup, NewResetRequest, Tenant, TenantSettings, Timestamp};
+use resetd_core::model::{
+    Lookup, NewResetRequest, Tenant, TenantSettings, Timestamp, TokenPurpose,
+};
+use resetd_core::secret::SecretHash;
 use resetd_core::store::{Directory, Schema, Store, StoreError};
-use resetd_core::types::TenantId;
+use resetd_core::types::{PersonId, TenantId};
 use resetd_store::postgres::testing::{self, TestSchema};
 use resetd_store::PostgresStore;
 
@@ -246,4 +249,43 @@ async fn killed_connections_are_replaced() {
         );
     }
     store.ping().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_of_a_purpose_this_build_does_not_know_is_no_token() {
+    let Some((store, schema)) = try_fresh().await else {
+        return;
+    };
+    store.create_tenant(&tenant("acme")).await.unwrap();
+    let person = PersonId::generate();
+    let c = raw(&testing::server_url().await.unwrap()).await;
+    c.execute(
+        &format!(
+            "INSERT INTO {}.person (id, tenant, number, login, email, created_at, updated_at) \
+             VALUES ($1, 'acme', 1, 'alice', 'alice@example.com', 0, 0)",
+            schema.name
+        ),
+        &[&person.as_str()],
+    )
+    .await
+    .unwrap();
+    // As a newer version sharing the database would write them.
+    let (known, newer) = (SecretHash::of("known"), SecretHash::of("newer"));
+    for (hash, purpose) in [(&known, "reset"), (&newer, "one_time_code")] {
+        c.execute(
+            &format!(
+                "INSERT INTO {}.reset_token (hash, tenant, person, created_at, expires_at, purpose) \
+                 VALUES ($1, 'acme', $2, 0, 9000000000000, $3)",
+                schema.name
+            ),
+            &[&&hash.0[..], &person.as_str(), &purpose],
+        )
+        .await
+        .unwrap();
+    }
+    assert_eq!(
+        store.find_token(known).await.unwrap().map(|t| t.purpose),
+        Some(TokenPurpose::Reset)
+    );
+    assert_eq!(store.find_token(newer).await.unwrap(), None);
 }
