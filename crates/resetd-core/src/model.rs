@@ -393,6 +393,8 @@ pub struct ResetToken {
     pub tenant: TenantId,
     /// Whose password it resets.
     pub person: PersonId,
+    /// What the token lets its holder do; checked wherever a token is used.
+    pub purpose: TokenPurpose,
     /// The client its link pointed to.
     pub client: Option<ClientName>,
     /// Issued.
@@ -405,6 +407,35 @@ pub struct ResetToken {
     pub revoked_at: Option<Timestamp>,
     /// Requester's address.
     pub ip: Option<String>,
+}
+
+/// What a token was minted for. Every use of a token names the purpose it serves and refuses a
+/// token minted for another one exactly as it refuses an unknown token, so that a secret sent for
+/// one recovery method (a future admin-issued link, email verification or one-time code, each a
+/// variant here) never works for another and its holder learns nothing from trying. Stored by
+/// its stable name; a stored name this build does not know is no token at all to it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TokenPurpose {
+    /// A "forgot password" link: sets a new password once.
+    Reset,
+}
+
+impl TokenPurpose {
+    /// Stable name, as stored.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Reset => "reset",
+        }
+    }
+
+    /// Parses a stable name; `None` for a purpose this build does not know (written by a newer
+    /// version sharing the database).
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "reset" => Some(Self::Reset),
+            _ => None,
+        }
+    }
 }
 
 /// The kinds of email the service sends.

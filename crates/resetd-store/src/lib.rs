@@ -4,8 +4,9 @@
 //!   [`sqlite`]), reads use a small pool of connections.
 //! - [`PostgresStore`] (cargo feature `postgres`, on by default): for several instances sharing
 //!   one database (see [`postgres`]).
-//! - [`conformance`]: the backend-agnostic test suite every store must pass; run it from a test
-//!   file with [`conformance_tests!`].
+//! - `conformance` (cargo feature `conformance`, off by default): the backend-agnostic test suite
+//!   every store must pass, one module per port; run it from a test file with
+//!   `conformance_tests!`.
 #![cfg_attr(
     test,
     allow(
@@ -17,6 +18,8 @@
 )]
 #![warn(missing_docs)]
 
+mod common;
+#[cfg(feature = "conformance")]
 pub mod conformance;
 #[cfg(feature = "postgres")]
 pub mod postgres;

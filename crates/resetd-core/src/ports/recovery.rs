@@ -11,7 +11,7 @@ use crate::types::TenantId;
 /// Issuing a token for a resolved reset request.
 #[derive(Debug, Clone)]
 pub struct IssueToken {
-    /// The token (its hash and metadata).
+    /// The token (its hash, purpose and metadata).
     pub token: ResetToken,
     /// If the person already got a token after this instant, nothing is issued (cool-down).
     pub cooldown_since: Timestamp,
@@ -81,6 +81,8 @@ pub trait Recovery: Send + Sync {
         at: Timestamp,
         audit: NewAudit,
     ) -> Result<bool, StoreError>;
-    /// The token stored under `hash`.
+    /// The token stored under `hash`, with its purpose. A token whose stored purpose this build
+    /// does not know (minted by a newer version on the same database) is `None`, as no use of
+    /// this build may accept it.
     async fn find_token(&self, hash: SecretHash) -> Result<Option<ResetToken>, StoreError>;
 }

@@ -4,7 +4,7 @@
 use serde_json::json;
 
 use crate::error::CoreError;
-use crate::model::{Lookup, Person, ResetToken, Timestamp};
+use crate::model::{Lookup, Person, ResetToken, Timestamp, TokenPurpose};
 use crate::policy::{PolicyMode, Verdict};
 use crate::secret::ResetSecret;
 use crate::store::PasswordChange;
@@ -39,7 +39,7 @@ pub struct CompleteOptions {
 }
 
 impl Service {
-    /// Looks up a token and its person; `TokenGone` unless it is live.
+    /// Looks up a reset token and its person; `TokenGone` unless it is live and for a reset.
     async fn live_token(
         &self,
         tenant: &TenantId,
@@ -52,7 +52,9 @@ impl Service {
             .await?
             .ok_or(CoreError::TokenGone)?;
         let now = self.now();
+        // A token minted for another purpose is refused like an unknown one (no oracle).
         let live = token.hash.ct_eq(&presented)
+            && token.purpose == TokenPurpose::Reset
             && &token.tenant == tenant
             && token.used_at.is_none()
             && token.revoked_at.is_none()

@@ -7,6 +7,7 @@ use serde_json::json;
 use crate::error::CoreError;
 use crate::model::{
     LinkTemplate, Lookup, MessageKind, Person, ResetPageUrl, ResetToken, Tenant, Timestamp,
+    TokenPurpose,
 };
 use crate::render::MessageContext;
 use crate::secret::ResetSecret;
@@ -91,6 +92,9 @@ impl Service {
             hash: secret.hash(),
             tenant: tenant.clone(),
             person: g.person.id.clone(),
+            // Both paths through here mint "forgot password" links; another recovery method
+            // gets a purpose of its own (and a field of `Grant` to choose it).
+            purpose: TokenPurpose::Reset,
             client: g.client.cloned(),
             created_at: now,
             expires_at: now.plus_secs(ttl),

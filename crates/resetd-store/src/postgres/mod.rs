@@ -8,14 +8,18 @@
 //!   No TLS: run resetd next to its database or through a tunnel.
 //! - Every change that touches several rows is one transaction; cross-instance guarantees
 //!   (single-use tokens, cool-down, lockout counters, outbox and request claims) are made by row
-//!   locks and conditional updates in the database, never by process memory (see `ops`).
+//!   locks and conditional updates in the database, never by process memory. The SQL of each
+//!   port is in its own module (`directory`, `recovery`, `credentials`, `audit`, `outbox`); the
+//!   order in which they take row locks is written at the top of `recovery`.
 //! - Schema: [`Schema::migrate`] applies the versioned migrations under an advisory lock, so
 //!   instances starting together are safe; [`PostgresStore::connect`] does not migrate.
 
-mod login;
-mod ops;
+mod audit;
+mod credentials;
+mod directory;
 mod outbox;
 mod pool;
+mod recovery;
 mod rows;
 mod schema;
 #[doc(hidden)]
@@ -313,7 +317,7 @@ impl PostgresStore {
     /// many were sealed. The clear row versions stay in the table's heap until PostgreSQL's
     /// vacuum reuses them; no query or dump sees them.
     pub async fn seal_plain_outbox(&self) -> Result<u64, StoreError> {
-        ops::seal_plain_outbox(&mut self.pool.get().await?, &self.keys).await
+        outbox::seal_plain_outbox(&mut self.pool.get().await?, &self.keys).await
     }
 
     /// What this store is connected to (no password), for logs.
@@ -348,11 +352,11 @@ impl Schema for PostgresStore {
 #[async_trait]
 impl Directory for PostgresStore {
     async fn create_tenant(&self, tenant: &Tenant) -> Result<(), StoreError> {
-        ops::create_tenant(&mut self.pool.get().await?, tenant).await
+        directory::create_tenant(&mut self.pool.get().await?, tenant).await
     }
 
     async fn get_tenant(&self, id: &TenantId) -> Result<Option<Tenant>, StoreError> {
-        ops::get_tenant(&mut self.pool.get().await?, id).await
+        directory::get_tenant(&mut self.pool.get().await?, id).await
     }
 
     async fn update_tenant_settings(
@@ -360,15 +364,15 @@ impl Directory for PostgresStore {
         id: &TenantId,
         settings: &TenantSettings,
     ) -> Result<(), StoreError> {
-        ops::update_tenant_settings(&mut self.pool.get().await?, id, settings).await
+        directory::update_tenant_settings(&mut self.pool.get().await?, id, settings).await
     }
 
     async fn list_tenants(&self) -> Result<Vec<Tenant>, StoreError> {
-        ops::list_tenants(&mut self.pool.get().await?).await
+        directory::list_tenants(&mut self.pool.get().await?).await
     }
 
     async fn insert_person(&self, person: &Person, audit: NewAudit) -> Result<i64, StoreError> {
-        ops::insert_person(&mut self.pool.get().await?, person, &audit).await
+        directory::insert_person(&mut self.pool.get().await?, person, &audit).await
     }
 
     async fn get_person(
@@ -376,7 +380,7 @@ impl Directory for PostgresStore {
         tenant: &TenantId,
         id: &PersonId,
     ) -> Result<Option<Person>, StoreError> {
-        ops::get_person(&mut self.pool.get().await?, tenant, id).await
+        directory::get_person(&mut self.pool.get().await?, tenant, id).await
     }
 
     async fn find_person(
@@ -384,11 +388,11 @@ impl Directory for PostgresStore {
         tenant: &TenantId,
         lookup: &Lookup,
     ) -> Result<Option<Person>, StoreError> {
-        ops::find_person(&mut self.pool.get().await?, tenant, lookup).await
+        directory::find_person(&mut self.pool.get().await?, tenant, lookup).await
     }
 
     async fn update_person(&self, person: &Person, audit: NewAudit) -> Result<(), StoreError> {
-        ops::update_person(&mut self.pool.get().await?, person, &audit).await
+        directory::update_person(&mut self.pool.get().await?, person, &audit).await
     }
 
     async fn upsert_people(
@@ -396,7 +400,7 @@ impl Directory for PostgresStore {
         people: &[Person],
         audit: NewAudit,
     ) -> Result<Vec<bool>, StoreError> {
-        ops::upsert_people(&mut self.pool.get().await?, people, &audit).await
+        directory::upsert_people(&mut self.pool.get().await?, people, &audit).await
     }
 
     async fn insert_api_key(
@@ -405,15 +409,15 @@ impl Directory for PostgresStore {
         hash: SecretHash,
         audit: Option<NewAudit>,
     ) -> Result<(), StoreError> {
-        ops::insert_api_key(&mut self.pool.get().await?, key, &hash, audit.as_ref()).await
+        directory::insert_api_key(&mut self.pool.get().await?, key, &hash, audit.as_ref()).await
     }
 
     async fn find_api_key(&self, hash: SecretHash) -> Result<Option<ApiKey>, StoreError> {
-        ops::find_api_key(&mut self.pool.get().await?, &hash).await
+        directory::find_api_key(&mut self.pool.get().await?, &hash).await
     }
 
     async fn upsert_client(&self, client: &Client, audit: NewAudit) -> Result<(), StoreError> {
-        ops::upsert_client(&mut self.pool.get().await?, client, &audit).await
+        directory::upsert_client(&mut self.pool.get().await?, client, &audit).await
     }
 
     async fn get_client(
@@ -421,18 +425,18 @@ impl Directory for PostgresStore {
         tenant: &TenantId,
         name: &ClientName,
     ) -> Result<Option<Client>, StoreError> {
-        ops::get_client(&mut self.pool.get().await?, tenant, name).await
+        directory::get_client(&mut self.pool.get().await?, tenant, name).await
     }
 
     async fn list_clients(&self, tenant: &TenantId) -> Result<Vec<Client>, StoreError> {
-        ops::list_clients(&mut self.pool.get().await?, tenant).await
+        directory::list_clients(&mut self.pool.get().await?, tenant).await
     }
 }
 
 #[async_trait]
 impl Recovery for PostgresStore {
     async fn insert_reset_request(&self, request: &NewResetRequest) -> Result<i64, StoreError> {
-        ops::insert_reset_request(&mut self.pool.get().await?, request).await
+        recovery::insert_reset_request(&mut self.pool.get().await?, request).await
     }
 
     async fn claim_reset_requests(
@@ -441,7 +445,7 @@ impl Recovery for PostgresStore {
         lease_until: Timestamp,
         limit: u32,
     ) -> Result<Vec<ResetRequest>, StoreError> {
-        ops::claim_reset_requests(&mut self.pool.get().await?, now, lease_until, limit).await
+        recovery::claim_reset_requests(&mut self.pool.get().await?, now, lease_until, limit).await
     }
 
     async fn resolve_reset_request(
@@ -450,12 +454,12 @@ impl Recovery for PostgresStore {
         mut resolution: Resolution,
     ) -> Result<Resolved, StoreError> {
         self.keys.seal_resolution(&mut resolution)?;
-        ops::resolve_reset_request(&mut self.pool.get().await?, id, &resolution).await
+        recovery::resolve_reset_request(&mut self.pool.get().await?, id, &resolution).await
     }
 
     async fn issue_token(&self, mut issue: IssueToken) -> Result<Resolved, StoreError> {
         self.keys.seal(&mut issue.message)?;
-        ops::issue_token(&mut self.pool.get().await?, &issue).await
+        recovery::issue_token(&mut self.pool.get().await?, &issue).await
     }
 
     async fn void_token(
@@ -465,11 +469,11 @@ impl Recovery for PostgresStore {
         at: Timestamp,
         audit: NewAudit,
     ) -> Result<bool, StoreError> {
-        ops::void_token(&mut self.pool.get().await?, tenant, &hash, at, &audit).await
+        recovery::void_token(&mut self.pool.get().await?, tenant, &hash, at, &audit).await
     }
 
     async fn find_token(&self, hash: SecretHash) -> Result<Option<ResetToken>, StoreError> {
-        ops::find_token(&mut self.pool.get().await?, &hash).await
+        recovery::find_token(&mut self.pool.get().await?, &hash).await
     }
 }
 
@@ -477,7 +481,7 @@ impl Recovery for PostgresStore {
 impl Credentials for PostgresStore {
     async fn change_password(&self, mut change: PasswordChange) -> Result<(), StoreError> {
         self.keys.seal_change(&mut change)?;
-        ops::change_password(&mut self.pool.get().await?, &change).await
+        credentials::change_password(&mut self.pool.get().await?, &change).await
     }
 
     async fn password_history(
@@ -486,7 +490,7 @@ impl Credentials for PostgresStore {
         person: &PersonId,
         limit: u32,
     ) -> Result<Vec<String>, StoreError> {
-        ops::password_history(&mut self.pool.get().await?, tenant, person, limit).await
+        credentials::password_history(&mut self.pool.get().await?, tenant, person, limit).await
     }
 
     async fn begin_login(
@@ -497,7 +501,7 @@ impl Credentials for PostgresStore {
         now: Timestamp,
         until: Timestamp,
     ) -> Result<LoginStart, StoreError> {
-        login::begin_login(
+        credentials::begin_login(
             &mut self.pool.get().await?,
             tenant,
             login,
@@ -515,7 +519,7 @@ impl Credentials for PostgresStore {
         person: &PersonId,
         rehash: Option<String>,
     ) -> Result<(), StoreError> {
-        login::record_login_success(
+        credentials::record_login_success(
             &mut self.pool.get().await?,
             tenant,
             login,
@@ -531,14 +535,14 @@ impl Credentials for PostgresStore {
         person: &PersonId,
         audit: NewAudit,
     ) -> Result<(), StoreError> {
-        login::unlock(&mut self.pool.get().await?, tenant, person, &audit).await
+        credentials::unlock(&mut self.pool.get().await?, tenant, person, &audit).await
     }
 }
 
 #[async_trait]
 impl Audit for PostgresStore {
     async fn append_audit(&self, audit: NewAudit) -> Result<(), StoreError> {
-        ops::append_audit(&mut self.pool.get().await?, &audit).await
+        audit::append_audit(&mut self.pool.get().await?, &audit).await
     }
 
     async fn list_audit(
@@ -547,7 +551,7 @@ impl Audit for PostgresStore {
         before: Option<i64>,
         limit: u32,
     ) -> Result<Vec<AuditEvent>, StoreError> {
-        ops::list_audit(&mut self.pool.get().await?, tenant, before, limit).await
+        audit::list_audit(&mut self.pool.get().await?, tenant, before, limit).await
     }
 }
 
@@ -560,17 +564,17 @@ impl Outbox for PostgresStore {
         limit: u32,
     ) -> Result<Vec<OutboxMessage>, StoreError> {
         let claimed =
-            ops::claim_outbox(&mut self.pool.get().await?, now, lease_until, limit).await?;
+            outbox::claim_outbox(&mut self.pool.get().await?, now, lease_until, limit).await?;
         let (opened, unreadable) = self.keys.open_claimed(claimed);
         for (id, why) in unreadable {
             // Dead, and the sealed body kept: restoring its key and retrying sends it.
-            ops::mark_unreadable(&mut self.pool.get().await?, id, &why).await?;
+            outbox::mark_unreadable(&mut self.pool.get().await?, id, &why).await?;
         }
         Ok(opened)
     }
 
     async fn mark_sent(&self, id: i64, at: Timestamp) -> Result<(), StoreError> {
-        ops::mark_sent(&mut self.pool.get().await?, id, at).await
+        outbox::mark_sent(&mut self.pool.get().await?, id, at).await
     }
 
     async fn mark_failed(
@@ -579,7 +583,7 @@ impl Outbox for PostgresStore {
         error: &str,
         retry_at: Option<Timestamp>,
     ) -> Result<(), StoreError> {
-        ops::mark_failed(&mut self.pool.get().await?, id, error, retry_at).await
+        outbox::mark_failed(&mut self.pool.get().await?, id, error, retry_at).await
     }
 
     async fn list_outbox(
@@ -588,7 +592,7 @@ impl Outbox for PostgresStore {
         status: Option<OutboxStatus>,
         limit: u32,
     ) -> Result<Vec<OutboxMessage>, StoreError> {
-        ops::list_outbox(&mut self.pool.get().await?, tenant, status, limit).await
+        outbox::list_outbox(&mut self.pool.get().await?, tenant, status, limit).await
     }
 
     async fn retry_outbox(
@@ -597,11 +601,11 @@ impl Outbox for PostgresStore {
         id: i64,
         at: Timestamp,
     ) -> Result<TenantId, StoreError> {
-        ops::retry_outbox(&mut self.pool.get().await?, tenant, id, at).await
+        outbox::retry_outbox(&mut self.pool.get().await?, tenant, id, at).await
     }
 
     async fn outbox_counts(&self) -> Result<Vec<(OutboxStatus, u64)>, StoreError> {
-        ops::outbox_counts(&mut self.pool.get().await?).await
+        outbox::outbox_counts(&mut self.pool.get().await?).await
     }
 }
 

@@ -1,14 +1,41 @@
 //! The SQL behind the [`Outbox`](resetd_core::ports::Outbox) port on PostgreSQL: claims with
-//! `FOR UPDATE SKIP LOCKED`, delivery states, retries and the sealing of bodies queued in clear.
+//! `FOR UPDATE SKIP LOCKED` (see the lock notes in [`super::recovery`]), delivery states, retries
+//! and the sealing of bodies queued in clear. The other ports queue their email through
+//! [`insert_message`], in the transaction of the change that sends it.
 
-use resetd_core::model::{OutboxMessage, OutboxStatus, Timestamp};
+use resetd_core::model::{NewMessage, OutboxMessage, OutboxStatus, Timestamp};
 use resetd_core::store::StoreError;
 use resetd_core::types::TenantId;
 use tokio_postgres::types::ToSql;
+use tokio_postgres::GenericClient;
 
-use super::ops::{found, limit, truncate_error};
-use super::pool::Pooled;
+use super::pool::{Db, Pooled};
 use super::rows::{self, get, map_all};
+use crate::common::{found, limit, truncate_error};
+
+pub(super) async fn insert_message<C: GenericClient + Sync>(
+    db: &Db<'_, C>,
+    m: &NewMessage,
+) -> Result<(), StoreError> {
+    db.exec(
+        "INSERT INTO outbox (tenant, kind, recipient, subject, text, html, message_id, attempts, next_attempt_at, \
+         status, created_at, deliver_by) VALUES ($1, $2, $3, $4, $5, $6, $7, 0, $8, 'pending', $8, $9)",
+        &[
+            &m.tenant.as_str(),
+            &m.kind.as_str(),
+            &m.recipient.as_str(),
+            &m.subject,
+            &m.text,
+            &m.html,
+            &m.message_id,
+            &m.created_at.0,
+            &m.deliver_by.0,
+        ],
+    )
+    .await?;
+    Ok(())
+}
+
 pub(crate) async fn claim_outbox(
     c: &mut Pooled,
     now: Timestamp,

@@ -183,6 +183,12 @@ UPDATE outbox o SET deliver_by = o.created_at + 1000 * CASE o.kind
     ELSE 86400 END;
 ALTER TABLE outbox ALTER COLUMN deliver_by SET NOT NULL;
 "#,
+    // 6: what each token was minted for (as SQLite's 7): every token so far was a "forgot
+    // password" link. No CHECK, so that a newer version may add purposes; this one reads a purpose
+    // it does not know as no token.
+    r#"
+ALTER TABLE reset_token ADD COLUMN purpose TEXT NOT NULL DEFAULT 'reset';
+"#,
 ];
 
 /// The schema version this build writes.
@@ -331,6 +337,49 @@ mod tests {
             deadlines,
             [5000 + 600_000, 5000 + 86_400_000, 7000 + 1_800_000]
         );
+        drop(c);
+    }
+
+    /// Migration 6 on a version-5 schema holding a token: it is a reset token.
+    #[tokio::test]
+    async fn tokens_from_before_purposes_are_reset_tokens() {
+        let Some(server) = server_url().await else {
+            return;
+        };
+        let schema = TestSchema::new(&server);
+        let (c, conn) = tokio_postgres::connect(&server, tokio_postgres::NoTls)
+            .await
+            .unwrap();
+        tokio::spawn(async move {
+            let _ = conn.await;
+        });
+        c.batch_execute(&format!(
+            "CREATE SCHEMA {0}; SET search_path TO {0};",
+            schema.name
+        ))
+        .await
+        .unwrap();
+        for m in &MIGRATIONS[..5] {
+            c.batch_execute(m).await.unwrap();
+        }
+        c.batch_execute(
+            "INSERT INTO tenant VALUES ('acme', '{}', 0);
+             INSERT INTO person (id, tenant, number, login, email, created_at, updated_at)
+                 VALUES ('a', 'acme', 1, 'alice', 'a@x', 0, 0);
+             INSERT INTO reset_token (hash, tenant, person, created_at, expires_at)
+                 VALUES ('\\x00', 'acme', 'a', 0, 1);",
+        )
+        .await
+        .unwrap();
+        for m in &MIGRATIONS[5..] {
+            c.batch_execute(m).await.unwrap();
+        }
+        let purpose: String = c
+            .query_one("SELECT purpose FROM reset_token", &[])
+            .await
+            .unwrap()
+            .get(0);
+        assert_eq!(purpose, "reset");
         drop(c);
     }
 }

@@ -9,9 +9,16 @@
 //!   commit fails, every change of the batch gets the error.
 //! - Reads: a small pool of `query_only` connections, used on tokio's blocking threads.
 //! - Schema: [`Schema::migrate`] applies the versioned migrations; [`SqliteStore::open`] does not.
+//! - The SQL of each port is in its own module (`directory`, `recovery`, `credentials`, `audit`,
+//!   `outbox`). Write operations run on the writer thread inside the batch transaction and their
+//!   own savepoint, so an `Err` returned from one undoes everything the operation did and nothing
+//!   else.
 
-mod login;
-mod ops;
+mod audit;
+mod credentials;
+mod directory;
+mod outbox;
+mod recovery;
 mod rows;
 mod schema;
 mod writer;
@@ -223,7 +230,7 @@ impl SqliteStore {
     pub async fn seal_plain_outbox(&self) -> Result<u64, StoreError> {
         let keys = self.keys.clone();
         let sealed = self
-            .write(move |c| ops::seal_plain_outbox(c, &keys))
+            .write(move |c| outbox::seal_plain_outbox(c, &keys))
             .await?;
         if sealed > 0 {
             let path = self.inner.path.clone();
@@ -332,12 +339,12 @@ impl Schema for SqliteStore {
 impl Directory for SqliteStore {
     async fn create_tenant(&self, tenant: &Tenant) -> Result<(), StoreError> {
         let t = tenant.clone();
-        self.write(move |c| ops::create_tenant(c, &t)).await
+        self.write(move |c| directory::create_tenant(c, &t)).await
     }
 
     async fn get_tenant(&self, id: &TenantId) -> Result<Option<Tenant>, StoreError> {
         let id = id.clone();
-        self.read(move |c| ops::get_tenant(c, &id)).await
+        self.read(move |c| directory::get_tenant(c, &id)).await
     }
 
     async fn update_tenant_settings(
@@ -346,17 +353,18 @@ impl Directory for SqliteStore {
         settings: &TenantSettings,
     ) -> Result<(), StoreError> {
         let (id, s) = (id.clone(), settings.clone());
-        self.write(move |c| ops::update_tenant_settings(c, &id, &s))
+        self.write(move |c| directory::update_tenant_settings(c, &id, &s))
             .await
     }
 
     async fn list_tenants(&self) -> Result<Vec<Tenant>, StoreError> {
-        self.read(ops::list_tenants).await
+        self.read(directory::list_tenants).await
     }
 
     async fn insert_person(&self, person: &Person, audit: NewAudit) -> Result<i64, StoreError> {
         let p = person.clone();
-        self.write(move |c| ops::insert_person(c, &p, &audit)).await
+        self.write(move |c| directory::insert_person(c, &p, &audit))
+            .await
     }
 
     async fn get_person(
@@ -365,7 +373,7 @@ impl Directory for SqliteStore {
         id: &PersonId,
     ) -> Result<Option<Person>, StoreError> {
         let (t, id) = (tenant.clone(), id.clone());
-        self.read(move |c| ops::get_person(c, &t, &id)).await
+        self.read(move |c| directory::get_person(c, &t, &id)).await
     }
 
     async fn find_person(
@@ -374,12 +382,13 @@ impl Directory for SqliteStore {
         lookup: &Lookup,
     ) -> Result<Option<Person>, StoreError> {
         let (t, l) = (tenant.clone(), lookup.clone());
-        self.read(move |c| ops::find_person(c, &t, &l)).await
+        self.read(move |c| directory::find_person(c, &t, &l)).await
     }
 
     async fn update_person(&self, person: &Person, audit: NewAudit) -> Result<(), StoreError> {
         let p = person.clone();
-        self.write(move |c| ops::update_person(c, &p, &audit)).await
+        self.write(move |c| directory::update_person(c, &p, &audit))
+            .await
     }
 
     async fn upsert_people(
@@ -388,7 +397,7 @@ impl Directory for SqliteStore {
         audit: NewAudit,
     ) -> Result<Vec<bool>, StoreError> {
         let people = people.to_vec();
-        self.write(move |c| ops::upsert_people(c, &people, &audit))
+        self.write(move |c| directory::upsert_people(c, &people, &audit))
             .await
     }
 
@@ -399,17 +408,17 @@ impl Directory for SqliteStore {
         audit: Option<NewAudit>,
     ) -> Result<(), StoreError> {
         let k = key.clone();
-        self.write(move |c| ops::insert_api_key(c, &k, &hash, audit.as_ref()))
+        self.write(move |c| directory::insert_api_key(c, &k, &hash, audit.as_ref()))
             .await
     }
 
     async fn find_api_key(&self, hash: SecretHash) -> Result<Option<ApiKey>, StoreError> {
-        self.read(move |c| ops::find_api_key(c, &hash)).await
+        self.read(move |c| directory::find_api_key(c, &hash)).await
     }
 
     async fn upsert_client(&self, client: &Client, audit: NewAudit) -> Result<(), StoreError> {
         let cl = client.clone();
-        self.write(move |c| ops::upsert_client(c, &cl, &audit))
+        self.write(move |c| directory::upsert_client(c, &cl, &audit))
             .await
     }
 
@@ -419,12 +428,12 @@ impl Directory for SqliteStore {
         name: &ClientName,
     ) -> Result<Option<Client>, StoreError> {
         let (t, n) = (tenant.clone(), name.clone());
-        self.read(move |c| ops::get_client(c, &t, &n)).await
+        self.read(move |c| directory::get_client(c, &t, &n)).await
     }
 
     async fn list_clients(&self, tenant: &TenantId) -> Result<Vec<Client>, StoreError> {
         let t = tenant.clone();
-        self.read(move |c| ops::list_clients(c, &t)).await
+        self.read(move |c| directory::list_clients(c, &t)).await
     }
 }
 
@@ -432,7 +441,8 @@ impl Directory for SqliteStore {
 impl Recovery for SqliteStore {
     async fn insert_reset_request(&self, request: &NewResetRequest) -> Result<i64, StoreError> {
         let r = request.clone();
-        self.write(move |c| ops::insert_reset_request(c, &r)).await
+        self.write(move |c| recovery::insert_reset_request(c, &r))
+            .await
     }
 
     async fn claim_reset_requests(
@@ -441,7 +451,7 @@ impl Recovery for SqliteStore {
         lease_until: Timestamp,
         limit: u32,
     ) -> Result<Vec<ResetRequest>, StoreError> {
-        self.write(move |c| ops::claim_reset_requests(c, now, lease_until, limit))
+        self.write(move |c| recovery::claim_reset_requests(c, now, lease_until, limit))
             .await
     }
 
@@ -451,13 +461,13 @@ impl Recovery for SqliteStore {
         mut resolution: Resolution,
     ) -> Result<Resolved, StoreError> {
         self.keys.seal_resolution(&mut resolution)?;
-        self.write(move |c| ops::resolve_reset_request(c, id, &resolution))
+        self.write(move |c| recovery::resolve_reset_request(c, id, &resolution))
             .await
     }
 
     async fn issue_token(&self, mut issue: IssueToken) -> Result<Resolved, StoreError> {
         self.keys.seal(&mut issue.message)?;
-        self.write(move |c| ops::issue_token(c, &issue)).await
+        self.write(move |c| recovery::issue_token(c, &issue)).await
     }
 
     async fn void_token(
@@ -468,12 +478,12 @@ impl Recovery for SqliteStore {
         audit: NewAudit,
     ) -> Result<bool, StoreError> {
         let t = tenant.clone();
-        self.write(move |c| ops::void_token(c, &t, &hash, at, &audit))
+        self.write(move |c| recovery::void_token(c, &t, &hash, at, &audit))
             .await
     }
 
     async fn find_token(&self, hash: SecretHash) -> Result<Option<ResetToken>, StoreError> {
-        self.read(move |c| ops::find_token(c, &hash)).await
+        self.read(move |c| recovery::find_token(c, &hash)).await
     }
 }
 
@@ -481,7 +491,8 @@ impl Recovery for SqliteStore {
 impl Credentials for SqliteStore {
     async fn change_password(&self, mut change: PasswordChange) -> Result<(), StoreError> {
         self.keys.seal_change(&mut change)?;
-        self.write(move |c| ops::change_password(c, &change)).await
+        self.write(move |c| credentials::change_password(c, &change))
+            .await
     }
 
     async fn password_history(
@@ -491,7 +502,7 @@ impl Credentials for SqliteStore {
         limit: u32,
     ) -> Result<Vec<String>, StoreError> {
         let (t, p) = (tenant.clone(), person.clone());
-        self.read(move |c| ops::password_history(c, &t, &p, limit))
+        self.read(move |c| credentials::password_history(c, &t, &p, limit))
             .await
     }
 
@@ -504,7 +515,7 @@ impl Credentials for SqliteStore {
         until: Timestamp,
     ) -> Result<LoginStart, StoreError> {
         let (t, l) = (tenant.clone(), login.clone());
-        self.write(move |c| login::begin_login(c, &t, &l, threshold, now, until))
+        self.write(move |c| credentials::begin_login(c, &t, &l, threshold, now, until))
             .await
     }
 
@@ -516,7 +527,7 @@ impl Credentials for SqliteStore {
         rehash: Option<String>,
     ) -> Result<(), StoreError> {
         let (t, l, p) = (tenant.clone(), login.clone(), person.clone());
-        self.write(move |c| login::record_login_success(c, &t, &l, &p, rehash.as_deref()))
+        self.write(move |c| credentials::record_login_success(c, &t, &l, &p, rehash.as_deref()))
             .await
     }
 
@@ -527,14 +538,15 @@ impl Credentials for SqliteStore {
         audit: NewAudit,
     ) -> Result<(), StoreError> {
         let (t, p) = (tenant.clone(), person.clone());
-        self.write(move |c| login::unlock(c, &t, &p, &audit)).await
+        self.write(move |c| credentials::unlock(c, &t, &p, &audit))
+            .await
     }
 }
 
 #[async_trait]
 impl Audit for SqliteStore {
     async fn append_audit(&self, audit: NewAudit) -> Result<(), StoreError> {
-        self.write(move |c| ops::append_audit(c, &audit)).await
+        self.write(move |c| audit::append_audit(c, &audit)).await
     }
 
     async fn list_audit(
@@ -544,7 +556,7 @@ impl Audit for SqliteStore {
         limit: u32,
     ) -> Result<Vec<AuditEvent>, StoreError> {
         let t = tenant.clone();
-        self.read(move |c| ops::list_audit(c, &t, before, limit))
+        self.read(move |c| audit::list_audit(c, &t, before, limit))
             .await
     }
 }
@@ -558,19 +570,19 @@ impl Outbox for SqliteStore {
         limit: u32,
     ) -> Result<Vec<OutboxMessage>, StoreError> {
         let claimed = self
-            .write(move |c| ops::claim_outbox(c, now, lease_until, limit))
+            .write(move |c| outbox::claim_outbox(c, now, lease_until, limit))
             .await?;
         let (opened, unreadable) = self.keys.open_claimed(claimed);
         for (id, why) in unreadable {
             // Dead, and the sealed body kept: restoring its key and retrying sends it.
-            self.write(move |c| ops::mark_unreadable(c, id, &why))
+            self.write(move |c| outbox::mark_unreadable(c, id, &why))
                 .await?;
         }
         Ok(opened)
     }
 
     async fn mark_sent(&self, id: i64, at: Timestamp) -> Result<(), StoreError> {
-        self.write(move |c| ops::mark_sent(c, id, at)).await
+        self.write(move |c| outbox::mark_sent(c, id, at)).await
     }
 
     async fn mark_failed(
@@ -580,7 +592,7 @@ impl Outbox for SqliteStore {
         retry_at: Option<Timestamp>,
     ) -> Result<(), StoreError> {
         let e = error.to_owned();
-        self.write(move |c| ops::mark_failed(c, id, &e, retry_at))
+        self.write(move |c| outbox::mark_failed(c, id, &e, retry_at))
             .await
     }
 
@@ -591,7 +603,7 @@ impl Outbox for SqliteStore {
         limit: u32,
     ) -> Result<Vec<OutboxMessage>, StoreError> {
         let t = tenant.cloned();
-        self.read(move |c| ops::list_outbox(c, t.as_ref(), status, limit))
+        self.read(move |c| outbox::list_outbox(c, t.as_ref(), status, limit))
             .await
     }
 
@@ -602,12 +614,12 @@ impl Outbox for SqliteStore {
         at: Timestamp,
     ) -> Result<TenantId, StoreError> {
         let t = tenant.cloned();
-        self.write(move |c| ops::retry_outbox(c, t.as_ref(), id, at))
+        self.write(move |c| outbox::retry_outbox(c, t.as_ref(), id, at))
             .await
     }
 
     async fn outbox_counts(&self) -> Result<Vec<(OutboxStatus, u64)>, StoreError> {
-        self.read(ops::outbox_counts).await
+        self.read(outbox::outbox_counts).await
     }
 }
 
@@ -634,15 +646,5 @@ mod tests {
             "api_key"
         );
         assert_eq!(conflict_name(""), "record");
-    }
-
-    #[test]
-    fn errors_are_truncated_on_char_boundaries() {
-        let long = "é".repeat(600);
-        assert_eq!(
-            ops::truncate_error(&long).chars().count(),
-            ops::MAX_ERROR_CHARS
-        );
-        assert_eq!(ops::truncate_error("short"), "short");
     }
 }

@@ -4,6 +4,7 @@
 use resetd_core::model::{
     ApiKey, AuditEvent, Client, LinkTemplate, Lookup, MessageKind, NewMessage, OutboxMessage,
     OutboxStatus, Person, ResetRequest, ResetToken, Scope, Tenant, TenantSettings, Timestamp,
+    TokenPurpose,
 };
 use resetd_core::secret::SecretHash;
 use resetd_core::store::StoreError;
@@ -189,20 +190,26 @@ pub(crate) fn reset_request(row: &Row<'_>) -> Result<ResetRequest, StoreError> {
 }
 
 pub(crate) const TOKEN_COLS: &str =
-    "hash, tenant, person, client, created_at, expires_at, used_at, revoked_at, ip";
+    "hash, tenant, person, client, created_at, expires_at, used_at, revoked_at, ip, purpose";
 
-pub(crate) fn reset_token(row: &Row<'_>) -> Result<ResetToken, StoreError> {
-    Ok(ResetToken {
+/// A token row; `None` when its purpose is one this build does not know (see
+/// [`Recovery::find_token`](resetd_core::ports::Recovery::find_token)).
+pub(crate) fn reset_token(row: &Row<'_>) -> Result<Option<ResetToken>, StoreError> {
+    let Some(purpose) = TokenPurpose::parse(&get::<String>(row, 9)?) else {
+        return Ok(None);
+    };
+    Ok(Some(ResetToken {
         hash: secret_hash(row, 0)?,
         tenant: tenant_id(get(row, 1)?)?,
         person: person_id(get(row, 2)?)?,
+        purpose,
         client: client_name(get(row, 3)?)?,
         created_at: ts(row, 4)?,
         expires_at: ts(row, 5)?,
         used_at: opt_ts(row, 6)?,
         revoked_at: opt_ts(row, 7)?,
         ip: get(row, 8)?,
-    })
+    }))
 }
 
 pub(crate) const OUTBOX_COLS: &str =

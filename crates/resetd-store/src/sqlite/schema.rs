@@ -178,6 +178,12 @@ UPDATE outbox SET deliver_by = created_at + 1000 * CASE kind
         1800)
     ELSE 86400 END;
 "#,
+    // 7: what each token was minted for (TokenPurpose's stable name); every token so far was a
+    // "forgot password" link. No CHECK: a newer version may add purposes without rebuilding the
+    // table, and this one reads a purpose it does not know as no token.
+    r#"
+ALTER TABLE reset_token ADD COLUMN purpose TEXT NOT NULL DEFAULT 'reset';
+"#,
 ];
 
 /// The schema version this build writes.
@@ -305,6 +311,27 @@ mod tests {
         assert_eq!(bodies[1], (String::new(), None));
         // A pending one is still to be sent (it is erased once sent).
         assert_eq!(bodies[2].0, "token=SECRET");
+    }
+
+    #[test]
+    fn tokens_from_before_purposes_are_reset_tokens() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        for m in &MIGRATIONS[..6] {
+            conn.execute_batch(m).unwrap();
+        }
+        conn.execute_batch(
+            "PRAGMA user_version = 6; INSERT INTO tenant VALUES ('acme', '{}', 0); \
+             INSERT INTO person (id, tenant, number, login, email, created_at, updated_at) \
+             VALUES ('a', 'acme', 1, 'alice', 'a@x', 0, 0); \
+             INSERT INTO reset_token (hash, tenant, person, created_at, expires_at) \
+             VALUES (x'00', 'acme', 'a', 0, 1);",
+        )
+        .unwrap();
+        migrate(&mut conn).unwrap();
+        let purpose: String = conn
+            .query_row("SELECT purpose FROM reset_token", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(purpose, "reset");
     }
 
     #[test]

@@ -1,18 +1,92 @@
-//! The login counter on SQLite: one row per tenant and login in `login_attempt`, whether or not
-//! anyone has that login (see
+//! The SQL behind the [`Credentials`](resetd_core::ports::Credentials) port on SQLite: password
+//! changes (which consume their token), the history, and the login counter.
+//!
+//! The login counter is one row per tenant and login in `login_attempt`, whether or not anyone
+//! has that login (see
 //! [`Credentials::begin_login`](resetd_core::ports::Credentials::begin_login)).
 //! Writes run on the writer thread inside its batch transaction, so each statement here is
 //! atomic with respect to every other writer of this process, and `BEGIN IMMEDIATE` serialises
-//! it with other processes (the CLI).
+//! it with other processes (the CLI). Each runs in its own savepoint, so an `Err` returned from
+//! here undoes everything the operation did and nothing else.
 
 use resetd_core::model::{NewAudit, Timestamp};
-use resetd_core::store::{LoginAccount, LoginAttempt, LoginStart, StoreError};
+use resetd_core::ports::{LoginAccount, LoginAttempt, LoginStart, PasswordChange, StoreError};
 use resetd_core::types::{Login, PersonId, TenantId};
 use rusqlite::{params, Connection};
 
-use super::ops::{found, insert_audit};
-use super::rows::{self, exec, get, one};
+use super::audit::insert_audit;
+use super::outbox::insert_message;
+use super::recovery::revoke_live_tokens;
+use super::rows::{self, all, exec, get, one};
+use crate::common::{found, limit};
 
+pub(crate) fn change_password(c: &Connection, ch: &PasswordChange) -> Result<(), StoreError> {
+    let (tenant, person) = (ch.tenant.as_str(), ch.person.as_str());
+    if let Some(hash) = &ch.token {
+        // The single-use guarantee: only one caller can flip used_at from NULL. The token must
+        // also belong to this person and still be unexpired at the moment of the change.
+        let consumed = exec(
+            c,
+            "UPDATE reset_token SET used_at = ?1 WHERE hash = ?2 AND tenant = ?3 AND person = ?4 \
+             AND used_at IS NULL AND revoked_at IS NULL AND expires_at > ?1",
+            params![ch.at.0, &hash.0[..], tenant, person],
+        )?;
+        if consumed != 1 {
+            return Err(StoreError::TokenGone);
+        }
+    }
+    let old: Option<String> = one(
+        c,
+        "SELECT password_hash FROM person WHERE tenant = ?1 AND id = ?2",
+        [tenant, person],
+        |r| get(r, 0),
+    )?
+    .ok_or(StoreError::NotFound)?;
+    if ch.keep_history > 0 {
+        if let Some(old) = old {
+            exec(
+                c,
+                "INSERT INTO password_history (tenant, person, hash, at) VALUES (?1, ?2, ?3, ?4)",
+                params![tenant, person, old, ch.at.0],
+            )?;
+        }
+        exec(
+            c,
+            "DELETE FROM password_history WHERE tenant = ?1 AND person = ?2 AND id NOT IN \
+             (SELECT id FROM password_history WHERE tenant = ?1 AND person = ?2 ORDER BY id DESC LIMIT ?3)",
+            params![tenant, person, i64::from(ch.keep_history)],
+        )?;
+    }
+    exec(
+        c,
+        "UPDATE person SET password_hash = ?3, password_changed_at = ?4, must_change_password = ?5, \
+         updated_at = ?4 WHERE tenant = ?1 AND id = ?2",
+        params![tenant, person, ch.new_hash, ch.at.0, ch.must_change_password],
+    )?;
+    if ch.unlock {
+        clear_counter(c, &ch.tenant, &ch.person)?;
+    }
+    // The consumed token has used_at set, so this voids every other live token.
+    revoke_live_tokens(c, &ch.tenant, &ch.person, ch.at)?;
+    if let Some(m) = &ch.message {
+        insert_message(c, m)?;
+    }
+    insert_audit(c, &ch.audit)
+}
+
+pub(crate) fn password_history(
+    c: &Connection,
+    tenant: &TenantId,
+    person: &PersonId,
+    n: u32,
+) -> Result<Vec<String>, StoreError> {
+    all(
+        c,
+        "SELECT hash FROM password_history WHERE tenant = ?1 AND person = ?2 ORDER BY id DESC LIMIT ?3",
+        params![tenant.as_str(), person.as_str(), limit(n)],
+        |r| get(r, 0),
+    )
+}
 /// Counters whose window ended that one call removes: more than one, so they cannot pile up
 /// faster than they go, and few, so every call costs about the same.
 const PURGE_PER_CALL: i64 = 2;

@@ -4,18 +4,15 @@
 //!
 //! Needs a server: `RESETD_TEST_DATABASE_URL` or postgres://postgres@127.0.0.1:5432/test. Without
 //! one every test prints a SKIPPED notice and passes, except with `CI=true`, where it fails.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::unimplemented
-)]
 
 use std::sync::Arc;
 
-use resetd_core::model::{Lookup, NewResetRequest, Tenant, TenantSettings, Timestamp};
+use resetd_core::model::{
+    Lookup, NewResetRequest, Tenant, TenantSettings, Timestamp, TokenPurpose,
+};
+use resetd_core::secret::SecretHash;
 use resetd_core::store::{Directory, Schema, Store, StoreError};
-use resetd_core::types::TenantId;
+use resetd_core::types::{PersonId, TenantId};
 use resetd_store::postgres::testing::{self, TestSchema};
 use resetd_store::PostgresStore;
 
@@ -28,56 +25,7 @@ async fn try_fresh() -> Option<(Arc<dyn Store>, TestSchema)> {
     Some((Arc::new(store), schema))
 }
 
-/// Runs one conformance check on a fresh schema (or skips it, see the module doc).
-macro_rules! pg_conformance {
-    ($($check:ident),* $(,)?) => {
-        $(
-            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-            async fn $check() {
-                let Some((store, guard)) = try_fresh().await else { return };
-                resetd_store::conformance::$check(store).await;
-                drop(guard);
-            }
-        )*
-    };
-}
-
-// The same list as `resetd_store::conformance_tests!`; a check missing here fails
-// `every_conformance_check_runs_here` below.
-pg_conformance!(
-    ping_and_migrate_are_idempotent,
-    tenants,
-    people,
-    api_keys,
-    clients,
-    reset_request_lifecycle,
-    reset_request_claims_are_leased,
-    concurrent_issues_honour_the_cooldown,
-    token_is_single_use_under_concurrency,
-    password_change_voids_tokens,
-    password_history_is_pruned,
-    login_attempts_lock_and_reset,
-    login_attempts_are_reserved_atomically,
-    outbox_claims_are_leased,
-    outbox_delivery_states,
-    audit_listing,
-    group_commit_many_requests,
-    failed_write_does_not_abort_others,
-    dialect_lookups,
-    direct_issue_and_void,
-    people_import_upserts_by_login,
-);
-
-#[test]
-fn every_conformance_check_runs_here() {
-    let source = include_str!("postgres.rs");
-    for check in resetd_store::conformance::CHECKS {
-        assert!(
-            source.contains(&format!("    {check},\n")),
-            "conformance check {check} is not run against PostgreSQL"
-        );
-    }
-}
+resetd_store::conformance_tests!(try_fresh);
 
 fn tenant(name: &str) -> Tenant {
     Tenant {
@@ -301,4 +249,43 @@ async fn killed_connections_are_replaced() {
         );
     }
     store.ping().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_of_a_purpose_this_build_does_not_know_is_no_token() {
+    let Some((store, schema)) = try_fresh().await else {
+        return;
+    };
+    store.create_tenant(&tenant("acme")).await.unwrap();
+    let person = PersonId::generate();
+    let c = raw(&testing::server_url().await.unwrap()).await;
+    c.execute(
+        &format!(
+            "INSERT INTO {}.person (id, tenant, number, login, email, created_at, updated_at) \
+             VALUES ($1, 'acme', 1, 'alice', 'alice@example.com', 0, 0)",
+            schema.name
+        ),
+        &[&person.as_str()],
+    )
+    .await
+    .unwrap();
+    // As a newer version sharing the database would write them.
+    let (known, newer) = (SecretHash::of("known"), SecretHash::of("newer"));
+    for (hash, purpose) in [(&known, "reset"), (&newer, "one_time_code")] {
+        c.execute(
+            &format!(
+                "INSERT INTO {}.reset_token (hash, tenant, person, created_at, expires_at, purpose) \
+                 VALUES ($1, 'acme', $2, 0, 9000000000000, $3)",
+                schema.name
+            ),
+            &[&&hash.0[..], &person.as_str(), &purpose],
+        )
+        .await
+        .unwrap();
+    }
+    assert_eq!(
+        store.find_token(known).await.unwrap().map(|t| t.purpose),
+        Some(TokenPurpose::Reset)
+    );
+    assert_eq!(store.find_token(newer).await.unwrap(), None);
 }

@@ -1,5 +1,9 @@
-//! The login counter on PostgreSQL: one row per tenant and login in `login_attempt`, whether or
-//! not anyone has that login (see
+//! The SQL behind the [`Credentials`](resetd_core::ports::Credentials) port on PostgreSQL:
+//! password changes (which consume their token, locking the person first: see the lock order in
+//! [`super::recovery`]), the history, and the login counter.
+//!
+//! The login counter is one row per tenant and login in `login_attempt`, whether or not anyone
+//! has that login (see
 //! [`Credentials::begin_login`](resetd_core::ports::Credentials::begin_login)).
 //!
 //! Reserving is one `INSERT … ON CONFLICT DO UPDATE` statement: at READ COMMITTED, concurrent
@@ -8,13 +12,98 @@
 //! attempts are ever granted per window.
 
 use resetd_core::model::{NewAudit, Timestamp};
-use resetd_core::store::{LoginAccount, LoginAttempt, LoginStart, StoreError};
+use resetd_core::ports::{LoginAccount, LoginAttempt, LoginStart, PasswordChange, StoreError};
 use resetd_core::types::{Login, PersonId, TenantId};
 
-use super::ops::{found, insert_audit};
+use super::audit::insert_audit;
+use super::outbox::insert_message;
 use super::pool::Pooled;
-use super::rows::{self, get};
+use super::recovery::revoke_live_tokens;
+use super::rows::{self, get, map_all};
+use crate::common::{found, limit};
 
+pub(crate) async fn change_password(c: &mut Pooled, ch: &PasswordChange) -> Result<(), StoreError> {
+    let (tenant, person) = (ch.tenant.as_str(), ch.person.as_str());
+    let tx = c.begin().await?;
+    let result = async {
+        let db = tx.db();
+        // The person first (the lock order shared with issuing), then the token.
+        let old = db
+            .opt(
+                "SELECT password_hash FROM person WHERE tenant = $1 AND id = $2 FOR NO KEY UPDATE",
+                &[&tenant, &person],
+            )
+            .await?;
+        if let Some(hash) = &ch.token {
+            // The single-use guarantee: only one caller can flip used_at from NULL (the others
+            // wait for the person lock and then find it set). The token must also belong to this
+            // person and still be unexpired at the moment of the change.
+            let consumed = db
+                .exec(
+                    "UPDATE reset_token SET used_at = $1 WHERE hash = $2 AND tenant = $3 AND person = $4 \
+                     AND used_at IS NULL AND revoked_at IS NULL AND expires_at > $1",
+                    &[&ch.at.0, &&hash.0[..], &tenant, &person],
+                )
+                .await?;
+            if consumed != 1 {
+                return Err(StoreError::TokenGone);
+            }
+        }
+        let old: Option<String> = match old {
+            Some(row) => get(&row, 0)?,
+            None => return Err(StoreError::NotFound),
+        };
+        if ch.keep_history > 0 {
+            if let Some(old) = old {
+                db.exec(
+                    "INSERT INTO password_history (tenant, person, hash, at) VALUES ($1, $2, $3, $4)",
+                    &[&tenant, &person, &old, &ch.at.0],
+                )
+                .await?;
+            }
+            db.exec(
+                "DELETE FROM password_history WHERE tenant = $1 AND person = $2 AND id NOT IN \
+                 (SELECT id FROM password_history WHERE tenant = $1 AND person = $2 ORDER BY id DESC LIMIT $3)",
+                &[&tenant, &person, &i64::from(ch.keep_history)],
+            )
+            .await?;
+        }
+        db.exec(
+            "UPDATE person SET password_hash = $3, password_changed_at = $4, must_change_password = $5, \
+             updated_at = $4 WHERE tenant = $1 AND id = $2",
+            &[&tenant, &person, &ch.new_hash, &ch.at.0, &ch.must_change_password],
+        )
+        .await?;
+        if ch.unlock {
+            db.exec(CLEAR_COUNTER, &[&tenant, &person])
+                .await?;
+        }
+        // The consumed token has used_at set, so this voids every other live token.
+        revoke_live_tokens(&db, &ch.tenant, &ch.person, ch.at).await?;
+        if let Some(m) = &ch.message {
+            insert_message(&db, m).await?;
+        }
+        insert_audit(&db, &ch.audit).await
+    }
+    .await;
+    tx.finish(result).await
+}
+
+pub(crate) async fn password_history(
+    c: &mut Pooled,
+    tenant: &TenantId,
+    person: &PersonId,
+    n: u32,
+) -> Result<Vec<String>, StoreError> {
+    let rows = c
+        .db()
+        .all(
+            "SELECT hash FROM password_history WHERE tenant = $1 AND person = $2 ORDER BY id DESC LIMIT $3",
+            &[&tenant.as_str(), &person.as_str(), &limit(n)],
+        )
+        .await?;
+    map_all(rows, |r| get(r, 0))
+}
 /// Counters whose window ended that one call removes (as for SQLite).
 const PURGE_PER_CALL: i64 = 2;
 

@@ -1,14 +1,232 @@
-//! Conformance checks of the login counter: [`Store::begin_login`],
-//! [`Store::record_login_success`], [`Store::unlock`] and the unlocking password change.
+//! Conformance of the [`Credentials`](resetd_core::ports::Credentials) port: password changes
+//! (single use of a token, the tokens they void, history) and the login counter.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use resetd_core::model::Timestamp;
+use resetd_core::model::{MessageKind, Timestamp};
 use resetd_core::store::{LoginAccount, LoginAttempt, LoginStart, Store, StoreError};
 use resetd_core::types::{Login, PersonId, TenantId};
 
-use super::{add_person, at, audit, audit_kinds, change, new_person, person, tenant};
+use super::fixtures::*;
+
+/// Twenty concurrent changes presenting the same token: exactly one wins.
+pub async fn token_is_single_use_under_concurrency(store: Arc<dyn Store>) {
+    let a = tenant(&*store, "acme").await;
+    let p = add_person(&*store, &a, "alice", "alice@example.com").await;
+    issue_token(&*store, &p, "tok", at(1_000)).await;
+
+    let tasks: Vec<_> = (0..20)
+        .map(|i| {
+            let s = store.clone();
+            let c = change(&p, Some("tok"), &format!("$argon2id$new{i}"), at(2_000));
+            tokio::spawn(async move { (i, s.change_password(c).await) })
+        })
+        .collect();
+    let mut winners = Vec::new();
+    for t in tasks {
+        let (i, r) = t.await.expect("task");
+        match r {
+            Ok(()) => winners.push(i),
+            Err(StoreError::TokenGone) => {}
+            Err(e) => panic!("unexpected error: {e}"),
+        }
+    }
+    assert_eq!(winners.len(), 1, "exactly one winner: {winners:?}");
+    let got = person(&*store, &p).await;
+    assert_eq!(
+        got.password_hash,
+        Some(format!("$argon2id$new{}", winners[0]))
+    );
+    assert_eq!(got.password_changed_at, Some(at(2_000)));
+    assert_eq!(get_token(&*store, "tok").await.used_at, Some(at(2_000)));
+    let changed = outbox_of(&*store, &a)
+        .await
+        .into_iter()
+        .filter(|m| m.message.kind == MessageKind::PasswordChanged)
+        .count();
+    assert_eq!(changed, 1, "one 'password changed' email");
+    assert_eq!(
+        audit_kinds(&*store, &a)
+            .await
+            .iter()
+            .filter(|k| *k == "reset_completed")
+            .count(),
+        1
+    );
+    assert_eq!(
+        store
+            .change_password(change(&p, Some("tok"), "x", at(3_000)))
+            .await,
+        Err(StoreError::TokenGone)
+    );
+}
+
+/// A password change voids live tokens; superseded, foreign and expired tokens are refused; the
+/// flags and lock handling are applied.
+pub async fn password_change_voids_tokens(store: Arc<dyn Store>) {
+    let s = &*store;
+    let a = tenant(s, "acme").await;
+    let p = add_person(s, &a, "alice", "alice@example.com").await;
+    let q = add_person(s, &a, "bob", "bob@example.com").await;
+
+    // An admin change voids the live token.
+    issue_token(s, &p, "t1", at(1_000)).await;
+    let mut admin = change(&p, None, "$argon2id$admin", at(2_000));
+    admin.must_change_password = true;
+    s.change_password(admin).await.expect("admin change");
+    assert_eq!(get_token(s, "t1").await.revoked_at, Some(at(2_000)));
+    let got = person(s, &p).await;
+    assert_eq!(
+        (got.password_hash.as_deref(), got.password_changed_at),
+        (Some("$argon2id$admin"), Some(at(2_000)))
+    );
+    assert!(got.must_change_password);
+    assert_eq!(got.updated_at, at(2_000));
+    assert_eq!(
+        s.change_password(change(&p, Some("t1"), "$argon2id$x", at(3_000)))
+            .await,
+        Err(StoreError::TokenGone)
+    );
+    assert_eq!(
+        person(s, &p).await.password_hash.as_deref(),
+        Some("$argon2id$admin"),
+        "a refused change changes nothing"
+    );
+
+    // A superseded token is refused; the newest one works and clears must_change_password.
+    issue_token(s, &p, "t2", at(10_000)).await;
+    issue_token(s, &p, "t3", at(20_000)).await;
+    assert_eq!(
+        s.change_password(change(&p, Some("t2"), "$argon2id$x", at(21_000)))
+            .await,
+        Err(StoreError::TokenGone)
+    );
+    s.change_password(change(&p, Some("t3"), "$argon2id$t3", at(22_000)))
+        .await
+        .expect("newest token");
+    let got = person(s, &p).await;
+    assert_eq!(got.password_hash.as_deref(), Some("$argon2id$t3"));
+    assert!(!got.must_change_password);
+
+    // Another person's token cannot change this person's password.
+    issue_token(s, &q, "tq", at(30_000)).await;
+    assert_eq!(
+        s.change_password(change(&p, Some("tq"), "$argon2id$x", at(31_000)))
+            .await,
+        Err(StoreError::TokenGone)
+    );
+    assert_eq!(get_token(s, "tq").await.used_at, None);
+
+    // An expired token is refused even if the caller's check raced with the expiry.
+    issue_token(s, &p, "t4", at(40_000)).await; // expires at 40_000 + 1_800_000
+    assert_eq!(
+        s.change_password(change(
+            &p,
+            Some("t4"),
+            "$argon2id$x",
+            at(40_000 + 1_800_000)
+        ))
+        .await,
+        Err(StoreError::TokenGone)
+    );
+    assert_eq!(get_token(s, "t4").await.used_at, None);
+
+    // Unknown token and unknown person.
+    assert_eq!(
+        s.change_password(change(&p, Some("never-issued"), "x", at(41_000)))
+            .await,
+        Err(StoreError::TokenGone)
+    );
+    let ghost = new_person(&a, "ghost", "ghost@example.com");
+    assert_eq!(
+        s.change_password(change(&ghost, None, "x", at(41_000)))
+            .await,
+        Err(StoreError::NotFound)
+    );
+
+    // unlock = false keeps the login's counter, unlock = true clears it (more in
+    // `login_attempts_lock_and_reset`).
+    for now in [0, 1] {
+        s.begin_login(&a, &q.login, 2, at(now), at(99_000))
+            .await
+            .unwrap(); // the second locks
+    }
+    s.change_password(change(&q, None, "$argon2id$q1", at(50_000)))
+        .await
+        .unwrap();
+    let got = person(s, &q).await;
+    assert_eq!((got.failed_logins, got.locked_until), (2, Some(at(99_000))));
+    assert_eq!(get_token(s, "tq").await.revoked_at, Some(at(50_000)));
+    let mut unlocking = change(&q, None, "$argon2id$q2", at(51_000));
+    unlocking.unlock = true;
+    s.change_password(unlocking).await.unwrap();
+    let got = person(s, &q).await;
+    assert_eq!((got.failed_logins, got.locked_until), (0, None));
+
+    // Without a message nothing is queued.
+    let queued = outbox_of(s, &a).await.len();
+    let mut quiet = change(&q, None, "$argon2id$q3", at(52_000));
+    quiet.message = None;
+    s.change_password(quiet).await.unwrap();
+    assert_eq!(outbox_of(s, &a).await.len(), queued);
+}
+
+/// History keeps the previous hashes, newest first, pruned to `keep_history`.
+pub async fn password_history_is_pruned(store: Arc<dyn Store>) {
+    let s = &*store;
+    let a = tenant(s, "acme").await;
+    let p = add_person(s, &a, "alice", "alice@example.com").await; // hash "$argon2id$initial"
+    for (i, h) in ["h1", "h2", "h3", "h4"].iter().enumerate() {
+        let mut c = change(&p, None, h, at(1_000 * (i as i64 + 1)));
+        c.keep_history = 2;
+        s.change_password(c).await.unwrap();
+    }
+    assert_eq!(
+        s.password_history(&a, &p.id, 10).await.unwrap(),
+        vec!["h3", "h2"]
+    );
+    assert_eq!(s.password_history(&a, &p.id, 1).await.unwrap(), vec!["h3"]);
+    let mut c = change(&p, None, "h5", at(9_000));
+    c.keep_history = 3;
+    s.change_password(c).await.unwrap();
+    assert_eq!(
+        s.password_history(&a, &p.id, 10).await.unwrap(),
+        vec!["h4", "h3", "h2"]
+    );
+
+    // keep_history = 0 records nothing.
+    let q = add_person(s, &a, "bob", "bob@example.com").await;
+    s.change_password(change(&q, None, "q1", at(1_000)))
+        .await
+        .unwrap();
+    assert_eq!(
+        s.password_history(&a, &q.id, 10).await.unwrap(),
+        Vec::<String>::new()
+    );
+
+    // No previous password: nothing to remember.
+    let mut r = new_person(&a, "carol", "carol@example.com");
+    r.password_hash = None;
+    r.number = s
+        .insert_person(&r, audit(&a, Some(&r.id), "person_created", at(0)))
+        .await
+        .unwrap();
+    let mut c = change(&r, None, "r1", at(1_000));
+    c.keep_history = 5;
+    s.change_password(c).await.unwrap();
+    assert_eq!(
+        s.password_history(&a, &r.id, 10).await.unwrap(),
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        s.password_history(&a, &p.id, 10).await.unwrap().len(),
+        3,
+        "per person"
+    );
+}
+
+// ---- the login counter: begin_login, record_login_success, unlock and the unlocking change ----
 
 /// The window of these checks, in ms.
 const W: i64 = 900_000;

@@ -2,12 +2,6 @@
 //! answered with 202 whose tenant cannot be read (the database failed) stays queued and is
 //! resolved later, instead of being discarded as if the tenant did not exist. Run over the real
 //! SQLite store, with the failure made by a tenant row that cannot be decoded.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::unimplemented
-)]
 
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;

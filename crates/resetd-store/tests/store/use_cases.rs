@@ -1,11 +1,5 @@
 //! The core use cases the dialects added (send a reset link to a caller-supplied, allow-listed
 //! URL; void a token; lookups by number and ObjectId), run over the real SQLite store.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::unimplemented
-)]
 
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -413,4 +407,56 @@ async fn tokens_can_be_voided_once() {
         kinds.iter().filter(|k| *k == "reset_token_voided").count(),
         1
     );
+}
+
+/// A token minted for a purpose other than a reset (here by a newer version sharing the
+/// database) sets no password and tells its holder nothing: every reset call refuses it exactly
+/// as it refuses an unknown token.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_minted_for_another_purpose_is_refused_like_an_unknown_one() {
+    let f = fixture(0).await;
+    let p = f.person("alice").await;
+    f.send(
+        &Lookup::login(&p.login),
+        "https://portal.example.com/reset",
+        None,
+    )
+    .await
+    .unwrap();
+    let secret = f.last_secret();
+    f.service.inspect_token(&f.tenant, &secret).await.unwrap();
+    let db = rusqlite::Connection::open(f._dir.path().join("resetd.db")).unwrap();
+    db.execute("UPDATE reset_token SET purpose = 'email_verification'", [])
+        .unwrap();
+
+    let new = Password::parse(GOOD2).unwrap();
+    let mut answers = Vec::new();
+    for s in [&secret, &ResetSecret::generate()] {
+        answers.push((
+            f.service.inspect_token(&f.tenant, s).await.map(|_| ()),
+            f.service
+                .check_reset_password(&f.tenant, s, &new)
+                .await
+                .map(|_| ()),
+            f.service
+                .complete_reset(&f.tenant, s, &new, None)
+                .await
+                .map(|_| ()),
+            f.service.void_token(&f.tenant, s, &Actor::Cli, None).await,
+        ));
+    }
+    let gone = Err(CoreError::TokenGone);
+    assert_eq!(
+        answers[0],
+        (gone.clone(), gone.clone(), gone.clone(), Ok(false))
+    );
+    assert_eq!(answers[0], answers[1], "the same as an unknown token");
+
+    // Nothing changed: as a reset token again, it still sets the password.
+    db.execute("UPDATE reset_token SET purpose = 'reset'", [])
+        .unwrap();
+    f.service
+        .complete_reset(&f.tenant, &secret, &new, None)
+        .await
+        .unwrap();
 }

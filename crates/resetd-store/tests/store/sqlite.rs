@@ -1,18 +1,15 @@
 //! The store conformance suite against SQLite, plus SQLite-specific behaviour: files, WAL,
 //! two processes on one file, reopening, corrupt rows.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::unimplemented
-)]
 
 use std::path::Path;
 use std::sync::Arc;
 
-use resetd_core::model::{Lookup, NewResetRequest, Tenant, TenantSettings, Timestamp};
+use resetd_core::model::{
+    Lookup, NewResetRequest, Tenant, TenantSettings, Timestamp, TokenPurpose,
+};
+use resetd_core::secret::SecretHash;
 use resetd_core::store::{Directory, Recovery, Schema, Store, StoreError};
-use resetd_core::types::TenantId;
+use resetd_core::types::{PersonId, TenantId};
 use resetd_store::SqliteStore;
 use rusqlite::Connection;
 
@@ -194,4 +191,33 @@ async fn a_newer_schema_is_refused() {
     ))
     .unwrap();
     assert!(matches!(store.migrate().await, Err(StoreError::Backend(m)) if m.contains("version")));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_of_a_purpose_this_build_does_not_know_is_no_token() {
+    let (store, dir) = fresh().await;
+    store.create_tenant(&tenant("acme")).await.unwrap();
+    let person = PersonId::generate();
+    let c = raw(&dir.path().join("resetd.db"));
+    c.execute(
+        "INSERT INTO person (id, tenant, number, login, email, created_at, updated_at) \
+         VALUES (?1, 'acme', 1, 'alice', 'alice@example.com', 0, 0)",
+        [person.as_str()],
+    )
+    .unwrap();
+    // As a newer version sharing the file would write them.
+    let (known, newer) = (SecretHash::of("known"), SecretHash::of("newer"));
+    for (hash, purpose) in [(&known, "reset"), (&newer, "one_time_code")] {
+        c.execute(
+            "INSERT INTO reset_token (hash, tenant, person, created_at, expires_at, purpose) \
+             VALUES (?1, 'acme', ?2, 0, 9000000000000, ?3)",
+            rusqlite::params![&hash.0[..], person.as_str(), purpose],
+        )
+        .unwrap();
+    }
+    assert_eq!(
+        store.find_token(known).await.unwrap().map(|t| t.purpose),
+        Some(TokenPurpose::Reset)
+    );
+    assert_eq!(store.find_token(newer).await.unwrap(), None);
 }

@@ -1,0 +1,45 @@
+//! Helpers both backends' SQL uses the same way, so that SQLite and PostgreSQL encode, bound and
+//! cut values identically.
+
+use resetd_core::ports::StoreError;
+
+/// Longest `last_error` kept for an outbox message, in characters.
+pub(crate) const MAX_ERROR_CHARS: usize = 500;
+
+pub(crate) fn to_json<T: serde::Serialize + ?Sized>(v: &T) -> Result<String, StoreError> {
+    serde_json::to_string(v).map_err(|e| StoreError::Backend(format!("encoding JSON: {e}")))
+}
+
+pub(crate) fn limit(n: u32) -> i64 {
+    i64::from(n)
+}
+
+/// `NotFound` when a statement that names one row changed none. Generic because the drivers count
+/// changed rows in different types (`usize` for rusqlite, `u64` for tokio-postgres).
+pub(crate) fn found<N: PartialEq + From<u8>>(changed: N) -> Result<(), StoreError> {
+    if changed == N::from(0) {
+        Err(StoreError::NotFound)
+    } else {
+        Ok(())
+    }
+}
+
+/// `error` cut to [`MAX_ERROR_CHARS`] characters (on a character boundary).
+pub(crate) fn truncate_error(error: &str) -> &str {
+    match error.char_indices().nth(MAX_ERROR_CHARS) {
+        Some((i, _)) => &error[..i],
+        None => error,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_are_truncated_on_char_boundaries() {
+        let long = "é".repeat(600);
+        assert_eq!(truncate_error(&long).chars().count(), MAX_ERROR_CHARS);
+        assert_eq!(truncate_error("short"), "short");
+    }
+}
