@@ -6,7 +6,7 @@ use serde_json::json;
 use super::*;
 use crate::model::{
     Lookup, MessageKind, NewAudit, NewMessage, NewResetRequest, OutboxStatus, Person, ResetToken,
-    Tenant, TenantSettings, Timestamp,
+    Tenant, TenantSettings, Timestamp, TokenPurpose,
 };
 use crate::ports::{
     Audit, Credentials, Directory, IssueToken, LoginAttempt, Outbox, PasswordChange, Recovery,
@@ -96,6 +96,7 @@ fn issue(p: &Person, secret: &str, created: Timestamp, cooldown_since: Timestamp
             used_at: None,
             revoked_at: None,
             ip: None,
+            purpose: TokenPurpose::Reset,
         },
         cooldown_since,
         message: message(&p.tenant, MessageKind::ResetLink, created),

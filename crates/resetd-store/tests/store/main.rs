@@ -7,6 +7,7 @@
     clippy::unimplemented
 )]
 
+mod memory;
 #[cfg(feature = "postgres")]
 mod postgres;
 mod sqlite;
