@@ -112,6 +112,16 @@ impl Browser {
 }
 
 impl Browser {
+    /// Posts the reset form (`/reset/default`): a new password, its confirmation and the CSRF
+    /// value.
+    pub async fn submit_reset(&mut self, password: &str, confirm: &str, csrf: &str) -> Page {
+        self.post(
+            "/reset/default",
+            &[("password", password), ("confirm", confirm), ("csrf", csrf)],
+        )
+        .await
+    }
+
     /// The page's forgot form for `login`: opens `/forgot/{tenant}` for its CSRF cookie (unless
     /// it has one) and posts the form, as a person on the page would.
     pub async fn forgot(&mut self, tenant: &str, login: &str) -> Page {

@@ -129,12 +129,7 @@ async fn forms_without_the_csrf_proof_are_refused_and_change_nothing() {
     // The genuine form still works, and `Origin: null` (sent by browsers for forms on
     // no-referrer pages) is not held against it.
     b.origin = "null".into();
-    let ok = b
-        .post(
-            "/reset/default",
-            &[("password", STRONG), ("confirm", STRONG), ("csrf", &good)],
-        )
-        .await;
+    let ok = b.submit_reset(STRONG, STRONG, &good).await;
     assert_eq!(ok.status, StatusCode::SEE_OTHER, "{}", ok.body);
     assert_eq!(s.authenticate("csrf", STRONG).await.status(), 200);
 }
@@ -254,12 +249,7 @@ async fn the_page_shares_the_per_ip_limits() {
     let csrf = b.csrf();
     let mut statuses = Vec::new();
     for _ in 0..21 {
-        let p = b
-            .post(
-                "/reset/default",
-                &[("password", "x"), ("confirm", "x"), ("csrf", &csrf)],
-            )
-            .await;
+        let p = b.submit_reset("x", "x", &csrf).await;
         statuses.push(p.status.as_u16());
         if p.status == StatusCode::TOO_MANY_REQUESTS {
             assert!(p.headers.contains_key("retry-after"));
@@ -285,16 +275,8 @@ async fn secrets_from_the_page_never_reach_the_logs() {
     b.open_link(&link).await;
     let csrf = b.csrf();
     let weak = "quiet-weak-1";
-    b.post(
-        "/reset/default",
-        &[("password", weak), ("confirm", weak), ("csrf", &csrf)],
-    )
-    .await;
-    b.post(
-        "/reset/default",
-        &[("password", STRONG), ("confirm", STRONG), ("csrf", &csrf)],
-    )
-    .await;
+    b.submit_reset(weak, weak, &csrf).await;
+    b.submit_reset(STRONG, STRONG, &csrf).await;
     tokio::time::sleep(Duration::from_millis(200)).await;
     let logs = s.stderr.lock().unwrap().clone();
     assert!(

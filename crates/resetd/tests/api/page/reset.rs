@@ -45,16 +45,7 @@ async fn the_token_moves_from_the_address_bar_into_a_scoped_cookie() {
     assert!(form.body.contains("action=\"/reset/default?locale=de\""));
 
     // Completing clears the cookie; the link's second use shows the "no longer valid" page.
-    let done = b
-        .post(
-            "/reset/default",
-            &[
-                ("password", STRONG),
-                ("confirm", STRONG),
-                ("csrf", &b.csrf()),
-            ],
-        )
-        .await;
+    let done = b.submit_reset(STRONG, STRONG, &b.csrf()).await;
     assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.body);
     assert_eq!(done.headers[LOCATION], "/reset/default/done");
     assert!(b.cookie("resetd_reset").is_none());
@@ -92,12 +83,7 @@ async fn every_problem_with_a_new_password_is_shown_at_once_next_to_its_field() 
         after[..after.find("</div>").unwrap()].to_owned()
     };
     // Short and common, and not repeated correctly: all three at once, in field order.
-    let p = b
-        .post(
-            "/reset/default",
-            &[("password", "abc12"), ("confirm", "abc13"), ("csrf", &csrf)],
-        )
-        .await;
+    let p = b.submit_reset("abc12", "abc13", &csrf).await;
     assert_eq!(p.status, StatusCode::UNPROCESSABLE_ENTITY);
     let summary = summary_of(&p);
     let at = |needle: &str| {
@@ -116,16 +102,7 @@ async fn every_problem_with_a_new_password_is_shown_at_once_next_to_its_field() 
     assert!(!p.body.contains("abc12"), "the password is never echoed");
     // Built on the email address (not the login): the personal check knows the whole account
     // even while the confirmation is wrong.
-    let p = b
-        .post(
-            "/reset/default",
-            &[
-                ("password", "Hamilton-Apollo-1969"),
-                ("confirm", "x"),
-                ("csrf", &csrf),
-            ],
-        )
-        .await;
+    let p = b.submit_reset("Hamilton-Apollo-1969", "x", &csrf).await;
     assert_eq!(p.status, StatusCode::UNPROCESSABLE_ENTITY);
     let summary = summary_of(&p);
     assert!(
@@ -137,36 +114,17 @@ async fn every_problem_with_a_new_password_is_shown_at_once_next_to_its_field() 
         "{summary}"
     );
     // A common password alone.
-    let p = b
-        .post(
-            "/reset/default",
-            &[
-                ("password", "password123"),
-                ("confirm", "password123"),
-                ("csrf", &csrf),
-            ],
-        )
-        .await;
+    let p = b.submit_reset("password123", "password123", &csrf).await;
     assert_eq!(p.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(p.body.contains("This password is too common"));
     assert!(!p.body.contains("do not match"));
     // Longer than any password may be.
     let long = "x".repeat(300);
-    let p = b
-        .post(
-            "/reset/default",
-            &[("password", &long), ("confirm", &long), ("csrf", &csrf)],
-        )
-        .await;
+    let p = b.submit_reset(&long, &long, &csrf).await;
     assert_eq!(p.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(p.body.contains("Use at most 256 characters."));
     // The link still works after all that.
-    let ok = b
-        .post(
-            "/reset/default",
-            &[("password", STRONG), ("confirm", STRONG), ("csrf", &csrf)],
-        )
-        .await;
+    let ok = b.submit_reset(STRONG, STRONG, &csrf).await;
     assert_eq!(ok.status, StatusCode::SEE_OTHER);
     let done = b.get("/reset/default/done").await;
     assert!(done.body.contains("Your password has been changed"));
@@ -248,20 +206,10 @@ async fn behind_an_https_proxy_under_a_path_links_and_cookies_follow_the_public_
         .expect("a __Host- CSRF cookie");
     // A form posted from the plain-http origin the server happens to listen on is not this site.
     b.origin = s.base.clone();
-    let refused = b
-        .post(
-            "/reset/default",
-            &[("password", STRONG), ("confirm", STRONG), ("csrf", &csrf)],
-        )
-        .await;
+    let refused = b.submit_reset(STRONG, STRONG, &csrf).await;
     assert_eq!(refused.status, StatusCode::FORBIDDEN);
     b.origin = "https://id.example.com".into();
-    let done = b
-        .post(
-            "/reset/default",
-            &[("password", STRONG), ("confirm", STRONG), ("csrf", &csrf)],
-        )
-        .await;
+    let done = b.submit_reset(STRONG, STRONG, &csrf).await;
     assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.body);
     assert_eq!(done.headers[LOCATION], "/account/reset/default/done");
 }
