@@ -1,5 +1,5 @@
 // @alfresco/js-api (PeopleApi.requestPasswordReset / resetPassword) against resetd's Alfresco
-// dialect. Started by crates/resetd/tests/api/dialect_alfresco.rs, which creates `jsuser`.
+// dialect. Started by crates/resetd/tests/api/dialects/alfresco.rs, which creates `jsuser`.
 'use strict';
 const { test } = require('node:test');
 const assert = require('node:assert/strict');

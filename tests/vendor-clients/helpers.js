@@ -7,7 +7,7 @@ const path = require('node:path');
 const BASE = process.env.RESETD_URL;
 const MAIL_DIR = process.env.RESETD_MAIL_DIR;
 if (!BASE || !MAIL_DIR) {
-  throw new Error('run through the Rust tests (cargo test -p resetd --test dialect_alfresco / dialect_payabli): RESETD_URL and RESETD_MAIL_DIR must be set');
+  throw new Error("run through the Rust tests (cargo nextest run -p resetd -E 'test(/^dialects::(alfresco|payabli)::/)'): RESETD_URL and RESETD_MAIL_DIR must be set");
 }
 
 /** A mail with quoted-printable soft breaks and =3D undone. */

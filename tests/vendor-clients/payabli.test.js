@@ -1,5 +1,5 @@
 // @payabli/sdk-node (client.user.authResetUser) against resetd's Payabli dialect. Started by
-// crates/resetd/tests/api/dialect_payabli.rs, which creates `sdk` and an allow-listed API key.
+// crates/resetd/tests/api/dialects/payabli.rs, which creates `sdk` and an allow-listed API key.
 'use strict';
 const { test } = require('node:test');
 const assert = require('node:assert/strict');

@@ -12,7 +12,10 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use crate::helpers::{Server, FAST_ARGON, NO_LIMITS};
+use crate::helpers::config::TestConfig;
+use crate::helpers::page::forgot_csrf;
+use crate::helpers::vendors::PEOPLE;
+use crate::helpers::Server;
 
 fn connect(s: &Server) -> TcpStream {
     let addr = s.base.trim_start_matches("http://").to_owned();
@@ -37,7 +40,7 @@ fn closed(c: &mut TcpStream) -> bool {
 
 #[test]
 fn a_slowloris_client_is_cut_off() {
-    let s = Server::start(&format!("{FAST_ARGON}{NO_LIMITS}"));
+    let s = Server::spawn(&TestConfig::fast());
     let mut c = connect(&s);
     c.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
         .unwrap();
@@ -118,7 +121,7 @@ fn big_body(s: &Server, chunked: bool) -> (String, usize) {
 
 #[test]
 fn a_100_mb_body_is_refused_with_413_without_being_read() {
-    let s = Server::start(&format!("{FAST_ARGON}{NO_LIMITS}"));
+    let s = Server::spawn(&TestConfig::fast());
     for chunked in [false, true] {
         let (status, sent) = big_body(&s, chunked);
         println!("chunked {chunked}: {status:?} after {sent} bytes");
@@ -151,35 +154,15 @@ fn a_100_mb_body_is_refused_with_413_without_being_read() {
 #[tokio::test]
 async fn no_host_header_changes_an_emailed_link_on_any_request_endpoint() {
     use serde_json::json;
-    let base = format!("{FAST_ARGON}{NO_LIMITS}");
-    let first = Server::start(&base);
-    let admin = first.key.clone();
-    let key: serde_json::Value = first
-        .admin_post("/v1/default/api-keys", json!({"name": "payhub"}))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let base = TestConfig::fast();
+    let first = Server::spawn(&base);
+    let (key_id, key) = first.api_key("payhub").await;
     for who in ["nat", "pag", "alf", "unl", "pay"] {
         first
             .add_person(who, &format!("{who}@example.com"), None)
             .await;
     }
-    let dir = first.stop();
-    let mut s = Server::start_in(
-        dir,
-        &format!(
-            "{base}\
-             [dialects.alfresco]\nenabled = true\ntenant = \"default\"\nnetwork = \"-default-\"\n\
-             [dialects.alfresco.clients.share]\n\
-             reset_password_page_url = \"https://share.example.com/share/page/reset-password\"\n\
-             [dialects.unleash]\nenabled = true\ntenant = \"default\"\n\
-             unleash_url = \"https://unleash.example.com/\"\n\
-             [dialects.payabli]\nenabled = true\ntenant = \"default\"\nrequest_tokens = [\"{}\"]\n",
-            key["id"].as_str().unwrap()
-        ),
-    );
-    s.key = admin;
+    let s = first.restart(&base.anonymous_dialects(&key_id));
     let evil = |req: reqwest::RequestBuilder| {
         req.header("Host", "evil.example")
             .header("X-Forwarded-Host", "evil.example")
@@ -190,15 +173,8 @@ async fn no_host_header_changes_an_emailed_link_on_any_request_endpoint() {
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap();
-    let form = http.get(s.url("/forgot/default")).send().await.unwrap();
-    let csrf = form
-        .headers()
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|v| v.to_str().ok()?.strip_prefix("resetd_csrf="))
-        .map(|v| v.split(';').next().unwrap().to_owned())
-        .next()
-        .unwrap();
+    let csrf = forgot_csrf(&http, &s).await;
+    // Raw requests: each carries the forged headers.
     let answers = [
         evil(s.http.post(s.url("/v1/default/recovery")))
             .json(&json!({"login": "nat"}))
@@ -213,9 +189,10 @@ async fn no_host_header_changes_an_emailed_link_on_any_request_endpoint() {
             .await
             .unwrap()
             .status(),
-        evil(s.http.post(s.url(
-            "/alfresco/api/-default-/public/alfresco/versions/1/people/alf/request-password-reset",
-        )))
+        evil(
+            s.http
+                .post(s.url(&format!("{PEOPLE}/alf/request-password-reset"))),
+        )
         .json(&json!({"client": "share"}))
         .send()
         .await
@@ -228,7 +205,7 @@ async fn no_host_header_changes_an_emailed_link_on_any_request_endpoint() {
             .unwrap()
             .status(),
         evil(s.http.post(s.url("/api/User/authreset")))
-            .header("requestToken", key["key"].as_str().unwrap())
+            .header("requestToken", &key)
             .json(&json!({"email": "pay@example.com"}))
             .send()
             .await

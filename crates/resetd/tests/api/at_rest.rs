@@ -15,18 +15,16 @@
     clippy::unimplemented
 )]
 
-use std::time::{Duration, Instant};
-
 use crate::helpers::at_rest::{self, Snapshot};
+use crate::helpers::config::TestConfig;
 use crate::helpers::dialect::link_param;
+use crate::helpers::page::Browser;
 use crate::helpers::smtp::{self, free_port, Mime, SmtpServer};
-use crate::helpers::{Server, FAST_ARGON, NO_LIMITS};
+use crate::helpers::Server;
 use resetd_store::postgres::testing::{self, TestSchema};
-use serde_json::{json, Value};
+use serde_json::json;
 
 const OLD: &str = "violet tangerine orbit 7";
-const PEOPLE: &str = "/alfresco/api/-default-/public/alfresco/versions/1/people";
-const CRAFTER: &str = "/crafter-profile/api/1/profile";
 const WHO: [&str; 7] = ["nat", "pag", "alf", "unl", "pay", "cra", "emp"];
 /// The people who get a reset link (EmpowerID has no request step).
 const LINKED: [&str; 6] = ["nat", "pag", "alf", "unl", "pay", "cra"];
@@ -37,38 +35,12 @@ fn new_password(who: &str) -> String {
 }
 
 /// SMTP on `port` (nothing there yet), quick retries, never dead during the test.
-fn base_config(port: u16) -> String {
-    format!(
-        "{FAST_ARGON}{NO_LIMITS}\
-         [mail]\ntransport = \"smtp\"\nfrom = \"Acme <accounts@acme.example>\"\n\
-         [mail.smtp]\nhost = \"127.0.0.1\"\nport = {port}\ntls = \"none\"\ntimeout_secs = 5\n\
-         [mail.worker]\nbase_backoff_ms = 100\nmax_backoff_ms = 1000\nlease_secs = 20\n"
-    )
-}
-
-fn dialects_config(payabli_key_id: &str) -> String {
-    format!(
-        "[dialects.alfresco]\nenabled = true\ntenant = \"default\"\nnetwork = \"-default-\"\n\
-         [dialects.alfresco.clients.share]\n\
-         reset_password_page_url = \"https://share.example.com/share/page/reset-password\"\n\
-         [dialects.unleash]\nenabled = true\ntenant = \"default\"\n\
-         unleash_url = \"https://unleash.example.com/\"\n\
-         [dialects.payabli]\nenabled = true\ntenant = \"default\"\nrequest_tokens = [\"{payabli_key_id}\"]\n\
-         [dialects.crafter]\nenabled = true\ntenant = \"default\"\n\
-         [dialects.empowerid]\nenabled = true\ntenant = \"default\"\n"
-    )
-}
-
-async fn api_key(s: &Server, name: &str) -> (String, String) {
-    let res = s
-        .admin_post("/v1/default/api-keys", json!({ "name": name }))
-        .await;
-    assert_eq!(res.status(), 201);
-    let v: Value = res.json().await.unwrap();
-    (
-        v["id"].as_str().unwrap().to_owned(),
-        v["key"].as_str().unwrap().to_owned(),
-    )
+fn base_config(port: u16) -> TestConfig {
+    TestConfig::fast()
+        .smtp(port, "Acme <accounts@acme.example>")
+        .smtp_set("tls", "none")
+        .smtp_set("timeout_secs", 5u64)
+        .quick_retries(20)
 }
 
 /// What the first server set up: the admin key, the API keys and the people's ids.
@@ -81,8 +53,8 @@ struct Setup {
 }
 
 async fn set_up(s: &Server) -> Setup {
-    let (payabli_id, payabli_key) = api_key(s, "payhub").await;
-    let (_, app_key) = api_key(s, "apps").await;
+    let (payabli_id, payabli_key) = s.api_key("payhub").await;
+    let (_, app_key) = s.api_key("apps").await;
     let mut ids = std::collections::HashMap::new();
     for who in WHO {
         let id = s
@@ -90,14 +62,7 @@ async fn set_up(s: &Server) -> Setup {
             .await;
         ids.insert(who, id);
     }
-    let res = s
-        .admin_post(
-            "/v1/default/clients",
-            json!({"name": "portal", "link_template": "https://portal.example.com/reset?token={token}",
-                   "allowed_prefixes": ["https://portal.example.com/account/"]}),
-        )
-        .await;
-    assert_eq!(res.status(), 201, "{}", res.text().await.unwrap());
+    s.add_portal_client().await;
     Setup {
         admin: s.key.clone(),
         payabli_id,
@@ -107,129 +72,47 @@ async fn set_up(s: &Server) -> Setup {
     }
 }
 
-async fn outbox(s: &Server) -> Vec<Value> {
-    let res = s
-        .http
-        .get(s.url("/v1/default/outbox?limit=1000"))
-        .bearer_auth(&s.key)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 200);
-    res.json::<Value>().await.unwrap()["items"]
-        .as_array()
-        .unwrap()
-        .clone()
-}
-
-async fn wait_outbox(s: &Server, what: &str, check: impl Fn(&[Value]) -> bool) -> Vec<Value> {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let items = outbox(s).await;
-        if check(&items) {
-            return items;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the outbox never showed {what}: {items:#?}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 /// Asks for a reset on every surface, and EmpowerID's set; returns the hosted page's CSRF value.
 async fn request_everywhere(s: &Server, setup: &Setup) -> String {
-    let res = s
-        .post("/v1/default/recovery", json!({"login": "nat"}))
-        .await;
+    assert_eq!(s.request_reset("nat").await.status(), 202);
+
+    let mut page = Browser::new(s);
+    assert_eq!(page.forgot("default", "pag").await.status, 303);
+
+    let res = s.alfresco_request_reset("alf", "share").await;
     assert_eq!(res.status(), 202);
 
-    let http = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
-    let form = http.get(s.url("/forgot/default")).send().await.unwrap();
-    let csrf = form
-        .headers()
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|v| v.to_str().ok()?.strip_prefix("resetd_csrf="))
-        .map(|v| v.split(';').next().unwrap().to_owned())
-        .next()
-        .unwrap();
-    let res = http
-        .post(s.url("/forgot/default"))
-        .header("cookie", format!("resetd_csrf={csrf}"))
-        .header("origin", &s.base)
-        .form(&[("login", "pag"), ("csrf", &csrf)])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 303);
-
-    let res = s
-        .post(
-            &format!("{PEOPLE}/alf/request-password-reset"),
-            json!({"client": "share"}),
-        )
-        .await;
-    assert_eq!(res.status(), 202);
-
-    let res = s
-        .post(
-            "/auth/reset/password-email",
-            json!({"email": "unl@example.com"}),
-        )
-        .await;
+    let res = s.unleash_password_email("unl@example.com").await;
     assert_eq!(res.status(), 200);
 
     let res = s
-        .http
-        .post(s.url("/api/User/authreset"))
-        .header("requestToken", &setup.payabli_key)
-        .json(&json!({"email": "pay@example.com"}))
-        .send()
-        .await
-        .unwrap();
+        .payabli_authreset(&setup.payabli_key, "pay@example.com")
+        .await;
     assert_eq!(res.status(), 200);
 
     let oid = &setup.ids["cra"][..24];
     let res = s
-        .http
-        .post(s.url(&format!("{CRAFTER}/{oid}/reset_password")))
-        .form(&[
-            ("accessTokenId", setup.app_key.as_str()),
-            (
-                "resetPasswordUrl",
-                "https://portal.example.com/account/reset",
-            ),
-        ])
-        .send()
-        .await
-        .unwrap();
+        .crafter_reset_password(
+            oid,
+            &setup.app_key,
+            "https://portal.example.com/account/reset",
+        )
+        .await;
     assert_eq!(res.status(), 200, "{}", res.text().await.unwrap());
 
-    let person: Value = s
-        .http
-        .get(s.url(&format!("/v1/default/people/{}", setup.ids["emp"])))
-        .bearer_auth(&setup.admin)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let person = s
+        .tenant("default", &setup.admin)
+        .person_json(&setup.ids["emp"])
+        .await;
     let res = s
-        .http
-        .post(s.url("/api/services/v1/PasswordPolicy/ResetPassword"))
-        .header("X-EmpowerID-API-Key", &setup.app_key)
-        .bearer_auth(&setup.app_key)
-        .json(&json!({"PersonID": person["number"], "Password": new_password("emp")}))
-        .send()
-        .await
-        .unwrap();
+        .empowerid_reset_password(
+            &setup.app_key,
+            &setup.app_key,
+            json!({"PersonID": person["number"], "Password": new_password("emp")}),
+        )
+        .await;
     assert_eq!(res.status(), 200, "{}", res.text().await.unwrap());
-    csrf
+    page.csrf()
 }
 
 /// `who`'s reset email as received.
@@ -269,47 +152,23 @@ async fn complete_everywhere(
             .clone()
     };
     for who in ["nat", "pag", "pay"] {
-        let res = s
-            .post(
-                &format!("/v1/default/recovery/{}", token(who)),
-                json!({"password": new_password(who)}),
-            )
-            .await;
+        let res = s.complete_reset(&token(who), &new_password(who)).await;
         assert_eq!(res.status(), 204, "{who}");
     }
     let res = s
-        .post(
-            &format!("{PEOPLE}/alf/reset-password"),
-            json!({"password": new_password("alf"), "id": alfresco_id, "key": token("alf")}),
-        )
+        .alfresco_reset_password("alf", &new_password("alf"), alfresco_id, &token("alf"))
         .await;
     assert_eq!(res.status(), 202);
     let res = s
-        .post(
-            "/auth/reset/password",
-            json!({"token": token("unl"), "password": new_password("unl")}),
-        )
+        .unleash_reset_password(&token("unl"), &new_password("unl"))
         .await;
     assert_eq!(res.status(), 200);
     let res = s
-        .http
-        .post(s.url(&format!("{CRAFTER}/change_password")))
-        .form(&[
-            ("accessTokenId", setup.app_key.as_str()),
-            ("resetTokenId", token("cra").as_str()),
-            ("newPassword", new_password("cra").as_str()),
-        ])
-        .send()
-        .await
-        .unwrap();
+        .crafter_change_password(&setup.app_key, &token("cra"), &new_password("cra"))
+        .await;
     assert_eq!(res.status(), 200, "{}", res.text().await.unwrap());
     for who in WHO {
-        let res = s
-            .post(
-                "/v1/default/authenticate",
-                json!({"login": who, "password": new_password(who)}),
-            )
-            .await;
+        let res = s.authenticate(who, &new_password(who)).await;
         assert_eq!(
             res.status(),
             200,
@@ -328,23 +187,19 @@ async fn run(
 ) -> (Vec<Snapshot>, Vec<(String, String)>) {
     let csrf = request_everywhere(s, setup).await;
     // SMTP is down: every email waits, sealed, each tried at least once.
-    let pending = wait_outbox(s, "7 pending emails, each tried", |items| {
-        items.len() == 7
-            && items
-                .iter()
-                .all(|m| m["status"] == "pending" && m["attempts"].as_u64().unwrap_or(0) >= 1)
-    })
-    .await;
+    let pending = s
+        .wait_outbox(30, "7 pending emails, each tried", |items| {
+            items.len() == 7
+                && items
+                    .iter()
+                    .all(|m| m["status"] == "pending" && m["attempts"].as_u64().unwrap_or(0) >= 1)
+        })
+        .await;
     let mut snapshots = snapshot("emails pending");
 
     // A pending message can be retried (its sealed body is still there).
     let retried = &pending[0];
-    let res = s
-        .admin_post(
-            &format!("/v1/default/outbox/{}/retry", retried["id"]),
-            json!({}),
-        )
-        .await;
+    let res = s.retry_outbox(&retried["id"]).await;
     assert_eq!(res.status(), 204);
 
     let mta = SmtpServer::start_on(port, &Default::default());
@@ -362,7 +217,7 @@ async fn run(
         .iter()
         .map(|who| (format!("{who}'s token"), token_of(&mails, who)))
         .collect();
-    wait_outbox(s, "7 sent emails", |items| {
+    s.wait_outbox(30, "7 sent emails", |items| {
         items.iter().filter(|m| m["status"] == "sent").count() == 7
     })
     .await;
@@ -371,7 +226,7 @@ async fn run(
     let alfresco_id = link_param(mail_of(&mails, "alf"), "id=");
     complete_everywhere(s, setup, &secrets, &alfresco_id).await;
     // Six "password changed" emails more (EmpowerID's went out with the first seven).
-    wait_outbox(s, "13 sent emails", |items| {
+    s.wait_outbox(30, "13 sent emails", |items| {
         items.len() == 13 && items.iter().all(|m| m["status"] == "sent")
     })
     .await;
@@ -407,18 +262,9 @@ async fn no_secret_is_readable_in_the_sqlite_files_pending_sent_or_stopped() {
         return;
     }
     let port = free_port();
-    let first = Server::start(&base_config(port));
+    let first = Server::spawn(&base_config(port));
     let setup = set_up(&first).await;
-    let dir = first.stop();
-    let mut s = Server::start_in(
-        dir,
-        &format!(
-            "{}{}",
-            base_config(port),
-            dialects_config(&setup.payabli_id)
-        ),
-    );
-    s.key = setup.admin.clone();
+    let s = first.restart(&base_config(port).every_dialect(&setup.payabli_id));
     let path = s.dir.path().to_owned();
     let snapshot = |label: &str| {
         // As the files are while the server runs (rows still in the WAL), then checkpointed by
@@ -451,18 +297,14 @@ async fn no_secret_is_readable_in_a_pg_dump_pending_sent_or_stopped() {
     let url = schema.url.clone();
     let first = tokio::task::spawn_blocking({
         let (url, config) = (url.clone(), base_config(port));
-        move || Server::start_on(&url, &config, "info")
+        move || Server::spawn_on(&url, &config)
     })
     .await
     .unwrap();
     let setup = set_up(&first).await;
     drop(first);
-    let config = format!(
-        "{}{}",
-        base_config(port),
-        dialects_config(&setup.payabli_id)
-    );
-    let mut s = tokio::task::spawn_blocking(move || Server::start_on(&url, &config, "info"))
+    let config = base_config(port).every_dialect(&setup.payabli_id);
+    let mut s = tokio::task::spawn_blocking(move || Server::spawn_on(&url, &config))
         .await
         .unwrap();
     s.key = setup.admin.clone();

@@ -26,10 +26,11 @@ use crate::helpers;
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use crate::helpers::{Server, FAST_ARGON, NO_LIMITS};
+use crate::helpers::config::TestConfig;
+use crate::helpers::page::forgot_csrf;
+use crate::helpers::vendors::PEOPLE;
+use crate::helpers::Server;
 use serde_json::json;
-
-const PEOPLE: &str = "/alfresco/api/-default-/public/alfresco/versions/1/people";
 /// Known (enabled) accounts; requests cycle through them, so the first requests of each are
 /// fresh and the later ones fall within its email cool-down (a "rate-limited account").
 const KNOWN: usize = 24;
@@ -224,14 +225,9 @@ fn median(v: &[f64]) -> f64 {
 /// Starts one server with every dialect that has an anonymous request-reset endpoint, and the
 /// accounts: `KNOWN` enabled people and `DISABLED` disabled ones.
 async fn server() -> (Server, String) {
-    let base = format!("{FAST_ARGON}{NO_LIMITS}");
-    let first = Server::start(&base);
-    let admin = first.key.clone();
-    let key = first
-        .admin_post("/v1/default/api-keys", json!({"name": "payhub"}))
-        .await;
-    assert_eq!(key.status(), 201);
-    let key: serde_json::Value = key.json().await.unwrap();
+    let base = TestConfig::fast();
+    let first = Server::spawn(&base);
+    let (key_id, key) = first.api_key("payhub").await;
     for i in 0..KNOWN {
         let name = login(Kind::Known, i);
         first
@@ -243,27 +239,9 @@ async fn server() -> (Server, String) {
         let id = first
             .add_person(&name, &format!("{name}@example.com"), None)
             .await;
-        let res = first
-            .admin_post(&format!("/v1/default/people/{id}/disable"), json!({}))
-            .await;
-        assert_eq!(res.status(), 200);
+        assert_eq!(first.disable_person(&id).await.status(), 200);
     }
-    let dir = first.stop();
-    let mut s = Server::start_in(
-        dir,
-        &format!(
-            "{base}\
-             [dialects.alfresco]\nenabled = true\ntenant = \"default\"\nnetwork = \"-default-\"\n\
-             [dialects.alfresco.clients.share]\n\
-             reset_password_page_url = \"https://share.example.com/share/page/reset-password\"\n\
-             [dialects.unleash]\nenabled = true\ntenant = \"default\"\n\
-             unleash_url = \"https://unleash.example.com/\"\n\
-             [dialects.payabli]\nenabled = true\ntenant = \"default\"\nrequest_tokens = [\"{}\"]\n",
-            key["id"].as_str().unwrap()
-        ),
-    );
-    s.key = admin;
-    (s, key["key"].as_str().unwrap().to_owned())
+    (first.restart(&base.anonymous_dialects(&key_id)), key)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
@@ -277,15 +255,7 @@ async fn every_request_reset_endpoint_answers_known_unknown_and_disabled_account
         .build()
         .unwrap();
     // The page's CSRF cookie, read once from the forgot form.
-    let form = http.get(s.url("/forgot/default")).send().await.unwrap();
-    let csrf = form
-        .headers()
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|v| v.to_str().ok()?.strip_prefix("resetd_csrf="))
-        .map(|v| v.split(';').next().unwrap().to_owned())
-        .next()
-        .expect("a CSRF cookie");
+    let csrf = forgot_csrf(&http, &s).await;
     let ctx = Ctx {
         s: &s,
         http,
@@ -522,8 +492,8 @@ fn erfc(x: f64) -> f64 {
 /// `AUTH_PEOPLE` enabled and as many disabled people; in `locks` (3 failures lock for a day)
 /// `AUTH_PEOPLE` people, whose logins are then locked, and as many unknown logins locked alike.
 async fn auth_server() -> Server {
-    let base = format!("{FAST_ARGON}{NO_LIMITS}");
-    let first = Server::start(&base);
+    let base = TestConfig::fast();
+    let first = Server::spawn(&base);
     let admin = first.key.clone();
     let dir = first.stop();
     let data = dir.path().to_owned();
@@ -555,8 +525,9 @@ async fn auth_server() -> Server {
     )
     .trim()
     .to_owned();
-    let mut s = Server::start_in(dir, &base);
+    let mut s = Server::spawn_in(dir, &base);
     s.key = admin;
+    let locks = s.tenant("locks", &locks_key);
     for i in 0..AUTH_PEOPLE {
         for (kind, enabled) in [(Auth::KnownWrong, true), (Auth::Disabled, false)] {
             let (name, _) = kind.credentials(i);
@@ -564,23 +535,15 @@ async fn auth_server() -> Server {
                 .add_person(&name, &format!("{name}@example.com"), Some(RIGHT))
                 .await;
             if !enabled {
-                let res = s
-                    .admin_post(&format!("/v1/default/people/{id}/disable"), json!({}))
-                    .await;
-                assert_eq!(res.status(), 200);
+                assert_eq!(s.disable_person(&id).await.status(), 200);
             }
         }
         let (name, _) = Auth::KnownLocked.credentials(i);
-        let res = s
-            .http
-            .post(s.url("/v1/locks/people"))
-            .bearer_auth(&locks_key)
-            .json(
-                &json!({"login": name, "email": format!("{name}@example.com"), "password": RIGHT}),
+        let res = locks
+            .create_person(
+                json!({"login": name, "email": format!("{name}@example.com"), "password": RIGHT}),
             )
-            .send()
-            .await
-            .unwrap();
+            .await;
         assert_eq!(res.status(), 201);
     }
     // Lock both kinds in `locks` by the same three failures, interleaved.
@@ -588,12 +551,7 @@ async fn auth_server() -> Server {
         for kind in [Auth::KnownLocked, Auth::UnknownLocked] {
             let (login, _) = kind.credentials(i);
             for attempt in 0..4 {
-                let res = s
-                    .post(
-                        "/v1/locks/authenticate",
-                        json!({"login": login, "password": WRONG}),
-                    )
-                    .await;
+                let res = locks.authenticate(&login, WRONG).await;
                 let want = if attempt < 3 { 401 } else { 423 };
                 assert_eq!(res.status(), want, "{kind:?} {login} attempt {attempt}");
             }

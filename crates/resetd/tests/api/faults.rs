@@ -16,7 +16,8 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::helpers::{Server, FAST_ARGON, NO_LIMITS};
+use crate::helpers::config::TestConfig;
+use crate::helpers::Server;
 use serde_json::json;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
@@ -24,17 +25,6 @@ const OLD: &str = "violet tangerine orbit 7";
 
 fn new_password(i: usize) -> String {
     format!("quiet harbour lantern {i:03}")
-}
-
-/// Logs in through the native API and returns the status.
-async fn authenticate(s: &Server, login: &str, password: &str) -> u16 {
-    s.post(
-        "/v1/default/authenticate",
-        json!({"login": login, "password": password}),
-    )
-    .await
-    .status()
-    .as_u16()
 }
 
 /// Waits (up to 40 s: a reset request or an email claimed by the killed process is reserved
@@ -57,8 +47,8 @@ async fn wait_reset_mail(s: &Server, to: &str) -> String {
 #[tokio::test]
 async fn every_202_and_204_answered_before_a_sigkill_under_load_holds_after_restart() {
     const EACH: usize = 40;
-    let config = format!("{FAST_ARGON}{NO_LIMITS}[mail.worker]\nlease_secs = 4\n");
-    let s = Server::start(&config);
+    let config = TestConfig::fast().lease_secs(4);
+    let s = Server::spawn(&config);
     let admin = s.key.clone();
     // Group A asks for resets during the load; group B completes resets with tokens got before.
     for i in 0..EACH {
@@ -129,7 +119,7 @@ async fn every_202_and_204_answered_before_a_sigkill_under_load_holds_after_rest
         }
     }
 
-    let mut s = Server::start_in(dir, &config);
+    let mut s = Server::spawn_in(dir, &config);
     s.key = admin;
     for (group, i, status) in &results {
         let login = format!("{group}{i}");
@@ -138,17 +128,12 @@ async fn every_202_and_204_answered_before_a_sigkill_under_load_holds_after_rest
                 // The 202 promised an email: it comes, with a working link.
                 let mail = wait_reset_mail(&s, &format!("{login}@example.com")).await;
                 let token = helpers::token_from_mail(&mail);
-                let res = s
-                    .http
-                    .get(s.url(&format!("/v1/default/recovery/{token}")))
-                    .send()
-                    .await
-                    .unwrap();
+                let res = s.token_info(&token).await;
                 assert_eq!(res.status(), 200, "{login}");
             }
         } else {
-            let new = authenticate(&s, &login, &new_password(*i)).await;
-            let old = authenticate(&s, &login, OLD).await;
+            let new = s.auth_status(&login, &new_password(*i)).await;
+            let old = s.auth_status(&login, OLD).await;
             if status.is_some() {
                 assert_eq!((new, old), (200, 401), "{login}: the 204 did not hold");
             } else {
@@ -249,16 +234,17 @@ async fn a_smtp_server_taking_10_s_per_command_is_cut_off_retried_and_http_stays
     let delivered = Arc::new(AtomicUsize::new(0));
     let cut_off = Arc::new(AtomicUsize::new(0));
     let port = smtp_server(slow.clone(), delivered.clone(), cut_off.clone()).await;
-    let s = Server::start(&format!(
-        "{FAST_ARGON}{NO_LIMITS}\
-         [mail]\ntransport = \"smtp\"\nfrom = \"Acme <accounts@acme.example>\"\n\
-         [mail.smtp]\nhost = \"127.0.0.1\"\nport = {port}\ntls = \"none\"\ntimeout_secs = 2\n\
-         [mail.worker]\nbase_backoff_ms = 200\nmax_backoff_ms = 1000\nlease_secs = 10\n"
-    ));
+    let s = Server::spawn(
+        &TestConfig::fast()
+            .smtp(port, "Acme <accounts@acme.example>")
+            .smtp_set("tls", "none")
+            .smtp_set("timeout_secs", 2u64)
+            .worker("base_backoff_ms", 200u64)
+            .worker("max_backoff_ms", 1000u64)
+            .lease_secs(10),
+    );
     s.add_person("slow", "slow@example.com", Some(OLD)).await;
-    let res = s
-        .post("/v1/default/recovery", json!({"login": "slow"}))
-        .await;
+    let res = s.request_reset("slow").await;
     assert_eq!(res.status(), 202);
     // While the mail worker is stuck on the slow server, HTTP answers as usual.
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -269,13 +255,8 @@ async fn a_smtp_server_taking_10_s_per_command_is_cut_off_retried_and_http_stays
         );
         let t = Instant::now();
         assert_eq!(s.get("/healthz").await.status(), 200);
-        assert_eq!(
-            s.post("/v1/default/recovery", json!({"login": "nobody"}))
-                .await
-                .status(),
-            202
-        );
-        assert_eq!(authenticate(&s, "slow", OLD).await, 200);
+        assert_eq!(s.request_reset("nobody").await.status(), 202);
+        assert_eq!(s.auth_status("slow", OLD).await, 200);
         assert!(
             t.elapsed() < Duration::from_secs(2),
             "HTTP took {:?} while SMTP was slow",
@@ -353,7 +334,7 @@ async fn a_full_disk_gives_clear_errors_loses_no_acknowledged_write_and_heals_wh
         return;
     };
     let data = tempfile::tempdir_in(disk.0.path()).unwrap();
-    let s = Server::start_in(data, &format!("{FAST_ARGON}{NO_LIMITS}"));
+    let s = Server::spawn_in(data, &TestConfig::fast());
     s.add_person("full", "full@example.com", Some(OLD)).await;
     let filler = fill(disk.0.path());
 
@@ -362,8 +343,7 @@ async fn a_full_disk_gives_clear_errors_loses_no_acknowledged_write_and_heals_wh
     let mut statuses = Vec::new();
     for i in 0..30 {
         let res = s
-            .admin_post(
-                "/v1/default/people",
+            .create_person(
                 json!({"login": format!("f{i}"), "email": format!("f{i}@example.com"), "attributes": {"pad": "x".repeat(2000)}}),
             )
             .await;
@@ -383,9 +363,7 @@ async fn a_full_disk_gives_clear_errors_loses_no_acknowledged_write_and_heals_wh
             assert!(retry.is_some_and(|s| s >= 1), "f{i}: no Retry-After");
         }
         statuses.push(status);
-        let res = s
-            .post("/v1/default/recovery", json!({"login": "full"}))
-            .await;
+        let res = s.request_reset("full").await;
         statuses.push(res.status().as_u16());
         match res.status().as_u16() {
             202 => {}
@@ -412,23 +390,13 @@ async fn a_full_disk_gives_clear_errors_loses_no_acknowledged_write_and_heals_wh
     // Space returns: the server works again without a restart, and what it acknowledged is there.
     std::fs::remove_file(filler).unwrap();
     for i in 0..30 {
-        let res = s
-            .http
-            .get(s.url(&format!("/v1/default/people?login=f{i}")))
-            .bearer_auth(&s.key)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(res.status(), 200);
-        let list: serde_json::Value = res.json().await.unwrap();
+        let list = s.find_people(&format!("f{i}")).await;
         let found = !list["items"].as_array().unwrap().is_empty();
         assert_eq!(found, created.contains(&i), "f{i}: {list}");
     }
-    assert_eq!(authenticate(&s, "full", OLD).await, 200);
+    assert_eq!(s.auth_status("full", OLD).await, 200);
     s.add_person("after", "after@example.com", None).await;
-    let res = s
-        .post("/v1/default/recovery", json!({"login": "after"}))
-        .await;
+    let res = s.request_reset("after").await;
     assert_eq!(res.status(), 202);
     s.wait_mails("reset_link", "after@example.com", 1).await;
     assert!(!s.log().contains("panicked"), "{}", s.log());
@@ -472,17 +440,14 @@ fn hold_write_lock(db: &std::path::Path, secs: u64) -> std::process::Child {
 
 #[tokio::test]
 async fn a_database_locked_by_another_process_delays_or_refuses_writes_cleanly() {
-    let s = Server::start(&format!("{FAST_ARGON}{NO_LIMITS}"));
+    let s = Server::spawn(&TestConfig::fast());
     s.add_person("lock", "lock@example.com", Some(OLD)).await;
     let db = s.dir.path().join("resetd.db");
 
     // A short lock (2 s, under the 5 s busy timeout): writes wait for it and succeed.
     let mut holder = hold_write_lock(&db, 2);
     let res = s
-        .admin_post(
-            "/v1/default/people",
-            json!({"login": "waited", "email": "waited@example.com"}),
-        )
+        .create_person(json!({"login": "waited", "email": "waited@example.com"}))
         .await;
     assert_eq!(res.status(), 201);
     holder.wait().unwrap();
@@ -490,10 +455,7 @@ async fn a_database_locked_by_another_process_delays_or_refuses_writes_cleanly()
     // A long lock (8 s): writes give up with a problem after the busy timeout; reads go on.
     let mut holder = hold_write_lock(&db, 8);
     let res = s
-        .admin_post(
-            "/v1/default/people",
-            json!({"login": "refused", "email": "refused@example.com"}),
-        )
+        .create_person(json!({"login": "refused", "email": "refused@example.com"}))
         .await;
     let status = res.status().as_u16();
     let ct = res
@@ -511,23 +473,11 @@ async fn a_database_locked_by_another_process_delays_or_refuses_writes_cleanly()
     holder.wait().unwrap();
 
     // Afterwards: the refused write left nothing; the service works.
-    let list: serde_json::Value = s
-        .http
-        .get(s.url("/v1/default/people?login=refused"))
-        .bearer_auth(&s.key)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let list = s.find_people("refused").await;
     assert_eq!(list["items"], json!([]));
-    assert_eq!(authenticate(&s, "lock", OLD).await, 200);
+    assert_eq!(s.auth_status("lock", OLD).await, 200);
     let res = s
-        .admin_post(
-            "/v1/default/people",
-            json!({"login": "refused", "email": "refused@example.com"}),
-        )
+        .create_person(json!({"login": "refused", "email": "refused@example.com"}))
         .await;
     assert_eq!(res.status(), 201);
 }

@@ -33,7 +33,7 @@ async fn full_reset_flow_with_default_argon2_parameters() {
         "{mail}"
     );
 
-    let info = s.get(&format!("/v1/default/recovery/{token}")).await;
+    let info = s.token_info(&token).await;
     assert_eq!(info.status(), 200);
     let info: Value = info.json().await.unwrap();
     assert_eq!(info["login"], "jdoe");
@@ -70,12 +70,7 @@ async fn full_reset_flow_with_default_argon2_parameters() {
             .status(),
         410
     );
-    assert_eq!(
-        s.get(&format!("/v1/default/recovery/{token}"))
-            .await
-            .status(),
-        410
-    );
+    assert_eq!(s.token_info(&token).await.status(), 410);
 
     // The "your password was changed" notice follows.
     let notice = &s
@@ -84,16 +79,7 @@ async fn full_reset_flow_with_default_argon2_parameters() {
     assert!(!notice.contains("token="), "the notice carries no link");
 
     // The audit log tells the story without secrets.
-    let audit: Value = s
-        .http
-        .get(s.url("/v1/default/audit"))
-        .bearer_auth(&s.key)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let audit: Value = s.audit("").await.json().await.unwrap();
     let kinds: Vec<&str> = audit["items"]
         .as_array()
         .unwrap()
@@ -154,49 +140,24 @@ async fn cli_commands_work_on_the_same_database() {
     assert!(key.starts_with("rsd_"));
 
     let s = Server::start_in(dir, TestConfig::new().fast_argon().no_limits().toml());
-    let me = s
-        .http
-        .get(s.url(&format!("/v1/acme/people/{}", id.trim())))
-        .bearer_auth(&key)
-        .send()
-        .await
-        .unwrap();
+    let acme = s.tenant("acme", &key);
+    let me = acme.person(id.trim()).await;
     assert_eq!(me.status(), 200);
     assert_eq!(me.json::<Value>().await.unwrap()["login"], "ann");
     // The acme key is not valid in the default tenant, and the default key not in acme.
     assert_eq!(
-        s.http
-            .get(s.url(&format!("/v1/default/people/{}", id.trim())))
-            .bearer_auth(&key)
-            .send()
-            .await
-            .unwrap()
-            .status(),
+        s.tenant("default", &key).person(id.trim()).await.status(),
         403
     );
     assert_eq!(
-        s.http
-            .get(s.url(&format!("/v1/acme/people/{}", id.trim())))
-            .bearer_auth(&s.key)
-            .send()
-            .await
-            .unwrap()
-            .status(),
+        s.tenant("acme", &s.key).person(id.trim()).await.status(),
         403
     );
-    let ok = s
-        .post(
-            "/v1/acme/authenticate",
-            json!({"login": "ann", "password": GOOD}),
-        )
-        .await;
+    let ok = acme.authenticate("ann", GOOD).await;
     assert_eq!(ok.status(), 200);
     // The tenant's minimum applies.
-    let v: Value = s
-        .post(
-            "/v1/acme/password/check",
-            json!({"password": "tangerine 9"}),
-        )
+    let v: Value = acme
+        .check_password(json!({"password": "tangerine 9"}))
         .await
         .json()
         .await
@@ -230,19 +191,8 @@ async fn superseded_and_expired_and_pre_change_tokens_are_gone() {
     let first = s.reset_token("sam", "sam@example.com", 1).await;
     let second = s.reset_token("sam", "sam@example.com", 2).await;
     assert_ne!(first, second);
-    assert_eq!(
-        s.get(&format!("/v1/default/recovery/{first}"))
-            .await
-            .status(),
-        410,
-        "superseded"
-    );
-    assert_eq!(
-        s.get(&format!("/v1/default/recovery/{second}"))
-            .await
-            .status(),
-        200
-    );
+    assert_eq!(s.token_info(&first).await.status(), 410, "superseded");
+    assert_eq!(s.token_info(&second).await.status(), 200);
 
     tokio::time::sleep(Duration::from_millis(2_200)).await;
     assert_eq!(
@@ -253,32 +203,17 @@ async fn superseded_and_expired_and_pre_change_tokens_are_gone() {
 
     // A token issued before an admin password change is void.
     let third = s.reset_token("sam", "sam@example.com", 3).await;
-    let set = s
-        .admin_post(
-            &format!("/v1/default/people/{id}/password"),
-            json!({"password": GOOD2}),
-        )
-        .await;
+    let set = s.set_password(&id, json!({"password": GOOD2})).await;
     assert_eq!(set.status(), 204);
     assert_eq!(
-        s.get(&format!("/v1/default/recovery/{third}"))
-            .await
-            .status(),
+        s.token_info(&third).await.status(),
         410,
         "older than the password change"
     );
 
     // Malformed and unknown tokens look exactly like used ones.
-    assert_eq!(
-        s.get("/v1/default/recovery/not-a-token").await.status(),
-        410
-    );
-    assert_eq!(
-        s.get(&format!("/v1/default/recovery/{}", "A".repeat(43)))
-            .await
-            .status(),
-        410
-    );
+    assert_eq!(s.token_info("not-a-token").await.status(), 410);
+    assert_eq!(s.token_info(&"A".repeat(43)).await.status(), 410);
 }
 
 #[tokio::test]
@@ -303,23 +238,21 @@ async fn cool_down_limits_emails_per_account() {
 async fn reset_by_email_and_registered_client_links() {
     let s = Server::spawn(&TestConfig::new().fast_argon().no_limits());
     s.add_person("dina", "Dina@Example.com", None).await;
-    let reg = s.admin_post("/v1/default/clients", json!({"name": "portal", "link_template": "https://portal.example.com/reset#t={token}"})).await;
+    let reg = s
+        .create_client(
+            json!({"name": "portal", "link_template": "https://portal.example.com/reset#t={token}"}),
+        )
+        .await;
     assert_eq!(reg.status(), 201);
     // An unregistered client is refused up front, for known and unknown accounts alike.
     for login in ["dina", "nobody"] {
         let r = s
-            .post(
-                "/v1/default/recovery",
-                json!({"login": login, "client": "evil"}),
-            )
+            .request_reset_with(json!({"login": login, "client": "evil"}))
             .await;
         assert_eq!(r.status(), 422);
     }
     let res = s
-        .post(
-            "/v1/default/recovery",
-            json!({"email": "Dina@EXAMPLE.com", "client": "portal"}),
-        )
+        .request_reset_with(json!({"email": "Dina@EXAMPLE.com", "client": "portal"}))
         .await;
     assert_eq!(res.status(), 202);
     let mail = &s.wait_mails("reset_link", "Dina@example.com", 1).await[0];
@@ -364,33 +297,19 @@ async fn lockout_unlock_and_admin_reset_with_must_change() {
         .parse()
         .unwrap();
     assert!(retry > 800 && retry <= 900, "{retry}");
-    let p: Value = s
-        .http
-        .get(s.url(&format!("/v1/default/people/{id}")))
-        .bearer_auth(&s.key)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let p = s.person_json(&id).await;
     assert_eq!(p["locked"], true);
     assert!(p.get("password_hash").is_none());
 
-    assert_eq!(
-        s.admin_post(&format!("/v1/default/people/{id}/unlock"), json!({}))
-            .await
-            .status(),
-        204
-    );
+    assert_eq!(s.unlock_person(&id).await.status(), 204);
     assert_eq!(s.authenticate("lou", GOOD).await.status(), 200);
 
     for _ in 0..10 {
         s.authenticate("lou", "wrong again").await;
     }
     let set = s
-        .admin_post(
-            &format!("/v1/default/people/{id}/password"),
+        .set_password(
+            &id,
             json!({"password": GOOD2, "unlock": true, "must_change_password": true}),
         )
         .await;
@@ -402,12 +321,7 @@ async fn lockout_unlock_and_admin_reset_with_must_change() {
         true
     );
     // The admin reset obeys the policy too.
-    let weak = s
-        .admin_post(
-            &format!("/v1/default/people/{id}/password"),
-            json!({"password": "password"}),
-        )
-        .await;
+    let weak = s.set_password(&id, json!({"password": "password"})).await;
     assert_eq!(weak.status(), 422);
     // Unknown logins get the very same 401 as wrong passwords.
     let unknown = s.authenticate("nobody", GOOD).await;
@@ -441,22 +355,17 @@ async fn admin_people_crud_and_disable() {
     let s = Server::spawn(&TestConfig::new().fast_argon().no_limits());
     let id = s.add_person("pat", "pat@example.com", Some(GOOD)).await;
     assert_eq!(
-        s.admin_post(
-            "/v1/default/people",
-            json!({"login": "pat", "email": "x@example.com"})
-        )
-        .await
-        .status(),
+        s.create_person(json!({"login": "pat", "email": "x@example.com"}))
+            .await
+            .status(),
         409
     );
     let patched = s
-        .http
-        .patch(s.url(&format!("/v1/default/people/{id}")))
-        .bearer_auth(&s.key)
-        .json(&json!({"email": "pat2@example.com", "locale": "de", "attributes": {"team": "blue"}}))
-        .send()
-        .await
-        .unwrap();
+        .update_person(
+            &id,
+            json!({"email": "pat2@example.com", "locale": "de", "attributes": {"team": "blue"}}),
+        )
+        .await;
     assert_eq!(patched.status(), 200);
     let p: Value = patched.json().await.unwrap();
     assert_eq!(
@@ -467,63 +376,29 @@ async fn admin_people_crud_and_disable() {
         ),
         (Some("pat2@example.com"), Some("de"), Some("blue"))
     );
-    let found: Value = s
-        .http
-        .get(s.url("/v1/default/people?login=pat"))
-        .bearer_auth(&s.key)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let found = s.find_people("pat").await;
     assert_eq!(found["items"][0]["id"], id.as_str());
-    assert_eq!(
-        s.admin_post(&format!("/v1/default/people/{id}/disable"), json!({}))
-            .await
-            .status(),
-        200
-    );
+    assert_eq!(s.disable_person(&id).await.status(), 200);
     assert_eq!(s.authenticate("pat", GOOD).await.status(), 401, "disabled");
-    assert_eq!(
-        s.admin_post(&format!("/v1/default/people/{id}/enable"), json!({}))
-            .await
-            .status(),
-        200
-    );
+    assert_eq!(s.enable_person(&id).await.status(), 200);
     assert_eq!(s.authenticate("pat", GOOD).await.status(), 200);
     // Admin calls need a key.
     assert_eq!(
         s.get(&format!("/v1/default/people/{id}")).await.status(),
         401
     );
-    let bad = s
-        .http
-        .get(s.url(&format!("/v1/default/people/{id}")))
-        .bearer_auth("rsd_wrong")
-        .send()
-        .await
-        .unwrap();
+    let bad = s.tenant("default", "rsd_wrong").person(&id).await;
     assert_eq!(bad.status(), 401);
     assert_eq!(bad.headers()["www-authenticate"], "Bearer");
     // New keys are shown once and work.
     let k: Value = s
-        .admin_post("/v1/default/api-keys", json!({"name": "ci"}))
+        .create_api_key(json!({"name": "ci"}))
         .await
         .json()
         .await
         .unwrap();
     let key = k["key"].as_str().unwrap();
-    assert_eq!(
-        s.http
-            .get(s.url(&format!("/v1/default/people/{id}")))
-            .bearer_auth(key)
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        200
-    );
+    assert_eq!(s.tenant("default", key).person(&id).await.status(), 200);
 }
 
 #[tokio::test]

@@ -11,7 +11,8 @@
 use std::path::Path;
 use std::process::Command;
 
-use crate::helpers::{cli, Server, FAST_ARGON, NO_LIMITS};
+use crate::helpers::config::TestConfig;
+use crate::helpers::{cli, Server};
 use serde_json::{json, Value};
 
 /// The reference hashes, or `None` (skip) when the generators are missing outside CI.
@@ -49,22 +50,12 @@ fn stored_hash(s: &Server, login: &str) -> Option<String> {
     .unwrap()
 }
 
-async fn login(s: &Server, login: &str, password: &str) -> u16 {
-    s.post(
-        "/v1/default/authenticate",
-        json!({"login": login, "password": password}),
-    )
-    .await
-    .status()
-    .as_u16()
-}
-
 #[tokio::test]
 async fn imported_foreign_hashes_log_in_and_become_argon2id() {
     let Some(rows) = reference_hashes() else {
         return;
     };
-    let s = Server::start(&format!("{FAST_ARGON}{NO_LIMITS}"));
+    let s = Server::spawn(&TestConfig::fast());
     let cfg = s.config_path();
     let mut file = String::new();
     for r in &rows {
@@ -148,7 +139,7 @@ async fn imported_foreign_hashes_log_in_and_become_argon2id() {
             "{l}: {before}"
         );
         assert_eq!(
-            login(&s, l, &format!("{pw}!")).await,
+            s.auth_status(l, &format!("{pw}!")).await,
             401,
             "{l}: wrong password"
         );
@@ -157,13 +148,13 @@ async fn imported_foreign_hashes_log_in_and_become_argon2id() {
             before,
             "{l}: a failure changes nothing"
         );
-        assert_eq!(login(&s, l, pw).await, 200, "{l}: right password");
+        assert_eq!(s.auth_status(l, pw).await, 200, "{l}: right password");
         let after = stored_hash(&s, l).unwrap();
         assert!(
             after.starts_with("$argon2id$v=19$m=1024,t=1,p=1$"),
             "{l}: {after}"
         );
-        assert_eq!(login(&s, l, pw).await, 200, "{l}: again, with Argon2id");
+        assert_eq!(s.auth_status(l, pw).await, 200, "{l}: again, with Argon2id");
     }
 
     // A re-run updates everyone, inserts no one, and never undoes the upgrade.
@@ -198,7 +189,7 @@ async fn csv_from_stdin_with_quoting_and_profile_fields() {
     let Some(rows) = reference_hashes() else {
         return;
     };
-    let s = Server::start(&format!("{FAST_ARGON}{NO_LIMITS}"));
+    let s = Server::spawn(&TestConfig::fast());
     let hash = rows.iter().find(|r| r["login"] == "bcrypt2y").unwrap()["password_hash"]
         .as_str()
         .unwrap();
@@ -226,29 +217,20 @@ async fn csv_from_stdin_with_quoting_and_profile_fields() {
         "{out}"
     );
     assert!(out.contains("imported 2, updated 0, rejected 2"), "{out}");
-    let got: Value = s
-        .http
-        .get(s.url("/v1/default/people?login=ann"))
-        .bearer_auth(&s.key)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let got = s.find_people("ann").await;
     let ann = &got["items"][0];
     assert_eq!(ann["display_name"], "Lee, Ann");
     assert_eq!(ann["locale"], "de-CH");
     assert_eq!(ann["roles"], json!(["admin", "ops"]));
     assert_eq!(ann["attributes"], json!({"dept": "it"}));
     assert_eq!(ann["has_password"], true);
-    assert_eq!(login(&s, "ann", "pw bcrypt 2y").await, 200);
+    assert_eq!(s.auth_status("ann", "pw bcrypt 2y").await, 200);
     assert_eq!(
         stored_hash(&s, "bob"),
         None,
         "no hash column value: no password"
     );
-    assert_eq!(login(&s, "bob", "anything").await, 401);
+    assert_eq!(s.auth_status("bob", "anything").await, 401);
 }
 
 #[tokio::test]
@@ -256,7 +238,7 @@ async fn native_api_streams_an_import_and_answers_a_summary() {
     let Some(rows) = reference_hashes() else {
         return;
     };
-    let s = Server::start(&format!("{FAST_ARGON}{NO_LIMITS}"));
+    let s = Server::spawn(&TestConfig::fast());
     let mut body = String::new();
     for r in rows.iter().take(3) {
         let l = r["login"].as_str().unwrap();
@@ -327,8 +309,7 @@ async fn native_api_streams_an_import_and_answers_a_summary() {
     assert!(!sum.to_string().contains("$1$x$y"), "no hash echoed");
     let first = &rows[0];
     assert_eq!(
-        login(
-            &s,
+        s.auth_status(
             first["login"].as_str().unwrap(),
             first["password"].as_str().unwrap()
         )

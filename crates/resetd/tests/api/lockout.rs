@@ -17,7 +17,8 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::helpers::{cli, Server, FAST_ARGON, NO_LIMITS};
+use crate::helpers::config::TestConfig;
+use crate::helpers::{cli, Server};
 use resetd_store::postgres::testing::{self, TestSchema};
 use serde_json::{json, Value};
 use tokio::sync::Barrier;
@@ -27,8 +28,11 @@ const GOOD: &str = "violet tangerine orbit 7";
 const GOOD2: &str = "quiet harbour lantern 42";
 const THRESHOLD: usize = 10;
 const GUESSES: usize = 100;
-/// Room for every guess in each instance's hashing queue: a 503 would hide what was evaluated.
-const HASHING: &str = "[hashing]\nqueue = 512\n";
+/// Fast Argon2, no per-IP limits, and room for every guess in each instance's hashing queue: a
+/// 503 would hide what was evaluated.
+fn config() -> TestConfig {
+    TestConfig::fast().hashing(None, 512)
+}
 
 /// Sends `GUESSES` wrong passwords for `login` at once, spread round-robin over `bases`, each on
 /// its own connection, and returns the count of each status.
@@ -54,28 +58,10 @@ async fn parallel_guesses(bases: &[String], login: &str) -> std::collections::BT
     counts
 }
 
-async fn login(base: &str, login: &str, password: &str) -> reqwest::Response {
-    reqwest::Client::new()
-        .post(format!("{base}/v1/default/authenticate"))
-        .json(&json!({"login": login, "password": password}))
-        .send()
-        .await
-        .expect("send")
-}
-
 /// The `locked` audit events of `default`, through the admin API.
 async fn lock_events(s: &Server) -> Vec<Value> {
-    let res = s
-        .http
-        .get(s.url("/v1/default/audit?limit=1000"))
-        .bearer_auth(&s.key)
-        .send()
+    s.audit_items("?limit=1000")
         .await
-        .unwrap();
-    assert_eq!(res.status(), 200);
-    let body: Value = res.json().await.unwrap();
-    let events = body["items"].as_array().cloned().expect("audit items");
-    events
         .into_iter()
         .filter(|e| e["kind"] == "locked")
         .collect()
@@ -99,9 +85,9 @@ fn assert_at_most_threshold_evaluated(counts: &std::collections::BTreeMap<u16, u
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn parallel_guesses_on_one_instance_evaluate_at_most_the_threshold() {
-    let config = format!("{FAST_ARGON}{NO_LIMITS}{HASHING}");
+    let config = config();
     // A short window, set while the server is stopped so no cached settings linger.
-    let first = Server::start(&config);
+    let first = Server::spawn(&config);
     let admin = first.key.clone();
     let dir = first.stop();
     cli(
@@ -110,7 +96,7 @@ async fn parallel_guesses_on_one_instance_evaluate_at_most_the_threshold() {
         &["tenant", "set", "default", "--lockout-secs", "6"],
         None,
     );
-    let mut s = Server::start_in(dir, &config);
+    let mut s = Server::spawn_in(dir, &config);
     s.key = admin;
     let id = s.add_person("lou", "lou@example.com", Some(GOOD)).await;
 
@@ -123,7 +109,7 @@ async fn parallel_guesses_on_one_instance_evaluate_at_most_the_threshold() {
     assert_at_most_threshold_evaluated(&counts, "SQLite");
 
     // The right password is refused while locked, with the time to wait.
-    let res = login(&s.base, "lou", GOOD).await;
+    let res = s.authenticate("lou", GOOD).await;
     assert_eq!(
         res.status(),
         423,
@@ -142,15 +128,15 @@ async fn parallel_guesses_on_one_instance_evaluate_at_most_the_threshold() {
     // After the window the right password works, and clears the count.
     tokio::time::sleep(Duration::from_secs(retry + 1)).await;
     assert_eq!(
-        login(&s.base, "lou", GOOD).await.status(),
+        s.authenticate("lou", GOOD).await.status(),
         200,
         "after the window"
     );
     for _ in 0..THRESHOLD - 1 {
-        assert_eq!(login(&s.base, "lou", "wrong again").await.status(), 401);
+        assert_eq!(s.authenticate("lou", "wrong again").await.status(), 401);
     }
     assert_eq!(
-        login(&s.base, "lou", GOOD).await.status(),
+        s.authenticate("lou", GOOD).await.status(),
         200,
         "the count was cleared"
     );
@@ -162,30 +148,16 @@ async fn parallel_guesses_on_one_instance_evaluate_at_most_the_threshold() {
     // Completing a reset by email gets a locked-out person back in (reset_unlocks, the default).
     let counts = parallel_guesses(&[s.base.clone()], "lou").await;
     assert_at_most_threshold_evaluated(&counts, "SQLite, second lock");
-    assert_eq!(login(&s.base, "lou", GOOD).await.status(), 423);
+    assert_eq!(s.authenticate("lou", GOOD).await.status(), 423);
     let token = s.reset_token("lou", "lou@example.com", 1).await;
-    let done = s
-        .post(
-            &format!("/v1/default/recovery/{token}"),
-            json!({"password": GOOD2}),
-        )
-        .await;
+    let done = s.complete_reset(&token, GOOD2).await;
     assert_eq!(done.status(), 204);
     assert_eq!(
-        login(&s.base, "lou", GOOD2).await.status(),
+        s.authenticate("lou", GOOD2).await.status(),
         200,
         "the reset cleared the lock"
     );
-    let p: Value = s
-        .http
-        .get(s.url(&format!("/v1/default/people/{id}")))
-        .bearer_auth(&s.key)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let p = s.person_json(&id).await;
     assert_eq!(
         (p["locked"].as_bool(), p["failed_logins"].as_u64()),
         (Some(false), Some(0))
@@ -199,9 +171,9 @@ async fn parallel_guesses_on_three_instances_sharing_postgres_evaluate_at_most_t
     };
     let schema = TestSchema::new(&server);
     let url = format!("{}&pool_size=4", schema.url);
-    let config = format!("{FAST_ARGON}{NO_LIMITS}{HASHING}");
-    let start = |url: String, config: String| {
-        tokio::task::spawn_blocking(move || Server::start_on(&url, &config, "info"))
+    let config = config();
+    let start = |url: String, config: TestConfig| {
+        tokio::task::spawn_blocking(move || Server::spawn_on(&url, &config))
     };
     let first = start(url.clone(), config.clone()).await.unwrap();
     let (b, c) = tokio::join!(
@@ -225,7 +197,7 @@ async fn parallel_guesses_on_three_instances_sharing_postgres_evaluate_at_most_t
     );
     assert_at_most_threshold_evaluated(&counts, "PostgreSQL, three instances");
     for server in s {
-        let res = login(&server.base, "lou", GOOD).await;
+        let res = server.authenticate("lou", GOOD).await;
         assert_eq!(res.status(), 423, "refused while locked on every instance");
         assert!(res.headers().contains_key("retry-after"));
     }
@@ -234,13 +206,11 @@ async fn parallel_guesses_on_three_instances_sharing_postgres_evaluate_at_most_t
     assert_eq!(events[0]["detail"]["failures"], THRESHOLD);
 
     // An administrator's unlock (on another instance) lets the right password in everywhere.
-    let res = s[2]
-        .admin_post(&format!("/v1/default/people/{id}/unlock"), json!({}))
-        .await;
+    let res = s[2].unlock_person(&id).await;
     assert_eq!(res.status(), 204);
     for server in s {
         assert_eq!(
-            login(&server.base, "lou", GOOD).await.status(),
+            server.authenticate("lou", GOOD).await.status(),
             200,
             "unlocked"
         );

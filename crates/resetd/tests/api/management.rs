@@ -10,7 +10,8 @@
 
 use std::time::{Duration, Instant};
 
-use crate::helpers::{Server, FAST_ARGON, NO_LIMITS};
+use crate::helpers::config::TestConfig;
+use crate::helpers::Server;
 use serde_json::{json, Value};
 
 /// Everything the public listener shows an anonymous caller about the service itself, each as
@@ -55,7 +56,7 @@ fn sample(text: &str, name: &str) -> f64 {
 
 #[tokio::test]
 async fn the_metrics_oracle_finds_nothing_on_the_public_port_and_the_management_port_serves_it() {
-    let s = Server::start(&format!("{FAST_ARGON}{NO_LIMITS}"));
+    let s = Server::spawn(&TestConfig::fast());
     // The public port has no metrics or readiness: the native 404, like any unknown path.
     for path in ["/metrics", "/readyz"] {
         let res = s.get(path).await;
@@ -92,9 +93,7 @@ async fn the_metrics_oracle_finds_nothing_on_the_public_port_and_the_management_
     let mut sent = 0.0;
     for (i, k) in known.iter().enumerate() {
         for (login, is_known) in [(k.clone(), true), (format!("nobody{i}"), false)] {
-            let res = s
-                .post("/v1/default/recovery", json!({ "login": login }))
-                .await;
+            let res = s.request_reset(&login).await;
             assert_eq!(res.status(), 202);
             // Wait until the management port shows the email sent (known) or give the worker
             // the same time to (wrongly) send one (unknown).
@@ -162,9 +161,7 @@ async fn the_metrics_oracle_finds_nothing_on_the_public_port_and_the_management_
 
 #[tokio::test]
 async fn the_management_listener_can_be_turned_off_and_the_public_port_still_has_no_metrics() {
-    let s = Server::start(&format!(
-        "{FAST_ARGON}{NO_LIMITS}[management]\nenabled = false\n"
-    ));
+    let s = Server::spawn(&TestConfig::fast().management_disabled());
     assert!(s.mgmt.is_empty(), "management announced: {}", s.mgmt);
     assert!(!s.log().contains("management listening"), "{}", s.log());
     assert_eq!(s.get("/metrics").await.status(), 404);

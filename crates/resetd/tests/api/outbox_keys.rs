@@ -16,58 +16,27 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::helpers::config::TestConfig;
 use crate::helpers::smtp::{self, free_port, SmtpServer};
-use crate::helpers::{token_from_mail, Server, BIN, FAST_ARGON, NO_LIMITS};
-use serde_json::{json, Value};
+use crate::helpers::{token_from_mail, Server, BIN};
+use serde_json::Value;
 
-fn config(port: u16) -> String {
-    format!(
-        "{FAST_ARGON}{NO_LIMITS}\
-         [mail]\ntransport = \"smtp\"\nfrom = \"Acme <accounts@acme.example>\"\n\
-         [mail.smtp]\nhost = \"127.0.0.1\"\nport = {port}\ntls = \"none\"\ntimeout_secs = 5\n\
-         [mail.worker]\nbase_backoff_ms = 100\nmax_backoff_ms = 1000\nlease_secs = 20\n"
-    )
-}
-
-async fn outbox(s: &Server) -> Vec<Value> {
-    let res = s
-        .http
-        .get(s.url("/v1/default/outbox?limit=100"))
-        .bearer_auth(&s.key)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 200);
-    res.json::<Value>().await.unwrap()["items"]
-        .as_array()
-        .unwrap()
-        .clone()
-}
-
-async fn wait_outbox(s: &Server, what: &str, check: impl Fn(&[Value]) -> bool) -> Vec<Value> {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let items = outbox(s).await;
-        if check(&items) {
-            return items;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the outbox never showed {what}: {items:#?}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+/// SMTP on `port`, quick retries.
+fn config(port: u16) -> TestConfig {
+    TestConfig::fast()
+        .smtp(port, "Acme <accounts@acme.example>")
+        .smtp_set("tls", "none")
+        .smtp_set("timeout_secs", 5u64)
+        .quick_retries(20)
 }
 
 /// A server whose SMTP server is down, with one reset email pending (tried at least once).
 async fn one_pending(port: u16) -> Server {
-    let s = Server::start(&config(port));
+    let s = Server::spawn(&config(port));
     s.add_person("kim", "kim@example.com", None).await;
-    let res = s
-        .post("/v1/default/recovery", json!({"login": "kim"}))
-        .await;
+    let res = s.request_reset("kim").await;
     assert_eq!(res.status(), 202);
-    wait_outbox(&s, "a pending, tried email", |items| {
+    s.wait_outbox(20, "a pending, tried email", |items| {
         items.len() == 1
             && items[0]["status"] == "pending"
             && items[0]["attempts"].as_u64() >= Some(1)
@@ -178,19 +147,14 @@ async fn pending_mail_survives_a_restart_and_a_missing_or_wrong_key_file_stops_t
     // The right file again, rotated (a new key first, the old one kept below it): the pending
     // email is opened with the old key and delivered once SMTP is back; its token works.
     std::fs::write(&key_file, format!("{}\n{original}", a_new_key())).unwrap();
-    let mut s = Server::start_in(dir, &config(port));
+    let mut s = Server::spawn_in(dir, &config(port));
     s.key = admin;
     let mta = SmtpServer::start_on(port, &Default::default());
     let mail = mta.wait_received(1, 20).await;
     let token = token_from_mail(&mail[0].raw);
-    let res = s
-        .post(
-            &format!("/v1/default/recovery/{token}"),
-            json!({"password": "lunar cobalt meadow 91"}),
-        )
-        .await;
+    let res = s.complete_reset(&token, "lunar cobalt meadow 91").await;
     assert_eq!(res.status(), 204);
-    wait_outbox(&s, "2 sent emails", |items| {
+    s.wait_outbox(20, "2 sent emails", |items| {
         items.len() == 2 && items.iter().all(|m| m["status"] == "sent")
     })
     .await;
@@ -216,9 +180,9 @@ async fn abandon_gives_up_mail_sealed_with_a_lost_key_and_serve_starts_again() {
         None,
     );
     assert!(out.contains("1 pending message(s)"), "{out}");
-    let mut s = Server::start_in(dir, &config(port));
+    let mut s = Server::spawn_in(dir, &config(port));
     s.key = admin;
-    let items = outbox(&s).await;
+    let items = s.outbox_items("?limit=100").await;
     assert_eq!(items[0]["status"], "dead");
     let reason = items[0]["last_error"].as_str().unwrap();
     assert!(
@@ -226,12 +190,7 @@ async fn abandon_gives_up_mail_sealed_with_a_lost_key_and_serve_starts_again() {
         "{reason}"
     );
     // Its body was erased: a retry is refused clearly.
-    let res = s
-        .admin_post(
-            &format!("/v1/default/outbox/{}/retry", items[0]["id"]),
-            json!({}),
-        )
-        .await;
+    let res = s.retry_outbox(&items[0]["id"]).await;
     assert_eq!(res.status(), 409);
     let body: Value = res.json().await.unwrap();
     assert!(
@@ -243,9 +202,7 @@ async fn abandon_gives_up_mail_sealed_with_a_lost_key_and_serve_starts_again() {
     );
     // New mail is sealed with the new key and goes out.
     s.add_person("lee", "lee@example.com", None).await;
-    let res = s
-        .post("/v1/default/recovery", json!({"login": "lee"}))
-        .await;
+    let res = s.request_reset("lee").await;
     assert_eq!(res.status(), 202);
     let mta = SmtpServer::start_on(port, &Default::default());
     let mail = mta.wait_received(1, 20).await;
@@ -261,30 +218,27 @@ async fn a_message_this_instance_cannot_open_is_dead_with_the_reason_and_never_s
     // starts while the outbox is empty, then A queues mail that only A can open. Whichever
     // instance claims it, B must not send it: it marks it dead with a reason that names the key.
     let mta = SmtpServer::start(&Default::default());
-    let a = Server::start(&config(free_port()));
+    let a = Server::spawn(&config(free_port()));
     a.add_person("max", "max@example.com", None).await;
     let db = a.dir.path().join("resetd.db");
     let b_keys = tempfile::tempdir().unwrap();
     let b_key_file = b_keys.path().join("b.key");
     let b = Server::start_env(
         tempfile::tempdir().unwrap(),
-        &format!(
-            "database_url = \"sqlite://{}\"\n{}",
-            db.display(),
-            config(mta.port)
-        ),
+        config(mta.port)
+            .database_url(&format!("sqlite://{}", db.display()))
+            .toml(),
         "info",
         &[("RESETD_OUTBOX_KEY_FILE", b_key_file.to_str().unwrap())],
     );
     assert!(b_key_file.exists(), "B made a key of its own");
-    let res = a
-        .post("/v1/default/recovery", json!({"login": "max"}))
-        .await;
+    let res = a.request_reset("max").await;
     assert_eq!(res.status(), 202);
-    let items = wait_outbox(&a, "a dead email", |items| {
-        items.len() == 1 && items[0]["status"] == "dead"
-    })
-    .await;
+    let items = a
+        .wait_outbox(20, "a dead email", |items| {
+            items.len() == 1 && items[0]["status"] == "dead"
+        })
+        .await;
     let reason = items[0]["last_error"].as_str().unwrap();
     assert!(
         reason.contains("sealed with outbox key")
@@ -295,12 +249,7 @@ async fn a_message_this_instance_cannot_open_is_dead_with_the_reason_and_never_s
     assert!(b.log().contains("cannot be opened"), "B logged why");
     // Its sealed body was kept (only its key is missing), so it may be retried: once the key
     // is restored where it is claimed, it goes out.
-    let res = a
-        .admin_post(
-            &format!("/v1/default/outbox/{}/retry", items[0]["id"]),
-            json!({}),
-        )
-        .await;
+    let res = a.retry_outbox(&items[0]["id"]).await;
     assert_eq!(res.status(), 204);
 }
 
@@ -310,7 +259,7 @@ async fn mail_queued_in_clear_by_an_older_version_is_sealed_at_start_and_still_d
         return;
     }
     let port = free_port();
-    let s = Server::start(&config(port));
+    let s = Server::spawn(&config(port));
     let admin = s.key.clone();
     let dir = s.stop();
     // As a version before sealing left it: a pending reset email with its link in clear.
@@ -335,7 +284,7 @@ async fn mail_queued_in_clear_by_an_older_version_is_sealed_at_start_and_still_d
     )
     .unwrap();
     drop(conn);
-    let mut s = Server::start_in(dir, &config(port));
+    let mut s = Server::spawn_in(dir, &config(port));
     s.key = admin;
     assert!(
         s.log().contains("sealed pending email queued in clear"),
@@ -356,7 +305,7 @@ async fn mail_queued_in_clear_by_an_older_version_is_sealed_at_start_and_still_d
     let mta = SmtpServer::start_on(port, &Default::default());
     let mail = mta.wait_received(1, 20).await;
     assert_eq!(token_from_mail(&mail[0].raw), secret);
-    wait_outbox(&s, "the legacy email sent", |items| {
+    s.wait_outbox(20, "the legacy email sent", |items| {
         items.len() == 1 && items[0]["status"] == "sent"
     })
     .await;

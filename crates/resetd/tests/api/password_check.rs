@@ -10,7 +10,8 @@
 
 use std::time::{Duration, Instant};
 
-use crate::helpers::{Server, FAST_ARGON, NO_LIMITS};
+use crate::helpers::config::TestConfig;
+use crate::helpers::Server;
 use serde_json::{json, Value};
 
 /// A 108-character keyboard walk: among the costliest inputs for zxcvbn (about 50 ms each on
@@ -41,20 +42,17 @@ async fn assert_retry_problem(res: reqwest::Response, status: u16, slug: &str) {
 
 #[tokio::test]
 async fn password_checks_are_limited_per_ip_with_429_and_retry_after_on_native_and_unleash() {
-    let s = Server::start(&format!(
-        "{FAST_ARGON}[http]\npassword_check_per_minute = 6\npassword_check_burst = 3\n\
-         [dialects.unleash]\nenabled = true\ntenant = \"default\"\nunleash_url = \"https://u.example.com/\"\n"
-    ));
-    let check = || {
-        s.http
-            .post(s.url("/v1/default/password/check"))
-            .json(&json!({"password": "violet tangerine orbit 7"}))
-            .send()
-    };
+    let s = Server::spawn(
+        &TestConfig::new()
+            .fast_argon()
+            .password_check_limit(6, 3)
+            .unleash(UNLEASH_UI),
+    );
+    let check = || s.check_password(json!({"password": "violet tangerine orbit 7"}));
     for _ in 0..3 {
-        assert_eq!(check().await.unwrap().status(), 200);
+        assert_eq!(check().await.status(), 200);
     }
-    assert_retry_problem(check().await.unwrap(), 429, "rate-limited").await;
+    assert_retry_problem(check().await, 429, "rate-limited").await;
     // Unleash's validate-password is the same anonymous check and shares the bucket; its 429 is
     // Unleash's own (as for its password-email).
     let res = s
@@ -69,12 +67,7 @@ async fn password_checks_are_limited_per_ip_with_429_and_retry_after_on_native_a
     let body: Value = res.json().await.unwrap();
     assert_eq!(body["name"], "RateLimitError", "{body}");
     // The other limits are separate: a reset request still goes through.
-    assert_eq!(
-        s.post("/v1/default/recovery", json!({"login": "x"}))
-            .await
-            .status(),
-        202
-    );
+    assert_eq!(s.request_reset("x").await.status(), 202);
 }
 
 /// Sends `n` checks at once (every fourth through Unleash's `validate-password`) and returns
@@ -116,15 +109,13 @@ async fn burst(s: &Server, n: usize) -> Vec<(bool, u16, bool, Option<String>, St
     out
 }
 
-const UNLEASH: &str =
-    "[dialects.unleash]\nenabled = true\ntenant = \"default\"\nunleash_url = \"https://u.example.com/\"\n";
+/// The Unleash UI of these tests.
+const UNLEASH_UI: &str = "https://u.example.com/";
 
 #[tokio::test]
 async fn password_checks_past_the_pool_are_shed_with_503_and_retry_after_in_each_surfaces_shape() {
     // One thread checking and two waiting: 64 checks at once overflow it.
-    let s = Server::start(&format!(
-        "{FAST_ARGON}{NO_LIMITS}[hashing]\nworkers = 1\nqueue = 2\n{UNLEASH}"
-    ));
+    let s = Server::spawn(&TestConfig::fast().hashing(Some(1), 2).unleash(UNLEASH_UI));
     let answers = burst(&s, 64).await;
     let (mut ok, mut shed) = (0, 0);
     for (unleash, status, retry, ct, text) in &answers {
@@ -148,9 +139,7 @@ async fn password_checks_past_the_pool_are_shed_with_503_and_retry_after_in_each
     println!("64 checks at once: {ok} checked, {shed} shed with 503");
     assert!(ok > 0 && shed > 0, "checked {ok}, shed {shed}");
     // The pool drains and the server checks again.
-    let res = s
-        .post("/v1/default/password/check", json!({"password": costly()}))
-        .await;
+    let res = s.check_password(json!({"password": costly()})).await;
     assert_eq!(res.status(), 200);
     assert!(!s.log().contains("ERROR"), "{}", s.log());
 }
@@ -158,7 +147,7 @@ async fn password_checks_past_the_pool_are_shed_with_503_and_retry_after_in_each
 #[tokio::test]
 async fn password_checks_from_8_clients_leave_healthz_fast() {
     // The default pool (one thread per CPU, 64 waiting), as in the issue's measurement.
-    let s = Server::start(&format!("{FAST_ARGON}{NO_LIMITS}"));
+    let s = Server::spawn(&TestConfig::fast());
     let url = s.url("/v1/default/password/check");
     let body = json!({"password": costly()});
     // What one check costs, unloaded.

@@ -15,6 +15,7 @@
 )]
 
 use crate::helpers;
+use crate::helpers::config::TestConfig;
 
 use std::io::Read;
 use std::net::{IpAddr, SocketAddr};
@@ -120,21 +121,13 @@ async fn every_address_of_one_ipv6_64_shares_one_limit() {
 #[tokio::test]
 async fn an_ipv6_client_of_the_real_binary_is_limited() {
     let s = helpers::Server::start_listening(
-        &format!(
-            "{}[http]\nrecovery_per_minute = 1\nrecovery_burst = 3\n",
-            helpers::FAST_ARGON
-        ),
+        TestConfig::new().fast_argon().recovery_limit(1, 3).toml(),
         "[::1]:0",
     );
     assert!(s.base.starts_with("http://[::1]:"), "{}", s.base);
     let mut statuses = Vec::new();
     for _ in 0..5 {
-        let res = s
-            .post(
-                "/v1/default/recovery",
-                serde_json::json!({"login": "nobody"}),
-            )
-            .await;
+        let res = s.request_reset("nobody").await;
         statuses.push(res.status().as_u16());
     }
     assert_eq!(statuses, [202, 202, 202, 429, 429]);
@@ -230,11 +223,8 @@ fn run_in_private_netns(dir: &Path, config: &str) -> Option<serde_json::Value> {
 fn addresses_of_one_ipv6_64_share_one_limit_on_the_real_binary() {
     let dir = tempfile::tempdir().unwrap();
     // 6 a minute: one token back every 10 s, far longer than the few ms the requests take.
-    let config = format!(
-        "{}[http]\nrecovery_per_minute = 6\nrecovery_burst = 3\n",
-        helpers::FAST_ARGON
-    );
-    let Some(result) = run_in_private_netns(dir.path(), &config) else {
+    let config = TestConfig::new().fast_argon().recovery_limit(6, 3);
+    let Some(result) = run_in_private_netns(dir.path(), config.toml()) else {
         return;
     };
     assert!(

@@ -24,7 +24,8 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::helpers::{token_from_mail, Server, FAST_ARGON, NO_LIMITS};
+use crate::helpers::config::TestConfig;
+use crate::helpers::{token_from_mail, Server};
 use resetd_core::model::{
     Clock, MessageKind, NewAudit, NewMessage, OutboxMessage, OutboxStatus, SystemClock,
 };
@@ -52,7 +53,7 @@ impl Cluster {
     /// Starts three instances on a new schema with `config` and the log filter `log`, or returns
     /// `None` when PostgreSQL is unavailable (see the module doc). The first instance migrates
     /// the schema and prints the bootstrap key; the other two then start at the same time.
-    async fn start(config: &str, log: &str) -> Option<Cluster> {
+    async fn start(config: &TestConfig, log: &str) -> Option<Cluster> {
         let server = testing::server_url().await?;
         let schema = TestSchema::new(&server);
         let url = format!("{}&{POOL}", schema.url);
@@ -99,9 +100,9 @@ impl Cluster {
     }
 }
 
-async fn start_blocking(url: &str, config: &str, log: &str) -> Server {
-    let (url, config, log) = (url.to_owned(), config.to_owned(), log.to_owned());
-    tokio::task::spawn_blocking(move || Server::start_on(&url, &config, &log))
+async fn start_blocking(url: &str, config: &TestConfig, log: &str) -> Server {
+    let (url, config, log) = (url.to_owned(), config.clone(), log.to_owned());
+    tokio::task::spawn_blocking(move || Server::start_on(&url, config.toml(), &log))
         .await
         .expect("start resetd")
 }
@@ -192,14 +193,12 @@ fn strong_password(i: usize) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_token_completed_on_three_instances_at_once_succeeds_exactly_once() {
-    let Some(cluster) = Cluster::start(&format!("{FAST_ARGON}{NO_LIMITS}"), "info").await else {
+    let Some(cluster) = Cluster::start(&TestConfig::fast(), "info").await else {
         return;
     };
     let s = &cluster.servers;
     s[0].add_person("alice", "alice@example.com", None).await;
-    let res = s[1]
-        .post("/v1/default/recovery", json!({"login": "alice"}))
-        .await;
+    let res = s[1].request_reset("alice").await;
     assert_eq!(res.status(), 202);
     let mail = wait_until(
         20,
@@ -251,19 +250,9 @@ async fn a_token_completed_on_three_instances_at_once_succeeds_exactly_once() {
     let winner = winners[0];
     let loser = (winner + 1) % 50;
     for server in s {
-        let ok = server
-            .post(
-                "/v1/default/authenticate",
-                json!({"login": "alice", "password": strong_password(winner)}),
-            )
-            .await;
+        let ok = server.authenticate("alice", &strong_password(winner)).await;
         assert_eq!(ok.status(), 200);
-        let bad = server
-            .post(
-                "/v1/default/authenticate",
-                json!({"login": "alice", "password": strong_password(loser)}),
-            )
-            .await;
+        let bad = server.authenticate("alice", &strong_password(loser)).await;
         assert_eq!(bad.status(), 401);
     }
     let changed = cluster
@@ -286,7 +275,7 @@ async fn a_token_completed_on_three_instances_at_once_succeeds_exactly_once() {
 async fn the_outbox_is_split_between_instances_and_survives_a_killed_one() {
     // A short lease, so the killed instance's claims come back within seconds; debug logs of
     // the mail crate, so every delivery (not only reset links) is logged with its outbox id.
-    let config = format!("{FAST_ARGON}{NO_LIMITS}[mail.worker]\nlease_secs = 6\n");
+    let config = TestConfig::fast().lease_secs(6);
     let Some(mut cluster) = Cluster::start(&config, "info,resetd_mail=debug").await else {
         return;
     };
@@ -536,7 +525,7 @@ async fn the_outbox_is_split_between_instances_and_survives_a_killed_one() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn cool_down_and_lockout_hold_across_instances() {
-    let Some(cluster) = Cluster::start(&format!("{FAST_ARGON}{NO_LIMITS}"), "info").await else {
+    let Some(cluster) = Cluster::start(&TestConfig::fast(), "info").await else {
         return;
     };
     let s = &cluster.servers;
@@ -619,14 +608,7 @@ async fn cool_down_and_lockout_hold_across_instances() {
         assert_eq!(status.expect("task"), 401);
     }
     for server in s {
-        let res = server
-            .http
-            .get(server.url(&format!("/v1/default/people/{bob}")))
-            .bearer_auth(&server.key)
-            .send()
-            .await
-            .unwrap();
-        let p: Value = res.json().await.unwrap();
+        let p = server.person_json(&bob).await;
         assert_eq!(
             (p["failed_logins"].as_u64(), p["locked"].as_bool()),
             (Some(9), Some(false)),
@@ -637,10 +619,7 @@ async fn cool_down_and_lockout_hold_across_instances() {
     assert_eq!(wrong(10).await, 401);
     for server in s {
         let res = server
-            .post(
-                "/v1/default/authenticate",
-                json!({"login": "bob", "password": "a long and memorable passphrase"}),
-            )
+            .authenticate("bob", "a long and memorable passphrase")
             .await;
         assert_eq!(res.status(), 423, "locked on every instance");
         assert!(res.headers().contains_key("retry-after"));
@@ -662,7 +641,7 @@ async fn three_instances_starting_at_once_migrate_one_empty_schema() {
     };
     let schema = TestSchema::new(&server);
     let url = format!("{}&{POOL}", schema.url);
-    let config = format!("{FAST_ARGON}{NO_LIMITS}");
+    let config = TestConfig::fast();
     let started = Instant::now();
     let (a, b, c) = tokio::join!(
         start_blocking(&url, &config, "info"),
@@ -698,14 +677,7 @@ async fn three_instances_starting_at_once_migrate_one_empty_schema() {
         .add_person("carol", "carol@example.com", None)
         .await;
     for s in &servers {
-        let res = s
-            .http
-            .get(s.url(&format!("/v1/default/people/{id}")))
-            .bearer_auth(&s.key)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(res.status(), 200);
+        assert_eq!(s.person(&id).await.status(), 200);
     }
     // `resetd migrate`, run three times at once against the live schema, changes nothing.
     let runs: Vec<_> = (0..3)

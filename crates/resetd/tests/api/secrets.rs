@@ -10,13 +10,13 @@
     clippy::unimplemented
 )]
 
+use crate::helpers::config::TestConfig;
 use crate::helpers::dialect::link_param;
-use crate::helpers::{secret_in_log, token_from_mail, Server, FAST_ARGON, NO_LIMITS};
-use serde_json::{json, Value};
+use crate::helpers::page::Browser;
+use crate::helpers::{secret_in_log, token_from_mail, Server};
+use serde_json::json;
 
 const OLD: &str = "violet tangerine orbit 7";
-const PEOPLE: &str = "/alfresco/api/-default-/public/alfresco/versions/1/people";
-const CRAFTER: &str = "/crafter-profile/api/1/profile";
 
 /// A distinct new password per surface (a number, not the login: the policy refuses passwords
 /// that contain the person's own login).
@@ -25,26 +25,13 @@ fn new_password(surface: &str) -> String {
     format!("lunar cobalt meadow {n}")
 }
 
-/// Creates an API key of `default` through the admin API; returns (id, key).
-async fn api_key(s: &Server, name: &str) -> (String, String) {
-    let res = s
-        .admin_post("/v1/default/api-keys", json!({ "name": name }))
-        .await;
-    assert_eq!(res.status(), 201);
-    let v: Value = res.json().await.unwrap();
-    (
-        v["id"].as_str().unwrap().to_owned(),
-        v["key"].as_str().unwrap().to_owned(),
-    )
-}
-
 #[tokio::test]
 async fn no_password_token_or_key_used_on_any_surface_reaches_logs_audit_or_metrics() {
-    let base = format!("{FAST_ARGON}{NO_LIMITS}");
-    let first = Server::start(&base);
+    let base = TestConfig::fast();
+    let first = Server::spawn(&base);
     let admin = first.key.clone();
-    let (payabli_id, payabli_key) = api_key(&first, "payhub").await;
-    let (_, app_key) = api_key(&first, "apps").await;
+    let (payabli_id, payabli_key) = first.api_key("payhub").await;
+    let (_, app_key) = first.api_key("apps").await;
     let mut ids = std::collections::HashMap::new();
     for who in ["nat", "pag", "alf", "unl", "pay", "cra", "emp"] {
         let id = first
@@ -52,30 +39,8 @@ async fn no_password_token_or_key_used_on_any_surface_reaches_logs_audit_or_metr
             .await;
         ids.insert(who, id);
     }
-    let res = first
-        .admin_post(
-            "/v1/default/clients",
-            json!({"name": "portal", "link_template": "https://portal.example.com/reset?token={token}",
-                   "allowed_prefixes": ["https://portal.example.com/account/"]}),
-        )
-        .await;
-    assert_eq!(res.status(), 201, "{}", res.text().await.unwrap());
-    let dir = first.stop();
-    let mut s = Server::start_in(
-        dir,
-        &format!(
-            "{base}\
-             [dialects.alfresco]\nenabled = true\ntenant = \"default\"\nnetwork = \"-default-\"\n\
-             [dialects.alfresco.clients.share]\n\
-             reset_password_page_url = \"https://share.example.com/share/page/reset-password\"\n\
-             [dialects.unleash]\nenabled = true\ntenant = \"default\"\n\
-             unleash_url = \"https://unleash.example.com/\"\n\
-             [dialects.payabli]\nenabled = true\ntenant = \"default\"\nrequest_tokens = [\"{payabli_id}\"]\n\
-             [dialects.crafter]\nenabled = true\ntenant = \"default\"\n\
-             [dialects.empowerid]\nenabled = true\ntenant = \"default\"\n"
-        ),
-    );
-    s.key = admin.clone();
+    first.add_portal_client().await;
+    let s = first.restart(&base.every_dialect(&payabli_id));
     let mut tokens = Vec::new();
     let mail = |who: &'static str| {
         let s = &s;
@@ -88,196 +53,87 @@ async fn no_password_token_or_key_used_on_any_surface_reaches_logs_audit_or_metr
 
     // Native.
     let token = s.reset_token("nat", "nat@example.com", 1).await;
-    let res = s
-        .post(
-            &format!("/v1/default/recovery/{token}"),
-            json!({"password": new_password("nat")}),
-        )
-        .await;
+    let res = s.complete_reset(&token, &new_password("nat")).await;
     assert_eq!(res.status(), 204);
     tokens.push(token);
 
     // Hosted page: the forgot form, then the emailed token through the native API.
-    let http = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
-    let form = http.get(s.url("/forgot/default")).send().await.unwrap();
-    let csrf = form
-        .headers()
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|v| v.to_str().ok()?.strip_prefix("resetd_csrf="))
-        .map(|v| v.split(';').next().unwrap().to_owned())
-        .next()
-        .unwrap();
-    let res = http
-        .post(s.url("/forgot/default"))
-        .header("cookie", format!("resetd_csrf={csrf}"))
-        .header("origin", &s.base)
-        .form(&[("login", "pag"), ("csrf", &csrf)])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 303);
+    let mut page = Browser::new(&s);
+    assert_eq!(page.forgot("default", "pag").await.status, 303);
+    let csrf = page.csrf();
     let token = token_from_mail(&mail("pag").await);
-    let res = s
-        .post(
-            &format!("/v1/default/recovery/{token}"),
-            json!({"password": new_password("pag")}),
-        )
-        .await;
+    let res = s.complete_reset(&token, &new_password("pag")).await;
     assert_eq!(res.status(), 204);
     tokens.push(token);
     tokens.push(csrf);
 
     // Alfresco.
-    let res = s
-        .post(
-            &format!("{PEOPLE}/alf/request-password-reset"),
-            json!({"client": "share"}),
-        )
-        .await;
+    let res = s.alfresco_request_reset("alf", "share").await;
     assert_eq!(res.status(), 202);
     let m = mail("alf").await;
     let (key, id) = (link_param(&m, "key="), link_param(&m, "id="));
     let res = s
-        .post(
-            &format!("{PEOPLE}/alf/reset-password"),
-            json!({"password": new_password("alf"), "id": id, "key": key}),
-        )
+        .alfresco_reset_password("alf", &new_password("alf"), &id, &key)
         .await;
     assert_eq!(res.status(), 202);
     tokens.push(key);
 
     // Unleash.
-    let res = s
-        .post(
-            "/auth/reset/password-email",
-            json!({"email": "unl@example.com"}),
-        )
-        .await;
+    let res = s.unleash_password_email("unl@example.com").await;
     assert_eq!(res.status(), 200);
     let token = token_from_mail(&mail("unl").await);
-    let res = s
-        .post(
-            "/auth/reset/password",
-            json!({"token": token, "password": new_password("unl")}),
-        )
-        .await;
+    let res = s.unleash_reset_password(&token, &new_password("unl")).await;
     assert_eq!(res.status(), 200);
     tokens.push(token);
 
     // Payabli: the request, then the emailed token through the native API.
-    let res = s
-        .http
-        .post(s.url("/api/User/authreset"))
-        .header("requestToken", &payabli_key)
-        .json(&json!({"email": "pay@example.com"}))
-        .send()
-        .await
-        .unwrap();
+    let res = s.payabli_authreset(&payabli_key, "pay@example.com").await;
     assert_eq!(res.status(), 200);
     let token = token_from_mail(&mail("pay").await);
-    let res = s
-        .post(
-            &format!("/v1/default/recovery/{token}"),
-            json!({"password": new_password("pay")}),
-        )
-        .await;
+    let res = s.complete_reset(&token, &new_password("pay")).await;
     assert_eq!(res.status(), 204);
     tokens.push(token);
 
     // Crafter Profile.
     let oid = &ids["cra"][..24];
     let res = s
-        .http
-        .post(s.url(&format!("{CRAFTER}/{oid}/reset_password")))
-        .form(&[
-            ("accessTokenId", app_key.as_str()),
-            (
-                "resetPasswordUrl",
-                "https://portal.example.com/account/reset",
-            ),
-        ])
-        .send()
-        .await
-        .unwrap();
+        .crafter_reset_password(oid, &app_key, "https://portal.example.com/account/reset")
+        .await;
     assert_eq!(res.status(), 200, "{}", res.text().await.unwrap());
     let token = link_param(&mail("cra").await, "tokenId=");
     let res = s
-        .http
-        .post(s.url(&format!("{CRAFTER}/change_password")))
-        .form(&[
-            ("accessTokenId", app_key.as_str()),
-            ("resetTokenId", token.as_str()),
-            ("newPassword", new_password("cra").as_str()),
-        ])
-        .send()
-        .await
-        .unwrap();
+        .crafter_change_password(&app_key, &token, &new_password("cra"))
+        .await;
     assert_eq!(res.status(), 200, "{}", res.text().await.unwrap());
     tokens.push(token);
 
     // EmpowerID: an administrative set.
-    let person: Value = s
-        .http
-        .get(s.url(&format!("/v1/default/people/{}", ids["emp"])))
-        .bearer_auth(&admin)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let person = s.tenant("default", &admin).person_json(&ids["emp"]).await;
     let res = s
-        .http
-        .post(s.url("/api/services/v1/PasswordPolicy/ResetPassword"))
-        .header("X-EmpowerID-API-Key", &app_key)
-        .bearer_auth(&app_key)
-        .json(&json!({"PersonID": person["number"], "Password": new_password("emp")}))
-        .send()
-        .await
-        .unwrap();
+        .empowerid_reset_password(
+            &app_key,
+            &app_key,
+            json!({"PersonID": person["number"], "Password": new_password("emp")}),
+        )
+        .await;
     assert_eq!(res.status(), 200, "{}", res.text().await.unwrap());
 
     // Every reset took effect, so the secrets really went through the server.
     for who in ["nat", "pag", "alf", "unl", "pay", "cra", "emp"] {
-        let res = s
-            .post(
-                "/v1/default/authenticate",
-                json!({"login": who, "password": new_password(who)}),
-            )
-            .await;
+        let res = s.authenticate(who, &new_password(who)).await;
         assert_eq!(res.status(), 200, "{who}");
     }
     // Failure paths: a wrong password, a well-formed but unknown key, a used token.
     let wrong = "lunar cobalt meadow wrong guess";
-    s.post(
-        "/v1/default/authenticate",
-        json!({"login": "nat", "password": wrong}),
-    )
-    .await;
+    s.authenticate("nat", wrong).await;
     let bogus_key = format!("rsd_{}", "Q".repeat(43));
-    s.http
-        .get(s.url("/v1/default/audit"))
-        .bearer_auth(&bogus_key)
-        .send()
-        .await
-        .unwrap();
-    s.post(
-        &format!("/v1/default/recovery/{}", tokens[0]),
-        json!({"password": new_password("again")}),
-    )
-    .await;
+    s.tenant("default", &bogus_key).audit("").await;
+    s.complete_reset(&tokens[0], &new_password("again")).await;
 
     let audit = s
-        .http
-        .get(s.url("/v1/default/audit?limit=1000"))
-        .bearer_auth(&admin)
-        .send()
+        .tenant("default", &admin)
+        .audit("?limit=1000")
         .await
-        .unwrap()
         .text()
         .await
         .unwrap();

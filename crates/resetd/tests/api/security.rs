@@ -10,7 +10,8 @@ use crate::helpers;
 
 use std::time::{Duration, Instant};
 
-use crate::helpers::{Server, FAST_ARGON, NO_LIMITS};
+use crate::helpers::config::TestConfig;
+use crate::helpers::Server;
 use serde_json::{json, Value};
 
 const GOOD: &str = "violet tangerine orbit 7";
@@ -30,14 +31,12 @@ async fn shape(res: reqwest::Response) -> (u16, Vec<(String, String)>, String) {
 
 #[tokio::test]
 async fn reset_requests_look_the_same_for_known_unknown_disabled_and_cooling_down_accounts() {
-    let s = Server::start(&format!("{FAST_ARGON}{NO_LIMITS}"));
+    let s = Server::spawn(&TestConfig::fast());
     s.add_person("known", "known@example.com", Some(GOOD)).await;
     let off = s.add_person("off", "off@example.com", None).await;
-    s.admin_post(&format!("/v1/default/people/{off}/disable"), json!({}))
-        .await;
+    s.disable_person(&off).await;
     // Put "known" into its cool-down.
-    s.post("/v1/default/recovery", json!({"login": "known"}))
-        .await;
+    s.request_reset("known").await;
     s.wait_mails("reset_link", "known@example.com", 1).await;
 
     let bodies = [
@@ -47,11 +46,11 @@ async fn reset_requests_look_the_same_for_known_unknown_disabled_and_cooling_dow
         json!({"email": "known@example.com"}),
         json!({"email": "nobody@example.com"}),
     ];
-    let reference = shape(s.post("/v1/default/recovery", bodies[0].clone()).await).await;
+    let reference = shape(s.request_reset_with(bodies[0].clone()).await).await;
     assert_eq!(reference.0, 202);
     for b in &bodies[1..] {
         assert_eq!(
-            shape(s.post("/v1/default/recovery", b.clone()).await).await,
+            shape(s.request_reset_with(b.clone()).await).await,
             reference,
             "{b}"
         );
@@ -65,7 +64,7 @@ async fn reset_requests_look_the_same_for_known_unknown_disabled_and_cooling_dow
 async fn reset_request_latency_does_not_depend_on_the_account() {
     // A coarse guard in the suite; the statistical proof over 2,000 requests is the bench's and
     // the security issue's. Medians of interleaved requests must be close.
-    let s = Server::start(&format!("{FAST_ARGON}{NO_LIMITS}"));
+    let s = Server::spawn(&TestConfig::fast());
     s.add_person("timing", "timing@example.com", Some(GOOD))
         .await;
     let (mut known, mut unknown) = (Vec::new(), Vec::new());
@@ -76,12 +75,7 @@ async fn reset_request_latency_does_not_depend_on_the_account() {
             ("no-such-user", &mut unknown)
         };
         let t = Instant::now();
-        assert_eq!(
-            s.post("/v1/default/recovery", json!({"login": login}))
-                .await
-                .status(),
-            202
-        );
+        assert_eq!(s.request_reset(login).await.status(), 202);
         into.push(t.elapsed().as_micros() as f64);
     }
     let median = |v: &mut Vec<f64>| {
@@ -95,7 +89,7 @@ async fn reset_request_latency_does_not_depend_on_the_account() {
 
 #[tokio::test]
 async fn bad_input_gets_a_clear_problem_never_a_500() {
-    let s = Server::start(&format!("{FAST_ARGON}{NO_LIMITS}"));
+    let s = Server::spawn(&TestConfig::fast());
     let cases: Vec<(reqwest::RequestBuilder, u16, &str)> = vec![
         (
             s.http
@@ -241,17 +235,12 @@ async fn bad_input_gets_a_clear_problem_never_a_500() {
         assert_eq!(body["status"], status);
     }
     // Nothing stored was harmed: the service still works.
-    assert_eq!(
-        s.post("/v1/default/recovery", json!({"login": "x"}))
-            .await
-            .status(),
-        202
-    );
+    assert_eq!(s.request_reset("x").await.status(), 202);
 }
 
 #[tokio::test]
 async fn errors_never_echo_the_password() {
-    let s = Server::start(&format!("{FAST_ARGON}{NO_LIMITS}"));
+    let s = Server::spawn(&TestConfig::fast());
     let res = s
         .http
         .post(s.url("/v1/default/password/check"))
@@ -266,18 +255,11 @@ async fn errors_never_echo_the_password() {
 
 #[tokio::test]
 async fn per_ip_rate_limit_answers_429_with_retry_after() {
-    let s = Server::start(&format!(
-        "{FAST_ARGON}[http]\nrecovery_per_minute = 6\nrecovery_burst = 3\n"
-    ));
+    let s = Server::spawn(&TestConfig::new().fast_argon().recovery_limit(6, 3));
     for _ in 0..3 {
-        assert_eq!(
-            s.post("/v1/default/recovery", json!({"login": "x"}))
-                .await
-                .status(),
-            202
-        );
+        assert_eq!(s.request_reset("x").await.status(), 202);
     }
-    let limited = s.post("/v1/default/recovery", json!({"login": "x"})).await;
+    let limited = s.request_reset("x").await;
     assert_eq!(limited.status(), 429);
     let retry: u64 = limited.headers()["retry-after"]
         .to_str()
@@ -289,7 +271,12 @@ async fn per_ip_rate_limit_answers_429_with_retry_after() {
 
 #[tokio::test]
 async fn argon2_flood_is_shed_with_503_and_retry_after() {
-    let s = Server::start(&format!("[argon2]\nm_cost = 65536\nt_cost = 3\np_cost = 1\n[hashing]\nworkers = 1\nqueue = 2\n{NO_LIMITS}"));
+    let s = Server::spawn(
+        &TestConfig::new()
+            .argon2(65536, 3, 1)
+            .hashing(Some(1), 2)
+            .no_limits(),
+    );
     let mut tasks = Vec::new();
     for i in 0..24 {
         let (http, url) = (s.http.clone(), s.url("/v1/default/authenticate"));
@@ -319,38 +306,21 @@ async fn argon2_flood_is_shed_with_503_and_retry_after() {
 
 #[tokio::test]
 async fn secrets_never_reach_logs_audit_or_metrics() {
-    let s = Server::start(&format!("{FAST_ARGON}{NO_LIMITS}"));
+    let s = Server::spawn(&TestConfig::fast());
     s.add_person("sec", "sec@example.com", Some(GOOD)).await;
     let token = s.reset_token("sec", "sec@example.com", 1).await;
     let next = "lunar cobalt meadow 55";
-    s.post(
-        &format!("/v1/default/recovery/{token}"),
-        json!({"password": next}),
-    )
-    .await;
-    s.post(
-        "/v1/default/authenticate",
-        json!({"login": "sec", "password": "a wrong guess here"}),
-    )
-    .await;
+    s.complete_reset(&token, next).await;
+    s.authenticate("sec", "a wrong guess here").await;
     let key: Value = s
-        .admin_post("/v1/default/api-keys", json!({"name": "x"}))
+        .create_api_key(json!({"name": "x"}))
         .await
         .json()
         .await
         .unwrap();
     let new_key = key["key"].as_str().unwrap().to_owned();
     let metrics = s.mgmt_get("/metrics").await.text().await.unwrap();
-    let audit = s
-        .http
-        .get(s.url("/v1/default/audit"))
-        .bearer_auth(&s.key)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let audit = s.audit("").await.text().await.unwrap();
     tokio::time::sleep(Duration::from_millis(300)).await;
     let logs = s.stderr.lock().unwrap().clone();
     // The demo file transport logs the reset link on purpose (mail.transport = "file" only);

@@ -15,8 +15,9 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
+use crate::helpers::config::TestConfig;
 use crate::helpers::surfaces::{
-    check_shape, forbidden_in, world, Shape, World, CRAFTER, PEOPLE, SECRET,
+    check_shape, forbidden_in, world_with, Shape, World, CRAFTER, PEOPLE, SECRET,
 };
 use serde_json::{json, Value};
 
@@ -250,25 +251,8 @@ async fn slowpoke(w: &World) -> (String, i64) {
     let id =
         w.s.add_person("slowpoke", "slowpoke@example.com", Some(SLOWPOKE_PASSWORD))
             .await;
-    let res = w
-        .s
-        .admin_post(
-            "/v1/default/clients",
-            json!({"name": "portal", "link_template": "https://portal.example.com/reset?token={token}",
-                   "allowed_prefixes": ["https://portal.example.com/account/"]}),
-        )
-        .await;
-    assert_eq!(res.status(), 201);
-    let p: Value =
-        w.s.http
-            .get(w.s.url(&format!("/v1/default/people/{id}")))
-            .bearer_auth(&w.s.key)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+    w.s.add_portal_client().await;
+    let p = w.s.person_json(&id).await;
     (id[..24].to_owned(), p["number"].as_i64().unwrap())
 }
 
@@ -301,30 +285,16 @@ async fn nothing_stored(w: &World) {
             .map(|(n, _)| n)
             .collect();
     assert!(mails.is_empty(), "mail for slowpoke: {mails:?}");
-    let found: Value =
-        w.s.http
-            .get(w.s.url("/v1/default/people?login=slowmade"))
-            .bearer_auth(&w.s.key)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+    let found = w.s.find_people("slowmade").await;
     assert_eq!(found["items"], json!([]), "a person was created");
-    let res =
-        w.s.post(
-            "/v1/default/authenticate",
-            json!({"login": "slowpoke", "password": SLOWPOKE_PASSWORD}),
-        )
-        .await;
+    let res = w.s.authenticate("slowpoke", SLOWPOKE_PASSWORD).await;
     assert_eq!(res.status(), 200, "slowpoke's password changed");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slow_or_short_bodies_get_408_in_each_surfaces_shape_within_12_s_and_nothing_else_waits() {
     let started = Instant::now();
-    let w = world("").await;
+    let w = world_with(TestConfig::fast()).await;
     let (oid, number) = slowpoke(&w).await;
     let cases = slow_cases(&w, &oid, number);
     let n = cases.len();
@@ -338,9 +308,7 @@ async fn slow_or_short_bodies_get_408_in_each_surfaces_shape_within_12_s_and_not
         for _ in 0..10 {
             let t = Instant::now();
             assert_eq!(w.s.get("/healthz").await.status(), 200);
-            let res =
-                w.s.post("/v1/default/recovery", json!({"login": "nobody"}))
-                    .await;
+            let res = w.s.request_reset("nobody").await;
             assert_eq!(res.status(), 202);
             let page = w.s.get("/forgot/default").await;
             assert_eq!(page.status(), 200);
@@ -407,7 +375,7 @@ impl SlowAnswer {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_request_past_the_request_timeout_gets_503_with_retry_after_in_each_surfaces_shape() {
-    let w = world("request_timeout_secs = 2\n").await;
+    let w = world_with(TestConfig::fast().request_timeout_secs(2)).await;
     let (oid, number) = slowpoke(&w).await;
     let mut cases = slow_cases(&w, &oid, number);
     // The people import may stream for minutes: it is not under the request timeout.

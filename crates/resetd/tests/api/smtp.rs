@@ -12,71 +12,34 @@ use crate::helpers;
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
+use crate::helpers::config::TestConfig;
 use crate::helpers::smtp::{self, free_port, Mime, Options, SmtpServer};
-use crate::helpers::{cli, Server, FAST_ARGON, NO_LIMITS};
+use crate::helpers::{cli, Server};
 use serde_json::{json, Value};
 
 const GOOD: &str = "violet tangerine orbit 7";
 const SUPPORT: &str = "helpdesk@acme.example (+49 30 1234567)";
 const SMTP_PASSWORD: &str = "smtp-pass-Xq7-never-logged";
 
-/// resetd's configuration for a test: fast Argon2, no per-IP limits, SMTP on `port`, quick
-/// retries. `smtp_extra` goes into `[mail.smtp]`, `worker_extra` into `[mail.worker]`.
-fn config(port: u16, smtp_extra: &str, worker_extra: &str) -> String {
-    format!(
-        "{FAST_ARGON}{NO_LIMITS}\
-         [mail]\ntransport = \"smtp\"\nfrom = \"Acme Accounts <accounts@acme.example>\"\n\
-         support_contact = \"{SUPPORT}\"\nproduct_name = \"Acme\"\n\
-         [mail.smtp]\nhost = \"127.0.0.1\"\nport = {port}\ntimeout_secs = 5\n{smtp_extra}\n\
-         [mail.worker]\nbase_backoff_ms = 100\nmax_backoff_ms = 1000\nlease_secs = 20\n{worker_extra}\n"
-    )
+/// resetd's configuration for a test: fast Argon2, no per-IP limits, SMTP on `port` (TLS as the
+/// test sets it), quick retries.
+fn config(port: u16) -> TestConfig {
+    TestConfig::fast()
+        .smtp(port, "Acme Accounts <accounts@acme.example>")
+        .mail("support_contact", SUPPORT)
+        .mail("product_name", "Acme")
+        .smtp_set("timeout_secs", 5u64)
+        .quick_retries(20)
 }
 
-/// A plain (no TLS) SMTP configuration.
-const PLAIN: &str = "tls = \"none\"";
-
-async fn admin_get(s: &Server, path: &str) -> Value {
-    let res = s
-        .http
-        .get(s.url(path))
-        .bearer_auth(&s.key)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 200, "GET {path}");
-    res.json().await.unwrap()
+/// [`config`] without TLS.
+fn plain(port: u16) -> TestConfig {
+    config(port).smtp_set("tls", "none")
 }
 
-async fn outbox(s: &Server, query: &str) -> Vec<Value> {
-    admin_get(s, &format!("/v1/default/outbox{query}")).await["items"]
-        .as_array()
-        .unwrap()
-        .clone()
-}
-
-/// Waits until `check` holds for the outbox (all statuses), and returns it.
-async fn wait_outbox(
-    s: &Server,
-    what: &str,
-    secs: u64,
-    check: impl Fn(&[Value]) -> bool,
-) -> Vec<Value> {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    loop {
-        let items = outbox(s, "?limit=1000").await;
-        if check(&items) {
-            return items;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the outbox never showed {what}: {items:#?}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
-async fn request_reset(s: &Server, body: Value) {
-    let res = s.post("/v1/default/recovery", body).await;
+/// Asks for a reset for `login`, expecting a 202.
+async fn ask_reset(s: &Server, login: &str) {
+    let res = s.request_reset(login).await;
     assert_eq!(res.status(), 202, "{}", res.text().await.unwrap());
 }
 
@@ -121,15 +84,14 @@ async fn reset_email_arrives_over_smtp_with_both_parts_headers_and_a_working_lin
         auth: Some("mailer:smtp-pass-Xq7-never-logged"),
         ..Default::default()
     });
-    let s = Server::start(&config(
-        mta.port,
-        &format!("{PLAIN}\nusername = \"mailer\"\npassword = \"{SMTP_PASSWORD}\""),
-        "",
-    ));
+    let s = Server::spawn(
+        &plain(mta.port)
+            .smtp_set("username", "mailer")
+            .smtp_set("password", SMTP_PASSWORD),
+    );
     s.add_person("jane", "jane@example.com", Some(GOOD)).await;
     let reg = s
-        .admin_post(
-            "/v1/default/clients",
+        .create_client(
             json!({"name": "portal", "link_template": "https://portal.acme.example/reset?token={token}"}),
         )
         .await;
@@ -196,10 +158,11 @@ async fn reset_email_arrives_over_smtp_with_both_parts_headers_and_a_working_lin
     assert!(!r.raw.contains("evil.example"));
 
     // The outbox shows the message as sent with the same Message-ID, and never its body.
-    let items = wait_outbox(&s, "the sent message", 15, |items| {
-        items.first().is_some_and(|m| m["status"] == "sent")
-    })
-    .await;
+    let items = s
+        .wait_outbox(15, "the sent message", |items| {
+            items.first().is_some_and(|m| m["status"] == "sent")
+        })
+        .await;
     assert_eq!(items.len(), 1);
     assert_eq!(items[0]["message_id"], message_id.as_str());
     assert_eq!(items[0]["kind"], "reset_link");
@@ -211,12 +174,7 @@ async fn reset_email_arrives_over_smtp_with_both_parts_headers_and_a_working_lin
     );
 
     // The link works: the token from the email completes the reset.
-    let done = s
-        .post(
-            &format!("/v1/default/recovery/{token}"),
-            json!({"password": "quiet harbour lantern 42"}),
-        )
-        .await;
+    let done = s.complete_reset(&token, "quiet harbour lantern 42").await;
     assert_eq!(done.status(), 204);
 
     // "Your password was changed" follows, over SMTP too, with the support contact line.
@@ -236,7 +194,7 @@ async fn reset_email_arrives_over_smtp_with_both_parts_headers_and_a_working_lin
     }
 
     // The server has the message a moment before resetd records it as sent.
-    wait_outbox(&s, "two sent messages", 15, |items| {
+    s.wait_outbox(15, "two sent messages", |items| {
         items.iter().filter(|m| m["status"] == "sent").count() == 2
     })
     .await;
@@ -284,16 +242,15 @@ async fn starttls_and_implicit_tls_are_verified_against_the_configured_ca() {
             auth: Some("mailer:tls-secret"),
             ..Default::default()
         });
-        let s = Server::start(&config(
-            mta.port,
-            &format!(
-                "tls = \"{resetd_mode}\"\nusername = \"mailer\"\npassword = \"tls-secret\"\nca_file = {:?}",
-                ca.display().to_string()
-            ),
-            "",
-        ));
+        let s = Server::spawn(
+            &config(mta.port)
+                .smtp_set("tls", resetd_mode)
+                .smtp_set("username", "mailer")
+                .smtp_set("password", "tls-secret")
+                .smtp_set("ca_file", ca.display().to_string()),
+        );
         s.add_person("tom", "tom@example.com", None).await;
-        request_reset(&s, json!({"login": "tom"})).await;
+        ask_reset(&s, "tom").await;
         let got = mta.wait_received(1, 15).await;
         assert_eq!(
             got[0].meta["tls"], true,
@@ -310,13 +267,14 @@ async fn starttls_and_implicit_tls_are_verified_against_the_configured_ca() {
             tls: Some(server_mode),
             ..Default::default()
         });
-        let s = Server::start(&config(mta.port, &format!("tls = \"{resetd_mode}\""), ""));
+        let s = Server::spawn(&config(mta.port).smtp_set("tls", resetd_mode));
         s.add_person("una", "una@example.com", None).await;
-        request_reset(&s, json!({"login": "una"})).await;
-        let items = wait_outbox(&s, "a failed TLS attempt", 15, |items| {
-            items.iter().any(|m| m["last_error"].is_string())
-        })
-        .await;
+        ask_reset(&s, "una").await;
+        let items = s
+            .wait_outbox(15, "a failed TLS attempt", |items| {
+                items.iter().any(|m| m["last_error"].is_string())
+            })
+            .await;
         let reason = items[0]["last_error"].as_str().unwrap();
         assert!(
             reason.to_lowercase().contains("certificate"),
@@ -328,13 +286,14 @@ async fn starttls_and_implicit_tls_are_verified_against_the_configured_ca() {
 
     // STARTTLS is required: a server that does not offer it gets nothing, in clear text or not.
     let mta = SmtpServer::start(&Options::default());
-    let s = Server::start(&config(mta.port, "tls = \"starttls\"", ""));
+    let s = Server::spawn(&config(mta.port).smtp_set("tls", "starttls"));
     s.add_person("vic", "vic@example.com", None).await;
-    request_reset(&s, json!({"login": "vic"})).await;
-    let items = wait_outbox(&s, "a failed STARTTLS attempt", 15, |items| {
-        items.iter().any(|m| m["last_error"].is_string())
-    })
-    .await;
+    ask_reset(&s, "vic").await;
+    let items = s
+        .wait_outbox(15, "a failed STARTTLS attempt", |items| {
+            items.iter().any(|m| m["last_error"].is_string())
+        })
+        .await;
     let reason = items[0]["last_error"].as_str().unwrap();
     assert!(reason.contains("STARTTLS"), "{reason}");
     assert_eq!(items[0]["status"], "pending");
@@ -348,27 +307,28 @@ async fn smtp_down_for_a_while_then_back_delivers_every_message() {
     }
     let port = free_port();
     // The server stays away for a few backoff rounds.
-    let s = Server::start(&config(
-        port,
-        &format!("{PLAIN}\npool_size = 2"),
-        "concurrency = 4",
-    ));
+    let s = Server::spawn(
+        &plain(port)
+            .smtp_set("pool_size", 2u32)
+            .worker("concurrency", 4u32),
+    );
     let people: Vec<String> = (0..20).map(|i| format!("user{i:02}@example.com")).collect();
     for (i, email) in people.iter().enumerate() {
         s.add_person(&format!("user{i:02}"), email, None).await;
     }
     for i in 0..20 {
-        request_reset(&s, json!({"login": format!("user{i:02}")})).await;
+        ask_reset(&s, &format!("user{i:02}")).await;
     }
 
     // Nothing listens: every message is queued and has failed at least once, none is lost or dead.
-    let items = wait_outbox(&s, "20 messages each tried at least once", 20, |items| {
-        items.len() == 20
-            && items
-                .iter()
-                .all(|m| m["attempts"].as_u64().unwrap() >= 1 && m["last_error"].is_string())
-    })
-    .await;
+    let items = s
+        .wait_outbox(20, "20 messages each tried at least once", |items| {
+            items.len() == 20
+                && items
+                    .iter()
+                    .all(|m| m["attempts"].as_u64().unwrap() >= 1 && m["last_error"].is_string())
+        })
+        .await;
     for m in &items {
         assert_eq!(m["status"], "pending");
         let reason = m["last_error"].as_str().unwrap_or_default();
@@ -376,7 +336,7 @@ async fn smtp_down_for_a_while_then_back_delivers_every_message() {
     }
     // Keep it down a little longer: several retry rounds.
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    assert!(outbox(&s, "?status=dead").await.is_empty());
+    assert!(s.outbox_items("?status=dead").await.is_empty());
 
     let mta = SmtpServer::start_on(port, &Options::default());
     let got = mta.wait_received(20, 30).await;
@@ -397,10 +357,11 @@ async fn smtp_down_for_a_while_then_back_delivers_every_message() {
         "{} connections for 20 messages with pool_size = 2",
         connections.len()
     );
-    let items = wait_outbox(&s, "20 sent messages", 15, |items| {
-        items.iter().filter(|m| m["status"] == "sent").count() == 20
-    })
-    .await;
+    let items = s
+        .wait_outbox(15, "20 sent messages", |items| {
+            items.iter().filter(|m| m["status"] == "sent").count() == 20
+        })
+        .await;
     let stored_ids: BTreeSet<String> = items
         .iter()
         .map(|m| m["message_id"].as_str().unwrap().to_owned())
@@ -429,14 +390,15 @@ async fn temporary_then_permanent_rejection_is_retried_then_dead_with_the_reason
         ],
         ..Default::default()
     });
-    let s = Server::start(&config(mta.port, PLAIN, ""));
+    let s = Server::spawn(&plain(mta.port));
     s.add_person("rita", "rita@example.com", None).await;
-    request_reset(&s, json!({"login": "rita"})).await;
+    ask_reset(&s, "rita").await;
 
-    let items = wait_outbox(&s, "a dead message", 20, |items| {
-        items.first().is_some_and(|m| m["status"] == "dead")
-    })
-    .await;
+    let items = s
+        .wait_outbox(20, "a dead message", |items| {
+            items.first().is_some_and(|m| m["status"] == "dead")
+        })
+        .await;
     let dead = &items[0];
     assert_eq!(
         dead["attempts"], 3,
@@ -473,8 +435,8 @@ async fn temporary_then_permanent_rejection_is_retried_then_dead_with_the_reason
         ["default", "reset_link", "rita@example.com", "dead", "3"]
     );
     assert!(cols[9].contains("554"), "{line}");
-    assert_eq!(outbox(&s, "?status=dead").await.len(), 1);
-    assert!(outbox(&s, "?status=pending").await.is_empty());
+    assert_eq!(s.outbox_items("?status=dead").await.len(), 1);
+    assert!(s.outbox_items("?status=pending").await.is_empty());
     // The counter moves right after the store records the state.
     let metrics = wait_metric(&s, "resetd_mail_dead_total", 1.0).await;
     assert_eq!(metric(&metrics, "resetd_mail_failed_total"), 2.0);
@@ -486,9 +448,7 @@ async fn temporary_then_permanent_rejection_is_retried_then_dead_with_the_reason
     // A dead message's body was erased (it held a reset link): retrying it is refused clearly,
     // through the API and the CLI, and changes nothing. (Retrying a pending message, which still
     // has its sealed body, is shown in `at_rest.rs`.)
-    let retry = s
-        .admin_post(&format!("/v1/default/outbox/{id}/retry"), json!({}))
-        .await;
+    let retry = s.retry_outbox(id).await;
     assert_eq!(retry.status(), 409);
     assert_eq!(retry.headers()["content-type"], "application/problem+json");
     let problem: serde_json::Value = retry.json().await.unwrap();
@@ -520,46 +480,33 @@ async fn temporary_then_permanent_rejection_is_retried_then_dead_with_the_reason
         err.contains("erased") && err.contains("cannot be sent again"),
         "{err}"
     );
-    let items = outbox(&s, "").await;
+    let items = s.outbox_items("").await;
     assert_eq!(
         (items[0]["status"].as_str(), items.len()),
         (Some("dead"), 1)
     );
     assert!(mta.received().is_empty());
-    let audit = admin_get(&s, "/v1/default/audit").await;
-    assert!(!audit["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .any(|e| e["kind"] == "outbox_retried"));
+    let audit = s.audit_items("").await;
+    assert!(!audit.iter().any(|e| e["kind"] == "outbox_retried"));
 
     // A message delivered later is sent; it cannot be retried either.
     s.add_person("ruth", "ruth@example.com", None).await;
-    request_reset(&s, json!({"login": "ruth"})).await;
+    ask_reset(&s, "ruth").await;
     mta.wait_received(1, 15).await;
-    let items = wait_outbox(&s, "the second message sent", 15, |items| {
-        items[0]["status"] == "sent"
-    })
-    .await;
+    let items = s
+        .wait_outbox(15, "the second message sent", |items| {
+            items[0]["status"] == "sent"
+        })
+        .await;
     let id = items[0]["id"].as_i64().unwrap();
 
     // A sent message cannot be retried; unknown ids and other shapes are clear 404s.
-    for path in [
-        format!("/v1/default/outbox/{id}/retry"),
-        "/v1/default/outbox/999999/retry".into(),
-        "/v1/default/outbox/abc/retry".into(),
-    ] {
-        let res = s.admin_post(&path, json!({})).await;
-        assert_eq!(res.status(), 404, "{path}");
+    for id in [id.to_string(), "999999".into(), "abc".into()] {
+        let res = s.retry_outbox(&id).await;
+        assert_eq!(res.status(), 404, "/v1/default/outbox/{id}/retry");
         assert_eq!(res.headers()["content-type"], "application/problem+json");
     }
-    let bad = s
-        .http
-        .get(s.url("/v1/default/outbox?status=lost"))
-        .bearer_auth(&s.key)
-        .send()
-        .await
-        .unwrap();
+    let bad = s.outbox("?status=lost").await;
     assert_eq!(bad.status(), 422);
     let anonymous = s.get("/v1/default/outbox").await;
     assert_eq!(anonymous.status(), 401);
@@ -578,7 +525,7 @@ async fn malformed_recipients_are_refused_at_request_time_or_end_dead_without_st
         reject_rcpt: Some("^bounce@"),
         ..Default::default()
     });
-    let s = Server::start(&config(mta.port, PLAIN, ""));
+    let s = Server::spawn(&plain(mta.port));
 
     // Where the API can tell, the address is refused at once with a clear problem.
     for body in [
@@ -586,28 +533,26 @@ async fn malformed_recipients_are_refused_at_request_time_or_end_dead_without_st
         json!({"login": "x", "email": "two@@example.com"}),
         json!({"login": "x", "email": "a b@example.com"}),
     ] {
-        let res = s.admin_post("/v1/default/people", body.clone()).await;
+        let res = s.create_person(body.clone()).await;
         assert_eq!(res.status(), 422, "{body}");
         assert_eq!(res.headers()["content-type"], "application/problem+json");
         let p: Value = res.json().await.unwrap();
         assert!(p.to_string().contains("email"), "{p}");
     }
     let res = s
-        .post(
-            "/v1/default/recovery",
-            json!({"email": "no-at-sign.example.com"}),
-        )
+        .request_reset_with(json!({"email": "no-at-sign.example.com"}))
         .await;
     assert_eq!(res.status(), 422);
 
     // An address only the SMTP server refuses (550 at RCPT): dead with the server's reason.
     s.add_person("bounce", "bounce@example.com", None).await;
     s.add_person("fine", "fine@example.com", None).await;
-    request_reset(&s, json!({"login": "bounce"})).await;
-    let items = wait_outbox(&s, "a dead message", 20, |items| {
-        items.iter().any(|m| m["status"] == "dead")
-    })
-    .await;
+    ask_reset(&s, "bounce").await;
+    let items = s
+        .wait_outbox(20, "a dead message", |items| {
+            items.iter().any(|m| m["status"] == "dead")
+        })
+        .await;
     let dead = items.iter().find(|m| m["status"] == "dead").unwrap();
     assert_eq!(dead["recipient"], "bounce@example.com");
     assert_eq!(dead["attempts"], 1, "a permanent refusal is not retried");
@@ -620,11 +565,12 @@ async fn malformed_recipients_are_refused_at_request_time_or_end_dead_without_st
     // An internationalised address the API accepts, but this server cannot take (no SMTPUTF8):
     // dead at once with the reason, not retried for hours.
     s.add_person("juergen", "jürgen@example.com", None).await;
-    request_reset(&s, json!({"login": "juergen"})).await;
-    let items = wait_outbox(&s, "a second dead message", 20, |items| {
-        items.iter().filter(|m| m["status"] == "dead").count() == 2
-    })
-    .await;
+    ask_reset(&s, "juergen").await;
+    let items = s
+        .wait_outbox(20, "a second dead message", |items| {
+            items.iter().filter(|m| m["status"] == "dead").count() == 2
+        })
+        .await;
     let dead = items
         .iter()
         .find(|m| m["recipient"] == "jürgen@example.com")
@@ -634,7 +580,7 @@ async fn malformed_recipients_are_refused_at_request_time_or_end_dead_without_st
     assert!(reason.contains("SMTPUTF8"), "{reason}");
 
     // The worker keeps running: the next message is delivered.
-    request_reset(&s, json!({"login": "fine"})).await;
+    ask_reset(&s, "fine").await;
     let got = mta.wait_received(1, 15).await;
     assert_eq!(got[0].meta["rcpt_tos"], json!(["fine@example.com"]));
     let log = s.stderr.lock().unwrap().clone();
@@ -647,24 +593,24 @@ async fn a_reset_accepted_before_a_sigkill_is_delivered_after_restart() {
         return;
     }
     let port = free_port();
-    let cfg = config(port, PLAIN, "");
-    let s = Server::start(&cfg);
+    let cfg = plain(port);
+    let s = Server::spawn(&cfg);
     s.add_person("early", "early@example.com", None).await;
     s.add_person("late", "late@example.com", None).await;
 
     // "early": its email is queued (and failing, nothing listens) when the process dies.
-    request_reset(&s, json!({"login": "early"})).await;
-    wait_outbox(&s, "the queued email", 15, |items| {
+    ask_reset(&s, "early").await;
+    s.wait_outbox(15, "the queued email", |items| {
         items.len() == 1 && items[0]["attempts"].as_u64().unwrap() >= 1
     })
     .await;
     // "late": killed right after the 202, possibly before the token and its email exist.
-    request_reset(&s, json!({"login": "late"})).await;
+    ask_reset(&s, "late").await;
     let key = s.key.clone();
     let dir = s.stop(); // SIGKILL
 
     let mta = SmtpServer::start_on(port, &Options::default());
-    let mut s = Server::start_in(dir, &cfg);
+    let mut s = Server::spawn_in(dir, &cfg);
     s.key = key;
     let got = mta.wait_received(2, 30).await;
     let mut recipients: Vec<String> = got
@@ -678,12 +624,7 @@ async fn a_reset_accepted_before_a_sigkill_is_delivered_after_restart() {
     for r in &got {
         let text = Mime::parse(&r.raw).parts()[0].decoded();
         let token = token_after(&text, "token=");
-        let done = s
-            .post(
-                &format!("/v1/default/recovery/{token}"),
-                json!({"password": GOOD}),
-            )
-            .await;
+        let done = s.complete_reset(&token, GOOD).await;
         assert_eq!(done.status(), 204);
     }
 }
@@ -698,19 +639,20 @@ async fn a_wrong_smtp_password_keeps_messages_waiting_instead_of_killing_them() 
         auth: Some("mailer:the-right-one"),
         ..Default::default()
     });
-    let s = Server::start(&config(
-        mta.port,
-        &format!("{PLAIN}\nusername = \"mailer\"\npassword = \"{SMTP_PASSWORD}\""),
-        "",
-    ));
+    let s = Server::spawn(
+        &plain(mta.port)
+            .smtp_set("username", "mailer")
+            .smtp_set("password", SMTP_PASSWORD),
+    );
     s.add_person("ines", "ines@example.com", None).await;
-    request_reset(&s, json!({"login": "ines"})).await;
-    let items = wait_outbox(&s, "two failed attempts", 20, |items| {
-        items
-            .first()
-            .is_some_and(|m| m["attempts"].as_u64().unwrap() >= 2 && m["last_error"].is_string())
-    })
-    .await;
+    ask_reset(&s, "ines").await;
+    let items = s
+        .wait_outbox(20, "two failed attempts", |items| {
+            items.first().is_some_and(|m| {
+                m["attempts"].as_u64().unwrap() >= 2 && m["last_error"].is_string()
+            })
+        })
+        .await;
     assert_eq!(items[0]["status"], "pending");
     let reason = items[0]["last_error"].as_str().unwrap();
     assert!(

@@ -14,32 +14,22 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
+use crate::helpers::config::TestConfig;
 use crate::helpers::smtp::{self, free_port, Options, SmtpServer};
-use crate::helpers::{cli, Server, FAST_ARGON, NO_LIMITS};
+use crate::helpers::{cli, Server};
 use serde_json::{json, Value};
 
 /// resetd with SMTP on `port` and the outbox worker's defaults (no `[mail.worker]` at all).
-fn config(port: u16) -> String {
-    format!(
-        "{FAST_ARGON}{NO_LIMITS}\
-         [mail]\ntransport = \"smtp\"\nfrom = \"Acme Accounts <accounts@acme.example>\"\n\
-         [mail.smtp]\nhost = \"127.0.0.1\"\nport = {port}\ntls = \"none\"\ntimeout_secs = 5\n"
-    )
+fn config(port: u16) -> TestConfig {
+    TestConfig::fast()
+        .smtp(port, "Acme Accounts <accounts@acme.example>")
+        .smtp_set("tls", "none")
+        .smtp_set("timeout_secs", 5u64)
 }
 
+/// Every message of `tenant`, read with its admin key `key`.
 async fn outbox(s: &Server, tenant: &str, key: &str) -> Vec<Value> {
-    let res = s
-        .http
-        .get(s.url(&format!("/v1/{tenant}/outbox?limit=1000")))
-        .bearer_auth(key)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 200);
-    res.json::<Value>().await.unwrap()["items"]
-        .as_array()
-        .unwrap()
-        .clone()
+    s.tenant(tenant, key).outbox_items("?limit=1000").await
 }
 
 fn count(items: &[Value], status: &str) -> usize {
@@ -81,7 +71,7 @@ async fn scenario(name: &'static str, refuse_with_4xx: bool) -> Scenario {
     } else {
         (free_port(), None)
     };
-    let s = Server::start(&config(port));
+    let s = Server::spawn(&config(port));
     for i in 0..PEOPLE {
         s.add_person(
             &format!("user{i:02}"),
@@ -91,12 +81,7 @@ async fn scenario(name: &'static str, refuse_with_4xx: bool) -> Scenario {
         .await;
     }
     for i in 0..PEOPLE {
-        let res = s
-            .post(
-                "/v1/default/recovery",
-                json!({"login": format!("user{i:02}")}),
-            )
-            .await;
+        let res = s.request_reset(&format!("user{i:02}")).await;
         assert_eq!(res.status(), 202, "{name}");
     }
     Scenario {
@@ -233,13 +218,9 @@ async fn short_lived_tenant(s: &Server, ttl: &str) -> String {
     .trim()
     .to_owned();
     let res = s
-        .http
-        .post(s.url("/v1/short/people"))
-        .bearer_auth(&key)
-        .json(&json!({"login": "liv", "email": "liv@example.com"}))
-        .send()
-        .await
-        .unwrap();
+        .tenant("short", &key)
+        .create_person(json!({"login": "liv", "email": "liv@example.com"}))
+        .await;
     assert_eq!(res.status(), 201, "{}", res.text().await.unwrap());
     key
 }
@@ -266,10 +247,10 @@ async fn a_reset_email_whose_link_expired_is_dead_with_that_reason_and_never_sen
     }
     // Nothing listens while the 3-second link is alive; SMTP comes up after it expired.
     let port = free_port();
-    let s = Server::start(&config(port));
+    let s = Server::spawn(&config(port));
     let key = short_lived_tenant(&s, "3").await;
     let asked = Instant::now();
-    let res = s.post("/v1/short/recovery", json!({"login": "liv"})).await;
+    let res = s.tenant("short", &key).request_reset("liv").await;
     assert_eq!(res.status(), 202);
     let (dead, after) = wait_dead(&s, &key, asked).await;
     assert!(
@@ -295,10 +276,10 @@ async fn a_reset_email_whose_link_expired_is_dead_with_that_reason_and_never_sen
         repeat_last: true,
         ..Default::default()
     });
-    let s = Server::start(&config(deferring.port));
+    let s = Server::spawn(&config(deferring.port));
     let key = short_lived_tenant(&s, "3").await;
     let asked = Instant::now();
-    let res = s.post("/v1/short/recovery", json!({"login": "liv"})).await;
+    let res = s.tenant("short", &key).request_reset("liv").await;
     assert_eq!(res.status(), 202);
     let (dead, after) = wait_dead(&s, &key, asked).await;
     assert!(
@@ -325,17 +306,10 @@ async fn a_reset_email_whose_link_expired_is_dead_with_that_reason_and_never_sen
 async fn each_message_is_queued_with_the_deadline_of_its_kind() {
     const GOOD: &str = "violet tangerine orbit 7";
     // A reset link: its tenant's link lifetime (default 30 minutes). A notice: notice_retry_secs.
-    let s = Server::start(&format!(
-        "{FAST_ARGON}{NO_LIMITS}[mail.worker]\nnotice_retry_secs = 7200\n"
-    ));
+    let s = Server::spawn(&TestConfig::fast().worker("notice_retry_secs", 7200u64));
     s.add_person("sam", "sam@example.com", Some(GOOD)).await;
     let token = s.reset_token("sam", "sam@example.com", 1).await;
-    let res = s
-        .post(
-            &format!("/v1/default/recovery/{token}"),
-            json!({"password": "quiet harbour lantern 42"}),
-        )
-        .await;
+    let res = s.complete_reset(&token, "quiet harbour lantern 42").await;
     assert_eq!(res.status(), 204);
     s.wait_mails("password_changed", "sam@example.com", 1).await;
     let db = rusqlite::Connection::open(s.dir.path().join("resetd.db")).unwrap();

@@ -7,13 +7,13 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
-use serde_json::json;
+use crate::helpers::config::TestConfig;
+use crate::helpers::Server;
 
-use crate::helpers::{Server, FAST_ARGON, NO_LIMITS};
-
-/// A server configuration: fast Argon2, no per-IP limits, then `sections`.
+/// A server configuration: fast Argon2, no per-IP limits, then `sections` (TOML text; a
+/// [`TestConfig`] says the same with typed calls).
 pub fn config(sections: &str) -> String {
-    format!("{FAST_ARGON}{NO_LIMITS}{sections}")
+    TestConfig::fast().section(sections).toml().to_owned()
 }
 
 /// A whole answer: status, headers (without the ones that differ per request) and body.
@@ -123,21 +123,12 @@ pub fn reset_mails_to(s: &Server, recipient: &str) -> usize {
 
 /// Logs in through the native API and returns the status.
 pub async fn authenticate(s: &Server, tenant: &str, login: &str, password: &str) -> u16 {
-    s.post(
-        &format!("/v1/{tenant}/authenticate"),
-        json!({"login": login, "password": password}),
-    )
-    .await
-    .status()
-    .as_u16()
+    s.tenant(tenant, &s.key).auth_status(login, password).await
 }
 
 /// Disables a person of `default`.
 pub async fn disable(s: &Server, id: &str) {
-    let res = s
-        .admin_post(&format!("/v1/default/people/{id}/disable"), json!({}))
-        .await;
-    assert_eq!(res.status(), 200);
+    assert_eq!(s.disable_person(id).await.status(), 200);
 }
 
 /// Waits until the reset worker and the mailer have acted on every request made so far: asks a
@@ -150,10 +141,7 @@ pub async fn settle(s: &Server) {
     let login = format!("sentinel{n}");
     let email = format!("sentinel{n}@example.com");
     s.add_person(&login, &email, None).await;
-    let res = s
-        .post("/v1/default/recovery", json!({"login": login}))
-        .await;
-    assert_eq!(res.status(), 202);
+    assert_eq!(s.request_reset(&login).await.status(), 202);
     s.wait_mails("reset_link", &email, 1).await;
 }
 

@@ -6,8 +6,10 @@ pub mod app;
 pub mod at_rest;
 pub mod config;
 pub mod dialect;
+pub mod page;
 pub mod smtp;
 pub mod surfaces;
+pub mod vendors;
 
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
@@ -15,7 +17,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use serde_json::{json, Value};
+use serde_json::Value;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_resetd");
 
@@ -265,20 +267,6 @@ impl Server {
     /// GET `path` (`/metrics`, `/readyz`, `/healthz`) on the management listener.
     pub async fn mgmt_get(&self, path: &str) -> reqwest::Response {
         self.http.get(self.mgmt_url(path)).send().await.unwrap()
-    }
-
-    /// Creates a person in `default` and returns their id.
-    pub async fn add_person(&self, login: &str, email: &str, password: Option<&str>) -> String {
-        let mut body = json!({"login": login, "email": email, "display_name": "Test Person"});
-        if let Some(p) = password {
-            body["password"] = json!(p);
-        }
-        let res = self.create_person(body).await;
-        assert_eq!(res.status(), 201, "{}", res.text().await.unwrap());
-        res.json::<Value>().await.unwrap()["id"]
-            .as_str()
-            .unwrap()
-            .to_owned()
     }
 
     /// Every .eml written so far, with its file name.

@@ -3,14 +3,15 @@
 //! only Rust, serde or axum would write reaches a client.
 #![allow(dead_code)]
 
-use serde_json::{json, Value};
+use serde_json::Value;
 
-use crate::helpers::{Server, FAST_ARGON, NO_LIMITS};
+use crate::helpers::config::TestConfig;
+use crate::helpers::Server;
+
+pub use crate::helpers::vendors::{CRAFTER, PEOPLE};
 
 /// A password used in the bodies; no answer may repeat it.
 pub const SECRET: &str = "quartz-meadow-secret-91";
-pub const PEOPLE: &str = "/alfresco/api/-default-/public/alfresco/versions/1/people";
-pub const CRAFTER: &str = "/crafter-profile/api/1/profile";
 
 /// Words that only Rust, serde or axum would write. None may reach a client.
 pub const FORBIDDEN: &[&str] = &[
@@ -56,24 +57,19 @@ pub struct World {
 
 /// Creates an API key of `default` through the admin API; returns (id, key).
 pub async fn api_key(s: &Server, name: &str) -> (String, String) {
-    let res = s
-        .admin_post("/v1/default/api-keys", json!({ "name": name }))
-        .await;
-    assert_eq!(res.status(), 201);
-    let v: Value = res.json().await.unwrap();
-    (
-        v["id"].as_str().unwrap().to_owned(),
-        v["key"].as_str().unwrap().to_owned(),
-    )
+    s.api_key(name).await
 }
 
 /// One server with the native API, the page and all five dialects; `http` is extra `[http]`
-/// settings.
+/// settings (TOML lines).
 pub async fn world(http: &str) -> World {
-    let base = format!("{FAST_ARGON}{NO_LIMITS}{http}");
-    let first = Server::start(&base);
-    let admin = first.key.clone();
-    let (app_id, app_key) = api_key(&first, "apps").await;
+    world_with(TestConfig::fast().section(http)).await
+}
+
+/// [`world`] on `base` (to which the dialects are added).
+pub async fn world_with(base: TestConfig) -> World {
+    let first = Server::spawn(&base);
+    let (app_id, app_key) = first.api_key("apps").await;
     let person_id = first
         .add_person(
             "bodies",
@@ -81,22 +77,7 @@ pub async fn world(http: &str) -> World {
             Some("violet tangerine orbit 7"),
         )
         .await;
-    let dir = first.stop();
-    let mut s = Server::start_in(
-        dir,
-        &format!(
-            "{base}\
-             [dialects.alfresco]\nenabled = true\ntenant = \"default\"\nnetwork = \"-default-\"\n\
-             [dialects.alfresco.clients.share]\n\
-             reset_password_page_url = \"https://share.example.com/share/page/reset-password\"\n\
-             [dialects.unleash]\nenabled = true\ntenant = \"default\"\n\
-             unleash_url = \"https://unleash.example.com/\"\n\
-             [dialects.payabli]\nenabled = true\ntenant = \"default\"\nrequest_tokens = [\"{app_id}\"]\n\
-             [dialects.crafter]\nenabled = true\ntenant = \"default\"\n\
-             [dialects.empowerid]\nenabled = true\ntenant = \"default\"\n"
-        ),
-    );
-    s.key = admin;
+    let s = first.restart(&base.every_dialect(&app_id));
     World {
         s,
         app_key,

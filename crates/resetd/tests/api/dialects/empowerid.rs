@@ -8,19 +8,19 @@
     clippy::unimplemented
 )]
 
-use crate::helpers::{cli, Server, FAST_ARGON, NO_LIMITS};
+use crate::helpers::config::TestConfig;
+use crate::helpers::{cli, Server};
 use serde_json::{json, Value};
 
 const GOOD: &str = "violet tangerine orbit 7";
 const GOOD2: &str = "quiet harbour lantern 42";
 const GOOD3: &str = "amber falcon meadow 93";
-const PATH: &str = "/api/services/v1/PasswordPolicy/ResetPassword";
+const PATH: &str = crate::helpers::vendors::EMPOWERID;
 const JSON_UTF8: &str = "application/json; charset=utf-8";
 
-fn config(extra: &str) -> String {
-    format!(
-        "{FAST_ARGON}{NO_LIMITS}[dialects.empowerid]\nenabled = true\ntenant = \"acme\"\n{extra}"
-    )
+/// EmpowerID on tenant `acme`.
+fn config() -> TestConfig {
+    TestConfig::fast().dialect_on("empowerid", "acme")
 }
 
 /// A server serving EmpowerID on tenant `acme` (lock after 3 failures), an admin key made by the
@@ -44,24 +44,13 @@ async fn setup(s: Server) -> Emp {
     let admin = cli(&data, None, &["apikey", "create", "--tenant", "acme"], None)
         .trim()
         .to_owned();
-    let res = s
-        .http
-        .post(s.url("/v1/acme/api-keys"))
-        .bearer_auth(&admin)
-        .json(&json!({"name": "empowerid app"}))
-        .send()
-        .await
-        .unwrap();
+    let acme = s.tenant("acme", &admin);
+    let res = acme.create_api_key(json!({"name": "empowerid app"})).await;
     assert_eq!(res.status(), 201);
     let key: Value = res.json().await.unwrap();
-    let res = s
-        .http
-        .post(s.url("/v1/acme/people"))
-        .bearer_auth(&admin)
-        .json(&json!({"login": "jdoe", "email": "jdoe@example.com", "password": GOOD}))
-        .send()
-        .await
-        .unwrap();
+    let res = acme
+        .create_person(json!({"login": "jdoe", "email": "jdoe@example.com", "password": GOOD}))
+        .await;
     assert_eq!(res.status(), 201);
     let person: Value = res.json().await.unwrap();
     Emp {
@@ -125,12 +114,9 @@ impl Emp {
     async fn login(&self, password: &str) -> (u16, Value) {
         let res = self
             .s
-            .http
-            .post(self.s.url("/v1/acme/authenticate"))
-            .json(&json!({"login": "jdoe", "password": password}))
-            .send()
-            .await
-            .unwrap();
+            .tenant("acme", &self.admin)
+            .authenticate("jdoe", password)
+            .await;
         let status = res.status().as_u16();
         (status, res.json().await.unwrap_or(Value::Null))
     }
@@ -170,7 +156,7 @@ const DENIED: &str = "Authorization has been denied for this request.";
 
 #[tokio::test]
 async fn round_trip_set_unlock_must_change_then_authenticate() {
-    let e = setup(Server::start(&config(""))).await;
+    let e = setup(Server::spawn(&config())).await;
 
     // Lock the account: three failures.
     for _ in 0..3 {
@@ -214,7 +200,7 @@ async fn round_trip_set_unlock_must_change_then_authenticate() {
 
 #[tokio::test]
 async fn both_credentials_are_required_and_checked() {
-    let e = setup(Server::start(&config(""))).await;
+    let e = setup(Server::spawn(&config())).await;
     let body = json!({"PersonID": e.number, "Password": GOOD2}).to_string();
     let unknown = format!("rsd_{}", "C".repeat(43));
     for (app, bearer) in [
@@ -283,12 +269,9 @@ async fn both_credentials_are_required_and_checked() {
         .await;
     success(&a);
     let audit: Value =
-        e.s.http
-            .get(e.s.url("/v1/acme/audit"))
-            .bearer_auth(&e.admin)
-            .send()
+        e.s.tenant("acme", &e.admin)
+            .audit("")
             .await
-            .unwrap()
             .json()
             .await
             .unwrap();
@@ -307,7 +290,7 @@ async fn both_credentials_are_required_and_checked() {
 
 #[tokio::test]
 async fn app_key_ids_restrict_the_application_key() {
-    let e = setup(Server::start(&config(""))).await;
+    let e = setup(Server::spawn(&config())).await;
     let Emp {
         s,
         admin,
@@ -316,7 +299,10 @@ async fn app_key_ids_restrict_the_application_key() {
         number,
     } = e;
     let dir = s.stop();
-    let s = Server::start_in(dir, &config(&format!("app_key_ids = [\"{app_id}\"]\n")));
+    let s = Server::spawn_in(
+        dir,
+        &config().dialect("empowerid", "app_key_ids", [app_id.as_str()]),
+    );
     let e = Emp {
         s,
         admin,
@@ -349,7 +335,7 @@ async fn app_key_ids_restrict_the_application_key() {
 
 #[tokio::test]
 async fn body_and_person_rows() {
-    let e = setup(Server::start(&config(""))).await;
+    let e = setup(Server::spawn(&config())).await;
     let n = e.number;
     for (body, message) in [
         (json!({"Password": GOOD2}), "PersonID is required."),
@@ -441,7 +427,7 @@ async fn body_and_person_rows() {
 
 #[tokio::test]
 async fn wire_errors_keep_the_envelope() {
-    let e = setup(Server::start(&config(""))).await;
+    let e = setup(Server::spawn(&config())).await;
     let body = json!({"PersonID": e.number, "Password": GOOD2}).to_string();
 
     for (ct, shown) in [
@@ -538,7 +524,7 @@ async fn wire_errors_keep_the_envelope() {
 
 #[tokio::test]
 async fn the_dialect_is_off_unless_enabled() {
-    let s = Server::start(&format!("{FAST_ARGON}{NO_LIMITS}"));
+    let s = Server::spawn(&TestConfig::fast());
     let res = s
         .http
         .post(s.url(PATH))

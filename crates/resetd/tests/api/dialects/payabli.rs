@@ -11,11 +11,11 @@
 
 use std::process::{Command, Stdio};
 
+use crate::helpers::config::TestConfig;
 use crate::helpers::dialect::{
-    authenticate, config, disable, first_link, link_param, reset_mails_to, run_node, send, settle,
-    Answer,
+    disable, first_link, link_param, reset_mails_to, run_node, send, settle, Answer,
 };
-use crate::helpers::{cli, Server, BIN, FAST_ARGON};
+use crate::helpers::{cli, Server, BIN};
 use serde_json::{json, Value};
 
 const PATH: &str = "/api/User/authreset";
@@ -57,7 +57,7 @@ fn cli_key(dir: &std::path::Path, tenant: &str) -> (String, String) {
 }
 
 async fn setup() -> Setup {
-    let s = Server::start(&config(""));
+    let s = Server::spawn(&TestConfig::fast());
     let admin = s.key.clone();
     s.add_person("jdoe", "jdoe@example.com", Some(OLD)).await;
     let off = s.add_person("off", "off@example.com", Some(OLD)).await;
@@ -83,14 +83,16 @@ async fn setup() -> Setup {
         None,
     );
     let (acme_id, acme) = cli_key(d, "acme");
-    let mut s = Server::start_in(
+    let mut s = Server::spawn_in(
         dir,
-        &config(&format!(
-            "[dialects.payabli]\nenabled = true\ntenant = \"default\"\n\
-             request_tokens = [\"{key_id}\", \"{acme_id}\"]\n\
-             link_template = \"https://payhub.example.com/{{tenant}}/reset?token={{token}}\"\n\
-             [[dialects.payabli.entries]]\nentry = \"pp-acme\"\nentry_type = 2\ntenant = \"acme\"\n"
-        )),
+        &TestConfig::fast()
+            .payabli(&[&key_id, &acme_id])
+            .dialect(
+                "payabli",
+                "link_template",
+                "https://payhub.example.com/{tenant}/reset?token={token}",
+            )
+            .payabli_entry("pp-acme", 2, "acme"),
     );
     s.key = admin;
     Setup {
@@ -276,15 +278,10 @@ async fn authreset_rows() {
     );
 
     // The round trip: the emailed token completes through the native API, then the login works.
-    let done = s
-        .post(
-            &format!("/v1/default/recovery/{token}"),
-            json!({"password": NEW}),
-        )
-        .await;
+    let done = s.complete_reset(&token, NEW).await;
     assert_eq!(done.status(), 204);
-    assert_eq!(authenticate(&s, "default", "jdoe", NEW).await, 200);
-    assert_eq!(authenticate(&s, "default", "jdoe", OLD).await, 401);
+    assert_eq!(s.auth_status("jdoe", NEW).await, 200);
+    assert_eq!(s.auth_status("jdoe", OLD).await, 401);
     s.stop();
 }
 
@@ -294,7 +291,10 @@ async fn an_enabled_dialect_needs_request_tokens() {
     let cfg = dir.path().join("c.toml");
     std::fs::write(
         &cfg,
-        format!("{FAST_ARGON}[dialects.payabli]\nenabled = true\n"),
+        TestConfig::new()
+            .fast_argon()
+            .dialect("payabli", "enabled", true)
+            .toml(),
     )
     .unwrap();
     let out = Command::new(BIN)

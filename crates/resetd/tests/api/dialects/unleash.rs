@@ -10,11 +10,11 @@
 
 use crate::helpers::dialect;
 
+use crate::helpers::config::TestConfig;
 use crate::helpers::dialect::{
-    authenticate, config, disable, first_link, link_param, post_json, reset_mails_to, send, settle,
-    Answer,
+    disable, first_link, link_param, post_json, reset_mails_to, send, settle, Answer,
 };
-use crate::helpers::{cli, Server, FAST_ARGON};
+use crate::helpers::{cli, Server};
 use serde_json::json;
 
 const UI: &str = "https://unleash.example.com";
@@ -24,10 +24,10 @@ const NEW: &str = "Quiet-Harbour-Lantern-42";
 /// A well-formed token that was never issued.
 const BOGUS: &str = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
 
-fn unleash_config(rules: &str) -> String {
-    config(&format!(
-        "[dialects.unleash]\nenabled = true\ntenant = \"default\"\nunleash_url = \"{UI}/\"\npassword_rules = \"{rules}\"\n"
-    ))
+fn unleash_config(rules: &str) -> TestConfig {
+    TestConfig::fast()
+        .unleash(&format!("{UI}/"))
+        .dialect("unleash", "password_rules", rules)
 }
 
 const JSON: &str = "application/json; charset=utf-8";
@@ -141,7 +141,7 @@ async fn token_for(s: &Server, email: &str, nth: usize) -> String {
 
 #[tokio::test]
 async fn password_email_rows() {
-    let s = Server::start(&unleash_config("unleash"));
+    let s = Server::spawn(&unleash_config("unleash"));
     s.add_person("jdoe", "jdoe@example.com", Some(OLD)).await;
     let off = s.add_person("off", "off@example.com", Some(OLD)).await;
     disable(&s, &off).await;
@@ -205,27 +205,13 @@ async fn password_email_rows() {
 
 #[tokio::test]
 async fn validate_and_change_rows_with_unleash_rules() {
-    let s = Server::start(&unleash_config("unleash"));
+    let s = Server::spawn(&unleash_config("unleash"));
     let id = s.add_person("jdoe", "jdoe@example.com", Some(OLD)).await;
     let res = s
-        .admin_post(
-            "/v1/default/people",
-            json!({"login": "ed", "email": "ed@example.com", "roles": ["editor"]}),
-        )
+        .create_person(json!({"login": "ed", "email": "ed@example.com", "roles": ["editor"]}))
         .await;
     assert_eq!(res.status(), 201);
-    let number = s
-        .http
-        .get(s.url(&format!("/v1/default/people/{id}")))
-        .bearer_auth(&s.key)
-        .send()
-        .await
-        .unwrap()
-        .json::<serde_json::Value>()
-        .await
-        .unwrap()["number"]
-        .as_i64()
-        .unwrap();
+    let number = s.person_json(&id).await["number"].as_i64().unwrap();
     let token = token_for(&s, "jdoe@example.com", 1).await;
 
     // validate: the token user, exactly.
@@ -302,8 +288,8 @@ async fn validate_and_change_rows_with_unleash_rules() {
 
     // Success: an empty 200, the new password works, and the token is spent.
     ok_empty(&change(&s, &token, NEW).await);
-    assert_eq!(authenticate(&s, "default", "jdoe", NEW).await, 200);
-    assert_eq!(authenticate(&s, "default", "jdoe", OLD).await, 401);
+    assert_eq!(s.auth_status("jdoe", NEW).await, 200);
+    assert_eq!(s.auth_status("jdoe", OLD).await, 401);
     s.wait_mails("password_changed", "jdoe@example.com", 1)
         .await;
     handler_error(&validate(&s, &token).await, 401, invalid.clone());
@@ -312,7 +298,7 @@ async fn validate_and_change_rows_with_unleash_rules() {
         401,
         invalid,
     );
-    assert_eq!(authenticate(&s, "default", "jdoe", NEW).await, 200);
+    assert_eq!(s.auth_status("jdoe", NEW).await, 200);
 
     // validate-password.
     let vp = |pw: serde_json::Value| json!({ "password": pw }).to_string();
@@ -359,7 +345,7 @@ async fn validate_and_change_rows_with_unleash_rules() {
 
 #[tokio::test]
 async fn tenant_rules_are_the_default() {
-    let s = Server::start(&unleash_config("tenant"));
+    let s = Server::spawn(&unleash_config("tenant"));
     let vp = |pw: &str| json!({ "password": pw }).to_string();
     // No composition rules: a long lower-case passphrase is fine.
     ok_empty(
@@ -386,7 +372,7 @@ async fn tenant_rules_are_the_default() {
 fn prepared(settings: &[&str]) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     let cfg = dir.path().join("c.toml");
-    std::fs::write(&cfg, FAST_ARGON).unwrap();
+    std::fs::write(&cfg, TestConfig::new().fast_argon().toml()).unwrap();
     let mut args = vec!["tenant", "add", "default"];
     args.extend_from_slice(settings);
     cli(dir.path(), Some(&cfg), &args, None);
@@ -413,7 +399,7 @@ fn prepared(settings: &[&str]) -> tempfile::TempDir {
 
 #[tokio::test]
 async fn reusing_a_password_is_refused_by_name() {
-    let s = Server::start_in(
+    let s = Server::spawn_in(
         prepared(&["--password-history", "3", "--cooldown", "0"]),
         &unleash_config("unleash"),
     );
@@ -438,7 +424,7 @@ async fn reusing_a_password_is_refused_by_name() {
 
 #[tokio::test]
 async fn expired_and_superseded_tokens_are_invalid() {
-    let s = Server::start_in(
+    let s = Server::spawn_in(
         prepared(&["--token-ttl", "1", "--cooldown", "0"]),
         &unleash_config("unleash"),
     );
@@ -450,16 +436,20 @@ async fn expired_and_superseded_tokens_are_invalid() {
     dialect::sleep_secs(2).await;
     handler_error(&validate(&s, &second).await, 401, invalid.clone());
     handler_error(&change(&s, &second, NEW).await, 401, invalid);
-    assert_eq!(authenticate(&s, "default", "jdoe", OLD).await, 200);
+    assert_eq!(s.auth_status("jdoe", OLD).await, 200);
     s.stop();
 }
 
 #[tokio::test]
 async fn base_path_and_rate_limit() {
-    let s = Server::start(&format!(
-        "{FAST_ARGON}[http]\nrecovery_per_minute = 1\nrecovery_burst = 1\n\
-         [dialects.unleash]\nenabled = true\nbase_path = \"/unleash\"\nunleash_url = \"{UI}\"\n"
-    ));
+    let s = Server::spawn(
+        &TestConfig::new()
+            .fast_argon()
+            .recovery_limit(1, 1)
+            .dialect("unleash", "enabled", true)
+            .dialect("unleash", "base_path", "/unleash")
+            .dialect("unleash", "unleash_url", UI),
+    );
     let path = "/unleash/auth/reset/password-email";
     ok_empty(&post_json(&s, path, r#"{"email":"a@example.com"}"#).await);
     let a = post_json(&s, path, r#"{"email":"b@example.com"}"#).await;

@@ -23,15 +23,18 @@
     clippy::unimplemented
 )]
 
-use std::collections::{BTreeMap, HashMap};
-use std::os::unix::fs::MetadataExt;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod cluster;
+mod load;
+
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::helpers::{token_from_mail, Server, FAST_ARGON, NO_LIMITS};
+use crate::helpers::config::TestConfig;
+use crate::helpers::{token_from_mail, Server};
+use cluster::{text, PgCluster};
+use load::{client, histogram, Answer, Kind, Load};
 use resetd_core::model::{MessageKind, OutboxMessage, OutboxStatus};
 use resetd_core::store::Outbox;
 use resetd_store::PostgresStore;
@@ -57,362 +60,6 @@ const OLD: &str = "violet tangerine orbit 7";
 
 fn new_password(i: usize) -> String {
     format!("quiet harbour lantern {i:03}")
-}
-
-/// A private PostgreSQL cluster in a temporary directory; stopped (immediately) when dropped,
-/// also when the test fails, and then deleted with the directory.
-struct PgCluster {
-    bin: PathBuf,
-    data: PathBuf,
-    port: u16,
-    /// initdb and the server refuse to run as root: then every command runs as `postgres`.
-    as_postgres: bool,
-    // Dropped after `drop` has stopped the server.
-    dir: tempfile::TempDir,
-}
-
-/// The directory holding `initdb` and `pg_ctl`: the newest /usr/lib/postgresql/*/bin, else the
-/// first directory on PATH that has both.
-fn pg_bin_dir() -> Option<PathBuf> {
-    let has_both = |d: &Path| d.join("initdb").is_file() && d.join("pg_ctl").is_file();
-    let mut versioned: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter_map(|e| {
-            let version = e.file_name().to_str()?.parse::<u32>().ok()?;
-            Some((version, e.path().join("bin")))
-        })
-        .filter(|(_, d)| has_both(d))
-        .collect();
-    versioned.sort();
-    versioned
-        .pop()
-        .map(|(_, d)| d)
-        .or_else(|| std::env::split_paths(&std::env::var_os("PATH")?).find(|d| has_both(d)))
-}
-
-/// A free loopback port (free when asked; the cluster start retries on a clash).
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("bind a loopback port")
-        .port()
-}
-
-impl PgCluster {
-    /// Creates and starts a cluster, or returns `None` after printing why the test is skipped
-    /// (no PostgreSQL binaries). Panics instead when `CI=true`.
-    fn start() -> Option<PgCluster> {
-        let Some(bin) = pg_bin_dir() else {
-            let why = "PostgreSQL's server binaries (initdb, pg_ctl) are not installed";
-            if std::env::var("CI").is_ok_and(|v| v == "true") {
-                panic!("PostgreSQL is required on CI (CI=true) but {why}");
-            }
-            eprintln!("SKIPPED (PostgreSQL restart test): {why}. With CI=true this is a failure.");
-            return None;
-        };
-        let dir = tempfile::tempdir().expect("tempdir");
-        // The directory belongs to whoever runs the test: root means running as `postgres`.
-        let as_postgres = std::fs::metadata(dir.path()).expect("stat tempdir").uid() == 0;
-        if as_postgres {
-            let ok = Command::new("chown")
-                .args(["postgres:postgres"])
-                .arg(dir.path())
-                .status()
-                .is_ok_and(|s| s.success());
-            assert!(
-                ok,
-                "running as root, but cannot hand the cluster directory to the postgres user"
-            );
-        }
-        let mut cluster = PgCluster {
-            data: dir.path().join("data"),
-            bin,
-            port: 0,
-            as_postgres,
-            dir,
-        };
-        let out = cluster.run(
-            "initdb",
-            &[
-                "-D".as_ref(),
-                cluster.data.as_os_str(),
-                "-A".as_ref(),
-                "trust".as_ref(),
-                "-U".as_ref(),
-                "postgres".as_ref(),
-            ],
-        );
-        assert!(out.status.success(), "initdb failed: {}", text(&out));
-        // A port taken between free_port() and the start fails the start: try another one.
-        for attempt in 1..=3 {
-            cluster.port = free_port();
-            let out = cluster.pg_ctl_start();
-            if out.status.success() {
-                return Some(cluster);
-            }
-            assert!(
-                attempt < 3,
-                "the private PostgreSQL did not start: {}\n{}",
-                text(&out),
-                cluster.log()
-            );
-        }
-        unreachable!()
-    }
-
-    /// Runs one of the PostgreSQL binaries (as `postgres` when we are root).
-    fn run(&self, program: &str, args: &[&std::ffi::OsStr]) -> Output {
-        let exe = self.bin.join(program);
-        let mut cmd = if self.as_postgres {
-            let mut c = Command::new("runuser");
-            c.args(["-u", "postgres", "--"]).arg(exe);
-            c
-        } else {
-            Command::new(exe)
-        };
-        // A working directory the postgres user may enter (the test's own may not be).
-        cmd.args(args)
-            .current_dir(self.dir.path())
-            .output()
-            .unwrap_or_else(|e| panic!("cannot run {program}: {e}"))
-    }
-
-    /// `pg_ctl start`, waiting (up to 30 s) until the server accepts connections. Small
-    /// shared buffers keep it light; fsync stays on (the default), as durability is under test.
-    fn pg_ctl_start(&self) -> Output {
-        let options = format!(
-            "-p {} -k {} -c listen_addresses=127.0.0.1 -c shared_buffers=16MB -c max_connections=40",
-            self.port,
-            self.dir.path().display()
-        );
-        let log = self.dir.path().join("postgres.log");
-        self.run(
-            "pg_ctl",
-            &[
-                "start".as_ref(),
-                "-w".as_ref(),
-                "-t".as_ref(),
-                "30".as_ref(),
-                "-D".as_ref(),
-                self.data.as_os_str(),
-                "-l".as_ref(),
-                log.as_os_str(),
-                "-o".as_ref(),
-                options.as_ref(),
-            ],
-        )
-    }
-
-    /// Starts the server again after [`PgCluster::stop`]; panics if it does not come up.
-    fn start_again(&self) {
-        let out = self.pg_ctl_start();
-        assert!(
-            out.status.success(),
-            "PostgreSQL did not start again: {}\n{}",
-            text(&out),
-            self.log()
-        );
-    }
-
-    /// `pg_ctl stop -m <mode>` and waits until the server is down: `fast` ends every session
-    /// (rolling back open transactions) and writes a checkpoint; `immediate` kills everything at
-    /// once, like a crash, so the next start replays the WAL.
-    fn stop(&self, mode: &str) -> Output {
-        self.run(
-            "pg_ctl",
-            &[
-                "stop".as_ref(),
-                "-w".as_ref(),
-                "-t".as_ref(),
-                "30".as_ref(),
-                "-m".as_ref(),
-                mode.as_ref(),
-                "-D".as_ref(),
-                self.data.as_os_str(),
-            ],
-        )
-    }
-
-    fn url(&self) -> String {
-        format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
-    }
-
-    /// The server's own log.
-    fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.path().join("postgres.log")).unwrap_or_default()
-    }
-}
-
-impl Drop for PgCluster {
-    fn drop(&mut self) {
-        // Already stopped is fine; nothing else to do if it fails.
-        let _ = self.stop("immediate");
-    }
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
-/// The kinds of request in the load, with the status that means success.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-enum Kind {
-    /// Requester `i` asks for a reset: 202.
-    Request,
-    /// Completer `i` sets a new password with their token: 204.
-    Complete,
-    /// A new person `c{i}` is created: 201.
-    Create,
-    /// The reader logs in with the right password: 200.
-    Login,
-}
-
-impl Kind {
-    const ALL: [Kind; 4] = [Kind::Request, Kind::Complete, Kind::Create, Kind::Login];
-
-    fn success(self) -> u16 {
-        match self {
-            Kind::Request => 202,
-            Kind::Complete => 204,
-            Kind::Create => 201,
-            Kind::Login => 200,
-        }
-    }
-}
-
-/// One answered (or failed) request of the load.
-#[derive(Debug)]
-struct Answer {
-    kind: Kind,
-    who: usize,
-    /// The status, or the transport error (a dropped connection or a client time-out).
-    status: Result<u16, String>,
-    retry_after: Option<String>,
-    content_type: Option<String>,
-    started: Instant,
-    ended: Instant,
-}
-
-impl Answer {
-    fn ok(&self) -> bool {
-        self.status == Ok(self.kind.success())
-    }
-}
-
-/// The load's shared state: what to do next and everything answered so far.
-struct Load {
-    base: String,
-    key: String,
-    tokens: Vec<String>,
-    next_job: AtomicUsize,
-    next_request: AtomicUsize,
-    next_complete: AtomicUsize,
-    next_create: AtomicUsize,
-    /// Set once PostgreSQL is up again: the reserve may be used.
-    back: AtomicBool,
-    stop: AtomicBool,
-    answers: Mutex<Vec<Answer>>,
-}
-
-impl Load {
-    /// The next request: the four kinds in turn; a login once requesters or completers run out
-    /// (those of the reserve only count once PostgreSQL is back).
-    fn pick(&self) -> (Kind, usize) {
-        let kept = if self.back.load(Ordering::SeqCst) {
-            0
-        } else {
-            RESERVE
-        };
-        let take = |counter: &AtomicUsize, limit: usize| {
-            counter
-                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |i| {
-                    (i + kept < limit).then_some(i + 1)
-                })
-                .ok()
-        };
-        let kind = Kind::ALL[self.next_job.fetch_add(1, Ordering::SeqCst) % 4];
-        let who = match kind {
-            Kind::Request => take(&self.next_request, REQUESTERS),
-            Kind::Complete => take(&self.next_complete, COMPLETERS),
-            Kind::Create => take(&self.next_create, usize::MAX),
-            Kind::Login => Some(0),
-        };
-        who.map_or((Kind::Login, 0), |i| (kind, i))
-    }
-
-    async fn send(&self, http: &reqwest::Client, kind: Kind, who: usize) -> Answer {
-        let base = &self.base;
-        let req = match kind {
-            Kind::Request => http
-                .post(format!("{base}/v1/default/recovery"))
-                .json(&json!({"login": format!("a{who}")})),
-            Kind::Complete => http
-                .post(format!("{base}/v1/default/recovery/{}", self.tokens[who]))
-                .json(&json!({"password": new_password(who)})),
-            Kind::Create => http
-                .post(format!("{base}/v1/default/people"))
-                .bearer_auth(&self.key)
-                .json(&json!({"login": format!("c{who}"), "email": format!("c{who}@example.com")})),
-            Kind::Login => http
-                .post(format!("{base}/v1/default/authenticate"))
-                .json(&json!({"login": "reader", "password": OLD})),
-        };
-        let started = Instant::now();
-        let res = req.send().await;
-        let ended = Instant::now();
-        let header = |r: &reqwest::Response, h: &str| {
-            r.headers()
-                .get(h)
-                .map(|v| v.to_str().unwrap_or("<not text>").to_owned())
-        };
-        Answer {
-            kind,
-            who,
-            retry_after: res.as_ref().ok().and_then(|r| header(r, "retry-after")),
-            content_type: res.as_ref().ok().and_then(|r| header(r, "content-type")),
-            status: res.map(|r| r.status().as_u16()).map_err(|e| e.to_string()),
-            started,
-            ended,
-        }
-    }
-}
-
-/// One client: requests back to back until told to stop. After a failure it pauses briefly,
-/// so the outage does not use up the requesters and completers.
-async fn client(load: Arc<Load>) {
-    let http = reqwest::Client::builder()
-        // Far above MAX_ANSWER: a request this slow is reported as a hang, not waited for.
-        .timeout(Duration::from_secs(30))
-        .build()
-        .unwrap();
-    while !load.stop.load(Ordering::SeqCst) {
-        let (kind, who) = load.pick();
-        let answer = load.send(&http, kind, who).await;
-        let ok = answer.ok();
-        load.answers.lock().unwrap().push(answer);
-        if !ok {
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
-}
-
-/// Per kind, how many answers had each status (or error), for failure messages.
-fn histogram<'a>(answers: impl Iterator<Item = &'a Answer>) -> BTreeMap<String, usize> {
-    let mut h = BTreeMap::new();
-    for a in answers {
-        let status = match &a.status {
-            Ok(s) => s.to_string(),
-            Err(_) => "error".into(),
-        };
-        *h.entry(format!("{:?} {status}", a.kind)).or_insert(0) += 1;
-    }
-    h
 }
 
 /// Runs `f` on this thread without stalling the runtime's other tasks (the load).
@@ -486,9 +133,9 @@ async fn restart_mid_load(mode: &str) {
         return;
     };
     // Short leases, so work claimed just before the outage is taken up again soon after it.
-    let config = format!("{FAST_ARGON}{NO_LIMITS}[mail.worker]\nlease_secs = 4\n");
+    let config = TestConfig::fast().lease_secs(4);
     let url = cluster.url();
-    let s = blocking(|| Server::start_on(&url, &config, "info"));
+    let s = blocking(|| Server::spawn_on(&url, &config));
     assert!(!s.key.is_empty(), "the fresh database was bootstrapped");
 
     // ---- Setup: requesters a*, completers b* (with a token each) and the reader.
@@ -507,10 +154,7 @@ async fn restart_mid_load(mode: &str) {
         .map(|i| format!("b{i}@example.com"))
         .collect();
     for i in 0..=COMPLETERS {
-        let res = s
-            .post("/v1/default/recovery", json!({"login": format!("b{i}")}))
-            .await;
-        assert_eq!(res.status(), 202);
+        assert_eq!(s.request_reset(&format!("b{i}")).await.status(), 202);
     }
     let by_addr = reset_tokens(&s, &b_addrs, 30).await;
     let tokens: Vec<String> = b_addrs.iter().map(|a| by_addr[a].clone()).collect();
@@ -700,21 +344,12 @@ async fn restart_mid_load(mode: &str) {
     assert!(!promised.is_empty());
     let links = reset_tokens(&s, &promised, 40).await;
     for (addr, token) in &links {
-        let res = status_of(s.http.get(s.url(&format!("/v1/default/recovery/{token}")))).await;
+        let res = s.token_info(token).await.status();
         assert_eq!(res, 200, "the emailed link for {addr} does not work");
     }
     // Each 201: the person exists.
     for a in answers.iter().filter(|a| a.kind == Kind::Create && a.ok()) {
-        let list: Value = s
-            .http
-            .get(s.url(&format!("/v1/default/people?login=c{}", a.who)))
-            .bearer_auth(&s.key)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let list = s.find_people(&format!("c{}", a.who)).await;
         assert_eq!(
             list["items"].as_array().map(Vec::len),
             Some(1),
@@ -756,16 +391,9 @@ async fn restart_mid_load(mode: &str) {
     let (mut cut_done, mut cut_undone) = (0, 0);
     for (i, token) in tokens.iter().enumerate() {
         let login = format!("b{i}");
-        let auth = |password: String| {
-            status_of(
-                s.http
-                    .post(s.url("/v1/default/authenticate"))
-                    .json(&json!({"login": login, "password": password})),
-            )
-        };
-        let new = auth(new_password(i)).await;
-        let old = auth(OLD.to_owned()).await;
-        let token = status_of(s.http.get(s.url(&format!("/v1/default/recovery/{token}")))).await;
+        let new = s.auth_status(&login, &new_password(i)).await;
+        let old = s.auth_status(&login, OLD).await;
+        let token = s.token_info(token).await.status().as_u16();
         let emails = outbox
             .iter()
             .filter(|m| {

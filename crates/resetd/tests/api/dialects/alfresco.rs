@@ -9,22 +9,18 @@
 
 use crate::helpers::dialect;
 
+use crate::helpers::config::{TestConfig, SHARE_PAGE as PAGE};
 use crate::helpers::dialect::{
-    authenticate, config, disable, link_param, post_json, reset_mails_to, run_node, send, settle,
-    Answer,
+    disable, link_param, post_json, reset_mails_to, run_node, send, settle, Answer,
 };
-use crate::helpers::{cli, Server, FAST_ARGON};
+use crate::helpers::vendors::PEOPLE;
+use crate::helpers::{cli, Server};
 
-const PEOPLE: &str = "/alfresco/api/-default-/public/alfresco/versions/1/people";
-const PAGE: &str = "https://share.example.com/share/page/reset-password";
 const OLD: &str = "violet tangerine orbit 7";
 const NEW: &str = "quiet harbour lantern 42";
 
-fn alfresco_config() -> String {
-    config(&format!(
-        "[dialects.alfresco]\nenabled = true\ntenant = \"default\"\nnetwork = \"-default-\"\n\
-         [dialects.alfresco.clients.share]\nreset_password_page_url = \"{PAGE}/\"\n"
-    ))
+fn alfresco_config() -> TestConfig {
+    TestConfig::fast().alfresco(&format!("{PAGE}/"))
 }
 
 fn request_path(person: &str) -> String {
@@ -86,7 +82,7 @@ fn reset_body(password: &str, id: &str, key: &str) -> String {
 
 #[tokio::test]
 async fn request_password_reset_rows() {
-    let s = Server::start(&alfresco_config());
+    let s = Server::spawn(&alfresco_config());
     s.add_person("jdoe", "jdoe@example.com", Some(OLD)).await;
     let off = s.add_person("off", "off@example.com", Some(OLD)).await;
     disable(&s, &off).await;
@@ -152,7 +148,7 @@ async fn request_password_reset_rows() {
 
 #[tokio::test]
 async fn reset_password_rows_and_round_trip() {
-    let s = Server::start(&alfresco_config());
+    let s = Server::spawn(&alfresco_config());
     s.add_person("jdoe", "jdoe@example.com", Some(OLD)).await;
     s.add_person("other", "other@example.com", Some(OLD)).await;
     let (key, id) = alfresco_link(&s, "jdoe", "jdoe@example.com", 1).await;
@@ -194,8 +190,8 @@ async fn reset_password_rows_and_round_trip() {
     for (path, body) in &nothing {
         accepted(&post_json(&s, path, body).await);
     }
-    assert_eq!(authenticate(&s, "default", "jdoe", OLD).await, 200);
-    assert_eq!(authenticate(&s, "default", "other", OLD).await, 200);
+    assert_eq!(s.auth_status("jdoe", OLD).await, 200);
+    assert_eq!(s.auth_status("other", OLD).await, 200);
 
     // White space only, with a live id and key: Alfresco's 400, word for word. With a dead key
     // the same password changes nothing and answers 202.
@@ -229,8 +225,8 @@ async fn reset_password_rows_and_round_trip() {
 
     // The valid id and key for this person: 202, the password is set, the confirmation follows.
     accepted(&post_json(&s, &reset_path("jdoe"), &reset_body(NEW, &id, &key)).await);
-    assert_eq!(authenticate(&s, "default", "jdoe", NEW).await, 200);
-    assert_eq!(authenticate(&s, "default", "jdoe", OLD).await, 401);
+    assert_eq!(s.auth_status("jdoe", NEW).await, 200);
+    assert_eq!(s.auth_status("jdoe", OLD).await, 401);
     s.wait_mails("password_changed", "jdoe@example.com", 1)
         .await;
 
@@ -243,7 +239,7 @@ async fn reset_password_rows_and_round_trip() {
         )
         .await,
     );
-    assert_eq!(authenticate(&s, "default", "jdoe", NEW).await, 200);
+    assert_eq!(s.auth_status("jdoe", NEW).await, 200);
     // The other person's link still works for them (the wrong-path attempt did not spend it).
     let mail = &s.wait_mails("reset_link", "other@example.com", 1).await[0];
     let other_id = link_param(mail, "&id=");
@@ -255,7 +251,7 @@ async fn reset_password_rows_and_round_trip() {
         )
         .await,
     );
-    assert_eq!(authenticate(&s, "default", "other", NEW).await, 200);
+    assert_eq!(s.auth_status("other", NEW).await, 200);
     s.stop();
 }
 
@@ -263,7 +259,7 @@ async fn reset_password_rows_and_round_trip() {
 async fn expired_links_change_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = dir.path().join("c.toml");
-    std::fs::write(&cfg, FAST_ARGON).unwrap();
+    std::fs::write(&cfg, TestConfig::new().fast_argon().toml()).unwrap();
     cli(
         dir.path(),
         Some(&cfg),
@@ -286,17 +282,17 @@ async fn expired_links_change_nothing() {
         ],
         Some(&format!("{OLD}\n")),
     );
-    let s = Server::start_in(dir, &alfresco_config());
+    let s = Server::spawn_in(dir, &alfresco_config());
     let (key, id) = alfresco_link(&s, "jdoe", "jdoe@example.com", 1).await;
     dialect::sleep_secs(2).await;
     accepted(&post_json(&s, &reset_path("jdoe"), &reset_body(NEW, &id, &key)).await);
-    assert_eq!(authenticate(&s, "default", "jdoe", OLD).await, 200);
+    assert_eq!(s.auth_status("jdoe", OLD).await, 200);
     s.stop();
 }
 
 #[tokio::test]
 async fn bad_requests_get_alfresco_errors() {
-    let s = Server::start(&alfresco_config());
+    let s = Server::spawn(&alfresco_config());
     let path = request_path("jdoe");
     // Wrong or missing content type.
     for ct in [Some("text/plain"), None] {
@@ -362,11 +358,13 @@ async fn bad_requests_get_alfresco_errors() {
 
 #[tokio::test]
 async fn per_ip_limit_answers_429_in_alfresco_shape() {
-    let s = Server::start(&format!(
-        "{FAST_ARGON}[http]\nrecovery_per_minute = 1\nrecovery_burst = 1\n\
-         [dialects.alfresco]\nenabled = true\n[dialects.alfresco.clients.share]\n\
-         reset_password_page_url = \"{PAGE}\"\n"
-    ));
+    let s = Server::spawn(
+        &TestConfig::new()
+            .fast_argon()
+            .recovery_limit(1, 1)
+            .dialect("alfresco", "enabled", true)
+            .dialect("alfresco.clients.share", "reset_password_page_url", PAGE),
+    );
     accepted(&post_json(&s, &request_path("a"), r#"{"client":"share"}"#).await);
     let a = post_json(&s, &request_path("b"), r#"{"client":"share"}"#).await;
     assert_eq!(
@@ -383,9 +381,15 @@ async fn per_ip_limit_answers_429_in_alfresco_shape() {
 
 #[tokio::test]
 async fn disabled_dialect_is_not_mounted() {
-    let s = Server::start(&config(
-        "[dialects.alfresco]\nenabled = false\n[dialects.alfresco.clients.share]\nreset_password_page_url = \"https://x.example.com/r\"\n",
-    ));
+    let s = Server::spawn(
+        &TestConfig::fast()
+            .dialect("alfresco", "enabled", false)
+            .dialect(
+                "alfresco.clients.share",
+                "reset_password_page_url",
+                "https://x.example.com/r",
+            ),
+    );
     let a = post_json(&s, &request_path("jdoe"), r#"{"client":"share"}"#).await;
     assert_eq!(a.status, 404);
     assert_eq!(a.header("content-type"), Some("application/problem+json"));
@@ -394,7 +398,7 @@ async fn disabled_dialect_is_not_mounted() {
 
 #[tokio::test]
 async fn alfresco_js_api_drives_the_server() {
-    let s = Server::start(&alfresco_config());
+    let s = Server::spawn(&alfresco_config());
     s.add_person("jsuser", "jsuser@example.com", Some(OLD))
         .await;
     run_node(
