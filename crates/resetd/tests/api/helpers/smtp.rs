@@ -186,13 +186,41 @@ impl Drop for SmtpServer {
     }
 }
 
-/// A loopback port that nothing listens on (free a moment ago).
+/// A loopback port that nothing listens on, and that nothing else in the suite will take while the
+/// test holds it as a dead server's address.
+///
+/// Taken from below the kernel's ephemeral range: every server the suite starts binds port 0, which
+/// the kernel picks from that range, so a port from here is never handed to another test's SMTP
+/// server in the meantime (seen once: a "dead" port from `bind(0)` reused by a parallel test's
+/// server, and a message meant to fail was sent). Tests that later start a server on it
+/// (`SmtpServer::start_on`) get it back as they expect.
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
+    static CALLS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(1);
+    let low = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|r| r.split_whitespace().next()?.parse::<u16>().ok())
+        .unwrap_or(32768);
+    let (from, to) = (low.saturating_sub(12_000).max(1024), low);
+    let span = u32::from(to - from);
+    let mut seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+        .subsec_nanos()
+        ^ std::process::id().rotate_left(16)
+        ^ CALLS
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            .wrapping_mul(0x9E37_79B9);
+    for _ in 0..1000 {
+        // xorshift: spreads parallel callers over the range.
+        seed ^= seed << 13;
+        seed ^= seed >> 17;
+        seed ^= seed << 5;
+        let port = from + (seed % span) as u16;
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free loopback port below {low}");
 }
 
 /// A parsed RFC 5322 message or MIME part: unfolded headers and the body.
