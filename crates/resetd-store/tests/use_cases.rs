@@ -55,6 +55,7 @@ impl Renderer for Recorder {
             subject: "s".into(),
             text: ctx.link.unwrap_or("changed").into(),
             html: None,
+            sender_name: None,
         })
     }
 }
