@@ -178,6 +178,13 @@ impl Branding {
     }
 }
 
+/// Whether the sender `from` (`Name <address>` or an address) carries a display name of its own,
+/// which then wins over every product's.
+pub fn names_a_sender(from: &str) -> bool {
+    from.parse::<lettre::message::Mailbox>()
+        .is_ok_and(|m| m.name.is_some_and(|n| !n.trim().is_empty()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -440,6 +447,15 @@ mod tests {
             assert_eq!(n.subject, "Changed (Payabli)");
             assert_eq!(n.sender_name.as_deref(), Some("Payabli"));
         }
+    }
+
+    #[test]
+    fn a_sender_names_itself_only_with_a_display_name() {
+        assert!(names_a_sender("Acme Accounts <accounts@acme.example>"));
+        assert!(names_a_sender("\"Acme, Inc.\" <accounts@acme.example>"));
+        assert!(!names_a_sender("accounts@acme.example"));
+        assert!(!names_a_sender("<accounts@acme.example>"));
+        assert!(!names_a_sender("not an address"));
     }
 
     #[test]

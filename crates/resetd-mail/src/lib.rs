@@ -21,7 +21,7 @@ pub mod stats;
 pub mod transport;
 pub mod worker;
 
-pub use brand::{Brand, Branding, Clients};
+pub use brand::{names_a_sender, Brand, Branding, Clients};
 pub use render::{TemplateError, TemplateRenderer};
 pub use smtp::{ConfigSecret, SmtpConfig, SmtpTls, SmtpTransport};
 pub use stats::MailStats;
