@@ -14,6 +14,7 @@ mod helpers;
 mod abuse;
 mod at_rest;
 mod bodies;
+mod branding;
 mod cooldown_notice;
 mod crafter_urls;
 mod dialect_alfresco;
