@@ -482,6 +482,9 @@ pub struct NewMessage {
     pub text: String,
     /// HTML body.
     pub html: Option<String>,
+    /// The From display name to use instead of the configured sender's (see
+    /// [`crate::render::Rendered::sender_name`]); the address is always the configured one.
+    pub sender_name: Option<String>,
     /// Stable Message-ID, the same on every attempt.
     pub message_id: String,
     /// Queued.

@@ -33,6 +33,9 @@ pub struct Rendered {
     pub text: String,
     /// HTML part.
     pub html: Option<String>,
+    /// The display name of the sender, when the message speaks for a product other than the one
+    /// the configured sender names (a vendor dialect's emails); `None` keeps the configured one.
+    pub sender_name: Option<String>,
 }
 
 /// Renders emails.

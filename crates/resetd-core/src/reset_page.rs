@@ -15,6 +15,10 @@ use crate::types::InvalidInput;
 
 /// A reset page URL named by the caller of a request (Crafter's `resetPasswordUrl`). It is only
 /// ever used after it matched an allowed prefix of a registered client ([`crate::model::Client::allows`]).
+///
+/// It is kept with its origin spelled one way ([`normalise_origin`]): `HTTPS://APP.EXAMPLE/reset`
+/// and `https://app.example:443/reset` are the page `https://app.example/reset` for every
+/// browser, so they match the prefixes that page matches, and the emailed link is that spelling.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ResetPageUrl(String);
 
@@ -22,15 +26,12 @@ impl ResetPageUrl {
     /// Parses an absolute http(s) URL of at most 2048 characters without white space, control
     /// characters, backslashes, user information, or a path that could resolve outside its
     /// prefix (see the module notes), so that what a prefix matches is what a browser will open.
-    /// A fragment is allowed (single-page apps route with `#/reset`); the token then follows
-    /// inside it, as Crafter does.
+    /// The scheme may be in any letter case. A fragment is allowed (single-page apps route with
+    /// `#/reset`); the token then follows inside it, as Crafter does.
     pub fn parse(s: &str) -> Result<Self, InvalidInput> {
         let field = "resetPasswordUrl";
         let bad = |reason: &str| Err(InvalidInput::new(field, reason));
-        let Some(rest) = s
-            .strip_prefix("https://")
-            .or_else(|| s.strip_prefix("http://"))
-        else {
+        let Some((_, rest)) = split_scheme(s) else {
             return bad("must start with https:// or http://");
         };
         if s.len() > 2048 || s.chars().any(|c| c.is_control() || c.is_whitespace()) {
@@ -47,16 +48,19 @@ impl ResetPageUrl {
         if let Err(reason) = check_path(path) {
             return bad(reason);
         }
-        Ok(Self(s.to_owned()))
+        Ok(Self(normalise_origin(s)))
     }
 
     /// Whether `prefix` allows this URL: the URL starts with it and the match ends at a boundary,
     /// that is the URL ends there or continues with `/`, `?` or `#`, or the prefix reaches past
     /// the host and ends in `/`, `?`, `&` or `=`. So `https://app.example.com/reset` does not
     /// allow `https://app.example.com/reset-evil`, and `https://app.example.com` does not allow
-    /// `https://app.example.com.evil.com/`.
+    /// `https://app.example.com.evil.com/`. Both sides are compared with their origin normalised
+    /// ([`normalise_origin`]); the path, query and fragment are compared as written (a path is
+    /// case-sensitive for most servers).
     pub fn allowed_by(&self, prefix: &str) -> bool {
-        let Some(rest) = self.0.strip_prefix(prefix) else {
+        let prefix = normalise_origin(prefix);
+        let Some(rest) = self.0.strip_prefix(prefix.as_str()) else {
             return false;
         };
         let Some((_, after_scheme)) = prefix.split_once("://") else {
@@ -70,17 +74,52 @@ impl ResetPageUrl {
         at_boundary || (prefix_has_path && prefix.ends_with(['/', '?', '&', '=']))
     }
 
-    /// The link for `token`: the URL verbatim, then `?` (or `&` when it already has a query),
-    /// then `param=token` (Crafter's rule).
+    /// The link for `token`: the URL (its origin normalised), then `?` (or `&` when it already
+    /// has a query), then `param=token` (Crafter's rule).
     pub fn link(&self, param: &str, token: &str) -> String {
         let sep = if self.0.contains('?') { '&' } else { '?' };
         format!("{}{sep}{param}={token}", self.0)
     }
 
-    /// The URL as given.
+    /// The URL with its origin normalised.
     pub fn as_str(&self) -> &str {
         &self.0
     }
+}
+
+/// The scheme of an http(s) URL in lower case and what follows `://`, whatever the scheme's
+/// letter case (RFC 3986 §3.1: schemes are case-insensitive).
+fn split_scheme(s: &str) -> Option<(&'static str, &str)> {
+    ["https", "http"].into_iter().find_map(|scheme| {
+        let head = s.get(..scheme.len() + 3)?;
+        let (name, sep) = head.split_at(scheme.len());
+        (name.eq_ignore_ascii_case(scheme) && sep == "://").then(|| (scheme, &s[head.len()..]))
+    })
+}
+
+/// `url` (a URL or a prefix of one) with its origin spelled as browsers resolve it: scheme and
+/// host in lower case and the scheme's default port (`:443`, `:80`) dropped, the rest verbatim.
+/// Only ASCII letters are folded: browsers fold nothing else before IDNA, and IDNA mapping
+/// (`ＡＰＰ` → `app`, `K` Kelvin → `k`) is not done here, so such a host never equals an
+/// allowed ASCII one and stays refused. Any other port, an empty port (`host:`) or a
+/// zero-padded one (`:0443`) is left as it is, so it matches only a prefix spelled the same
+/// way. Text that does not start with an http(s) scheme is returned unchanged.
+fn normalise_origin(url: &str) -> String {
+    let Some((scheme, rest)) = split_scheme(url) else {
+        return url.to_owned();
+    };
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(end);
+    let mut authority = authority.to_ascii_lowercase();
+    let default_port = if scheme == "https" { ":443" } else { ":80" };
+    if let Some(host) = authority.strip_suffix(default_port) {
+        // Only a bracketed IPv6 host has colons of its own (`[::1]:443`); anything else with
+        // two colons is no host and port, so it is left for the prefix match to refuse.
+        if !host.is_empty() && (!host.contains(':') || host.ends_with(']')) {
+            authority.truncate(host.len());
+        }
+    }
+    format!("{scheme}://{authority}{tail}")
 }
 
 /// Checks the path (from the first `/` up to `?` or `#`); the error is the reason shown to the
@@ -308,6 +347,109 @@ mod tests {
             "https://app.example.com:8443/reset",
         ] {
             assert!(ResetPageUrl::parse(good).is_ok(), "{good}");
+        }
+    }
+
+    /// Issue 15 item 4: spellings of the same origin match; everything else the allow-list
+    /// refused before is still refused.
+    #[test]
+    fn same_origin_spellings_match_and_nothing_else_does() {
+        let u = |s: &str| ResetPageUrl::parse(s).unwrap_or_else(|e| panic!("{s}: {}", e.reason));
+        let prefix = "https://app.example.com/reset";
+        for same in [
+            "HTTPS://APP.EXAMPLE.COM/reset",
+            "Https://App.Example.Com/reset",
+            "https://app.example.com:443/reset",
+            "HTTPS://APP.EXAMPLE.COM:443/reset/page?x=1",
+            "https://app.example.com:443/reset#/step",
+        ] {
+            assert!(u(same).allowed_by(prefix), "{same}");
+        }
+        assert_eq!(
+            u("HTTPS://APP.Example.COM:443/reset?Lang=DE").link("tokenId", "abc"),
+            "https://app.example.com/reset?Lang=DE&tokenId=abc"
+        );
+        assert!(u("HTTP://APP.EXAMPLE.COM:80/").allowed_by("http://app.example.com/"));
+        // The operator's prefix is read the same way.
+        assert!(u("https://app.example.com/reset").allowed_by("HTTPS://App.Example.com:443/"));
+        assert!(u("https://app.example.com/").allowed_by("https://app.example.com:443"));
+        assert!(u("https://[::1]:443/reset").allowed_by("https://[::1]/"));
+
+        for other in [
+            // Another port, the default port of the other scheme, or another scheme.
+            "https://app.example.com:8443/reset",
+            "https://app.example.com:80/reset",
+            "http://app.example.com/reset",
+            "http://app.example.com:443/reset",
+            "HTTP://APP.EXAMPLE.COM/reset",
+            // Ports that browsers also read as 443 or as none, but that a prefix must spell out.
+            "https://app.example.com:0443/reset",
+            "https://app.example.com:/reset",
+            // The path, query and fragment stay case-sensitive.
+            "https://app.example.com/RESET",
+            "https://app.example.com/Reset/page",
+            // Other hosts that look alike: a trailing dot, IDN and punycode look-alikes (Cyrillic
+            // `а`), full-width letters, the Kelvin sign (`K` folds to `k` only in Unicode), a
+            // longer host, a host hidden after the prefix's host.
+            "https://app.example.com./reset",
+            "https://\u{430}pp.example.com/reset",
+            "https://xn--pp-6kc.example.com/reset",
+            "https://\u{FF41}pp.example.com/reset",
+            "https://APP.EXAMPLE.COM.evil.com/reset",
+            "https://app.example.com.evil.com:443/reset",
+            "https://evil.com/?https://app.example.com/reset",
+        ] {
+            assert!(!u(other).allowed_by(prefix), "{other}");
+        }
+        assert!(!u("https://\u{212A}it.example.com/").allowed_by("https://kit.example.com/"));
+        assert!(!u("https://[::443]/").allowed_by("https://[::]/"));
+
+        // Refused at parsing, whatever the letter case: user information (also in upper case,
+        // or with a default port), a backslash, no host, or another scheme.
+        for (bad, why) in [
+            ("HTTPS://USER@APP.EXAMPLE.COM/reset", "no user information"),
+            (
+                "https://user:pw@app.example.com:443/reset",
+                "no user information",
+            ),
+            (
+                "HTTPS://app.example.com:443@evil.com/reset",
+                "no user information",
+            ),
+            ("HTTPS://", "no user information"),
+            ("HTTPS://app.example.com\\@evil.com/", "backslash"),
+            (
+                "HTTPS:/app.example.com/reset",
+                "must start with https:// or http://",
+            ),
+            (
+                "FTP://app.example.com/reset",
+                "must start with https:// or http://",
+            ),
+            ("JAVASCRIPT:alert(1)", "must start with https:// or http://"),
+            ("HTTPS://APP.EXAMPLE.COM/reset/../admin", "dot segments"),
+        ] {
+            let e = ResetPageUrl::parse(bad).expect_err(bad);
+            assert!(e.reason.contains(why), "{bad}: {}", e.reason);
+        }
+    }
+
+    #[test]
+    fn origins_are_normalised_only_in_scheme_host_and_default_port() {
+        for (raw, normal) in [
+            ("HTTPS://A.EXAMPLE/P?Q#F", "https://a.example/P?Q#F"),
+            ("https://a.example:443", "https://a.example"),
+            ("http://a.example:80?x", "http://a.example?x"),
+            ("http://a.example:443/", "http://a.example:443/"),
+            ("https://a.example:80/", "https://a.example:80/"),
+            ("https://a.example:8443/", "https://a.example:8443/"),
+            ("https://[::1]:443/", "https://[::1]/"),
+            ("https://:443/", "https://:443/"),
+            ("https://a:b:443/", "https://a:b:443/"),
+            ("https://\u{C4}PP.example/", "https://\u{C4}pp.example/"),
+            ("not a url", "not a url"),
+        ] {
+            assert_eq!(normalise_origin(raw), normal, "{raw}");
         }
     }
 

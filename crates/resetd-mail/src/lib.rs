@@ -1,4 +1,5 @@
-//! resetd's email side: templates ([`TemplateRenderer`], the core's `Renderer`), transports
+//! resetd's email side: templates ([`TemplateRenderer`], the core's `Renderer`, with the vendor
+//! products' own wording chosen by [`Branding`]), transports
 //! ([`Transport`], [`FileTransport`], [`SmtpTransport`], and [`build_mime`] for every transport), the durable
 //! outbox worker ([`OutboxWorker`]) that delivers queued messages with retries and backoff, and its
 //! metrics ([`MailStats`]).
@@ -13,12 +14,14 @@
     )
 )]
 
+pub mod brand;
 pub mod render;
 pub mod smtp;
 pub mod stats;
 pub mod transport;
 pub mod worker;
 
+pub use brand::{names_a_sender, Brand, Branding, Clients};
 pub use render::{TemplateError, TemplateRenderer};
 pub use smtp::{ConfigSecret, SmtpConfig, SmtpTls, SmtpTransport};
 pub use stats::MailStats;

@@ -14,9 +14,13 @@
 //! where `kind` is `reset_link` or `password_changed` and `part` is `subject.txt`, `text.txt` or
 //! `html`. Each part is looked up on its own in that order (most specific first; the last line
 //! applies to every tenant and locale), then the built-in template in the locale's language, then
-//! the English built-in. A tenant named like a locale (`de`) shares its directory with that locale. `{locale}` may be the full tag as the message's
-//! locale spells it (`de-CH`) or its language (`de`); the full tag wins. All files are read and
-//! compiled when the renderer is built, so a broken template stops start-up rather than an email.
+//! the English built-in. For a message that speaks for a vendor product ([`Branding`]: an email
+//! asked for through a dialect) the built-ins are that product's (`brands/{brand}/{lang}/`), and
+//! `product_name` is the product's, so every operator file still wins over them. A tenant named
+//! like a locale (`de`) shares its directory with that locale. `{locale}` may be the full tag as
+//! the message's locale spells it (`de-CH`) or its language (`de`); the full tag wins. All files
+//! are read and compiled when the renderer is built, so a broken template stops start-up rather
+//! than an email.
 //!
 //! Templates see `name`, `login`, `link` (reset emails only), `expires_in_minutes`,
 //! `support_contact` (may be none), `product_name`, `tenant`, `client` and `locale`. HTML templates
@@ -30,6 +34,8 @@ use minijinja::{context, AutoEscape, Environment};
 use resetd_core::model::MessageKind;
 use resetd_core::render::{MessageContext, Rendered, Renderer};
 
+use crate::brand::{Brand, Branding};
+
 /// The template parts of one message.
 const PARTS: [&str; 3] = ["subject.txt", "text.txt", "html"];
 
@@ -42,56 +48,63 @@ const MAX_TEMPLATE_BYTES: u64 = 256 * 1024;
 /// How deep override files may sit below the directory (`tenant/client/locale/file`).
 const MAX_DEPTH: usize = 4;
 
-const BUILTIN: [(&str, &str); 12] = [
-    (
-        "en/reset_link.subject.txt",
-        include_str!("../templates/en/reset_link.subject.txt"),
-    ),
-    (
-        "en/reset_link.text.txt",
-        include_str!("../templates/en/reset_link.text.txt"),
-    ),
-    (
-        "en/reset_link.html",
-        include_str!("../templates/en/reset_link.html"),
-    ),
-    (
-        "en/password_changed.subject.txt",
-        include_str!("../templates/en/password_changed.subject.txt"),
-    ),
-    (
-        "en/password_changed.text.txt",
-        include_str!("../templates/en/password_changed.text.txt"),
-    ),
-    (
-        "en/password_changed.html",
-        include_str!("../templates/en/password_changed.html"),
-    ),
-    (
-        "de/reset_link.subject.txt",
-        include_str!("../templates/de/reset_link.subject.txt"),
-    ),
-    (
-        "de/reset_link.text.txt",
-        include_str!("../templates/de/reset_link.text.txt"),
-    ),
-    (
-        "de/reset_link.html",
-        include_str!("../templates/de/reset_link.html"),
-    ),
-    (
-        "de/password_changed.subject.txt",
-        include_str!("../templates/de/password_changed.subject.txt"),
-    ),
-    (
-        "de/password_changed.text.txt",
-        include_str!("../templates/de/password_changed.text.txt"),
-    ),
-    (
-        "de/password_changed.html",
-        include_str!("../templates/de/password_changed.html"),
-    ),
+/// The six parts of both messages in the template directory `$dir` (relative to `templates/`).
+macro_rules! message_parts {
+    ($dir:literal) => {
+        [
+            (
+                concat!($dir, "reset_link.subject.txt"),
+                include_str!(concat!("../templates/", $dir, "reset_link.subject.txt")),
+            ),
+            (
+                concat!($dir, "reset_link.text.txt"),
+                include_str!(concat!("../templates/", $dir, "reset_link.text.txt")),
+            ),
+            (
+                concat!($dir, "reset_link.html"),
+                include_str!(concat!("../templates/", $dir, "reset_link.html")),
+            ),
+            (
+                concat!($dir, "password_changed.subject.txt"),
+                include_str!(concat!(
+                    "../templates/",
+                    $dir,
+                    "password_changed.subject.txt"
+                )),
+            ),
+            (
+                concat!($dir, "password_changed.text.txt"),
+                include_str!(concat!("../templates/", $dir, "password_changed.text.txt")),
+            ),
+            (
+                concat!($dir, "password_changed.html"),
+                include_str!(concat!("../templates/", $dir, "password_changed.html")),
+            ),
+        ]
+    };
+}
+
+/// The built-in templates, `(path below templates/, source)`: resetd's own per language, then
+/// each product's ([`Brand`]) per language, at `brands/{brand}/{lang}/`.
+const BUILTIN: [[(&str, &str); 6]; 12] = [
+    message_parts!("en/"),
+    message_parts!("de/"),
+    message_parts!("brands/alfresco/en/"),
+    message_parts!("brands/alfresco/de/"),
+    message_parts!("brands/crafter/en/"),
+    message_parts!("brands/crafter/de/"),
+    message_parts!("brands/empowerid/en/"),
+    message_parts!("brands/empowerid/de/"),
+    message_parts!("brands/payabli/en/"),
+    message_parts!("brands/payabli/de/"),
+    message_parts!("brands/unleash/en/"),
+    message_parts!("brands/unleash/de/"),
 ];
+
+/// Every built-in template, `(path below templates/, source)`.
+fn builtins() -> impl Iterator<Item = (&'static str, &'static str)> {
+    BUILTIN.iter().flatten().copied()
+}
 
 /// Why the templates could not be loaded: which file, and what is wrong with it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -117,6 +130,7 @@ pub struct TemplateRenderer {
     overrides: HashSet<String>,
     support_contact: Option<String>,
     product_name: String,
+    branding: Branding,
 }
 
 impl fmt::Debug for TemplateRenderer {
@@ -125,6 +139,7 @@ impl fmt::Debug for TemplateRenderer {
             .field("overrides", &self.overrides.len())
             .field("support_contact", &self.support_contact)
             .field("product_name", &self.product_name)
+            .field("branding", &self.branding)
             .finish()
     }
 }
@@ -151,7 +166,7 @@ impl TemplateRenderer {
             }
         });
         env.set_formatter(html_formatter);
-        for (file, source) in BUILTIN {
+        for (file, source) in builtins() {
             env.add_template_owned(builtin_name(file), source)
                 .map_err(|e| TemplateError {
                     path: PathBuf::from("builtin").join(file),
@@ -177,16 +192,23 @@ impl TemplateRenderer {
             overrides,
             support_contact,
             product_name,
+            branding: Branding::new(),
         };
         renderer.check_all(override_dir.as_deref())?;
         Ok(renderer)
     }
 
+    /// The renderer with `branding`: the messages it assigns to a product get that product's
+    /// built-in templates, name and sender, wherever the operator has no template of their own.
+    pub fn with_branding(mut self, branding: Branding) -> Self {
+        self.branding = branding;
+        self
+    }
+
     /// Renders every template once with sample values, so runtime errors (an unknown filter
     /// argument, a bad call) surface at start-up.
     fn check_all(&self, dir: Option<&Path>) -> Result<(), TemplateError> {
-        let mut names: Vec<(String, PathBuf)> = BUILTIN
-            .iter()
+        let mut names: Vec<(String, PathBuf)> = builtins()
             .map(|(f, _)| (builtin_name(f), PathBuf::from("builtin").join(f)))
             .collect();
         if let Some(dir) = dir {
@@ -204,7 +226,16 @@ impl TemplateRenderer {
             };
             let link = (kind == MessageKind::ResetLink)
                 .then_some("https://example.com/reset?token=sample");
-            let ctx = self.context_value("default", None, "en", "Sample Name", "sample", link, 30);
+            let ctx = self.context_value(
+                &self.product_name,
+                "default",
+                None,
+                "en",
+                "Sample Name",
+                "sample",
+                link,
+                30,
+            );
             self.env
                 .get_template(&name)
                 .and_then(|t| t.render(&ctx))
@@ -219,6 +250,7 @@ impl TemplateRenderer {
     #[allow(clippy::too_many_arguments)]
     fn context_value(
         &self,
+        product_name: &str,
         tenant: &str,
         client: Option<&str>,
         locale: &str,
@@ -233,15 +265,16 @@ impl TemplateRenderer {
             link => link,
             expires_in_minutes => expires_in_minutes,
             support_contact => self.support_contact.as_deref(),
-            product_name => self.product_name.as_str(),
+            product_name => product_name,
             tenant => tenant,
             client => client,
             locale => locale,
         }
     }
 
-    /// The template name to use for one part of one message, most specific first.
-    fn resolve(&self, ctx: &MessageContext<'_>, part: &str) -> String {
+    /// The template name to use for one part of one message, most specific first: the operator's
+    /// files, then the built-in one of the product the message speaks for, then resetd's own.
+    fn resolve(&self, ctx: &MessageContext<'_>, brand: Option<Brand>, part: &str) -> String {
         let file = format!("{}.{part}", ctx.kind.as_str());
         let lang = ctx.locale.language();
         let mut locales = vec![ctx.locale.as_str().to_owned()];
@@ -271,13 +304,22 @@ impl TemplateRenderer {
         } else {
             BUILTIN_LANGUAGES[0]
         };
-        builtin_name(&format!("{builtin_lang}/{}.{part}", ctx.kind.as_str()))
+        let dir = match brand {
+            Some(b) => format!("brands/{}/{builtin_lang}", b.key()),
+            None => builtin_lang.to_owned(),
+        };
+        builtin_name(&format!("{dir}/{}.{part}", ctx.kind.as_str()))
     }
 }
 
 impl Renderer for TemplateRenderer {
     fn render(&self, ctx: &MessageContext<'_>) -> Result<Rendered, String> {
+        let brand = self.branding.brand_for(ctx.tenant, ctx.client);
+        let product_name = brand.map_or(self.product_name.as_str(), |b| {
+            self.branding.product_name(b)
+        });
         let value = self.context_value(
+            product_name,
             ctx.tenant.as_str(),
             ctx.client.map(|c| c.as_str()),
             ctx.locale.as_str(),
@@ -287,7 +329,7 @@ impl Renderer for TemplateRenderer {
             ctx.expires_in_minutes,
         );
         let render = |part: &str| -> Result<String, String> {
-            let name = self.resolve(ctx, part);
+            let name = self.resolve(ctx, brand, part);
             self.env
                 .get_template(&name)
                 .and_then(|t| t.render(&value))
@@ -303,6 +345,9 @@ impl Renderer for TemplateRenderer {
             subject,
             text,
             html: Some(html),
+            sender_name: brand
+                .and_then(|b| self.branding.sender_name(b))
+                .map(str::to_owned),
         })
     }
 }

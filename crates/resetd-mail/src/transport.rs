@@ -54,16 +54,21 @@ pub trait Transport: Send + Sync {
 }
 
 /// Builds the RFC 5322 form of `msg` sent from `from` (an address, optionally with a display name:
-/// `resetd <noreply@example.com>`): `multipart/alternative` with the text and HTML parts (plain text
+/// `resetd <noreply@example.com>`; the message's own sender name replaces that name): `multipart/alternative` with the text and HTML parts (plain text
 /// only when there is no HTML), headers From, To, Subject, Date (when the message was queued) and
 /// Message-ID (the stored one, so every attempt carries the same id).
 ///
 /// A malformed sender, recipient or Message-ID is a [`SendError::Permanent`].
 pub fn build_mime(msg: &OutboxMessage, from: &str) -> Result<Vec<u8>, SendError> {
     let m = &msg.message;
-    let from: Mailbox = from.parse().map_err(|e| {
+    let mut from: Mailbox = from.parse().map_err(|e| {
         SendError::Permanent(format!("the sender address {from:?} is malformed: {e}"))
     })?;
+    // A message that speaks for a vendor product names its sender after it; the address (and so
+    // the envelope sender, SPF and DKIM) stays the configured one.
+    if let Some(name) = &m.sender_name {
+        from.name = Some(name.chars().filter(|c| !c.is_control()).collect());
+    }
     let to: Mailbox =
         m.recipient.as_str().parse().map_err(|e| {
             SendError::Permanent(format!("the recipient address is malformed: {e}"))
@@ -220,6 +225,7 @@ pub(crate) mod tests {
                     "Hello,\n\nopen https://id.example.com/reset/default?token=abc_DEF-1.\n\nBye\n"
                         .into(),
                 html: Some("<p>Hello <b>Jane</b></p>".into()),
+                sender_name: None,
                 message_id: "<0123abcd@resetd.example.com>".into(),
                 created_at: Timestamp(1_700_000_000_000),
                 deliver_by: Timestamp(1_700_000_000_000 + 1_800_000),
@@ -305,6 +311,29 @@ pub(crate) mod tests {
                 _ => self.body.clone(),
             }
         }
+    }
+
+    #[test]
+    fn a_message_with_its_own_sender_name_keeps_the_configured_address() {
+        let mut msg = outbox_message(8, MessageKind::ResetLink);
+        msg.message.sender_name = Some("Unleash".into());
+        for from in [
+            "resetd <noreply@resetd.example.com>",
+            "noreply@resetd.example.com",
+        ] {
+            let raw = build_mime(&msg, from).unwrap();
+            let p = Parsed::parse(std::str::from_utf8(&raw).unwrap());
+            assert_eq!(
+                p.header("from"),
+                Some("Unleash <noreply@resetd.example.com>"),
+                "{from}"
+            );
+        }
+        // A name is never a way into the headers.
+        msg.message.sender_name = Some("Evil\r\nBcc: x@evil.example".into());
+        let raw = build_mime(&msg, "noreply@resetd.example.com").unwrap();
+        let text = std::str::from_utf8(&raw).unwrap();
+        assert!(!text.to_ascii_lowercase().contains("\nbcc:"), "{text}");
     }
 
     #[test]

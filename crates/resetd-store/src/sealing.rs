@@ -8,8 +8,9 @@
 //!
 //! Stored form, in the `text` column (`html` stays NULL):
 //! `resetd-sealed:v1:<key id>:<base64url(nonce ‖ ciphertext)>`. The plaintext is the JSON
-//! `{"text": …, "html": …}`; the associated data binds it to the row's tenant, kind, recipient,
-//! subject and Message-ID, so a body copied onto another row (another recipient) does not open.
+//! `{"text": …, "html": …}`, with `"sender_name"` when the message names its own sender; the
+//! associated data binds it to the row's tenant, kind, recipient, subject and Message-ID, so a
+//! body copied onto another row (another recipient) does not open.
 //! The key id is the first 8 hex digits of SHA-256 of the key: it names which key of the file
 //! sealed a row, so keys can be rotated (see [`OutboxKeys::parse`]).
 
@@ -53,6 +54,10 @@ impl std::fmt::Debug for OutboxKeys {
 struct Body {
     text: String,
     html: Option<String>,
+    /// Kept with the body because the row has no column for it; absent in bodies sealed before
+    /// it existed (and skipped when `None`, so those bodies are unchanged).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    sender_name: Option<String>,
 }
 
 fn key_id(key: &[u8]) -> String {
@@ -178,6 +183,7 @@ impl OutboxKeys {
         let body = serde_json::to_vec(&Body {
             text: std::mem::take(&mut m.text),
             html: m.html.take(),
+            sender_name: m.sender_name.take(),
         })
         .map_err(|e| StoreError::Backend(format!("encoding a message body: {e}")))?;
         let nonce: [u8; NONCE_LEN] = random_bytes().map_err(StoreError::Backend)?;
@@ -245,6 +251,7 @@ impl OutboxKeys {
             .map_err(|_| "the opened message body is malformed".to_owned())?;
         m.text = body.text;
         m.html = body.html;
+        m.sender_name = body.sender_name;
         Ok(())
     }
 }
@@ -303,6 +310,7 @@ mod tests {
             subject: "Reset your password".into(),
             text: "open https://x.example/reset?token=SECRETSECRET".into(),
             html: Some("<a href=\"https://x.example/reset?token=SECRETSECRET\">".into()),
+            sender_name: Some("Acme".into()),
             message_id: "<1@resetd.localhost>".into(),
             created_at: Timestamp(1),
             deliver_by: Timestamp(1_800_001),
@@ -316,6 +324,7 @@ mod tests {
         let mut m = message();
         old.seal(&mut m).unwrap();
         assert!(!m.text.contains("SECRET") && m.html.is_none(), "{}", m.text);
+        assert_eq!(m.sender_name, None, "sealed with the body");
         assert_eq!(OutboxKeys::sealed_with(&m.text), Some(old.ids()[0]));
 
         // Another key alone does not open it, and says which key it needs.
@@ -331,6 +340,15 @@ mod tests {
         let mut resealed = message();
         rotated.seal(&mut resealed).unwrap();
         assert_eq!(OutboxKeys::sealed_with(&resealed.text), Some(new.ids()[0]));
+        // A message without a sender name of its own opens without one.
+        let plain = NewMessage {
+            sender_name: None,
+            ..message()
+        };
+        let mut sealed = plain.clone();
+        rotated.seal(&mut sealed).unwrap();
+        rotated.open(&mut sealed).unwrap();
+        assert_eq!(sealed, plain);
     }
 
     #[test]

@@ -109,14 +109,19 @@ impl Default for Management {
 pub struct Mail {
     /// `file` (the demo default: .eml files under DATA_DIR/mail) or `smtp` (see `[mail.smtp]`).
     pub transport: String,
-    /// From address.
-    pub from: String,
+    /// From address, optionally with a display name. Unset: [`DEFAULT_FROM`], and an email that
+    /// speaks for a vendor product (a dialect's) is sent in that product's name; a display name
+    /// set here is kept on every email.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub from: Option<String>,
     /// Directory of template overrides.
     pub templates_dir: Option<PathBuf>,
     /// A support contact line shown in emails.
     pub support_contact: Option<String>,
-    /// Product name shown in emails.
-    pub product_name: String,
+    /// Product name shown in emails and on the hosted page. Unset: `resetd`, and an email that
+    /// speaks for a vendor product names that product; a name set here is shown everywhere.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub product_name: Option<String>,
     /// The SMTP server, for `transport = "smtp"`.
     pub smtp: resetd_mail::SmtpConfig,
     /// The outbox worker (`[mail.worker]`: batch, lease_secs, backoff, concurrency,
@@ -173,14 +178,32 @@ impl Default for Http {
     }
 }
 
+/// The sender when `mail.from` is not set.
+pub const DEFAULT_FROM: &str = "resetd <no-reply@resetd.localhost>";
+
+/// The product name when `mail.product_name` is not set.
+pub const DEFAULT_PRODUCT_NAME: &str = "resetd";
+
+impl Mail {
+    /// The configured sender, or [`DEFAULT_FROM`].
+    pub fn sender(&self) -> &str {
+        self.from.as_deref().unwrap_or(DEFAULT_FROM)
+    }
+
+    /// The configured product name, or [`DEFAULT_PRODUCT_NAME`].
+    pub fn product_name(&self) -> &str {
+        self.product_name.as_deref().unwrap_or(DEFAULT_PRODUCT_NAME)
+    }
+}
+
 impl Default for Mail {
     fn default() -> Self {
         Self {
             transport: "file".into(),
-            from: "resetd <no-reply@resetd.localhost>".into(),
+            from: None,
             templates_dir: None,
             support_contact: None,
-            product_name: "resetd".into(),
+            product_name: None,
             smtp: resetd_mail::SmtpConfig::default(),
             worker: resetd_mail::WorkerConfig::default(),
             outbox_key_file: None,
@@ -276,7 +299,7 @@ impl Config {
             self.mail.transport = v;
         }
         if let Some(v) = get("RESETD_MAIL_FROM") {
-            self.mail.from = v;
+            self.mail.from = Some(v);
         }
         if let Some(v) = get("RESETD_OUTBOX_KEY_FILE") {
             self.mail.outbox_key_file = Some(v.into());
@@ -312,7 +335,7 @@ impl Config {
         match self.mail.transport.as_str() {
             "file" => {}
             "smtp" => {
-                self.mail.smtp.validate(&self.mail.from)?;
+                self.mail.smtp.validate(self.mail.sender())?;
                 // The worker gives one send half the lease; the SMTP limit must fit inside it.
                 if self.mail.smtp.timeout_secs * 2 > self.mail.worker.lease_secs {
                     return Err(format!(
@@ -354,6 +377,9 @@ impl Config {
             .map_err(|e| format!("bootstrap_tenant: {e}"))?;
         self.database()?;
         self.dialects.validate()?;
+        for warning in crate::branding::branding(&self.dialects, &self.mail).conflicts() {
+            eprintln!("warning: {warning}");
+        }
         Ok(())
     }
 
@@ -396,7 +422,7 @@ impl Config {
     pub fn page_options(&self) -> resetd_server::page::PageOptions {
         resetd_server::page::PageOptions {
             templates_dir: self.page.templates_dir.clone(),
-            product_name: self.mail.product_name.clone(),
+            product_name: self.mail.product_name().to_owned(),
             support_contact: self.mail.support_contact.clone(),
         }
     }

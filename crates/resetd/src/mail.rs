@@ -19,7 +19,7 @@ pub fn transport(config: &Config) -> Result<(Arc<dyn Transport>, String), String
     match config.mail.transport.as_str() {
         "smtp" => {
             let smtp = &config.mail.smtp;
-            let t = SmtpTransport::new(smtp, &config.mail.from)
+            let t = SmtpTransport::new(smtp, config.mail.sender())
                 .map_err(|e| format!("mail.smtp: {e}"))?;
             if smtp.username.is_some() && smtp.tls == resetd_mail::SmtpTls::None {
                 tracing::warn!(
@@ -33,7 +33,7 @@ pub fn transport(config: &Config) -> Result<(Arc<dyn Transport>, String), String
             let dir = config.mail_dir();
             let place = format!("mail in {}", dir.display());
             Ok((
-                Arc::new(FileTransport::new(dir, config.mail.from.clone())),
+                Arc::new(FileTransport::new(dir, config.mail.sender())),
                 place,
             ))
         }

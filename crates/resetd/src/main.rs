@@ -9,6 +9,7 @@
     )
 )]
 
+mod branding;
 mod config;
 mod http;
 mod import;
@@ -357,9 +358,10 @@ async fn open_with(config: Config, check_keys: bool) -> Result<App, String> {
     let renderer = resetd_mail::TemplateRenderer::new(
         config.mail.templates_dir.clone(),
         config.mail.support_contact.clone(),
-        config.mail.product_name.clone(),
+        config.mail.product_name().to_owned(),
     )
-    .map_err(|e| format!("mail templates: {e}"))?;
+    .map_err(|e| format!("mail templates: {e}"))?
+    .with_branding(branding::branding(&config.dialects, &config.mail));
     let service = Arc::new(Service::new(
         store.clone(),
         hasher,

@@ -136,7 +136,7 @@ impl Service {
         ip: Option<&str>,
     ) -> Result<Person> {
         let t = self.tenant(tenant).await?;
-        let (_, person) = self.live_token(tenant, secret).await?;
+        let (token, person) = self.live_token(tenant, secret).await?;
         if options.holder.as_ref().is_some_and(|h| !h.matches(&person)) {
             return Err(CoreError::TokenGone);
         }
@@ -160,7 +160,7 @@ impl Service {
             unlock,
             keep_history: t.settings.password_history,
             at,
-            message: Some(self.password_changed_message(&person, &t)?),
+            message: Some(self.password_changed_message(&person, &t, token.client.as_ref())?),
             audit,
         };
         self.store.change_password(change).await?;

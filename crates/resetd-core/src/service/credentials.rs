@@ -116,7 +116,7 @@ impl Service {
             unlock,
             keep_history: t.settings.password_history,
             at: self.now(),
-            message: Some(self.password_changed_message(&person, &t)?),
+            message: Some(self.password_changed_message(&person, &t, None)?),
             audit,
         };
         Ok(self.store.change_password(change).await?)

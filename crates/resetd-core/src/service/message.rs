@@ -5,7 +5,7 @@ use crate::error::CoreError;
 use crate::model::{MessageKind, NewMessage, Person, Tenant, Timestamp};
 use crate::render::{MessageContext, Rendered};
 use crate::secret::{hex, random_bytes};
-use crate::types::Locale;
+use crate::types::{ClientName, Locale};
 
 use super::{Result, Service};
 
@@ -40,6 +40,7 @@ impl Service {
             subject: r.subject,
             text: r.text,
             html: r.html,
+            sender_name: r.sender_name,
             message_id: format!(
                 "<{}@{}>",
                 hex(&random_bytes::<16>()),
@@ -50,16 +51,19 @@ impl Service {
         }
     }
 
+    /// The "your password was changed" notice, in the words of `client` when the change came
+    /// through a link of that client (its templates, and a dialect's product, apply to it).
     pub(super) fn password_changed_message(
         &self,
         person: &Person,
         tenant: &Tenant,
+        client: Option<&ClientName>,
     ) -> Result<NewMessage> {
         let locale = self.locale_for(person, None, tenant);
         let ctx = MessageContext {
             tenant: &tenant.id,
             kind: MessageKind::PasswordChanged,
-            client: None,
+            client,
             locale: &locale,
             name: person_name(person),
             login: person.login.as_str(),

@@ -248,6 +248,7 @@ impl Renderer for RecordingRenderer {
                 None => format!("Hello {}, your password was changed.", ctx.name),
             },
             html: None,
+            sender_name: None,
         })
     }
 }

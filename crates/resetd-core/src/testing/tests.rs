@@ -78,6 +78,7 @@ fn message(t: &TenantId, kind: MessageKind, when: Timestamp) -> NewMessage {
         subject: "s".into(),
         text: "text".into(),
         html: Some("<p>html</p>".into()),
+        sender_name: None,
         message_id: "<m@resetd.test>".into(),
         created_at: when,
         deliver_by: when.plus_secs(3600),

@@ -31,7 +31,7 @@ use crate::{AppState, ClientIp};
 pub const PREFIX: &str = "/alfresco/api";
 
 /// Where Alfresco's client registry puts its clients among the tenant's registered clients.
-const CLIENT_PREFIX: &str = "alfresco.";
+pub const CLIENT_PREFIX: &str = "alfresco.";
 
 /// The Alfresco dialect's settings (`[dialects.alfresco]`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

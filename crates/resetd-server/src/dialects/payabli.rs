@@ -31,7 +31,7 @@ use crate::{AppState, ClientIp};
 pub const PREFIX: &str = "/api/User";
 
 /// The client whose link template the emails use, when one is configured.
-const CLIENT: &str = "payabli";
+pub const CLIENT: &str = "payabli";
 
 /// The Payabli dialect's settings (`[dialects.payabli]`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -30,7 +30,7 @@ use super::wire::{js_stringify, json_answer, json_body, uuid_v4, BodyError};
 use crate::{AppState, ClientIp};
 
 /// The client whose link template points at the Unleash UI's reset page.
-const CLIENT: &str = "unleash";
+pub const CLIENT: &str = "unleash";
 
 /// Which password rules the Unleash routes apply.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -747,6 +747,7 @@ async fn forgot_sent(v: Visit) -> Response {
     };
     let ctx = minijinja::context! {
         expires_in_minutes => (tenant.settings.token_ttl_secs + 59) / 60,
+        cooldown_secs => tenant.settings.cooldown_secs,
         forgot_url => v.language_query_on(&v.forgot_path()),
     };
     v.render(StatusCode::OK, "forgot_sent", ctx)

@@ -382,6 +382,7 @@ fn sample_context() -> Value {
         login => "sample",
         min_length => 8,
         expires_in_minutes => 30,
+        cooldown_secs => 60,
         csrf => "0123456789abcdef",
         action => "/reset/default",
         check_url => "/v1/default/password/check",
@@ -558,6 +559,37 @@ mod tests {
         assert!(
             render(&p, "default", "xx", "reset_done").contains("Your password has been changed")
         );
+    }
+
+    /// Issue 15 item 7: the confirmation says that a second email can take up to the tenant's
+    /// cool-down (the same text for every account), and nothing when there is none.
+    #[test]
+    fn the_sent_page_names_the_cool_down() {
+        let p = Pages::builtin();
+        let sent = |lang: &str, cooldown_secs: i64| {
+            p.render(
+                "",
+                "default",
+                lang,
+                "forgot_sent",
+                minijinja::context! { cooldown_secs => cooldown_secs, ..sample_context() },
+            )
+            .unwrap()
+        };
+        let en = sent("en", 60);
+        assert!(
+            en.contains("at most one email per account every 60 seconds, so a second email can take up to 60 seconds"),
+            "{en}"
+        );
+        assert!(sent("en", 300).contains("can take up to 5 minutes"));
+        assert!(sent("en", 121).contains("can take up to 3 minutes"));
+        assert!(!sent("en", 0).contains("at most one email"));
+        let de = sent("de", 90);
+        assert!(
+            de.contains("höchstens eine E-Mail pro Konto alle 90 Sekunden"),
+            "{de}"
+        );
+        assert!(sent("de", 600).contains("bis zu 10 Minuten"));
     }
 
     #[test]

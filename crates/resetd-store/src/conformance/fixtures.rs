@@ -110,6 +110,7 @@ pub(super) fn message(
         subject: format!("subject {tag}"),
         text: format!("text {tag}"),
         html: Some(format!("<p>html {tag}</p>")),
+        sender_name: None,
         message_id: format!("<{tag}@resetd.test>"),
         created_at: when,
         // Distinct from `created_at` and per kind, so a backend that mixes the columns up fails.

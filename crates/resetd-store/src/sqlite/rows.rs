@@ -227,6 +227,8 @@ pub(crate) fn outbox(row: &Row<'_>) -> Result<OutboxMessage, StoreError> {
             subject: get(row, 4)?,
             text: get(row, 5)?,
             html: get(row, 6)?,
+            // Opened with the body (crate::sealing), where it is kept.
+            sender_name: None,
             message_id: get(row, 7)?,
             created_at: ts(row, 8)?,
             deliver_by: ts(row, 14)?,

@@ -50,6 +50,7 @@ impl Renderer for Plain {
             subject: "reset".into(),
             text: ctx.link.unwrap_or("").into(),
             html: None,
+            sender_name: None,
         })
     }
 }

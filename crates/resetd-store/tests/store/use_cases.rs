@@ -49,6 +49,7 @@ impl Renderer for Recorder {
             subject: "s".into(),
             text: ctx.link.unwrap_or("changed").into(),
             html: None,
+            sender_name: None,
         })
     }
 }

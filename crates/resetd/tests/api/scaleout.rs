@@ -383,6 +383,7 @@ async fn the_outbox_is_split_between_instances_and_survives_a_killed_one() {
                 subject: format!("phase 2 message {i}"),
                 text: format!("phase 2 message {i}"),
                 html: None,
+                sender_name: None,
                 message_id: format!("<scaleout-q{i}@resetd.test>"),
                 created_at: due,
                 deliver_by: due.plus_secs(86_400),
