@@ -24,10 +24,16 @@ const MIN_CORE_CHARS: usize = 4;
 
 /// The case-folded entries, sorted by bytes and without duplicates, so that a prefix narrows to a
 /// contiguous range (the substitution search below prunes on it).
-fn entries() -> &'static [Cow<'static, str>] {
-    static LIST: OnceLock<Vec<Cow<'static, str>>> = OnceLock::new();
+struct List {
+    entries: Vec<Cow<'static, str>>,
+    /// The longest entry's length in bytes: longer forms are not searched.
+    longest: usize,
+}
+
+fn list() -> &'static List {
+    static LIST: OnceLock<List> = OnceLock::new();
     LIST.get_or_init(|| {
-        let mut list: Vec<Cow<'static, str>> = RAW
+        let mut entries: Vec<Cow<'static, str>> = RAW
             .lines()
             .map(str::trim_end)
             .filter(|l| !l.is_empty())
@@ -39,10 +45,15 @@ fn entries() -> &'static [Cow<'static, str>] {
                 }
             })
             .collect();
-        list.sort_unstable();
-        list.dedup();
-        list
+        entries.sort_unstable();
+        entries.dedup();
+        let longest = entries.iter().map(|e| e.len()).max().unwrap_or(0);
+        List { entries, longest }
     })
+}
+
+fn entries() -> &'static [Cow<'static, str>] {
+    &list().entries
 }
 
 /// Builds the sorted list now, so that the first password checked does not pay for it (about
@@ -80,8 +91,7 @@ pub fn contains(password: &str) -> bool {
     let symbol = |c: char| !c.is_alphanumeric();
     let symbols_off = folded.trim_matches(symbol);
     let core = folded.trim_matches(|c: char| symbol(c) || c.is_ascii_digit());
-    let list = entries();
-    let longest = list.iter().map(|e| e.len()).max().unwrap_or(0);
+    let List { entries, longest } = list();
     let mut forms = vec![folded.as_str()];
     if symbols_off != folded && !symbols_off.is_empty() {
         forms.push(symbols_off);
@@ -93,7 +103,7 @@ pub fn contains(password: &str) -> bool {
         // Every character becomes at least one byte, so a form with more characters than the
         // longest entry has bytes cannot match.
         let chars: Vec<char> = form.chars().collect();
-        chars.len() <= longest && matches(list, &chars, &mut String::new())
+        chars.len() <= *longest && matches(entries, &chars, &mut String::new())
     })
 }
 
