@@ -9,6 +9,8 @@ use zxcvbn::Score;
 
 use crate::types::{Password, PASSWORD_MAX_CHARS};
 
+pub mod common_list;
+
 /// One rule a password breaks; `code` is stable for machines, `message` is for people.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Violation {
@@ -195,7 +197,9 @@ impl PasswordPolicy {
             PolicyMode::Nist => Score::Zero,
             PolicyMode::Owasp => Score::One,
         };
-        if whole_common || entropy.score() <= weakest {
+        // zxcvbn's own list is 30,000 words and scores `Password1!` as fair; the bundled top
+        // 100,000 with its normalisation catches the shapes derived from them.
+        if whole_common || entropy.score() <= weakest || common_list::contains(pw) {
             violations.push(Violation {
                 code: "common",
                 message: "This password is too common or too easy to guess.".into(),
@@ -263,6 +267,33 @@ mod tests {
             "aaaaaaaaaa",
         ] {
             assert!(codes(&check(pw, &[])).contains(&"common"), "{pw}");
+        }
+    }
+
+    #[test]
+    fn the_derived_classics_are_common_in_both_modes() {
+        // Issue 16: zxcvbn alone let these through in the NIST mode.
+        for pw in common_list::DERIVED {
+            assert_eq!(codes(&check(pw, &[])), ["common"], "{pw}");
+            // The OWASP rules speak first; once they pass, the list does.
+            let v = owasp(pw, &[]);
+            if owasp_violations(pw).is_empty() {
+                assert_eq!(codes(&v), ["common"], "{pw}");
+            } else {
+                assert!(!v.is_ok(), "{pw}");
+            }
+        }
+    }
+
+    #[test]
+    fn passphrases_with_common_words_in_them_pass() {
+        for pw in [
+            "monkey lantern orbit violet",
+            "dragon-harbour-quietly-42",
+            "Sunshine Tangerine Velvet Orbit",
+            "password is not my secret 7",
+        ] {
+            assert!(check(pw, &[]).is_ok(), "{pw}: {:?}", check(pw, &[]));
         }
     }
 
