@@ -17,6 +17,7 @@
 )]
 #![warn(missing_docs)]
 
+pub mod breached;
 pub mod conformance;
 #[cfg(feature = "postgres")]
 pub mod postgres;
