@@ -14,6 +14,7 @@ mod helpers;
 mod abuse;
 mod at_rest;
 mod bodies;
+mod breached;
 mod dialect_alfresco;
 mod dialect_crafter;
 mod dialect_empowerid;
