@@ -74,6 +74,24 @@ pub struct TenantSettings {
     pub reset_unlocks: bool,
     /// The locale of emails when neither the person nor the request has one.
     pub default_locale: String,
+    /// A password seen at least this many times in the breach corpus is refused (`breached`);
+    /// 0 turns the check off. Applies only where an index is configured (`[breached]`).
+    pub breached_min_count: u32,
+    /// Who may call `GET /v1/{tenant}/breached/range/{prefix}`.
+    pub breached_range: BreachedRange,
+}
+
+/// Who may use a tenant's breached-password range endpoint.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BreachedRange {
+    /// Nobody: the endpoint answers 404.
+    Off,
+    /// Callers with an admin API key of the tenant (the default).
+    #[default]
+    ApiKey,
+    /// Anyone (rate-limited per IP), as Have I Been Pwned's own API is.
+    Public,
 }
 
 impl Default for TenantSettings {
@@ -87,6 +105,9 @@ impl Default for TenantSettings {
             password_history: 0,
             reset_unlocks: true,
             default_locale: "en".into(),
+            // Any sighting: NIST SP 800-63B asks for no breached value at all.
+            breached_min_count: 1,
+            breached_range: BreachedRange::ApiKey,
         }
     }
 }

@@ -14,7 +14,7 @@ pub mod common_list;
 /// One rule a password breaks; `code` is stable for machines, `message` is for people.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Violation {
-    /// Stable identifier: `too_short`, `too_long`, `common`, `personal`.
+    /// Stable identifier: `too_short`, `too_long`, `common`, `personal`, `breached`.
     pub code: &'static str,
     /// An English explanation that never repeats the password.
     pub message: String,
@@ -33,6 +33,21 @@ impl Verdict {
     /// Whether the password may be set.
     pub fn is_ok(&self) -> bool {
         self.violations.is_empty()
+    }
+}
+
+/// The `breached` violation's code: the password is in the tenant's breach corpus.
+pub const BREACHED: &str = "breached";
+
+impl Verdict {
+    /// Adds the `breached` violation (found in the breach corpus at least the tenant's threshold
+    /// times); the score drops to at most 1, as for the other violations.
+    pub fn add_breached(&mut self) {
+        self.violations.push(Violation {
+            code: BREACHED,
+            message: "This password has appeared in a data breach; choose another one.".into(),
+        });
+        self.score = self.score.min(1);
     }
 }
 

@@ -343,6 +343,7 @@ mod openapi_tests {
             ("/v1/{tenant}/audit", &["get"]),
             ("/v1/{tenant}/outbox", &["get"]),
             ("/v1/{tenant}/outbox/{id}/retry", &["post"]),
+            ("/v1/{tenant}/breached/range/{prefix}", &["get"]),
             ("/healthz", &["get"]),
             ("/openapi.json", &["get"]),
         ];

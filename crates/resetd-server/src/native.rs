@@ -19,6 +19,7 @@ use resetd_core::CoreError;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+mod breached;
 pub(crate) mod import;
 mod outbox;
 
@@ -54,6 +55,7 @@ pub fn routes() -> Router<AppState> {
         .route("/v1/{tenant}/audit", get(audit))
         .route("/v1/{tenant}/outbox", get(outbox::list))
         .route("/v1/{tenant}/outbox/{id}/retry", post(outbox::retry))
+        .route("/v1/{tenant}/breached/range/{prefix}", get(breached::range))
 }
 
 /// The native API's answer to a request that ran past the request timeout.

@@ -18,6 +18,7 @@
 )]
 #![warn(missing_docs)]
 
+pub mod breached;
 mod common;
 #[cfg(feature = "conformance")]
 pub mod conformance;

@@ -40,6 +40,17 @@ pub struct Config {
     pub page: Page,
     /// Vendor dialects: which are served and on which tenant.
     pub dialects: resetd_server::dialects::DialectsConfig,
+    /// The breached-password index (`resetd breached import`).
+    pub breached: Breached,
+}
+
+/// Where the breached-password index lives.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Breached {
+    /// The index file. Empty: `breached.idx` beside the SQLite file, or in `data_dir` for
+    /// PostgreSQL; there, a missing file means no check. A file named here must exist.
+    pub index_file: Option<PathBuf>,
 }
 
 /// Hosted page settings (product name and support contact are shared with `mail`).
@@ -149,6 +160,7 @@ impl Default for Config {
             mail: Mail::default(),
             page: Page::default(),
             dialects: Default::default(),
+            breached: Breached::default(),
         }
     }
 }
@@ -304,6 +316,9 @@ impl Config {
         if let Some(v) = get("RESETD_OUTBOX_KEY_FILE") {
             self.mail.outbox_key_file = Some(v.into());
         }
+        if let Some(v) = get("RESETD_BREACHED_INDEX_FILE") {
+            self.breached.index_file = Some(v.into());
+        }
         if let Some(v) = get("RESETD_SMTP_HOST") {
             self.mail.smtp.host = v;
         }
@@ -445,6 +460,26 @@ impl Config {
             },
             Database::Postgres(_) => self.data_dir.join("outbox.key"),
         })
+    }
+
+    /// The breached-password index file, and whether it was named (then it must exist).
+    pub fn breached_index_file(&self) -> Result<(PathBuf, bool), String> {
+        if let Some(p) = self
+            .breached
+            .index_file
+            .as_ref()
+            .filter(|p| !p.as_os_str().is_empty())
+        {
+            return Ok((p.clone(), true));
+        }
+        let file = match self.database()? {
+            Database::Sqlite(db) => match db.parent().filter(|d| !d.as_os_str().is_empty()) {
+                Some(dir) => dir.join("breached.idx"),
+                None => PathBuf::from("breached.idx"),
+            },
+            Database::Postgres(_) => self.data_dir.join("breached.idx"),
+        };
+        Ok((file, false))
     }
 
     /// The demo mail directory.

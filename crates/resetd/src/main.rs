@@ -10,6 +10,7 @@
 )]
 
 mod branding;
+mod breached;
 mod config;
 mod http;
 mod import;
@@ -86,6 +87,9 @@ enum Command {
     /// Inspect and retry outgoing email.
     #[command(subcommand)]
     Outbox(mail::OutboxCmd),
+    /// The breached-password index.
+    #[command(subcommand)]
+    Breached(breached::BreachedCmd),
 }
 
 #[derive(Subcommand)]
@@ -129,10 +133,16 @@ struct SettingsArgs {
     /// Default email locale.
     #[arg(long)]
     default_locale: Option<String>,
+    /// Refuse passwords the breach corpus saw at least this many times (0: off).
+    #[arg(long)]
+    breached_min_count: Option<u32>,
+    /// Who may use the breached range endpoint: off, api_key or public.
+    #[arg(long)]
+    breached_range: Option<String>,
 }
 
 impl SettingsArgs {
-    fn apply(self, s: &mut TenantSettings) {
+    fn apply(self, s: &mut TenantSettings) -> Result<(), String> {
         if let Some(v) = self.min_password_length {
             s.min_password_length = v;
         }
@@ -154,6 +164,14 @@ impl SettingsArgs {
         if let Some(v) = self.default_locale {
             s.default_locale = v;
         }
+        if let Some(v) = self.breached_min_count {
+            s.breached_min_count = v;
+        }
+        if let Some(v) = self.breached_range {
+            s.breached_range = serde_json::from_value(serde_json::Value::String(v.clone()))
+                .map_err(|_| format!("--breached-range {v:?}: expected off, api_key or public"))?;
+        }
+        Ok(())
     }
 }
 
@@ -362,7 +380,8 @@ async fn open_with(config: Config, check_keys: bool) -> Result<App, String> {
     )
     .map_err(|e| format!("mail templates: {e}"))?
     .with_branding(branding::branding(&config.dialects, &config.mail));
-    let service = Arc::new(Service::new(
+    let breached_index = breached::open_index(&config)?;
+    let service = Service::new(
         store.clone(),
         hasher,
         Arc::new(renderer),
@@ -373,7 +392,11 @@ async fn open_with(config: Config, check_keys: bool) -> Result<App, String> {
             // Validated to 60 s..30 days, so it fits.
             notice_retry_secs: config.mail.worker.notice_retry_secs as i64,
         },
-    ));
+    );
+    let service = Arc::new(match breached_index {
+        Some(index) => service.with_breached(index),
+        None => service,
+    });
     Ok(App {
         config,
         store,
@@ -404,6 +427,7 @@ fn explain(e: CoreError) -> String {
 
 async fn run(command: Command, config: Config) -> Result<(), String> {
     match command {
+        Command::Breached(cmd) => breached::run(cmd, &config),
         Command::CheckConfig => {
             config.database()?;
             resetd_server::page::Pages::load(config.page_options()).map_err(|e| e.to_string())?;
@@ -447,7 +471,7 @@ async fn run(command: Command, config: Config) -> Result<(), String> {
             match cmd {
                 TenantCmd::Add { name, settings } => {
                     let mut s = TenantSettings::default();
-                    settings.apply(&mut s);
+                    settings.apply(&mut s)?;
                     app.service
                         .create_tenant(tid(&name)?, s)
                         .await
@@ -457,7 +481,7 @@ async fn run(command: Command, config: Config) -> Result<(), String> {
                 TenantCmd::Set { name, settings } => {
                     let t = tid(&name)?;
                     let mut s = app.service.tenant(&t).await.map_err(explain)?.settings;
-                    settings.apply(&mut s);
+                    settings.apply(&mut s)?;
                     app.service
                         .update_tenant_settings(&t, s)
                         .await

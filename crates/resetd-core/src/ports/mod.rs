@@ -8,6 +8,7 @@
 //! `docs/architecture.md` ("Ports").
 
 mod audit;
+mod breached;
 mod credentials;
 mod directory;
 mod outbox;
@@ -15,6 +16,7 @@ mod recovery;
 mod schema;
 
 pub use self::audit::Audit;
+pub use self::breached::{password_sha1, BreachError, BreachedPasswords, RangeEntry};
 pub use self::credentials::{Credentials, LoginAccount, LoginAttempt, LoginStart, PasswordChange};
 pub use self::directory::Directory;
 pub use self::outbox::Outbox;

@@ -105,10 +105,8 @@ impl Service {
     ) -> Result<Verdict> {
         let t = self.tenant(tenant).await?;
         let (_, person) = self.live_token(tenant, secret).await?;
-        Ok(self
-            .hasher
-            .check_policy(&t.settings.policy(), password, &personal_words(&person))
-            .await?)
+        self.policy_verdict(&t, &t.settings.policy(), password, &personal_words(&person))
+            .await
     }
 
     /// Completes a reset: sets the new password and consumes the token (exactly once). Returns the

@@ -29,8 +29,7 @@ impl Service {
         password: &Password,
     ) -> Result<String> {
         let mut verdict = self
-            .hasher
-            .check_policy(policy, password, &personal_words(person))
+            .policy_verdict(t, policy, password, &personal_words(person))
             .await?;
         if verdict.is_ok() && t.settings.password_history > 0 {
             let mut previous = self
@@ -76,10 +75,8 @@ impl Service {
     ) -> Result<Verdict> {
         let t = self.tenant(tenant).await?;
         let words: Vec<&str> = login.map(|l| vec![l.as_str()]).unwrap_or_default();
-        Ok(self
-            .hasher
-            .check_policy(&policy_for(&t, mode), password, &words)
-            .await?)
+        self.policy_verdict(&t, &policy_for(&t, mode), password, &words)
+            .await
     }
 
     /// An administrator sets a password directly (the policy still applies).

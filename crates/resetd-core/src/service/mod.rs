@@ -19,6 +19,7 @@ use crate::store::Store;
 use crate::types::{PersonId, TenantId};
 
 mod admin;
+mod breached;
 mod complete;
 mod credentials;
 mod issue;
@@ -84,6 +85,7 @@ pub struct Service {
     clock: Arc<dyn Clock>,
     config: ServiceConfig,
     tenants: Mutex<HashMap<TenantId, (Tenant, Timestamp)>>,
+    breached: Option<Arc<dyn crate::ports::BreachedPasswords>>,
 }
 
 impl Service {
@@ -102,6 +104,7 @@ impl Service {
             clock,
             config,
             tenants: Mutex::new(HashMap::new()),
+            breached: None,
         }
     }
 

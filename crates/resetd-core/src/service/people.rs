@@ -105,8 +105,7 @@ impl Service {
         let (mut person, password) = input.into_person(tenant, now);
         if let Some(pw) = password {
             let verdict = self
-                .hasher
-                .check_policy(&t.settings.policy(), &pw, &personal_words(&person))
+                .policy_verdict(&t, &t.settings.policy(), &pw, &personal_words(&person))
                 .await?;
             if !verdict.is_ok() {
                 return Err(CoreError::Policy(verdict));

@@ -17,6 +17,7 @@ mod abuse;
 mod at_rest;
 mod bodies;
 mod branding;
+mod breached;
 mod breached_common;
 mod cooldown_notice;
 mod crafter_urls;

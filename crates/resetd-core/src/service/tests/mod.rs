@@ -6,6 +6,7 @@
 //! [`ManualClock`]: crate::testing::ManualClock
 
 mod admin;
+mod breached;
 mod complete;
 mod credentials;
 mod failures;
