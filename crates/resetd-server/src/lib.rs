@@ -21,6 +21,7 @@ pub mod native;
 pub mod page;
 pub mod problem;
 pub mod ratelimit;
+pub mod surface;
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -205,6 +206,10 @@ pub fn router(state: AppState, dialects: &dialects::DialectsConfig) -> Router {
         .route("/openapi.json", get(openapi))
         .fallback(|| async { Problem::not_found() })
         .method_not_allowed_fallback(|| async { Problem::method_not_allowed() })
+        .layer(axum::middleware::map_response_with_state(
+            state.clone(),
+            surface::stamp,
+        ))
         .layer(axum::middleware::from_fn_with_state(state.clone(), observe));
     limits
         .backstop(top)
@@ -221,6 +226,10 @@ fn import_route(state: AppState) -> Router<AppState> {
             "/v1/{tenant}/people/import",
             axum::routing::post(native::import::people),
         )
+        .layer(axum::middleware::map_response_with_state(
+            state.clone(),
+            surface::stamp,
+        ))
         .layer(axum::middleware::from_fn_with_state(state, observe))
         .layer(DefaultBodyLimit::max(native::import::IMPORT_BODY_LIMIT))
 }
