@@ -188,10 +188,11 @@ impl ClientIp {
     }
 }
 
-/// The public HTTP application, with the dialects `dialects` enables. `/metrics` and `/readyz`
+/// The public HTTP application, with the `dialects` a configuration switched on
+/// ([`dialects::DialectsConfig::check`]). `/metrics` and `/readyz`
 /// are not here but on [`management::router`]; `/healthz` is on both, as it says only "ok" (a
 /// liveness answer for whatever can reach only the public port) and so reveals nothing.
-pub fn router(state: AppState, dialects: &dialects::DialectsConfig) -> Router {
+pub fn router(state: AppState, dialects: &dialects::Dialects) -> Router {
     let limits = body::Limits {
         body: state.http.body_read_timeout,
         request: state.http.request_timeout,
@@ -201,7 +202,7 @@ pub fn router(state: AppState, dialects: &dialects::DialectsConfig) -> Router {
         // Each surface answers a slow body (408) and a slow request (503) in its own shape.
         .merge(limits.guard(native::routes(), native::timeout_answer()))
         .merge(limits.guard(page::routes(), page::timeout_answer(state.clone())))
-        .merge(dialects::routes(dialects, limits))
+        .merge(dialects.routes(limits))
         .route("/healthz", get(|| async { "ok" }))
         .route("/openapi.json", get(openapi))
         .fallback(|| async { Problem::not_found() })

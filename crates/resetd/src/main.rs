@@ -634,7 +634,8 @@ async fn serve(
     management: Option<tokio::net::TcpListener>,
 ) -> Result<(), String> {
     bootstrap(&app).await?;
-    app.config.dialects.provision(&app.service).await?;
+    let dialects = app.config.dialects.check()?;
+    dialects.provision(&app.service).await?;
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let mail_notify = Arc::new(Notify::new());
 
@@ -684,7 +685,7 @@ async fn serve(
         app.config.database()?.describe(),
     );
     tracing::info!(%addr, "listening");
-    let router = resetd_server::router(state, &app.config.dialects);
+    let router = resetd_server::router(state, &dialects);
     http::serve(listener, router, async {
         shutdown_signal().await;
         tracing::info!("shutting down");

@@ -25,6 +25,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::wire::{json_answer, json_body, uuid_v4, BodyError};
+use super::kit::Dialect;
+use crate::surface::SurfaceError;
 use crate::{AppState, ClientIp};
 
 /// The prefix of every Alfresco route; unknown paths below it get Alfresco's 404.
@@ -154,6 +156,51 @@ pub fn routes(config: &AlfrescoConfig) -> Router<AppState> {
         )
         .route(&format!("{PREFIX}/{{*rest}}"), any(not_found))
         .layer(Extension(Arc::new(config.clone())))
+}
+
+/// The Alfresco dialect.
+pub struct Alfresco;
+
+impl Dialect for Alfresco {
+    type Config = AlfrescoConfig;
+    type Mount = AlfrescoConfig;
+    type Error = AlfrescoError;
+
+    fn mount(config: &AlfrescoConfig) -> Result<Option<AlfrescoConfig>, String> {
+        config.validate()?;
+        Ok(config.enabled.then(|| config.clone()))
+    }
+
+    async fn provision(mount: &AlfrescoConfig, service: &Service) -> Result<(), String> {
+        mount.provision(service).await
+    }
+
+    fn routes(mount: &AlfrescoConfig) -> Router<AppState> {
+        routes(mount)
+    }
+}
+
+impl From<SurfaceError> for AlfrescoError {
+    fn from(e: SurfaceError) -> Self {
+        use StatusCode as S;
+        match e {
+            SurfaceError::Limited { retry_after } => rate_limited(retry_after),
+            SurfaceError::Unavailable(why) => {
+                let mut out = Self::new(
+                    S::SERVICE_UNAVAILABLE,
+                    API_DEFAULT,
+                    "The server is busy; retry shortly",
+                );
+                out.retry_after = Some(why.retry_after());
+                out
+            }
+            SurfaceError::Internal => Self::new(
+                S::INTERNAL_SERVER_ERROR,
+                API_DEFAULT,
+                "Unknown error calling the Rest API",
+            ),
+        }
+    }
 }
 
 // ---- the error envelope ----------------------------------------------------------------------
@@ -567,7 +614,7 @@ mod tests {
 
     #[tokio::test]
     async fn an_unavailable_database_is_a_503_with_retry_after_and_no_detail() {
-        crate::dialects::wire::assert_unavailable_answer(|e| {
+        crate::dialects::kit::assert_unavailable_answer(|e| {
             axum::response::IntoResponse::into_response(AlfrescoError::from(e))
         })
         .await;

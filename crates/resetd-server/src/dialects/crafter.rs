@@ -26,6 +26,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::wire::json_answer;
+use super::kit::Dialect;
+use crate::surface::SurfaceError;
 use crate::{AppState, ClientIp};
 
 /// The query parameter that carries the token in emailed links (Crafter's `tokenId`).
@@ -151,6 +153,53 @@ async fn unknown_route() -> CrafterError {
     )
 }
 
+/// The Crafter Profile dialect.
+pub struct Crafter;
+
+impl Dialect for Crafter {
+    type Config = CrafterConfig;
+    type Mount = CrafterConfig;
+    type Error = CrafterError;
+
+    fn mount(config: &CrafterConfig) -> Result<Option<CrafterConfig>, String> {
+        config.validate()?;
+        Ok(config.enabled.then(|| config.clone()))
+    }
+
+    fn routes(mount: &CrafterConfig) -> Router<AppState> {
+        routes(mount)
+    }
+}
+
+impl From<SurfaceError> for CrafterError {
+    fn from(e: SurfaceError) -> Self {
+        use StatusCode as S;
+        match e {
+            SurfaceError::Limited { retry_after } => {
+                let mut err = Self::new(
+                    S::TOO_MANY_REQUESTS,
+                    "OTHER",
+                    "Too many requests from this address; try again later",
+                );
+                err.retry_after = Some(retry_after);
+                err
+            }
+            SurfaceError::Unavailable(why) => {
+                let mut err = Self::new(
+                    S::SERVICE_UNAVAILABLE,
+                    "OTHER",
+                    "The server is busy; retry shortly",
+                );
+                err.retry_after = Some(why.retry_after());
+                err
+            }
+            SurfaceError::Internal => {
+                Self::new(S::INTERNAL_SERVER_ERROR, "OTHER", "Internal server error")
+            }
+        }
+    }
+}
+
 // ---- errors ----------------------------------------------------------------------------------
 
 /// Crafter's error body `{"errorCode","message"}` with its status.
@@ -177,11 +226,6 @@ impl CrafterError {
             message: message.into(),
             retry_after: None,
         }
-    }
-
-    /// A core error with no profile named (the request timeout's answer).
-    pub(crate) fn from_core(e: CoreError) -> Self {
-        Self::core(e, None)
     }
 
     fn missing_param(name: &str) -> Self {
@@ -652,7 +696,7 @@ mod tests {
 
     #[tokio::test]
     async fn an_unavailable_database_is_a_503_with_retry_after_and_no_detail() {
-        crate::dialects::wire::assert_unavailable_answer(|e| {
+        crate::dialects::kit::assert_unavailable_answer(|e| {
             axum::response::IntoResponse::into_response(CrafterError::core(e, None))
         })
         .await;

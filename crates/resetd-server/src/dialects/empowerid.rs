@@ -27,6 +27,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::wire::json_answer;
+use super::kit::Dialect;
+use crate::surface::SurfaceError;
 use crate::{AppState, ClientIp};
 
 /// The header carrying the registered application's API key.
@@ -149,6 +151,55 @@ async fn other_route(
     reset_password(state, mount, ip, headers, body).await
 }
 
+/// The EmpowerID dialect.
+pub struct EmpowerId;
+
+impl Dialect for EmpowerId {
+    type Config = EmpowerIdConfig;
+    type Mount = EmpowerIdConfig;
+    type Error = EmpowerIdError;
+
+    fn mount(config: &EmpowerIdConfig) -> Result<Option<EmpowerIdConfig>, String> {
+        config.validate()?;
+        Ok(config.enabled.then(|| config.clone()))
+    }
+
+    fn routes(mount: &EmpowerIdConfig) -> Router<AppState> {
+        routes(mount)
+    }
+}
+
+impl From<SurfaceError> for EmpowerIdError {
+    fn from(e: SurfaceError) -> Self {
+        use StatusCode as S;
+        match e {
+            SurfaceError::Limited { retry_after } => {
+                let mut err = Self::new(
+                    S::TOO_MANY_REQUESTS,
+                    "Too many requests from this address; try again later.",
+                    "TooManyRequests",
+                );
+                err.retry_after = Some(retry_after);
+                err
+            }
+            SurfaceError::Unavailable(why) => {
+                let mut err = Self::new(
+                    S::SERVICE_UNAVAILABLE,
+                    "The server is busy; retry shortly.",
+                    "Overloaded",
+                );
+                err.retry_after = Some(why.retry_after());
+                err
+            }
+            SurfaceError::Internal => Self::new(
+                S::INTERNAL_SERVER_ERROR,
+                "An error has occurred.",
+                "InternalError",
+            ),
+        }
+    }
+}
+
 // ---- the envelope ------------------------------------------------------------------------------
 
 /// EmpowerID's answer `{Success, Message, Exception}`.
@@ -188,11 +239,6 @@ impl EmpowerIdError {
 
     fn invalid(message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, message, "InvalidRequest")
-    }
-
-    /// A core error with no PersonID named (the request timeout's answer).
-    pub(crate) fn from_core(e: CoreError) -> Self {
-        Self::core(e, None)
     }
 
     fn unauthorized() -> Self {
@@ -563,7 +609,7 @@ mod tests {
 
     #[tokio::test]
     async fn an_unavailable_database_is_a_503_with_retry_after_and_no_detail() {
-        crate::dialects::wire::assert_unavailable_answer(|e| {
+        crate::dialects::kit::assert_unavailable_answer(|e| {
             axum::response::IntoResponse::into_response(EmpowerIdError::core(e, None))
         })
         .await;

@@ -25,6 +25,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::wire::{json_answer, json_body, BodyError};
+use super::kit::Dialect;
+use crate::surface::SurfaceError;
 use crate::{AppState, ClientIp};
 
 /// The prefix of Payabli's user resource; unknown paths below it get a Payabli error.
@@ -168,6 +170,62 @@ pub fn routes(config: &PayabliConfig) -> Router<AppState> {
         )
         .route(&format!("{PREFIX}/{{*rest}}"), any(not_found))
         .layer(Extension(Arc::new(config.clone())))
+}
+
+/// The Payabli dialect.
+pub struct Payabli;
+
+impl Dialect for Payabli {
+    type Config = PayabliConfig;
+    type Mount = PayabliConfig;
+    type Error = PayabliError;
+
+    fn mount(config: &PayabliConfig) -> Result<Option<PayabliConfig>, String> {
+        config.validate()?;
+        Ok(config.enabled.then(|| config.clone()))
+    }
+
+    async fn provision(mount: &PayabliConfig, service: &Service) -> Result<(), String> {
+        mount.provision(service).await
+    }
+
+    fn routes(mount: &PayabliConfig) -> Router<AppState> {
+        routes(mount)
+    }
+}
+
+impl From<SurfaceError> for PayabliError {
+    fn from(e: SurfaceError) -> Self {
+        use StatusCode as S;
+        match e {
+            SurfaceError::Limited { retry_after } => {
+                let mut e = Self::new(
+                    S::TOO_MANY_REQUESTS,
+                    "Too many requests",
+                    "Too many password reset requests from this address.",
+                    "Retry after the number of seconds in the Retry-After header.",
+                );
+                e.retry_after = Some(retry_after);
+                e
+            }
+            SurfaceError::Unavailable(why) => {
+                let mut out = Self::new(
+                    S::SERVICE_UNAVAILABLE,
+                    "Service unavailable",
+                    "The server is busy.",
+                    "Retry shortly.",
+                );
+                out.retry_after = Some(why.retry_after());
+                out
+            }
+            SurfaceError::Internal => Self::new(
+                S::INTERNAL_SERVER_ERROR,
+                "Internal API Error",
+                "Something went wrong on our side; it has been logged.",
+                "Retry later; contact support if it persists.",
+            ),
+        }
+    }
 }
 
 // ---- errors ----------------------------------------------------------------------------------
@@ -462,7 +520,7 @@ mod tests {
 
     #[tokio::test]
     async fn an_unavailable_database_is_a_503_with_retry_after_and_no_detail() {
-        crate::dialects::wire::assert_unavailable_answer(|e| {
+        crate::dialects::kit::assert_unavailable_answer(|e| {
             axum::response::IntoResponse::into_response(PayabliError::from(e))
         })
         .await;

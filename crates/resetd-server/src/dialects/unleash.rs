@@ -27,6 +27,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::wire::{js_stringify, json_answer, json_body, uuid_v4, BodyError};
+use super::kit::Dialect;
+use crate::surface::SurfaceError;
 use crate::{AppState, ClientIp};
 
 /// The client whose link template points at the Unleash UI's reset page.
@@ -162,6 +164,51 @@ pub fn routes(config: &UnleashConfig) -> Router<AppState> {
         )
         .route(&format!("{base}/{{*rest}}"), any(not_found))
         .layer(Extension(Arc::new(config.clone())))
+}
+
+/// The Unleash dialect.
+pub struct Unleash;
+
+impl Dialect for Unleash {
+    type Config = UnleashConfig;
+    type Mount = UnleashConfig;
+    type Error = UnleashError;
+
+    fn mount(config: &UnleashConfig) -> Result<Option<UnleashConfig>, String> {
+        config.validate()?;
+        Ok(config.enabled.then(|| config.clone()))
+    }
+
+    async fn provision(mount: &UnleashConfig, service: &Service) -> Result<(), String> {
+        mount.provision(service).await
+    }
+
+    fn routes(mount: &UnleashConfig) -> Router<AppState> {
+        routes(mount)
+    }
+}
+
+impl From<SurfaceError> for UnleashError {
+    fn from(e: SurfaceError) -> Self {
+        use StatusCode as S;
+        match e {
+            SurfaceError::Limited { retry_after } => rate_limited(retry_after),
+            SurfaceError::Unavailable(why) => {
+                let mut out = Self::plain(
+                    S::SERVICE_UNAVAILABLE,
+                    "InternalError",
+                    "The server is busy; retry shortly.",
+                );
+                out.retry_after = Some(why.retry_after());
+                out
+            }
+            SurfaceError::Internal => Self::plain(
+                S::INTERNAL_SERVER_ERROR,
+                "UnknownError",
+                "An unexpected error occurred; it has been logged.",
+            ),
+        }
+    }
 }
 
 // ---- errors ----------------------------------------------------------------------------------
@@ -688,7 +735,7 @@ mod tests {
 
     #[tokio::test]
     async fn an_unavailable_database_is_a_503_with_retry_after_and_no_detail() {
-        crate::dialects::wire::assert_unavailable_answer(|e| {
+        crate::dialects::kit::assert_unavailable_answer(|e| {
             axum::response::IntoResponse::into_response(UnleashError::from(e))
         })
         .await;

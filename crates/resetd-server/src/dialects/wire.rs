@@ -99,23 +99,6 @@ pub fn js_stringify(v: &Value) -> String {
     serde_json::to_string(v).unwrap_or_default()
 }
 
-/// For each dialect's tests: `answer` turns an unavailable database into that dialect's
-/// response, which must be a 503 with `Retry-After: 5` that does not repeat the internal cause.
-#[cfg(test)]
-pub(crate) async fn assert_unavailable_answer(
-    answer: impl FnOnce(resetd_core::CoreError) -> axum::response::Response,
-) {
-    let res = answer(resetd_core::CoreError::Unavailable(
-        "database is locked".into(),
-    ));
-    assert_eq!(res.status(), axum::http::StatusCode::SERVICE_UNAVAILABLE);
-    assert_eq!(res.headers()[header::RETRY_AFTER], "5");
-    let body = axum::body::to_bytes(res.into_body(), 1 << 16)
-        .await
-        .unwrap();
-    assert!(!String::from_utf8_lossy(&body).contains("locked"));
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
