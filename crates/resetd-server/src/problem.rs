@@ -287,14 +287,6 @@ impl From<CoreError> for Problem {
     }
 }
 
-/// Logs a transient failure that an API surface answers with 503 + Retry-After (an overload
-/// is expected under a flood and is not logged; an unavailable database is).
-pub(crate) fn log_transient(e: &CoreError) {
-    if let CoreError::Unavailable(msg) = e {
-        tracing::warn!(error = %msg, "database unavailable");
-    }
-}
-
 impl From<SurfaceError> for Problem {
     fn from(e: SurfaceError) -> Self {
         use StatusCode as S;

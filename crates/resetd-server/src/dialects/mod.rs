@@ -4,7 +4,6 @@
 //! in [`kit`]; the list of them is the registry below, and nothing else names them.
 
 pub mod kit;
-pub mod wire;
 
 use serde::{Deserialize, Serialize};
 

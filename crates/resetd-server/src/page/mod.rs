@@ -156,7 +156,7 @@ impl FromRequestParts<AppState> for Visit {
                 .and_then(|p| p.0.into_iter().find(|(k, _)| k == "tenant").map(|(_, v)| v));
         let tenant = match raw_tenant.as_deref().map(TenantId::parse) {
             Some(Ok(id)) => state.service.tenant(&id).await,
-            _ => Err(CoreError::UnknownTenant),
+            Some(Err(_)) | None => Err(CoreError::UnknownTenant),
         };
         let scope = tenant.as_ref().map(|t| t.id.as_str()).unwrap_or("");
         let accept = parts
@@ -372,16 +372,9 @@ impl Visit {
             back_label => back_label,
         };
         let mut res = self.render(status, "error", ctx);
-        match f {
-            Failure::RateLimited(secs) => {
-                res.headers_mut()
-                    .insert(header::RETRY_AFTER, HeaderValue::from(secs.max(1)));
-            }
-            Failure::Busy(secs) => {
-                res.headers_mut()
-                    .insert(header::RETRY_AFTER, HeaderValue::from(secs.max(1)));
-            }
-            _ => {}
+        if let Failure::RateLimited(secs) | Failure::Busy(secs) = f {
+            res.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs.max(1)));
         }
         res
     }
