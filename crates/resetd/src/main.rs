@@ -578,7 +578,7 @@ async fn run(command: Command, config: Config) -> Result<(), String> {
             let check = !matches!(cmd, mail::OutboxCmd::Abandon);
             let key_file = config.outbox_key_file()?;
             let app = open_with(config, check).await?;
-            mail::run_outbox(&app.service, &key_file, cmd).await
+            mail::run_outbox(&app.service, &*app.store, &key_file, cmd).await
         }
         Command::Audit { tenant, limit } => {
             let app = open(config).await?;
@@ -672,7 +672,11 @@ async fn serve(
             println!("resetd management on http://{at} (/metrics, /readyz, /healthz)");
             tracing::info!(%at, "management listening");
             let mut stop = shutdown_rx.clone();
-            let router = resetd_server::management::router(state.clone());
+            let ports = resetd_server::management::Ports {
+                schema: app.store.clone(),
+                outbox: app.store.clone(),
+            };
+            let router = resetd_server::management::router(state.clone(), ports);
             Some(tokio::spawn(http::serve(l, router, async move {
                 let _ = stop.changed().await;
             })))
