@@ -1,7 +1,12 @@
 //! resetd's HTTP surfaces: the native API under /v1, the hosted page and the dialects (the public
 //! router), health, readiness and metrics (the management router, served on its own listener),
 //! and the background worker that resolves reset requests. Each surface maps core errors to its
-//! own wire shape once.
+//! own wire shape once, exhaustively.
+//!
+//! Reading order: [`surface`] (what every surface does around its use case: the per-IP limit,
+//! the wake-ups, the counters, and the outcomes that are the same everywhere), [`body`] (how a
+//! request's body is read, within its deadline), then one surface: [`native`] with [`problem`],
+//! [`page`], or a dialect in [`dialects`] (start with [`dialects::kit`]).
 #![cfg_attr(
     test,
     allow(
