@@ -296,6 +296,8 @@ impl From<SurfaceError> for CrafterError {
     fn from(e: SurfaceError) -> Self {
         use StatusCode as S;
         match e {
+            // Unused today: every endpoint needs an admin API key, so, like the native admin API,
+            // none has a per-IP limit (docs/dialects.md); the words are ready for one that does.
             SurfaceError::Limited { retry_after } => {
                 let mut err = Self::new(
                     S::TOO_MANY_REQUESTS,

@@ -147,6 +147,8 @@ impl From<SurfaceError> for EmpowerIdError {
     fn from(e: SurfaceError) -> Self {
         use StatusCode as S;
         match e {
+            // Unused today: the endpoint needs two admin API keys, so, like the native admin API,
+            // it has no per-IP limit; the words are ready for one that does.
             SurfaceError::Limited { retry_after } => {
                 let mut err = Self::new(
                     S::TOO_MANY_REQUESTS,
