@@ -6,7 +6,8 @@
 //! position in serde's words).
 //!
 //! Each surface keeps its own error shape: [`Limits::guard`] takes the surface's timeout answer,
-//! and each surface's body reader asks [`timed_out`] whether a failed read was the deadline.
+//! and every surface reads a body through [`ContentType`] and [`Unread`] (or [`RawBody`], both at
+//! once), so that "is this JSON" and "was that the deadline" are decided in one place.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -16,8 +17,9 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use axum::body::{Body, Bytes};
-use axum::extract::Request;
-use axum::http::{header, HeaderMap, HeaderValue};
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{FromRequest, Request};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::Response;
 use axum::Router;
@@ -192,6 +194,117 @@ impl Limits {
                 }
             },
         ))
+    }
+}
+
+// ---- reading a body ----------------------------------------------------------------------------
+
+/// A request's `Content-Type`, read once for every surface's checks (each surface decides what
+/// it accepts and how it words a refusal).
+#[derive(Debug, Clone, Default)]
+pub struct ContentType(Option<HeaderValue>);
+
+impl ContentType {
+    /// The header of `headers`.
+    pub fn of(headers: &HeaderMap) -> Self {
+        Self(headers.get(header::CONTENT_TYPE).cloned())
+    }
+
+    /// The header as sent (bytes that are not UTF-8 replaced), for messages that repeat it;
+    /// `None` when absent.
+    pub fn sent(&self) -> Option<String> {
+        self.0
+            .as_ref()
+            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+    }
+
+    /// The media type without its parameters, trimmed and in lower case; `None` when absent.
+    pub fn essence(&self) -> Option<String> {
+        self.sent().map(|s| essence_of(&s))
+    }
+
+    /// Whether it names JSON by the `type-is` rule: `application/json`, parameters allowed,
+    /// letter case ignored (`text/json` is not). A header that is not visible ASCII names nothing.
+    pub fn is_json(&self) -> bool {
+        self.visible_essence()
+            .is_some_and(|e| e == "application/json")
+    }
+
+    /// [`Self::is_json`], or a structured syntax suffix (`application/merge-patch+json`).
+    pub fn is_json_family(&self) -> bool {
+        self.visible_essence().is_some_and(|e| {
+            e == "application/json" || (e.starts_with("application/") && e.ends_with("+json"))
+        })
+    }
+
+    fn visible_essence(&self) -> Option<String> {
+        self.0.as_ref()?.to_str().ok().map(essence_of)
+    }
+}
+
+fn essence_of(value: &str) -> String {
+    value
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase()
+}
+
+/// Why a body could not be received.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unread {
+    /// Larger than `http.body_limit`.
+    TooLarge,
+    /// Not received within the body deadline.
+    TimedOut,
+    /// The connection broke, or the body was not valid for its framing.
+    Broken,
+}
+
+impl Unread {
+    /// What a failed read (the `Bytes` extractor's rejection) was.
+    pub fn of(r: &BytesRejection) -> Self {
+        if timed_out(r) {
+            Unread::TimedOut
+        } else if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            Unread::TooLarge
+        } else {
+            Unread::Broken
+        }
+    }
+}
+
+/// A body read whole, with its `Content-Type`, before the handler looks at either: each vendor
+/// checks the caller, the type, the size and the syntax in its own order.
+#[derive(Debug)]
+pub struct RawBody {
+    /// The request's `Content-Type`.
+    pub content_type: ContentType,
+    /// The body, or why it could not be received.
+    pub bytes: Result<Bytes, Unread>,
+}
+
+impl<S: Send + Sync> FromRequest<S> for RawBody {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let content_type = ContentType::of(req.headers());
+        let bytes = Bytes::from_request(req, state)
+            .await
+            .map_err(|r| Unread::of(&r));
+        Ok(RawBody {
+            content_type,
+            bytes,
+        })
+    }
+}
+
+impl RawBody {
+    /// Whether the body did not arrive within the body deadline (some vendors answer that before
+    /// they look at the caller's credentials).
+    pub fn timed_out(&self) -> bool {
+        self.bytes == Err(Unread::TimedOut)
     }
 }
 

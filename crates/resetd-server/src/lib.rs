@@ -1,7 +1,12 @@
 //! resetd's HTTP surfaces: the native API under /v1, the hosted page and the dialects (the public
 //! router), health, readiness and metrics (the management router, served on its own listener),
 //! and the background worker that resolves reset requests. Each surface maps core errors to its
-//! own wire shape once.
+//! own wire shape once, exhaustively.
+//!
+//! Reading order: [`surface`] (what every surface does around its use case: the per-IP limit,
+//! the wake-ups, the counters, and the outcomes that are the same everywhere), [`body`] (how a
+//! request's body is read, within its deadline), then one surface: [`native`] with [`problem`],
+//! [`page`], or a dialect in [`dialects`] (start with [`dialects::kit`]).
 #![cfg_attr(
     test,
     allow(
@@ -21,6 +26,7 @@ pub mod native;
 pub mod page;
 pub mod problem;
 pub mod ratelimit;
+pub mod surface;
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -187,10 +193,11 @@ impl ClientIp {
     }
 }
 
-/// The public HTTP application, with the dialects `dialects` enables. `/metrics` and `/readyz`
+/// The public HTTP application, with the `dialects` a configuration switched on
+/// ([`dialects::DialectsConfig::check`]). `/metrics` and `/readyz`
 /// are not here but on [`management::router`]; `/healthz` is on both, as it says only "ok" (a
 /// liveness answer for whatever can reach only the public port) and so reveals nothing.
-pub fn router(state: AppState, dialects: &dialects::DialectsConfig) -> Router {
+pub fn router(state: AppState, dialects: &dialects::Dialects) -> Router {
     let limits = body::Limits {
         body: state.http.body_read_timeout,
         request: state.http.request_timeout,
@@ -200,11 +207,15 @@ pub fn router(state: AppState, dialects: &dialects::DialectsConfig) -> Router {
         // Each surface answers a slow body (408) and a slow request (503) in its own shape.
         .merge(limits.guard(native::routes(), native::timeout_answer()))
         .merge(limits.guard(page::routes(), page::timeout_answer(state.clone())))
-        .merge(dialects::routes(dialects, limits))
+        .merge(dialects.routes(limits))
         .route("/healthz", get(|| async { "ok" }))
         .route("/openapi.json", get(openapi))
         .fallback(|| async { Problem::not_found() })
         .method_not_allowed_fallback(|| async { Problem::method_not_allowed() })
+        .layer(axum::middleware::map_response_with_state(
+            state.clone(),
+            surface::stamp,
+        ))
         .layer(axum::middleware::from_fn_with_state(state.clone(), observe));
     limits
         .backstop(top)
@@ -221,6 +232,10 @@ fn import_route(state: AppState) -> Router<AppState> {
             "/v1/{tenant}/people/import",
             axum::routing::post(native::import::people),
         )
+        .layer(axum::middleware::map_response_with_state(
+            state.clone(),
+            surface::stamp,
+        ))
         .layer(axum::middleware::from_fn_with_state(state, observe))
         .layer(DefaultBodyLimit::max(native::import::IMPORT_BODY_LIMIT))
 }

@@ -1,8 +1,6 @@
 //! The native API under /v1: JSON in, JSON or problem+json out. Handlers parse raw input into
 //! domain types, call one use case and shape the answer.
 
-use std::sync::atomic::Ordering;
-
 use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -24,6 +22,7 @@ pub(crate) mod import;
 mod outbox;
 
 use crate::problem::{Body, Path, Problem, Query};
+use crate::surface::{Effect, Limit};
 use crate::{AppState, ClientIp};
 
 type ApiResult = Result<Response, Problem>;
@@ -142,11 +141,7 @@ async fn request_reset(
     Body(req): Body<RecoveryRequest>,
 ) -> ApiResult {
     let t = tenant(&t)?;
-    if let Some(ip) = ip.0 {
-        s.recovery_limiter
-            .check(ip)
-            .map_err(Problem::rate_limited)?;
-    }
+    s.admit(Limit::Recovery, ip)?;
     let lookup = match (req.login, req.email) {
         (Some(l), None) => Lookup::login(&Login::parse(&l)?),
         (None, Some(e)) => Lookup::email(&Email::parse(&e)?),
@@ -154,11 +149,12 @@ async fn request_reset(
     };
     let client = opt(req.client, ClientName::parse)?;
     let locale = opt(req.locale, Locale::parse)?;
-    s.service
-        .request_reset(&t, lookup, client, locale, ip.text())
-        .await?;
-    s.reset_notify.notify_one();
-    s.metrics.resets_requested.fetch_add(1, Ordering::Relaxed);
+    s.run(
+        Effect::ResetRequested,
+        s.service
+            .request_reset(&t, lookup, client, locale, ip.text()),
+    )
+    .await?;
     Ok((
         StatusCode::ACCEPTED,
         [(
@@ -203,16 +199,15 @@ async fn complete_reset(
     Body(req): Body<NewPasswordBody>,
 ) -> ApiResult {
     let t = tenant(&t)?;
-    if let Some(addr) = ip.0 {
-        s.auth_limiter.check(addr).map_err(Problem::rate_limited)?;
-    }
+    s.admit(Limit::Auth, ip)?;
     let secret = secret(&token)?;
     let password = Password::parse(&req.password)?;
-    s.service
-        .complete_reset(&t, &secret, &password, ip.text().as_deref())
-        .await?;
-    s.metrics.resets_completed.fetch_add(1, Ordering::Relaxed);
-    s.mail_notify.notify_one();
+    s.run(
+        Effect::ResetCompleted,
+        s.service
+            .complete_reset(&t, &secret, &password, ip.text().as_deref()),
+    )
+    .await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -231,9 +226,7 @@ async fn check_password(
 ) -> ApiResult {
     // Anonymous and milliseconds of CPU each: limited per IP before anything else, and the check
     // itself runs on the bounded hashing pool (503 + Retry-After when it is full).
-    if let Some(addr) = ip.0 {
-        s.check_limiter.check(addr).map_err(Problem::rate_limited)?;
-    }
+    s.admit(Limit::PasswordCheck, ip)?;
     let t = tenant(&t)?;
     let password = Password::parse(&req.password)?;
     let login = opt(req.login, Login::parse)?;
@@ -261,34 +254,25 @@ async fn authenticate(
     Body(req): Body<LoginBody>,
 ) -> ApiResult {
     let t = tenant(&t)?;
-    if let Some(addr) = ip.0 {
-        s.auth_limiter.check(addr).map_err(Problem::rate_limited)?;
-    }
+    s.admit(Limit::Auth, ip)?;
     // A login or password that cannot exist is a bad pair like any other.
     let (Ok(login), Ok(password)) = (Login::parse(&req.login), Password::parse(&req.password))
     else {
-        s.metrics.logins_failed.fetch_add(1, Ordering::Relaxed);
+        let wrong: Result<(), CoreError> = Err(CoreError::BadCredentials);
+        s.settle(Effect::Login, &wrong);
         return Err(CoreError::BadCredentials.into());
     };
-    match s
-        .service
-        .authenticate(&t, &login, &password, ip.text().as_deref())
-        .await
-    {
-        Ok(a) => {
-            s.metrics.logins_ok.fetch_add(1, Ordering::Relaxed);
-            Ok(Json(
-                json!({"person_id": a.person.id, "must_change_password": a.must_change_password}),
-            )
-            .into_response())
-        }
-        Err(e) => {
-            if matches!(e, CoreError::BadCredentials | CoreError::Locked { .. }) {
-                s.metrics.logins_failed.fetch_add(1, Ordering::Relaxed);
-            }
-            Err(e.into())
-        }
-    }
+    let a = s
+        .run(
+            Effect::Login,
+            s.service
+                .authenticate(&t, &login, &password, ip.text().as_deref()),
+        )
+        .await?;
+    Ok(
+        Json(json!({"person_id": a.person.id, "must_change_password": a.must_change_password}))
+            .into_response(),
+    )
 }
 
 // ---- admin: people ---------------------------------------------------------------------------
@@ -501,8 +485,9 @@ async fn set_password(
     let actor = admin(&s, &t, &headers).await?;
     let id = person_id(&id)?;
     let password = Password::parse(&req.password)?;
-    s.service
-        .admin_set_password(
+    s.run(
+        Effect::MailQueued,
+        s.service.admin_set_password(
             &t,
             &id,
             &password,
@@ -510,9 +495,9 @@ async fn set_password(
             req.must_change_password,
             &actor,
             ip.text().as_deref(),
-        )
-        .await?;
-    s.mail_notify.notify_one();
+        ),
+    )
+    .await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 

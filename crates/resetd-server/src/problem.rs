@@ -2,26 +2,41 @@
 //! that turns every malformed body into one, in the API's words (see [`crate::body`]): no serde
 //! message reaches a client, so none can echo input either.
 
-use axum::extract::rejection::{BytesRejection, QueryRejection};
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+use resetd_core::model::Timestamp;
 use resetd_core::types::InvalidInput;
 use resetd_core::CoreError;
 use serde::de::DeserializeOwned;
 use serde_json::{json, Value};
 
+use crate::body::{ContentType, Unread};
+use crate::surface::{SurfaceError, Unavailable};
+
 /// A problem+json error response.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Problem {
     status: StatusCode,
     slug: &'static str,
     title: &'static str,
     detail: String,
     extra: Option<Box<(&'static str, Value)>>,
-    retry_after: Option<i64>,
+    retry: Retry,
     bearer_challenge: bool,
+}
+
+/// When a client may try again.
+#[derive(Debug, Clone, Copy)]
+enum Retry {
+    Never,
+    /// After this many seconds.
+    After(i64),
+    /// At this moment: Retry-After is counted from the service's clock when the answer is
+    /// written ([`crate::surface::clocked`]).
+    At(Timestamp),
 }
 
 impl Problem {
@@ -38,7 +53,7 @@ impl Problem {
             title,
             detail: detail.into(),
             extra: None,
-            retry_after: None,
+            retry: Retry::Never,
             bearer_challenge: false,
         }
     }
@@ -51,7 +66,13 @@ impl Problem {
 
     /// Adds a Retry-After header.
     pub fn retry_after(mut self, secs: i64) -> Self {
-        self.retry_after = Some(secs.max(1));
+        self.retry = Retry::After(secs.max(1));
+        self
+    }
+
+    /// Adds a Retry-After header that counts the seconds until `until`.
+    fn retry_at(mut self, until: Timestamp) -> Self {
+        self.retry = Retry::At(until);
         self
     }
 
@@ -112,13 +133,7 @@ impl Problem {
 
     /// 503 + Retry-After: the request was not answered within the request timeout.
     pub fn request_timeout() -> Self {
-        Self::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "timeout",
-            "Service Unavailable",
-            "The request took too long to answer; retry shortly.",
-        )
-        .retry_after(resetd_core::error::RETRY_UNAVAILABLE_SECS)
+        SurfaceError::timeout().into()
     }
 
     /// 400 for a body that is not JSON.
@@ -216,16 +231,13 @@ impl From<CoreError> for Problem {
                 "Person Disabled",
                 "The person is disabled.",
             ),
-            CoreError::CoolingDown { until } => {
-                use resetd_core::model::{Clock, SystemClock};
-                Problem::new(
-                    S::TOO_MANY_REQUESTS,
-                    "cooling-down",
-                    "Too Many Requests",
-                    "A reset email was sent to this person recently; try again later.",
-                )
-                .retry_after(SystemClock.now().secs_until(until))
-            }
+            CoreError::CoolingDown { until } => Problem::new(
+                S::TOO_MANY_REQUESTS,
+                "cooling-down",
+                "Too Many Requests",
+                "A reset email was sent to this person recently; try again later.",
+            )
+            .retry_at(until),
             CoreError::TokenGone => Problem::new(
                 S::GONE,
                 "token-gone",
@@ -245,16 +257,13 @@ impl From<CoreError> for Problem {
                 "Unauthorized",
                 "The login or password is wrong.",
             ),
-            CoreError::Locked { until } => {
-                use resetd_core::model::{Clock, SystemClock};
-                Problem::new(
-                    S::LOCKED,
-                    "locked",
-                    "Account Locked",
-                    "Too many failed logins; the account is locked for a while.",
-                )
-                .retry_after(SystemClock.now().secs_until(until))
-            }
+            CoreError::Locked { until } => Problem::new(
+                S::LOCKED,
+                "locked",
+                "Account Locked",
+                "Too many failed logins; the account is locked for a while.",
+            )
+            .retry_at(until),
             CoreError::Unauthenticated => {
                 let mut p = Problem::new(
                     S::UNAUTHORIZED,
@@ -271,46 +280,61 @@ impl From<CoreError> for Problem {
                 "Forbidden",
                 "This API key may not do this in this tenant.",
             ),
-            CoreError::Overloaded => Problem::new(
-                S::SERVICE_UNAVAILABLE,
-                "overloaded",
-                "Service Unavailable",
-                "The server is busy hashing passwords; retry shortly.",
-            )
-            .retry_after(resetd_core::error::RETRY_OVERLOADED_SECS),
-            e @ CoreError::Unavailable(_) => {
-                log_transient(&e);
-                Problem::new(
-                    S::SERVICE_UNAVAILABLE,
-                    "unavailable",
-                    "Service Unavailable",
-                    "The database is temporarily unavailable; retry shortly.",
-                )
-                .retry_after(resetd_core::error::RETRY_UNAVAILABLE_SECS)
-            }
-            CoreError::Internal(msg) => {
-                tracing::error!(error = %msg, "internal error");
-                Problem::new(
-                    S::INTERNAL_SERVER_ERROR,
-                    "internal",
-                    "Internal Server Error",
-                    "Something went wrong on our side; it has been logged.",
-                )
-            }
+            CoreError::Overloaded => SurfaceError::overloaded().into(),
+            CoreError::Unavailable(cause) => SurfaceError::database(&cause).into(),
+            CoreError::Internal(msg) => SurfaceError::internal("native", &msg).into(),
         }
     }
 }
 
-/// Logs a transient failure that an API surface answers with 503 + Retry-After (an overload
-/// is expected under a flood and is not logged; an unavailable database is).
-pub(crate) fn log_transient(e: &CoreError) {
-    if let CoreError::Unavailable(msg) = e {
-        tracing::warn!(error = %msg, "database unavailable");
+impl From<SurfaceError> for Problem {
+    fn from(e: SurfaceError) -> Self {
+        use StatusCode as S;
+        match e {
+            SurfaceError::Limited { retry_after } => Problem::rate_limited(retry_after),
+            SurfaceError::Unavailable(why) => {
+                let (slug, detail) = match why {
+                    Unavailable::Overloaded => (
+                        "overloaded",
+                        "The server is busy hashing passwords; retry shortly.",
+                    ),
+                    Unavailable::Database => (
+                        "unavailable",
+                        "The database is temporarily unavailable; retry shortly.",
+                    ),
+                    Unavailable::Timeout => (
+                        "timeout",
+                        "The request took too long to answer; retry shortly.",
+                    ),
+                };
+                Problem::new(S::SERVICE_UNAVAILABLE, slug, "Service Unavailable", detail)
+                    .retry_after(why.retry_after())
+            }
+            SurfaceError::Internal => Problem::new(
+                S::INTERNAL_SERVER_ERROR,
+                "internal",
+                "Internal Server Error",
+                "Something went wrong on our side; it has been logged.",
+            ),
+        }
     }
 }
 
 impl IntoResponse for Problem {
     fn into_response(self) -> Response {
+        match self.retry {
+            Retry::At(until) => crate::surface::clocked(self.status, move |now| {
+                self.clone()
+                    .retry_after(now.secs_until(until))
+                    .into_response()
+            }),
+            Retry::Never | Retry::After(_) => self.write(),
+        }
+    }
+}
+
+impl Problem {
+    fn write(self) -> Response {
         let mut body = json!({
             "type": format!("urn:resetd:problem:{}", self.slug),
             "title": self.title,
@@ -327,7 +351,7 @@ impl IntoResponse for Problem {
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/problem+json"),
         );
-        if let Some(s) = self.retry_after {
+        if let Retry::After(s) = self.retry {
             h.insert(header::RETRY_AFTER, HeaderValue::from(s));
         }
         if self.bearer_challenge {
@@ -347,24 +371,22 @@ fn unsupported_media_type() -> Problem {
 }
 
 /// Maps a failed body read (size, deadline, a broken connection) to a problem.
-fn bytes_rejection(r: &BytesRejection) -> Problem {
-    if crate::body::timed_out(r) {
-        return Problem::body_timeout();
-    }
-    if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
-        return Problem::new(
+fn unread(why: Unread) -> Problem {
+    match why {
+        Unread::TimedOut => Problem::body_timeout(),
+        Unread::TooLarge => Problem::new(
             StatusCode::PAYLOAD_TOO_LARGE,
             "body-too-large",
             "Payload Too Large",
             "The request body is larger than the server accepts.",
-        );
+        ),
+        Unread::Broken => Problem::new(
+            StatusCode::BAD_REQUEST,
+            "bad-body",
+            "Bad Request",
+            "The request body could not be read.",
+        ),
     }
-    Problem::new(
-        StatusCode::BAD_REQUEST,
-        "bad-body",
-        "Bad Request",
-        "The request body could not be read.",
-    )
 }
 
 /// A JSON body whose every rejection is a problem+json: the content type, the size, the
@@ -375,22 +397,13 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Body<T> {
     type Rejection = Problem;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let json_type = req
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split(';').next())
-            .map(|m| {
-                let m = m.trim().to_ascii_lowercase();
-                m == "application/json" || (m.starts_with("application/") && m.ends_with("+json"))
-            })
-            .unwrap_or(false);
-        if !json_type {
+        // The type first: a body of the wrong type is refused without waiting for it.
+        if !ContentType::of(req.headers()).is_json_family() {
             return Err(unsupported_media_type());
         }
         let bytes = axum::body::Bytes::from_request(req, state)
             .await
-            .map_err(|e| bytes_rejection(&e))?;
+            .map_err(|r| unread(Unread::of(&r)))?;
         parse_json(&bytes).map(Body)
     }
 }

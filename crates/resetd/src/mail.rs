@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use clap::Subcommand;
 use resetd_core::model::{OutboxMessage, OutboxStatus};
+use resetd_core::ports::Outbox;
 use resetd_core::service::Actor;
 use resetd_core::types::TenantId;
 use resetd_core::Service;
@@ -101,8 +102,14 @@ fn line(m: &OutboxMessage) -> String {
     .join("\t")
 }
 
-/// Runs one `resetd outbox` command.
-pub async fn run_outbox(service: &Service, key_file: &Path, cmd: OutboxCmd) -> Result<(), String> {
+/// Runs one `resetd outbox` command. `abandon` works on the outbox below the use cases (it
+/// marks messages dead whatever their tenant), through the store the binary opened.
+pub async fn run_outbox(
+    service: &Service,
+    outbox: &(impl Outbox + ?Sized),
+    key_file: &Path,
+    cmd: OutboxCmd,
+) -> Result<(), String> {
     match cmd {
         OutboxCmd::List {
             tenant: t,
@@ -143,8 +150,7 @@ pub async fn run_outbox(service: &Service, key_file: &Path, cmd: OutboxCmd) -> R
         }
         OutboxCmd::Abandon => {
             let keys = crate::outbox_key::load_unchecked(key_file)?;
-            let store = service.store();
-            let pending = store
+            let pending = outbox
                 .list_outbox(None, Some(OutboxStatus::Pending), u32::MAX)
                 .await
                 .map_err(|e| e.to_string())?;
@@ -159,7 +165,7 @@ pub async fn run_outbox(service: &Service, key_file: &Path, cmd: OutboxCmd) -> R
                 let reason = format!(
                     "abandoned by `resetd outbox abandon`: sealed with outbox key {id}, which is lost"
                 );
-                store
+                outbox
                     .mark_failed(m.id, &reason, None)
                     .await
                     .map_err(|e| e.to_string())?;

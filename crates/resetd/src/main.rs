@@ -604,7 +604,7 @@ async fn run(command: Command, config: Config) -> Result<(), String> {
             let check = !matches!(cmd, mail::OutboxCmd::Abandon);
             let key_file = config.outbox_key_file()?;
             let app = open_with(config, check).await?;
-            mail::run_outbox(&app.service, &key_file, cmd).await
+            mail::run_outbox(&app.service, &*app.store, &key_file, cmd).await
         }
         Command::Audit { tenant, limit } => {
             let app = open(config).await?;
@@ -660,7 +660,8 @@ async fn serve(
     management: Option<tokio::net::TcpListener>,
 ) -> Result<(), String> {
     bootstrap(&app).await?;
-    app.config.dialects.provision(&app.service).await?;
+    let dialects = app.config.dialects.check()?;
+    dialects.provision(&app.service).await?;
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let mail_notify = Arc::new(Notify::new());
 
@@ -697,7 +698,11 @@ async fn serve(
             println!("resetd management on http://{at} (/metrics, /readyz, /healthz)");
             tracing::info!(%at, "management listening");
             let mut stop = shutdown_rx.clone();
-            let router = resetd_server::management::router(state.clone());
+            let ports = resetd_server::management::Ports {
+                schema: app.store.clone(),
+                outbox: app.store.clone(),
+            };
+            let router = resetd_server::management::router(state.clone(), ports);
             Some(tokio::spawn(http::serve(l, router, async move {
                 let _ = stop.changed().await;
             })))
@@ -710,7 +715,7 @@ async fn serve(
         app.config.database()?.describe(),
     );
     tracing::info!(%addr, "listening");
-    let router = resetd_server::router(state, &app.config.dialects);
+    let router = resetd_server::router(state, &dialects);
     http::serve(listener, router, async {
         shutdown_signal().await;
         tracing::info!("shutting down");

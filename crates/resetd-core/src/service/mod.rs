@@ -1,6 +1,5 @@
 //! The use cases, written against the ports (store, hasher, renderer, clock). Every API surface —
-//! the native API, the vendor dialects, the CLI — calls these. The one door below them is
-//! [`Service::store`], which `/readyz` and `/metrics` still use for operational reads.
+//! the native API, the vendor dialects, the CLI — calls these.
 //!
 //! One file per flow: `people`, `admin` (API keys, clients, outbox, audit log), `recovery`
 //! (requesting and voiding reset tokens), `issue` (the one step that mints a token and its email,
@@ -106,11 +105,6 @@ impl Service {
             tenants: Mutex::new(HashMap::new()),
             breached: None,
         }
-    }
-
-    /// The store, for surfaces that list operational data (outbox, health).
-    pub fn store(&self) -> &Arc<dyn Store> {
-        &self.store
     }
 
     /// The current time by the service's clock.

@@ -9,14 +9,13 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 
-use axum::body::Bytes;
-use axum::extract::rejection::{BytesRejection, PathRejection};
+use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::http::{StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, post};
 use axum::{Extension, Router};
-use resetd_core::model::{Clock, LinkTemplate, Lookup, SystemClock};
+use resetd_core::model::{LinkTemplate, Lookup, Timestamp};
 use resetd_core::secret::ResetSecret;
 use resetd_core::service::{Actor, CompleteOptions, Service};
 use resetd_core::types::{ClientName, Login, Password, TenantId};
@@ -24,8 +23,13 @@ use resetd_core::CoreError;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::wire::{json_answer, json_body, uuid_v4, BodyError};
+use super::kit::{self, uuid_v4, BodyError, Dialect};
+use crate::body::{RawBody, Unread};
+use crate::surface::{Effect, Limit, SurfaceError};
 use crate::{AppState, ClientIp};
+
+/// The surface's name in logs.
+const ALFRESCO: &str = "alfresco";
 
 /// The prefix of every Alfresco route; unknown paths below it get Alfresco's 404.
 pub const PREFIX: &str = "/alfresco/api";
@@ -67,52 +71,99 @@ impl Default for AlfrescoConfig {
     }
 }
 
-impl AlfrescoConfig {
-    /// Checks the settings; the error names the offending key.
-    pub fn validate(&self) -> Result<(), String> {
-        TenantId::parse(&self.tenant).map_err(|e| format!("dialects.alfresco.tenant: {e}"))?;
-        let network_ok = !self.network.is_empty()
-            && self.network.len() <= 128
-            && self
-                .network
+/// The Alfresco dialect.
+pub struct Alfresco;
+
+/// The checked form of [`AlfrescoConfig`] the handlers see.
+pub struct Mount {
+    tenant: TenantId,
+    network: String,
+    /// The client apps by their Alfresco name.
+    apps: BTreeMap<String, App>,
+}
+
+/// A client app: the tenant's client `alfresco.<name>` and the link it is registered with.
+struct App {
+    client: ClientName,
+    link: LinkTemplate,
+}
+
+impl Dialect for Alfresco {
+    type Config = AlfrescoConfig;
+    type Mount = Mount;
+    type Error = AlfrescoError;
+
+    fn mount(c: &AlfrescoConfig) -> Result<Option<Mount>, String> {
+        let tenant =
+            TenantId::parse(&c.tenant).map_err(|e| format!("dialects.alfresco.tenant: {e}"))?;
+        let network_ok = !c.network.is_empty()
+            && c.network.len() <= 128
+            && c.network
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b"-_.@".contains(&b));
         if !network_ok {
             return Err(format!(
                 "dialects.alfresco.network: {:?} must be 1 to 128 of A-Z, a-z, 0-9, '-', '_', '.', '@'",
-                self.network
+                c.network
             ));
         }
-        for (name, client) in &self.clients {
-            client_name(name)
+        let mut apps = BTreeMap::new();
+        for (name, app) in &c.clients {
+            let client = client_name(name)
                 .ok_or_else(|| format!("dialects.alfresco.clients.{name}: the name must be 1 to 55 of A-Z, a-z, 0-9, '.', '_', '-'"))?;
-            link_template(&client.reset_password_page_url).map_err(|e| {
+            let link = link_template(&app.reset_password_page_url).map_err(|e| {
                 format!("dialects.alfresco.clients.{name}.reset_password_page_url: {e}")
             })?;
+            apps.insert(name.clone(), App { client, link });
         }
-        Ok(())
+        Ok(c.enabled.then(|| Mount {
+            tenant,
+            network: c.network.clone(),
+            apps,
+        }))
     }
 
     /// Registers the client apps as the tenant's clients `alfresco.<name>`, replacing changed ones.
-    pub async fn provision(&self, service: &Service) -> Result<(), String> {
-        let tenant = TenantId::parse(&self.tenant).map_err(|e| e.to_string())?;
+    async fn provision(m: &Mount, service: &Service) -> Result<(), String> {
+        let tenant = &m.tenant;
         service
-            .tenant(&tenant)
+            .tenant(tenant)
             .await
             .map_err(|e| format!("dialects.alfresco.tenant {tenant}: {e}"))?;
-        for (name, client) in &self.clients {
-            let name = client_name(name).ok_or("invalid client name")?;
-            let template = link_template(&client.reset_password_page_url)?;
-            let current = service.client(&tenant, &name).await.ok();
-            if current.is_some_and(|c| c.link_template == template) {
+        for app in m.apps.values() {
+            let current = service.client(tenant, &app.client).await.ok();
+            if current.is_some_and(|c| c.link_template == app.link) {
                 continue;
             }
             service
-                .register_client(&tenant, name, template, vec![], &Actor::System)
+                .register_client(
+                    tenant,
+                    app.client.clone(),
+                    app.link.clone(),
+                    vec![],
+                    &Actor::System,
+                )
                 .await
                 .map_err(|e| format!("registering Alfresco client: {e}"))?;
         }
         Ok(())
+    }
+
+    fn routes(m: &Mount) -> Router<AppState> {
+        let people = format!(
+            "{PREFIX}/{}/public/alfresco/versions/1/people/{{person}}",
+            m.network
+        );
+        Router::new()
+            .route(
+                &format!("{people}/request-password-reset"),
+                post(request_password_reset).fallback(method_not_allowed),
+            )
+            .route(
+                &format!("{people}/reset-password"),
+                post(reset_password).fallback(method_not_allowed),
+            )
+            .route(&format!("{PREFIX}/{{*rest}}"), any(not_found))
     }
 }
 
@@ -137,25 +188,6 @@ fn link_template(page_url: &str) -> Result<LinkTemplate, String> {
     .map_err(|e| e.reason)
 }
 
-/// The Alfresco routes for `config`.
-pub fn routes(config: &AlfrescoConfig) -> Router<AppState> {
-    let people = format!(
-        "{PREFIX}/{}/public/alfresco/versions/1/people/{{person}}",
-        config.network
-    );
-    Router::new()
-        .route(
-            &format!("{people}/request-password-reset"),
-            post(request_password_reset).fallback(method_not_allowed),
-        )
-        .route(
-            &format!("{people}/reset-password"),
-            post(reset_password).fallback(method_not_allowed),
-        )
-        .route(&format!("{PREFIX}/{{*rest}}"), any(not_found))
-        .layer(Extension(Arc::new(config.clone())))
-}
-
 // ---- the error envelope ----------------------------------------------------------------------
 
 const STACK_TRACE: &str =
@@ -164,7 +196,7 @@ const DESCRIPTION_URL: &str = "https://api-explorer.alfresco.com";
 const API_DEFAULT: &str = "framework.exception.ApiDefault";
 
 /// An Alfresco error: `{"error":{errorKey,statusCode,briefSummary,stackTrace,descriptionURL,logId}}`.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct AlfrescoError {
     status: StatusCode,
     key: String,
@@ -224,34 +256,40 @@ impl AlfrescoError {
     }
 }
 
-/// Alfresco's error-log number: month, day, and a four-digit counter (`05230001`).
-fn error_number() -> String {
+/// Alfresco's error-log number: month, day (by the service's clock), and a four-digit counter
+/// (`05230001`).
+fn error_number(now: Timestamp) -> String {
     static COUNTER: AtomicU32 = AtomicU32::new(0);
     let n = COUNTER.fetch_add(1, Ordering::Relaxed) % 10_000 + 1;
-    let now = SystemClock.now();
     let (month, day) = time::OffsetDateTime::from_unix_timestamp(now.0 / 1000)
         .map(|t| (u8::from(t.month()), t.day()))
         .unwrap_or((1, 1));
     format!("{month:02}{day:02}{:04}", n % 10_000)
 }
 
+/// Every error carries the day in its number, so it is written once the service's clock is read.
 impl IntoResponse for AlfrescoError {
     fn into_response(self) -> Response {
+        crate::surface::clocked(self.status, move |now| self.write(now))
+    }
+}
+
+impl AlfrescoError {
+    fn write(&self, now: Timestamp) -> Response {
         let body = Envelope {
             error: Body {
                 error_key: &self.key,
                 status_code: self.status.as_u16(),
-                brief_summary: format!("{} {}", error_number(), self.message),
+                brief_summary: format!("{} {}", error_number(now), self.message),
                 stack_trace: STACK_TRACE,
                 description_url: DESCRIPTION_URL,
                 log_id: uuid_v4(),
             },
         };
-        let text = serde_json::to_string(&body).unwrap_or_default();
-        json_answer(
+        kit::answer(
             self.status,
             "application/json;charset=UTF-8",
-            text,
+            &body,
             self.retry_after,
         )
     }
@@ -300,25 +338,34 @@ impl From<CoreError> for AlfrescoError {
                 "framework.exception.PermissionDenied",
                 "Permission was denied",
             ),
-            e @ (CoreError::Overloaded | CoreError::Unavailable(_)) => {
-                crate::problem::log_transient(&e);
+            CoreError::Overloaded => SurfaceError::overloaded().into(),
+            CoreError::Unavailable(cause) => SurfaceError::database(&cause).into(),
+            CoreError::Internal(msg) => SurfaceError::internal(ALFRESCO, &msg).into(),
+            // Only the outbox admin API raises MessageErased; here it would be a bug.
+            e @ CoreError::MessageErased => SurfaceError::internal(ALFRESCO, &e).into(),
+        }
+    }
+}
+
+impl From<SurfaceError> for AlfrescoError {
+    fn from(e: SurfaceError) -> Self {
+        use StatusCode as S;
+        match e {
+            SurfaceError::Limited { retry_after } => rate_limited(retry_after),
+            SurfaceError::Unavailable(why) => {
                 let mut out = Self::new(
                     S::SERVICE_UNAVAILABLE,
                     API_DEFAULT,
                     "The server is busy; retry shortly",
                 );
-                out.retry_after = e.retry_after();
+                out.retry_after = Some(why.retry_after());
                 out
             }
-            // Only the outbox admin API raises MessageErased; here it would be a bug.
-            e @ (CoreError::Internal(_) | CoreError::MessageErased) => {
-                tracing::error!(error = %e, "internal error (alfresco dialect)");
-                Self::new(
-                    S::INTERNAL_SERVER_ERROR,
-                    API_DEFAULT,
-                    "Unknown error calling the Rest API",
-                )
-            }
+            SurfaceError::Internal => Self::new(
+                S::INTERNAL_SERVER_ERROR,
+                API_DEFAULT,
+                "Unknown error calling the Rest API",
+            ),
         }
     }
 }
@@ -331,7 +378,7 @@ impl From<BodyError> for AlfrescoError {
                 API_DEFAULT,
                 "Unsupported Content-Type: send the body as application/json",
             ),
-            BodyError::TooLarge => Self::new(
+            BodyError::Unread(Unread::TooLarge) => Self::new(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "framework.exception.RequestEntityTooLarge",
                 "The request body is larger than the server accepts",
@@ -339,7 +386,7 @@ impl From<BodyError> for AlfrescoError {
             BodyError::Malformed(why) => Self::invalid_argument(&format!(
                 "Could not read content from HTTP request body: {why}"
             )),
-            BodyError::TimedOut => Self::new(
+            BodyError::Unread(Unread::TimedOut) => Self::new(
                 StatusCode::REQUEST_TIMEOUT,
                 API_DEFAULT,
                 format!(
@@ -347,7 +394,7 @@ impl From<BodyError> for AlfrescoError {
                     crate::body::BODY_READ_TIMEOUT.as_secs()
                 ),
             ),
-            BodyError::Unreadable => {
+            BodyError::Unread(Unread::Broken) => {
                 Self::invalid_argument("Could not read content from HTTP request body")
             }
         }
@@ -416,11 +463,8 @@ fn string_field(body: &Value, name: &str) -> Result<Option<String>, AlfrescoErro
     }
 }
 
-fn object_body(
-    headers: &HeaderMap,
-    body: Result<Bytes, BytesRejection>,
-) -> Result<Value, AlfrescoError> {
-    let v = json_body(headers, body)?;
+fn object_body(body: RawBody) -> Result<Value, AlfrescoError> {
+    let v = kit::json(body)?;
     if !v.is_object() {
         return Err(AlfrescoError::invalid_argument(
             "Could not read content from HTTP request body: expected a JSON object",
@@ -431,48 +475,33 @@ fn object_body(
 
 async fn request_password_reset(
     State(s): State<AppState>,
-    Extension(cfg): Extension<Arc<AlfrescoConfig>>,
+    Extension(m): Extension<Arc<Mount>>,
     ip: ClientIp,
     person: Result<Path<String>, PathRejection>,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    body: RawBody,
 ) -> AlfrescoResult {
     let person = person_path(person)?;
-    if let Some(addr) = ip.0 {
-        s.recovery_limiter.check(addr).map_err(rate_limited)?;
-    }
-    let body = object_body(&headers, body)?;
+    s.admit(Limit::Recovery, ip)?;
+    let body = object_body(body)?;
     let app = string_field(&body, "client")?.ok_or_else(|| AlfrescoError::null_field("client"))?;
     // The client is checked first, for every person alike: no account is revealed by it.
-    let client = cfg
-        .clients
-        .contains_key(&app)
-        .then(|| client_name(&app))
-        .flatten()
+    let client = m
+        .apps
+        .get(&app)
+        .map(|a| a.client.clone())
         .ok_or_else(|| AlfrescoError::client_not_found(&app))?;
-    let tenant = TenantId::parse(&cfg.tenant).map_err(CoreError::from)?;
     // A person id that cannot be a login names nobody: the same 202 as for an unknown person.
     let Ok(login) = Login::parse(&person) else {
         return Ok(accepted());
     };
-    match s
-        .service
-        .request_reset(
-            &tenant,
-            Lookup::login(&login),
-            Some(client),
-            None,
-            ip.text(),
-        )
-        .await
-    {
-        Ok(_) => {}
-        Err(CoreError::UnknownClient) => return Err(AlfrescoError::client_not_found(&app)),
-        Err(e) => return Err(e.into()),
+    let request =
+        s.service
+            .request_reset(&m.tenant, Lookup::login(&login), Some(client), None, ip.text());
+    match s.run(Effect::ResetRequested, request).await {
+        Ok(()) => Ok(accepted()),
+        Err(CoreError::UnknownClient) => Err(AlfrescoError::client_not_found(&app)),
+        Err(e) => Err(e.into()),
     }
-    s.reset_notify.notify_one();
-    s.metrics.resets_requested.fetch_add(1, Ordering::Relaxed);
-    Ok(accepted())
 }
 
 /// Reads Alfresco's `id` (`activiti$<n>`) as its number.
@@ -486,22 +515,18 @@ fn workflow_number(id: &str) -> Option<u64> {
 
 async fn reset_password(
     State(s): State<AppState>,
-    Extension(cfg): Extension<Arc<AlfrescoConfig>>,
+    Extension(m): Extension<Arc<Mount>>,
     ip: ClientIp,
     person: Result<Path<String>, PathRejection>,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    body: RawBody,
 ) -> AlfrescoResult {
     let person = person_path(person)?;
-    if let Some(addr) = ip.0 {
-        s.auth_limiter.check(addr).map_err(rate_limited)?;
-    }
-    let body = object_body(&headers, body)?;
+    s.admit(Limit::Auth, ip)?;
+    let body = object_body(body)?;
     let raw_password =
         string_field(&body, "password")?.ok_or_else(|| AlfrescoError::null_field("password"))?;
     let id = string_field(&body, "id")?.ok_or_else(|| AlfrescoError::null_field("id"))?;
     let key = string_field(&body, "key")?.ok_or_else(|| AlfrescoError::null_field("key"))?;
-    let tenant = TenantId::parse(&cfg.tenant).map_err(CoreError::from)?;
     // Like Alfresco, a key, id or person that does not fit answers 202 and changes nothing. The
     // id is the key's public number, so an id from another link does not fit either.
     let (Ok(secret), Ok(login)) = (ResetSecret::parse(&key), Login::parse(&person)) else {
@@ -523,16 +548,12 @@ async fn reset_password(
         holder: Some(Lookup::login(&login)),
         mode: None,
     };
-    match s
-        .service
-        .complete_reset_with(&tenant, &secret, &password, &options, ip.text().as_deref())
-        .await
-    {
-        Ok(_) => {
-            s.metrics.resets_completed.fetch_add(1, Ordering::Relaxed);
-            s.mail_notify.notify_one();
-            Ok(accepted())
-        }
+    let ip = ip.text();
+    let complete =
+        s.service
+            .complete_reset_with(&m.tenant, &secret, &password, &options, ip.as_deref());
+    match s.run(Effect::ResetCompleted, complete).await {
+        Ok(_) => Ok(accepted()),
         Err(CoreError::TokenGone) => {
             tracing::warn!("alfresco reset-password: unknown, expired or used key; nothing done");
             Ok(accepted())
@@ -567,7 +588,7 @@ mod tests {
 
     #[tokio::test]
     async fn an_unavailable_database_is_a_503_with_retry_after_and_no_detail() {
-        crate::dialects::wire::assert_unavailable_answer(|e| {
+        crate::dialects::kit::assert_unavailable_answer(|e| {
             axum::response::IntoResponse::into_response(AlfrescoError::from(e))
         })
         .await;
@@ -583,25 +604,56 @@ mod tests {
     }
 
     #[test]
-    fn error_numbers_are_eight_digits() {
-        let n = error_number();
+    fn error_numbers_are_eight_digits_dated_by_the_given_clock() {
+        // 2026-05-23T12:00:00Z
+        let n = error_number(Timestamp(1_779_537_600_000));
         assert_eq!(n.len(), 8, "{n}");
         assert!(n.bytes().all(|b| b.is_ascii_digit()));
+        assert!(n.starts_with("0523"), "{n}");
+    }
+
+    #[tokio::test]
+    async fn errors_are_written_with_the_service_clock() {
+        let res = AlfrescoError::null_field("client").into_response();
+        assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+        let res = crate::surface::written(res, Timestamp(1_779_537_600_000));
+        let body = axum::body::to_bytes(res.into_body(), 1 << 16)
+            .await
+            .unwrap();
+        let v: Value = serde_json::from_slice(&body).unwrap();
+        let summary = v["error"]["briefSummary"].as_str().unwrap();
+        assert!(
+            summary.starts_with("0523") && summary.ends_with(" Field 'client' is null, but is required."),
+            "{summary}"
+        );
     }
 
     #[test]
     fn config_is_checked() {
         let mut c = AlfrescoConfig::default();
-        assert!(c.validate().is_ok());
+        assert!(matches!(Alfresco::mount(&c), Ok(None)));
         c.clients.insert(
             "share".into(),
             AlfrescoClient {
                 reset_password_page_url: "ftp://x".into(),
             },
         );
-        assert!(c.validate().unwrap_err().contains("clients.share"));
+        assert!(Alfresco::mount(&c)
+            .err()
+            .unwrap()
+            .contains("clients.share"));
         c.clients.clear();
         c.network = "a/b".into();
-        assert!(c.validate().is_err());
+        assert!(Alfresco::mount(&c).is_err());
+        c.network = "-default-".into();
+        c.enabled = true;
+        c.clients.insert(
+            "share".into(),
+            AlfrescoClient {
+                reset_password_page_url: "https://share.example.com/reset".into(),
+            },
+        );
+        let m = Alfresco::mount(&c).unwrap().unwrap();
+        assert_eq!(m.apps["share"].client.as_str(), "alfresco.share");
     }
 }

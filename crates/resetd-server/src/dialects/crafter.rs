@@ -7,17 +7,15 @@
 //! Spring's `request.getParameter` reads them. Every error, including malformed bodies, wrong
 //! content types and unknown routes under the prefix, is Crafter's `{"errorCode","message"}`.
 
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use axum::body::Bytes;
 use axum::extract::rejection::PathRejection;
-use axum::extract::{FromRequest, Path, Request, State};
-use axum::http::{header, Method, StatusCode};
+use axum::extract::{Path, State};
+use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get, post, MethodRouter};
 use axum::{Extension, Router};
-use resetd_core::model::{Lookup, Person, ResetPageUrl, Scope};
+use resetd_core::model::{Lookup, Person, ResetPageUrl, Scope, Timestamp};
 use resetd_core::secret::{ApiKeySecret, ResetSecret};
 use resetd_core::service::Actor;
 use resetd_core::types::{ClientName, ObjectId, Password, TenantId};
@@ -25,8 +23,13 @@ use resetd_core::CoreError;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::wire::json_answer;
+use super::kit::{self, Dialect, ParamsError};
+use crate::body::Unread;
+use crate::surface::{Effect, SurfaceError};
 use crate::{AppState, ClientIp};
+
+/// The surface's name in logs.
+const CRAFTER: &str = "crafter";
 
 /// The query parameter that carries the token in emailed links (Crafter's `tokenId`).
 pub const TOKEN_PARAM: &str = "tokenId";
@@ -58,18 +61,31 @@ impl Default for CrafterConfig {
     }
 }
 
+/// The Crafter Profile dialect.
+pub struct Crafter;
+
 /// The checked form of [`CrafterConfig`] the handlers see.
-#[derive(Debug, Clone)]
-struct Mount {
+pub struct Mount {
     tenant: TenantId,
     client: Option<ClientName>,
+    base_path: String,
 }
 
-impl CrafterConfig {
-    /// Checks the settings.
-    pub fn validate(&self) -> Result<(), String> {
-        self.mount()?;
-        let b = &self.base_path;
+impl Dialect for Crafter {
+    type Config = CrafterConfig;
+    type Mount = Mount;
+    type Error = CrafterError;
+
+    fn mount(c: &CrafterConfig) -> Result<Option<Mount>, String> {
+        let tenant =
+            TenantId::parse(&c.tenant).map_err(|e| format!("dialects.crafter.tenant: {e}"))?;
+        let client = c
+            .client
+            .as_deref()
+            .map(ClientName::parse)
+            .transpose()
+            .map_err(|e| format!("dialects.crafter.client: {e}"))?;
+        let b = &c.base_path;
         let ok = b.is_empty()
             || (b.starts_with('/')
                 && !b.ends_with('/')
@@ -80,56 +96,40 @@ impl CrafterConfig {
                 "dialects.crafter.base_path: {b:?} must be empty or start with '/', not end with '/', and use only A-Z a-z 0-9 / - . _ ~"
             ));
         }
-        Ok(())
+        Ok(c.enabled.then(|| Mount {
+            tenant,
+            client,
+            base_path: c.base_path.clone(),
+        }))
     }
 
-    fn mount(&self) -> Result<Mount, String> {
-        let tenant =
-            TenantId::parse(&self.tenant).map_err(|e| format!("dialects.crafter.tenant: {e}"))?;
-        let client = self
-            .client
-            .as_deref()
-            .map(ClientName::parse)
-            .transpose()
-            .map_err(|e| format!("dialects.crafter.client: {e}"))?;
-        Ok(Mount { tenant, client })
-    }
-}
-
-/// The dialect's routes under the configured base path.
-pub fn routes(config: &CrafterConfig) -> Router<AppState> {
-    let mount = match config.validate().and_then(|()| config.mount()) {
-        Ok(m) => Arc::new(m),
-        Err(e) => {
-            tracing::error!(error = %e, "the Crafter Profile dialect is not mounted");
-            return Router::new();
+    /// The routes under the configured base path.
+    fn routes(m: &Mount) -> Router<AppState> {
+        let api = format!("{}/api/1", m.base_path);
+        let profile = format!("{api}/profile");
+        let mut r = Router::new();
+        // Spring's suffix pattern matching also maps `<path>.json`.
+        for suffix in ["", ".json"] {
+            r = r
+                .route(
+                    &format!("{profile}/{{id}}/reset_password{suffix}"),
+                    only(post(reset_password)),
+                )
+                .route(
+                    &format!("{profile}/change_password{suffix}"),
+                    only(post(change_password)),
+                )
+                .route(
+                    &format!("{profile}/verification_token/{{id}}/delete{suffix}"),
+                    only(post(delete_token)),
+                );
         }
-    };
-    let api = format!("{}/api/1", config.base_path);
-    let profile = format!("{api}/profile");
-    let mut r = Router::new();
-    // Spring's suffix pattern matching also maps `<path>.json`.
-    for suffix in ["", ".json"] {
-        r = r
-            .route(
-                &format!("{profile}/{{id}}/reset_password{suffix}"),
-                only(post(reset_password)),
-            )
-            .route(
-                &format!("{profile}/change_password{suffix}"),
-                only(post(change_password)),
-            )
-            .route(
-                &format!("{profile}/verification_token/{{id}}/delete{suffix}"),
-                only(post(delete_token)),
-            );
+        r.route(
+            &format!("{profile}/verification_token/{{id}}"),
+            only(get(get_token)),
+        )
+        .route(&format!("{api}/{{*rest}}"), any(unknown_route))
     }
-    r.route(
-        &format!("{profile}/verification_token/{{id}}"),
-        only(get(get_token)),
-    )
-    .route(&format!("{api}/{{*rest}}"), any(unknown_route))
-    .layer(Extension(mount))
 }
 
 /// A method router whose other methods get Crafter's 405.
@@ -154,12 +154,20 @@ async fn unknown_route() -> CrafterError {
 // ---- errors ----------------------------------------------------------------------------------
 
 /// Crafter's error body `{"errorCode","message"}` with its status.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct CrafterError {
     status: StatusCode,
     code: &'static str,
-    message: String,
+    message: Message,
     retry_after: Option<i64>,
+}
+
+/// An error's message: text, or the cool-down's, which counts the seconds left on the service's
+/// clock when the answer is written.
+#[derive(Debug, Clone)]
+enum Message {
+    Text(String),
+    CoolingDown { profile: String, until: Timestamp },
 }
 
 #[derive(Serialize)]
@@ -174,14 +182,9 @@ impl CrafterError {
         Self {
             status,
             code,
-            message: message.into(),
+            message: Message::Text(message.into()),
             retry_after: None,
         }
-    }
-
-    /// A core error with no profile named (the request timeout's answer).
-    pub(crate) fn from_core(e: CoreError) -> Self {
-        Self::core(e, None)
     }
 
     fn missing_param(name: &str) -> Self {
@@ -238,19 +241,15 @@ impl CrafterError {
                 "DISABLED_PROFILE",
                 format!("Profile \"{profile}\" is disabled"),
             ),
-            CoreError::CoolingDown { until } => {
-                use resetd_core::model::{Clock, SystemClock};
-                let secs = SystemClock.now().secs_until(until).max(1);
-                let mut err = Self::new(
-                    S::TOO_MANY_REQUESTS,
-                    "OTHER",
-                    format!(
-                        "A reset password email was sent to profile \"{profile}\" recently; try again in {secs} seconds"
-                    ),
-                );
-                err.retry_after = Some(secs);
-                err
-            }
+            CoreError::CoolingDown { until } => Self {
+                status: S::TOO_MANY_REQUESTS,
+                code: "OTHER",
+                message: Message::CoolingDown {
+                    profile: profile.to_owned(),
+                    until,
+                },
+                retry_after: None,
+            },
             // The token is never echoed: it may be a live secret with a typo.
             CoreError::TokenGone => Self::new(
                 S::NOT_FOUND,
@@ -278,24 +277,46 @@ impl CrafterError {
                 "ACTION_DENIED",
                 "The access token may not manage the profiles of this tenant",
             ),
-            e @ (CoreError::Overloaded | CoreError::Unavailable(_)) => {
-                crate::problem::log_transient(&e);
+            CoreError::Overloaded => SurfaceError::overloaded().into(),
+            CoreError::Unavailable(cause) => SurfaceError::database(&cause).into(),
+            CoreError::BadCredentials | CoreError::Locked { .. } => {
+                Self::new(S::UNAUTHORIZED, "BAD_CREDENTIALS", "Invalid credentials")
+            }
+            CoreError::Internal(msg) => SurfaceError::internal(CRAFTER, &msg).into(),
+            // Sending a link names no client (only allowed prefixes) and changes no record
+            // with a unique key; only the outbox admin API raises MessageErased.
+            e @ (CoreError::Conflict(_) | CoreError::UnknownClient | CoreError::MessageErased) => {
+                SurfaceError::internal(CRAFTER, &e).into()
+            }
+        }
+    }
+}
+
+impl From<SurfaceError> for CrafterError {
+    fn from(e: SurfaceError) -> Self {
+        use StatusCode as S;
+        match e {
+            // Unused today: every endpoint needs an admin API key, so, like the native admin API,
+            // none has a per-IP limit (docs/dialects.md); the words are ready for one that does.
+            SurfaceError::Limited { retry_after } => {
+                let mut err = Self::new(
+                    S::TOO_MANY_REQUESTS,
+                    "OTHER",
+                    "Too many requests from this address; try again later",
+                );
+                err.retry_after = Some(retry_after);
+                err
+            }
+            SurfaceError::Unavailable(why) => {
                 let mut err = Self::new(
                     S::SERVICE_UNAVAILABLE,
                     "OTHER",
                     "The server is busy; retry shortly",
                 );
-                err.retry_after = e.retry_after();
+                err.retry_after = Some(why.retry_after());
                 err
             }
-            CoreError::BadCredentials | CoreError::Locked { .. } => {
-                Self::new(S::UNAUTHORIZED, "BAD_CREDENTIALS", "Invalid credentials")
-            }
-            CoreError::Conflict(_)
-            | CoreError::UnknownClient
-            | CoreError::MessageErased
-            | CoreError::Internal(_) => {
-                tracing::error!(error = %e, "Crafter Profile dialect: internal error");
+            SurfaceError::Internal => {
                 Self::new(S::INTERNAL_SERVER_ERROR, "OTHER", "Internal server error")
             }
         }
@@ -304,112 +325,93 @@ impl CrafterError {
 
 impl IntoResponse for CrafterError {
     fn into_response(self) -> Response {
-        let body = ErrorBody {
-            error_code: self.code,
-            message: &self.message,
-        };
-        json_response(self.status, &body, self.retry_after)
-    }
-}
-
-fn json_response<T: Serialize>(status: StatusCode, body: &T, retry_after: Option<i64>) -> Response {
-    match serde_json::to_string(body) {
-        Ok(text) => json_answer(status, "application/json", text, retry_after),
-        Err(e) => CrafterError::core(CoreError::Internal(e.to_string()), None).into_response(),
-    }
-}
-
-// ---- parameters ------------------------------------------------------------------------------
-
-/// Request parameters: the query string first, then a form body (Spring's order).
-struct Params(Vec<(String, String)>);
-
-impl<S: Send + Sync> FromRequest<S> for Params {
-    type Rejection = CrafterError;
-
-    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let mut pairs: Vec<(String, String)> = req
-            .uri()
-            .query()
-            .map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect())
-            .unwrap_or_default();
-        let content_type = req
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
-        let body = Bytes::from_request(req, state).await.map_err(|r| {
-            if crate::body::timed_out(&r) {
-                CrafterError::new(
-                    StatusCode::REQUEST_TIMEOUT,
-                    "OTHER",
-                    format!(
-                        "The request body did not arrive within {} seconds",
-                        crate::body::BODY_READ_TIMEOUT.as_secs()
-                    ),
-                )
-            } else if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                CrafterError::new(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    "OTHER",
-                    "The request body is larger than the server accepts",
-                )
-            } else {
-                CrafterError::new(
-                    StatusCode::BAD_REQUEST,
-                    "OTHER",
-                    "The request body could not be read",
-                )
+        match &self.message {
+            Message::Text(text) => {
+                let body = ErrorBody {
+                    error_code: self.code,
+                    message: text,
+                };
+                json(self.status, &body, self.retry_after)
             }
-        })?;
-        if !body.is_empty() {
-            let essence = content_type
-                .as_deref()
-                .and_then(|c| c.split(';').next())
-                .map(|c| c.trim().to_ascii_lowercase());
-            if essence.as_deref() != Some("application/x-www-form-urlencoded") {
+            Message::CoolingDown { profile, until } => {
+                let (profile, until) = (profile.clone(), *until);
+                crate::surface::clocked(self.status, move |now| {
+                    let secs = now.secs_until(until).max(1);
+                    let message = format!(
+                        "A reset password email was sent to profile \"{profile}\" recently; try again in {secs} seconds"
+                    );
+                    let body = ErrorBody {
+                        error_code: self.code,
+                        message: &message,
+                    };
+                    json(self.status, &body, Some(secs))
+                })
+            }
+        }
+    }
+}
+
+impl From<ParamsError> for CrafterError {
+    fn from(e: ParamsError) -> Self {
+        match e {
+            ParamsError::Unread(Unread::TimedOut) => CrafterError::new(
+                StatusCode::REQUEST_TIMEOUT,
+                "OTHER",
+                format!(
+                    "The request body did not arrive within {} seconds",
+                    crate::body::BODY_READ_TIMEOUT.as_secs()
+                ),
+            ),
+            ParamsError::Unread(Unread::TooLarge) => CrafterError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "OTHER",
+                "The request body is larger than the server accepts",
+            ),
+            ParamsError::Unread(Unread::Broken) => CrafterError::new(
+                StatusCode::BAD_REQUEST,
+                "OTHER",
+                "The request body could not be read",
+            ),
+            ParamsError::ContentType(essence) => {
                 let shown = essence.unwrap_or_else(|| "none".into());
-                return Err(CrafterError::new(
+                CrafterError::new(
                     StatusCode::UNSUPPORTED_MEDIA_TYPE,
                     "OTHER",
                     format!(
                         "Content type '{}' not supported; send parameters as application/x-www-form-urlencoded or in the query string",
                         shown.chars().take(100).collect::<String>()
                     ),
-                ));
+                )
             }
-            pairs.extend(form_urlencoded::parse(&body).into_owned());
         }
-        Ok(Params(pairs))
     }
 }
 
-impl Params {
-    fn first(&self, name: &str) -> Option<&str> {
-        self.0
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-    }
+/// Crafter's JSON answers, errors and successes alike.
+fn json<T: Serialize>(status: StatusCode, body: &T, retry_after: Option<i64>) -> Response {
+    kit::answer(status, "application/json", body, retry_after)
+}
 
-    fn required(&self, name: &str) -> Result<&str, CrafterError> {
-        self.first(name)
-            .ok_or_else(|| CrafterError::missing_param(name))
-    }
+// ---- parameters ------------------------------------------------------------------------------
 
-    /// The attributes to return: `attributeToReturn` (what the code and the Java client use)
-    /// and `attributesToReturn` (what the docs say), repeated or comma-separated as Spring
-    /// binds a `String[]`. `None` means all.
-    fn attributes_to_return(&self) -> Option<Vec<String>> {
-        let names: Vec<String> = self
-            .0
-            .iter()
-            .filter(|(k, _)| k == "attributeToReturn" || k == "attributesToReturn")
-            .flat_map(|(_, v)| v.split(','))
-            .map(|n| n.trim().to_owned())
-            .filter(|n| !n.is_empty())
-            .collect();
-        (!names.is_empty()).then_some(names)
-    }
+/// Request parameters: the query string first, then a form body (Spring's order).
+type Params = kit::Params<CrafterError>;
+
+fn required<'a>(p: &'a Params, name: &str) -> Result<&'a str, CrafterError> {
+    p.first(name).ok_or_else(|| CrafterError::missing_param(name))
+}
+
+/// The attributes to return: `attributeToReturn` (what the code and the Java client use) and
+/// `attributesToReturn` (what the docs say), repeated or comma-separated as Spring binds a
+/// `String[]`. `None` means all.
+fn attributes_to_return(p: &Params) -> Option<Vec<String>> {
+    let names: Vec<String> = p
+        .all(&["attributeToReturn", "attributesToReturn"])
+        .flat_map(|v| v.split(','))
+        .map(|n| n.trim().to_owned())
+        .filter(|n| !n.is_empty())
+        .collect();
+    (!names.is_empty()).then_some(names)
 }
 
 /// Checks `accessTokenId` (an API key of the mounted tenant, with the admin scope).
@@ -474,7 +476,7 @@ fn profile(p: &Person, only: Option<&[String]>) -> Response {
         attributes,
         id: ObjectId::of(&p.id),
     };
-    json_response(StatusCode::OK, &body, None)
+    json(StatusCode::OK, &body, None)
 }
 
 /// Crafter's VerificationToken JSON.
@@ -510,7 +512,7 @@ async fn reset_password(
     params: Params,
 ) -> CrafterResult {
     let actor = authorize(&s, &mount, &params).await?;
-    let url = params.required("resetPasswordUrl")?;
+    let url = required(&params, "resetPasswordUrl")?;
     let id = segment(id);
     let oid = ObjectId::parse(&id).map_err(|_| {
         CrafterError::new(
@@ -520,22 +522,21 @@ async fn reset_password(
         )
     })?;
     let page = ResetPageUrl::parse(url).map_err(|e| CrafterError::core(e.into(), None))?;
+    let (ip, who) = (ip.text(), Lookup::object_id(&oid));
+    let send = s.service.send_reset_link(
+        &mount.tenant,
+        &who,
+        &page,
+        TOKEN_PARAM,
+        mount.client.as_ref(),
+        &actor,
+        ip.as_deref(),
+    );
     let person = s
-        .service
-        .send_reset_link(
-            &mount.tenant,
-            &Lookup::object_id(&oid),
-            &page,
-            TOKEN_PARAM,
-            mount.client.as_ref(),
-            &actor,
-            ip.text().as_deref(),
-        )
+        .run(Effect::LinkSent, send)
         .await
         .map_err(|e| CrafterError::core(e, Some(oid.as_str())))?;
-    s.metrics.resets_requested.fetch_add(1, Ordering::Relaxed);
-    s.mail_notify.notify_one();
-    Ok(profile(&person, params.attributes_to_return().as_deref()))
+    Ok(profile(&person, attributes_to_return(&params).as_deref()))
 }
 
 async fn change_password(
@@ -545,8 +546,8 @@ async fn change_password(
     params: Params,
 ) -> CrafterResult {
     authorize(&s, &mount, &params).await?;
-    let raw_token = params.required("resetTokenId")?;
-    let raw_password = params.required("newPassword")?;
+    let raw_token = required(&params, "resetTokenId")?;
+    let raw_password = required(&params, "newPassword")?;
     let secret = token(raw_token)?;
     let password = match Password::parse(raw_password) {
         Ok(p) => p,
@@ -559,14 +560,15 @@ async fn change_password(
             return Err(CrafterError::core(e.into(), None));
         }
     };
-    let person = s
+    let ip = ip.text();
+    let complete = s
         .service
-        .complete_reset(&mount.tenant, &secret, &password, ip.text().as_deref())
+        .complete_reset(&mount.tenant, &secret, &password, ip.as_deref());
+    let person = s
+        .run(Effect::ResetCompleted, complete)
         .await
         .map_err(|e| CrafterError::core(e, None))?;
-    s.metrics.resets_completed.fetch_add(1, Ordering::Relaxed);
-    s.mail_notify.notify_one();
-    Ok(profile(&person, params.attributes_to_return().as_deref()))
+    Ok(profile(&person, attributes_to_return(&params).as_deref()))
 }
 
 async fn get_token(
@@ -591,7 +593,7 @@ async fn get_token(
         profile_id: ObjectId::of(&info.person.id),
         timestamp: info.issued_at.0,
     };
-    Ok(json_response(StatusCode::OK, &body, None))
+    Ok(json(StatusCode::OK, &body, None))
 }
 
 async fn delete_token(
@@ -623,7 +625,11 @@ mod tests {
             enabled: true,
             ..Default::default()
         };
-        assert!(ok.validate().is_ok());
+        let m = Crafter::mount(&ok).unwrap().unwrap();
+        assert_eq!(
+            (m.tenant.as_str(), m.base_path.as_str()),
+            ("default", "/crafter-profile")
+        );
         for bad in [
             CrafterConfig {
                 tenant: "Not A Tenant".into(),
@@ -646,13 +652,13 @@ mod tests {
                 ..Default::default()
             },
         ] {
-            assert!(bad.validate().is_err(), "{bad:?}");
+            assert!(Crafter::mount(&bad).is_err(), "{bad:?}");
         }
     }
 
     #[tokio::test]
     async fn an_unavailable_database_is_a_503_with_retry_after_and_no_detail() {
-        crate::dialects::wire::assert_unavailable_answer(|e| {
+        crate::dialects::kit::assert_unavailable_answer(|e| {
             axum::response::IntoResponse::into_response(CrafterError::core(e, None))
         })
         .await;
@@ -660,15 +666,32 @@ mod tests {
 
     #[test]
     fn both_attribute_parameter_spellings_are_read() {
-        let p = Params(vec![
+        let p = Params::from(vec![
             ("attributeToReturn".into(), "a".into()),
             ("attributesToReturn".into(), "b, c".into()),
             ("attributeToReturn".into(), "".into()),
         ]);
         assert_eq!(
-            p.attributes_to_return(),
+            attributes_to_return(&p),
             Some(vec!["a".into(), "b".into(), "c".into()])
         );
-        assert_eq!(Params(vec![]).attributes_to_return(), None);
+        assert_eq!(attributes_to_return(&Params::from(vec![])), None);
+    }
+
+    #[tokio::test]
+    async fn a_cool_down_counts_its_seconds_on_the_service_clock() {
+        let until = Timestamp(100_000);
+        let res = CrafterError::core(CoreError::CoolingDown { until }, Some("abc")).into_response();
+        assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
+        let res = crate::surface::written(res, Timestamp(58_500));
+        assert_eq!(res.headers()[axum::http::header::RETRY_AFTER], "42");
+        let body = axum::body::to_bytes(res.into_body(), 1 << 16)
+            .await
+            .unwrap();
+        let v: Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(
+            v["message"],
+            "A reset password email was sent to profile \"abc\" recently; try again in 42 seconds"
+        );
     }
 }

@@ -11,9 +11,8 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use axum::body::Bytes;
 use axum::extract::rejection::PathRejection;
-use axum::extract::{FromRequest, Path, Request, State};
+use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, post};
@@ -26,8 +25,13 @@ use resetd_core::CoreError;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::wire::json_answer;
+use super::kit::{self, Dialect};
+use crate::body::{RawBody, Unread};
+use crate::surface::{Effect, SurfaceError};
 use crate::{AppState, ClientIp};
+
+/// The surface's name in logs.
+const EMPOWERID: &str = "empowerid";
 
 /// The header carrying the registered application's API key.
 pub const API_KEY_HEADER: &str = "x-empowerid-api-key";
@@ -61,58 +65,48 @@ impl Default for EmpowerIdConfig {
     }
 }
 
+/// The EmpowerID dialect.
+pub struct EmpowerId;
+
 /// The checked form of [`EmpowerIdConfig`] the handlers see.
-#[derive(Debug, Clone)]
-struct Mount {
+pub struct Mount {
     tenant: TenantId,
+    /// Lower case, as key ids are printed.
     app_key_ids: Vec<String>,
 }
 
-impl EmpowerIdConfig {
-    /// Checks the settings.
-    pub fn validate(&self) -> Result<(), String> {
-        self.mount().map(|_| ())
-    }
+impl Dialect for EmpowerId {
+    type Config = EmpowerIdConfig;
+    type Mount = Mount;
+    type Error = EmpowerIdError;
 
-    fn mount(&self) -> Result<Mount, String> {
+    fn mount(c: &EmpowerIdConfig) -> Result<Option<Mount>, String> {
         let tenant =
-            TenantId::parse(&self.tenant).map_err(|e| format!("dialects.empowerid.tenant: {e}"))?;
-        for id in &self.app_key_ids {
+            TenantId::parse(&c.tenant).map_err(|e| format!("dialects.empowerid.tenant: {e}"))?;
+        for id in &c.app_key_ids {
             if id.len() != 16 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
                 return Err(format!(
                     "dialects.empowerid.app_key_ids: {id:?} is not an API key id (16 hex digits, as `resetd apikey create` prints)"
                 ));
             }
         }
-        Ok(Mount {
+        Ok(c.enabled.then(|| Mount {
             tenant,
-            app_key_ids: self
-                .app_key_ids
-                .iter()
-                .map(|i| i.to_ascii_lowercase())
-                .collect(),
-        })
+            app_key_ids: c.app_key_ids.iter().map(|i| i.to_ascii_lowercase()).collect(),
+        }))
     }
-}
 
-/// The dialect's routes under `/api/services/v1`.
-pub fn routes(config: &EmpowerIdConfig) -> Router<AppState> {
-    let mount = match config.mount() {
-        Ok(m) => Arc::new(m),
-        Err(e) => {
-            tracing::error!(error = %e, "the EmpowerID dialect is not mounted");
-            return Router::new();
+    /// The routes under `/api/services/v1`.
+    fn routes(_: &Mount) -> Router<AppState> {
+        let mut r = Router::new();
+        for path in PATHS {
+            r = r.route(
+                &format!("{PREFIX}/{path}"),
+                post(reset_password).fallback(method_not_allowed),
+            );
         }
-    };
-    let mut r = Router::new();
-    for path in PATHS {
-        r = r.route(
-            &format!("{PREFIX}/{path}"),
-            post(reset_password).fallback(method_not_allowed),
-        );
+        r.route(&format!("{PREFIX}/{{*rest}}"), any(other_route))
     }
-    r.route(&format!("{PREFIX}/{{*rest}}"), any(other_route))
-        .layer(Extension(mount))
 }
 
 async fn method_not_allowed(method: Method) -> EmpowerIdError {
@@ -132,7 +126,7 @@ async fn other_route(
     method: Method,
     rest: Result<Path<String>, PathRejection>,
     headers: HeaderMap,
-    body: JsonBody,
+    body: RawBody,
 ) -> Response {
     let rest = rest.map(|Path(r)| r).unwrap_or_default();
     if !PATHS.iter().any(|p| p.eq_ignore_ascii_case(&rest)) {
@@ -149,6 +143,39 @@ async fn other_route(
     reset_password(state, mount, ip, headers, body).await
 }
 
+impl From<SurfaceError> for EmpowerIdError {
+    fn from(e: SurfaceError) -> Self {
+        use StatusCode as S;
+        match e {
+            // Unused today: the endpoint needs two admin API keys, so, like the native admin API,
+            // it has no per-IP limit; the words are ready for one that does.
+            SurfaceError::Limited { retry_after } => {
+                let mut err = Self::new(
+                    S::TOO_MANY_REQUESTS,
+                    "Too many requests from this address; try again later.",
+                    "TooManyRequests",
+                );
+                err.retry_after = Some(retry_after);
+                err
+            }
+            SurfaceError::Unavailable(why) => {
+                let mut err = Self::new(
+                    S::SERVICE_UNAVAILABLE,
+                    "The server is busy; retry shortly.",
+                    "Overloaded",
+                );
+                err.retry_after = Some(why.retry_after());
+                err
+            }
+            SurfaceError::Internal => Self::new(
+                S::INTERNAL_SERVER_ERROR,
+                "An error has occurred.",
+                "InternalError",
+            ),
+        }
+    }
+}
+
 // ---- the envelope ------------------------------------------------------------------------------
 
 /// EmpowerID's answer `{Success, Message, Exception}`.
@@ -161,10 +188,7 @@ struct Envelope<'a> {
 }
 
 fn envelope(status: StatusCode, body: &Envelope<'_>, retry_after: Option<i64>) -> Response {
-    let text = serde_json::to_string(body).unwrap_or_else(|_| {
-        r#"{"Success":false,"Message":"Internal error.","Exception":"InternalError"}"#.into()
-    });
-    json_answer(status, "application/json; charset=utf-8", text, retry_after)
+    kit::answer(status, "application/json; charset=utf-8", body, retry_after)
 }
 
 /// A failure: its status, a message for people and a stable name in `Exception`.
@@ -188,11 +212,6 @@ impl EmpowerIdError {
 
     fn invalid(message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, message, "InvalidRequest")
-    }
-
-    /// A core error with no PersonID named (the request timeout's answer).
-    pub(crate) fn from_core(e: CoreError) -> Self {
-        Self::core(e, None)
     }
 
     fn unauthorized() -> Self {
@@ -241,24 +260,21 @@ impl EmpowerIdError {
                 "The caller may not reset passwords in this tenant.",
                 "Forbidden",
             ),
-            e @ (CoreError::Overloaded | CoreError::Unavailable(_)) => {
-                crate::problem::log_transient(&e);
-                let mut err = Self::new(
-                    S::SERVICE_UNAVAILABLE,
-                    "The server is busy; retry shortly.",
-                    "Overloaded",
-                );
-                err.retry_after = e.retry_after();
-                err
-            }
-            other => {
-                tracing::error!(error = %other, "EmpowerID dialect: internal error");
-                Self::new(
-                    S::INTERNAL_SERVER_ERROR,
-                    "An error has occurred.",
-                    "InternalError",
-                )
-            }
+            CoreError::Overloaded => SurfaceError::overloaded().into(),
+            CoreError::Unavailable(cause) => SurfaceError::database(&cause).into(),
+            CoreError::Internal(msg) => SurfaceError::internal(EMPOWERID, &msg).into(),
+            // An administrator's set raises none of these (the tenant is the mounted one, the
+            // person is found by number first): arriving here is a bug.
+            e @ (CoreError::UnknownTenant
+            | CoreError::Conflict(_)
+            | CoreError::UnknownClient
+            | CoreError::LinkNotAllowed
+            | CoreError::MessageErased
+            | CoreError::Disabled
+            | CoreError::CoolingDown { .. }
+            | CoreError::TokenGone
+            | CoreError::BadCredentials
+            | CoreError::Locked { .. }) => SurfaceError::internal(EMPOWERID, &e).into(),
         }
     }
 }
@@ -284,45 +300,6 @@ impl IntoResponse for EmpowerIdError {
 
 // ---- the request -------------------------------------------------------------------------------
 
-/// The raw body and its content type; checked only after the caller is authenticated (but a
-/// body that never arrived is answered 408 first).
-struct JsonBody {
-    content_type: Option<String>,
-    bytes: Result<Bytes, Unread>,
-}
-
-/// Why a body could not be received.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Unread {
-    TooLarge,
-    TimedOut,
-    Broken,
-}
-
-impl<S: Send + Sync> FromRequest<S> for JsonBody {
-    type Rejection = std::convert::Infallible;
-
-    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let content_type = req
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
-        let bytes = Bytes::from_request(req, state).await.map_err(|r| {
-            if crate::body::timed_out(&r) {
-                Unread::TimedOut
-            } else if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                Unread::TooLarge
-            } else {
-                Unread::Broken
-            }
-        });
-        Ok(JsonBody {
-            content_type,
-            bytes,
-        })
-    }
-}
-
 /// The request body as EmpowerID's (Newtonsoft-style) binding reads it: property names in any
 /// case, `PersonID` as a number or a numeric string, the flags as booleans or `"true"`/`"false"`
 /// and optional (false), unknown properties ignored.
@@ -334,25 +311,26 @@ struct ResetBody {
     must_change: bool,
 }
 
-impl JsonBody {
-    /// 408 when the body did not arrive within the body deadline.
-    fn arrived(&self) -> Result<(), EmpowerIdError> {
-        match self.bytes {
-            Err(Unread::TimedOut) => Err(EmpowerIdError::new(
-                StatusCode::REQUEST_TIMEOUT,
-                format!(
-                    "The request body did not arrive within {} seconds.",
-                    crate::body::BODY_READ_TIMEOUT.as_secs()
-                ),
-                "RequestTimeout",
-            )),
-            _ => Ok(()),
-        }
+/// 408 when the body did not arrive within the body deadline; the body is read (and so waited
+/// for) before the caller is authenticated, and checked only after.
+fn arrived(body: &RawBody) -> Result<(), EmpowerIdError> {
+    if body.timed_out() {
+        return Err(EmpowerIdError::new(
+            StatusCode::REQUEST_TIMEOUT,
+            format!(
+                "The request body did not arrive within {} seconds.",
+                crate::body::BODY_READ_TIMEOUT.as_secs()
+            ),
+            "RequestTimeout",
+        ));
     }
+    Ok(())
+}
 
-    fn parse(self) -> Result<ResetBody, EmpowerIdError> {
-        self.arrived()?;
-        let bytes = match self.bytes {
+impl ResetBody {
+    fn parse(body: RawBody) -> Result<ResetBody, EmpowerIdError> {
+        arrived(&body)?;
+        let bytes = match body.bytes {
             Ok(b) => b,
             Err(Unread::TooLarge) => {
                 return Err(EmpowerIdError::new(
@@ -367,11 +345,8 @@ impl JsonBody {
                 ))
             }
         };
-        let essence = self
-            .content_type
-            .as_deref()
-            .and_then(|c| c.split(';').next())
-            .map(|c| c.trim().to_ascii_lowercase());
+        // Web API's JSON formatter reads both JSON media types.
+        let essence = body.content_type.essence();
         let is_json = essence
             .as_deref()
             .is_some_and(|e| e == "application/json" || e == "text/json");
@@ -496,7 +471,7 @@ async fn reset_password(
     Extension(mount): Extension<Arc<Mount>>,
     ip: ClientIp,
     headers: HeaderMap,
-    body: JsonBody,
+    body: RawBody,
 ) -> Response {
     match set_password(&s, &mount, ip, &headers, body).await {
         Ok(login) => {
@@ -521,11 +496,11 @@ async fn set_password(
     mount: &Mount,
     ip: ClientIp,
     headers: &HeaderMap,
-    body: JsonBody,
+    body: RawBody,
 ) -> Result<String, EmpowerIdError> {
-    body.arrived()?;
+    arrived(&body)?;
     let actor = authorize(s, mount, headers).await?;
-    let req = body.parse()?;
+    let req = ResetBody::parse(body)?;
     let password =
         Password::parse(&req.password).map_err(|e| EmpowerIdError::core(e.into(), None))?;
     let number = Some(req.person_id);
@@ -534,19 +509,19 @@ async fn set_password(
         .find_person(&mount.tenant, &Lookup::Number(req.person_id))
         .await
         .map_err(|e| EmpowerIdError::core(e, number))?;
-    s.service
-        .admin_set_password(
-            &mount.tenant,
-            &person.id,
-            &password,
-            req.unlock_accounts,
-            req.must_change,
-            &actor,
-            ip.text().as_deref(),
-        )
+    let ip = ip.text();
+    let set = s.service.admin_set_password(
+        &mount.tenant,
+        &person.id,
+        &password,
+        req.unlock_accounts,
+        req.must_change,
+        &actor,
+        ip.as_deref(),
+    );
+    s.run(Effect::MailQueued, set)
         .await
         .map_err(|e| EmpowerIdError::core(e, number))?;
-    s.mail_notify.notify_one();
     Ok(person.login.to_string())
 }
 
@@ -554,16 +529,22 @@ async fn set_password(
 mod tests {
     use super::*;
 
-    fn body(json: &str) -> JsonBody {
-        JsonBody {
-            content_type: Some("application/json; charset=utf-8".into()),
-            bytes: Ok(Bytes::from(json.to_owned())),
+    fn typed(content_type: &str, json: &str) -> RawBody {
+        let mut h = HeaderMap::new();
+        h.insert(header::CONTENT_TYPE, HeaderValue::from_str(content_type).unwrap());
+        RawBody {
+            content_type: crate::body::ContentType::of(&h),
+            bytes: Ok(axum::body::Bytes::from(json.to_owned())),
         }
+    }
+
+    fn body(json: &str) -> RawBody {
+        typed("application/json; charset=utf-8", json)
     }
 
     #[tokio::test]
     async fn an_unavailable_database_is_a_503_with_retry_after_and_no_detail() {
-        crate::dialects::wire::assert_unavailable_answer(|e| {
+        crate::dialects::kit::assert_unavailable_answer(|e| {
             axum::response::IntoResponse::into_response(EmpowerIdError::core(e, None))
         })
         .await;
@@ -582,7 +563,7 @@ mod tests {
             r#"{"PersonID":"12","Password":"pw","UnlockAccounts":"true","MustChangePasswordOnNextLogin":"False"}"#,
             r#"{"personId":12,"password":"pw","unlockAccounts":true,"Extra":[1]}"#,
         ] {
-            assert_eq!(body(json).parse().unwrap(), want, "{json}");
+            assert_eq!(ResetBody::parse(body(json)).unwrap(), want, "{json}");
         }
         for (json, msg) in [
             (r#"{"Password":"pw"}"#, "PersonID is required."),
@@ -614,35 +595,39 @@ mod tests {
             (r#"[1]"#, "The request body must be a JSON object."),
             ("", "The request body is required."),
         ] {
-            let err = body(json).parse().unwrap_err();
+            let err = ResetBody::parse(body(json)).unwrap_err();
             assert_eq!(
                 (err.status, err.message.as_str()),
                 (StatusCode::BAD_REQUEST, msg),
                 "{json}"
             );
         }
-        let wrong_type = JsonBody {
-            content_type: Some("text/plain".into()),
-            bytes: Ok(Bytes::from_static(b"{}")),
-        };
         assert_eq!(
-            wrong_type.parse().unwrap_err().status,
+            ResetBody::parse(typed("text/plain", "{}")).unwrap_err().status,
             StatusCode::UNSUPPORTED_MEDIA_TYPE
         );
+        assert!(ResetBody::parse(typed("Text/JSON", r#"{"PersonID":1,"Password":"x"}"#)).is_ok());
     }
 
     #[test]
     fn config_is_checked() {
-        assert!(EmpowerIdConfig::default().validate().is_ok());
+        assert!(EmpowerId::mount(&EmpowerIdConfig::default()).is_ok());
         let bad_key = EmpowerIdConfig {
             app_key_ids: vec!["rsd_secret".into()],
             ..Default::default()
         };
-        assert!(bad_key.validate().is_err());
+        assert!(EmpowerId::mount(&bad_key).is_err());
         let bad_tenant = EmpowerIdConfig {
             tenant: "".into(),
             ..Default::default()
         };
-        assert!(bad_tenant.validate().is_err());
+        assert!(EmpowerId::mount(&bad_tenant).is_err());
+        let on = EmpowerIdConfig {
+            enabled: true,
+            app_key_ids: vec!["0123456789ABCDEF".into()],
+            ..Default::default()
+        };
+        let m = EmpowerId::mount(&on).unwrap().unwrap();
+        assert_eq!(m.app_key_ids, ["0123456789abcdef"]);
     }
 }

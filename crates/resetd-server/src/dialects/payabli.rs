@@ -6,13 +6,10 @@
 //! Payabli completes resets in its hosted UI, whose contract is not public; here the emailed link
 //! goes to a configured page (or resetd's own), which completes through the native API.
 
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
 use axum::extract::State;
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, post};
 use axum::{Extension, Router};
@@ -24,8 +21,13 @@ use resetd_core::CoreError;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::wire::{json_answer, json_body, BodyError};
+use super::kit::{self, BodyError, Dialect};
+use crate::body::{RawBody, Unread};
+use crate::surface::{Effect, Limit, SurfaceError};
 use crate::{AppState, ClientIp};
+
+/// The surface's name in logs.
+const PAYABLI: &str = "payabli";
 
 /// The prefix of Payabli's user resource; unknown paths below it get a Payabli error.
 pub const PREFIX: &str = "/api/User";
@@ -76,26 +78,52 @@ impl Default for PayabliConfig {
     }
 }
 
-impl PayabliConfig {
-    /// Checks the settings; the error names the offending key.
-    pub fn validate(&self) -> Result<(), String> {
-        TenantId::parse(&self.tenant).map_err(|e| format!("dialects.payabli.tenant: {e}"))?;
-        if self.enabled && self.request_tokens.is_empty() {
+/// The Payabli dialect.
+pub struct Payabli;
+
+/// The checked form of [`PayabliConfig`] the handler sees.
+pub struct Mount {
+    tenant: TenantId,
+    request_tokens: Vec<String>,
+    /// The client `payabli` and the link template it is registered with, when one is configured.
+    client: Option<(ClientName, LinkTemplate)>,
+    entries: Vec<Entry>,
+}
+
+struct Entry {
+    entry: String,
+    entry_type: i64,
+    tenant: TenantId,
+}
+
+impl Dialect for Payabli {
+    type Config = PayabliConfig;
+    type Mount = Mount;
+    type Error = PayabliError;
+
+    fn mount(c: &PayabliConfig) -> Result<Option<Mount>, String> {
+        let tenant =
+            TenantId::parse(&c.tenant).map_err(|e| format!("dialects.payabli.tenant: {e}"))?;
+        if c.enabled && c.request_tokens.is_empty() {
             return Err("dialects.payabli.request_tokens: list the ids of the API keys that act as requestToken (`resetd apikey create` prints them)".into());
         }
-        if !self.link_template.is_empty() {
-            LinkTemplate::parse(&self.link_template)
+        let client = if c.link_template.is_empty() {
+            None
+        } else {
+            let template = LinkTemplate::parse(&c.link_template)
                 .map_err(|e| format!("dialects.payabli.link_template: {}", e.reason))?;
-        }
-        for (i, e) in self.entries.iter().enumerate() {
-            TenantId::parse(&e.tenant)
+            Some((ClientName::parse(CLIENT).map_err(|e| e.to_string())?, template))
+        };
+        let mut entries: Vec<Entry> = Vec::with_capacity(c.entries.len());
+        for (i, e) in c.entries.iter().enumerate() {
+            let tenant = TenantId::parse(&e.tenant)
                 .map_err(|err| format!("dialects.payabli.entries[{i}].tenant: {err}"))?;
             if e.entry.is_empty() || e.entry.len() > 256 {
                 return Err(format!(
                     "dialects.payabli.entries[{i}].entry: must be 1 to 256 characters"
                 ));
             }
-            if self.entries[..i]
+            if entries
                 .iter()
                 .any(|o| o.entry == e.entry && o.entry_type == e.entry_type)
             {
@@ -104,70 +132,84 @@ impl PayabliConfig {
                     e.entry, e.entry_type
                 ));
             }
+            entries.push(Entry {
+                entry: e.entry.clone(),
+                entry_type: e.entry_type,
+                tenant,
+            });
         }
-        Ok(())
-    }
-
-    fn tenants(&self) -> Vec<&str> {
-        let mut t: Vec<&str> = std::iter::once(self.tenant.as_str())
-            .chain(self.entries.iter().map(|e| e.tenant.as_str()))
-            .collect();
-        t.sort_unstable();
-        t.dedup();
-        t
+        Ok(c.enabled.then(|| Mount {
+            tenant,
+            request_tokens: c.request_tokens.clone(),
+            client,
+            entries,
+        }))
     }
 
     /// Checks that every tenant exists and registers the client `payabli` in each when a link
     /// template is configured.
-    pub async fn provision(&self, service: &Service) -> Result<(), String> {
-        for name in self.tenants() {
-            let tenant = TenantId::parse(name).map_err(|e| e.to_string())?;
+    async fn provision(m: &Mount, service: &Service) -> Result<(), String> {
+        for tenant in m.tenants() {
             service
-                .tenant(&tenant)
+                .tenant(tenant)
                 .await
                 .map_err(|e| format!("dialects.payabli: tenant {tenant}: {e}"))?;
-            if self.link_template.is_empty() {
+            let Some((client, template)) = &m.client else {
                 continue;
-            }
-            let template = LinkTemplate::parse(&self.link_template).map_err(|e| e.reason)?;
-            let client = ClientName::parse(CLIENT).map_err(|e| e.to_string())?;
+            };
             if service
-                .client(&tenant, &client)
+                .client(tenant, client)
                 .await
-                .is_ok_and(|c| c.link_template == template)
+                .is_ok_and(|c| c.link_template == *template)
             {
                 continue;
             }
             service
-                .register_client(&tenant, client, template, vec![], &Actor::System)
+                .register_client(
+                    tenant,
+                    client.clone(),
+                    template.clone(),
+                    vec![],
+                    &Actor::System,
+                )
                 .await
                 .map_err(|e| format!("registering the Payabli client: {e}"))?;
         }
         Ok(())
     }
 
+    fn routes(_: &Mount) -> Router<AppState> {
+        Router::new()
+            .route(
+                &format!("{PREFIX}/authreset"),
+                post(auth_reset).fallback(method_not_allowed),
+            )
+            .route(&format!("{PREFIX}/{{*rest}}"), any(not_found))
+    }
+}
+
+impl Mount {
+    /// Every tenant the entry points name, and the default one, each once.
+    fn tenants(&self) -> Vec<&TenantId> {
+        let mut t: Vec<&TenantId> = std::iter::once(&self.tenant)
+            .chain(self.entries.iter().map(|e| &e.tenant))
+            .collect();
+        t.sort_unstable();
+        t.dedup();
+        t
+    }
+
     /// The tenant an entry point stands for; no entry means the default tenant.
-    fn tenant_for(&self, entry: Option<(&str, i64)>) -> Option<&str> {
+    fn tenant_for(&self, entry: Option<(&str, i64)>) -> Option<&TenantId> {
         match entry {
             None => Some(&self.tenant),
             Some((entry, kind)) => self
                 .entries
                 .iter()
                 .find(|e| e.entry == entry && e.entry_type == kind)
-                .map(|e| e.tenant.as_str()),
+                .map(|e| &e.tenant),
         }
     }
-}
-
-/// The Payabli route for `config`.
-pub fn routes(config: &PayabliConfig) -> Router<AppState> {
-    Router::new()
-        .route(
-            &format!("{PREFIX}/authreset"),
-            post(auth_reset).fallback(method_not_allowed),
-        )
-        .route(&format!("{PREFIX}/{{*rest}}"), any(not_found))
-        .layer(Extension(Arc::new(config.clone())))
 }
 
 // ---- errors ----------------------------------------------------------------------------------
@@ -252,8 +294,7 @@ impl IntoResponse for PayabliError {
                 todo_action: self.todo,
             },
         };
-        let text = serde_json::to_string(&body).unwrap_or_default();
-        json_answer(self.status, JSON, text, self.retry_after)
+        kit::answer(self.status, JSON, &body, self.retry_after)
     }
 }
 
@@ -261,30 +302,60 @@ const JSON: &str = "application/json; charset=utf-8";
 
 impl From<CoreError> for PayabliError {
     fn from(e: CoreError) -> Self {
-        use StatusCode as S;
         match e {
             CoreError::Invalid(i) => Self::bad_request(i.to_string()),
             CoreError::Unauthenticated | CoreError::Forbidden => Self::unauthorized(),
-            e @ (CoreError::Overloaded | CoreError::Unavailable(_)) => {
-                crate::problem::log_transient(&e);
+            CoreError::Overloaded => SurfaceError::overloaded().into(),
+            CoreError::Unavailable(cause) => SurfaceError::database(&cause).into(),
+            CoreError::Internal(msg) => SurfaceError::internal(PAYABLI, &msg).into(),
+            // The handler only identifies a key and records a request: the tenants and the
+            // client were provisioned at start, and the rest belong to other use cases.
+            e @ (CoreError::UnknownTenant
+            | CoreError::NotFound(_)
+            | CoreError::Conflict(_)
+            | CoreError::UnknownClient
+            | CoreError::LinkNotAllowed
+            | CoreError::MessageErased
+            | CoreError::Disabled
+            | CoreError::CoolingDown { .. }
+            | CoreError::TokenGone
+            | CoreError::Policy(_)
+            | CoreError::BadCredentials
+            | CoreError::Locked { .. }) => SurfaceError::internal(PAYABLI, &e).into(),
+        }
+    }
+}
+
+impl From<SurfaceError> for PayabliError {
+    fn from(e: SurfaceError) -> Self {
+        use StatusCode as S;
+        match e {
+            SurfaceError::Limited { retry_after } => {
+                let mut e = Self::new(
+                    S::TOO_MANY_REQUESTS,
+                    "Too many requests",
+                    "Too many password reset requests from this address.",
+                    "Retry after the number of seconds in the Retry-After header.",
+                );
+                e.retry_after = Some(retry_after);
+                e
+            }
+            SurfaceError::Unavailable(why) => {
                 let mut out = Self::new(
                     S::SERVICE_UNAVAILABLE,
                     "Service unavailable",
                     "The server is busy.",
                     "Retry shortly.",
                 );
-                out.retry_after = e.retry_after();
+                out.retry_after = Some(why.retry_after());
                 out
             }
-            other => {
-                tracing::error!(error = %other, "internal error (payabli dialect)");
-                Self::new(
-                    S::INTERNAL_SERVER_ERROR,
-                    "Internal API Error",
-                    "Something went wrong on our side; it has been logged.",
-                    "Retry later; contact support if it persists.",
-                )
-            }
+            SurfaceError::Internal => Self::new(
+                S::INTERNAL_SERVER_ERROR,
+                "Internal API Error",
+                "Something went wrong on our side; it has been logged.",
+                "Retry later; contact support if it persists.",
+            ),
         }
     }
 }
@@ -295,7 +366,7 @@ impl From<BodyError> for PayabliError {
             BodyError::ContentType(_) => {
                 Self::bad_request("The body must be sent as Content-Type: application/json.")
             }
-            BodyError::TooLarge => Self::new(
+            BodyError::Unread(Unread::TooLarge) => Self::new(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "Bad request/ invalid data",
                 "The request body is larger than the server accepts.",
@@ -304,7 +375,7 @@ impl From<BodyError> for PayabliError {
             BodyError::Malformed(why) => {
                 Self::bad_request(format!("The body is not valid JSON: {why}."))
             }
-            BodyError::TimedOut => Self::new(
+            BodyError::Unread(Unread::TimedOut) => Self::new(
                 StatusCode::REQUEST_TIMEOUT,
                 "Request timeout",
                 format!(
@@ -313,7 +384,7 @@ impl From<BodyError> for PayabliError {
                 ),
                 "Send the whole body at once.",
             ),
-            BodyError::Unreadable => Self::bad_request("The body could not be read."),
+            BodyError::Unread(Unread::Broken) => Self::bad_request("The body could not be read."),
         }
     }
 }
@@ -398,61 +469,39 @@ fn parse_body(body: &Value) -> Result<AuthReset, PayabliError> {
 
 async fn auth_reset(
     State(s): State<AppState>,
-    Extension(cfg): Extension<Arc<PayabliConfig>>,
+    Extension(m): Extension<Arc<Mount>>,
     ip: ClientIp,
     headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    body: RawBody,
 ) -> Result<Response, PayabliError> {
     // A body that never arrived is answered as such, before the credentials are looked at.
-    if let Err(r) = &body {
-        if crate::body::timed_out(r) {
-            return Err(BodyError::TimedOut.into());
-        }
+    if body.timed_out() {
+        return Err(BodyError::Unread(Unread::TimedOut).into());
     }
     let secret = request_token(&headers)?;
     let key = s.service.identify_api_key(&secret).await?;
-    if !cfg.request_tokens.contains(&key.id) {
+    if !m.request_tokens.contains(&key.id) {
         return Err(PayabliError::unauthorized());
     }
-    let body = json_body(&headers, body)?;
-    let req = parse_body(&body)?;
-    let tenant = cfg
+    let req = parse_body(&kit::json(body)?)?;
+    let tenant = m
         .tenant_for(req.entry.as_ref().map(|(e, t)| (e.as_str(), *t)))
         .ok_or_else(|| {
             PayabliError::bad_request("entry with this entryType is not a known entry point.")
         })?;
-    let tenant = TenantId::parse(tenant).map_err(CoreError::from)?;
     // A key acts only for its own tenant.
-    if key.tenant != tenant {
+    if key.tenant != *tenant {
         return Err(PayabliError::unauthorized());
     }
-    if let Some(addr) = ip.0 {
-        s.recovery_limiter.check(addr).map_err(|retry| {
-            let mut e = PayabliError::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                "Too many requests",
-                "Too many password reset requests from this address.",
-                "Retry after the number of seconds in the Retry-After header.",
-            );
-            e.retry_after = Some(retry.max(1));
-            e
-        })?;
-    }
-    let client = if cfg.link_template.is_empty() {
-        None
-    } else {
-        Some(ClientName::parse(CLIENT).map_err(CoreError::from)?)
-    };
-    s.service
-        .request_reset(&tenant, Lookup::email(&req.email), client, None, ip.text())
-        .await?;
-    s.reset_notify.notify_one();
-    s.metrics.resets_requested.fetch_add(1, Ordering::Relaxed);
-    Ok((
-        [(header::CONTENT_TYPE, HeaderValue::from_static(JSON))],
-        SUCCESS,
+    s.admit(Limit::Recovery, ip)?;
+    let client = m.client.as_ref().map(|(name, _)| name.clone());
+    s.run(
+        Effect::ResetRequested,
+        s.service
+            .request_reset(tenant, Lookup::email(&req.email), client, None, ip.text()),
     )
-        .into_response())
+    .await?;
+    Ok(kit::text_answer(StatusCode::OK, JSON, SUCCESS, None))
 }
 
 #[cfg(test)]
@@ -462,7 +511,7 @@ mod tests {
 
     #[tokio::test]
     async fn an_unavailable_database_is_a_503_with_retry_after_and_no_detail() {
-        crate::dialects::wire::assert_unavailable_answer(|e| {
+        crate::dialects::kit::assert_unavailable_answer(|e| {
             axum::response::IntoResponse::into_response(PayabliError::from(e))
         })
         .await;
@@ -512,15 +561,31 @@ mod tests {
             }],
             ..Default::default()
         };
-        assert!(c.validate().is_ok());
-        assert_eq!(c.tenant_for(None), Some("default"));
-        assert_eq!(c.tenant_for(Some(("pp1", 2))), Some("acme"));
-        assert_eq!(c.tenant_for(Some(("pp1", 0))), None);
-        assert_eq!(c.tenants(), ["acme", "default"]);
+        let m = Payabli::mount(&c).unwrap().unwrap();
+        let name = |t: Option<&TenantId>| t.map(|t| t.as_str().to_owned());
+        assert_eq!(name(m.tenant_for(None)).as_deref(), Some("default"));
+        assert_eq!(name(m.tenant_for(Some(("pp1", 2)))).as_deref(), Some("acme"));
+        assert_eq!(m.tenant_for(Some(("pp1", 0))), None);
+        let tenants: Vec<&str> = m.tenants().into_iter().map(TenantId::as_str).collect();
+        assert_eq!(tenants, ["acme", "default"]);
         let none = PayabliConfig {
             enabled: true,
             ..Default::default()
         };
-        assert!(none.validate().unwrap_err().contains("request_tokens"));
+        assert!(Payabli::mount(&none)
+            .err()
+            .unwrap()
+            .contains("request_tokens"));
+        let twice = PayabliConfig {
+            entries: vec![c.entries[0].clone(), c.entries[0].clone()],
+            ..c.clone()
+        };
+        assert!(Payabli::mount(&twice).err().unwrap().contains("twice"));
+        // A section that is off is checked all the same, and mounts nothing.
+        let off = PayabliConfig {
+            enabled: false,
+            ..c
+        };
+        assert!(Payabli::mount(&off).unwrap().is_none());
     }
 }

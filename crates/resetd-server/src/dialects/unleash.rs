@@ -7,13 +7,11 @@
 //! silently (the tenant's cool-down).
 
 use std::collections::HashMap;
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use axum::body::Bytes;
-use axum::extract::rejection::{BytesRejection, QueryRejection};
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get, post};
 use axum::{Extension, Router};
@@ -26,8 +24,13 @@ use resetd_core::CoreError;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::wire::{js_stringify, json_answer, json_body, uuid_v4, BodyError};
+use super::kit::{self, js_stringify, uuid_v4, BodyError, Dialect};
+use crate::body::{RawBody, Unread};
+use crate::surface::{Effect, Limit, SurfaceError};
 use crate::{AppState, ClientIp};
+
+/// The surface's name in logs.
+const UNLEASH: &str = "unleash";
 
 /// The client whose link template points at the Unleash UI's reset page.
 pub const CLIENT: &str = "unleash";
@@ -72,11 +75,37 @@ impl Default for UnleashConfig {
     }
 }
 
-impl UnleashConfig {
-    /// Checks the settings; the error names the offending key.
-    pub fn validate(&self) -> Result<(), String> {
-        TenantId::parse(&self.tenant).map_err(|e| format!("dialects.unleash.tenant: {e}"))?;
-        let b = &self.base_path;
+/// The Unleash dialect.
+pub struct Unleash;
+
+/// The checked form of [`UnleashConfig`] the handlers see.
+pub struct Mount {
+    tenant: TenantId,
+    base_path: String,
+    /// The client `unleash` and its link to the Unleash UI's reset page.
+    client: ClientName,
+    link: LinkTemplate,
+    rules: UnleashRules,
+}
+
+impl Mount {
+    fn mode(&self) -> Option<PolicyMode> {
+        match self.rules {
+            UnleashRules::Tenant => None,
+            UnleashRules::Unleash => Some(PolicyMode::Owasp),
+        }
+    }
+}
+
+impl Dialect for Unleash {
+    type Config = UnleashConfig;
+    type Mount = Mount;
+    type Error = UnleashError;
+
+    fn mount(c: &UnleashConfig) -> Result<Option<Mount>, String> {
+        let tenant =
+            TenantId::parse(&c.tenant).map_err(|e| format!("dialects.unleash.tenant: {e}"))?;
+        let b = &c.base_path;
         let base_ok = b.is_empty()
             || (b.starts_with('/')
                 && !b.ends_with('/')
@@ -89,41 +118,75 @@ impl UnleashConfig {
                 "dialects.unleash.base_path: {b:?} must be empty or like /unleash (no trailing '/')"
             ));
         }
-        if self.enabled || !self.unleash_url.is_empty() {
-            link_template(&self.unleash_url)
-                .map_err(|e| format!("dialects.unleash.unleash_url: {e}"))?;
-        }
-        Ok(())
+        // The URL is required once the dialect is on, and checked whenever it is given.
+        let link = if c.enabled || !c.unleash_url.is_empty() {
+            Some(
+                link_template(&c.unleash_url)
+                    .map_err(|e| format!("dialects.unleash.unleash_url: {e}"))?,
+            )
+        } else {
+            None
+        };
+        let Some(link) = link.filter(|_| c.enabled) else {
+            return Ok(None);
+        };
+        Ok(Some(Mount {
+            tenant,
+            base_path: c.base_path.clone(),
+            client: ClientName::parse(CLIENT).map_err(|e| e.to_string())?,
+            link,
+            rules: c.password_rules,
+        }))
     }
 
     /// Registers the client `unleash` in the tenant, pointing at the Unleash UI.
-    pub async fn provision(&self, service: &Service) -> Result<(), String> {
-        let tenant = TenantId::parse(&self.tenant).map_err(|e| e.to_string())?;
+    async fn provision(m: &Mount, service: &Service) -> Result<(), String> {
+        let tenant = &m.tenant;
         service
-            .tenant(&tenant)
+            .tenant(tenant)
             .await
             .map_err(|e| format!("dialects.unleash.tenant {tenant}: {e}"))?;
-        let template = link_template(&self.unleash_url)?;
-        let name = ClientName::parse(CLIENT).map_err(|e| e.to_string())?;
         if service
-            .client(&tenant, &name)
+            .client(tenant, &m.client)
             .await
-            .is_ok_and(|c| c.link_template == template)
+            .is_ok_and(|c| c.link_template == m.link)
         {
             return Ok(());
         }
         service
-            .register_client(&tenant, name, template, vec![], &Actor::System)
+            .register_client(
+                tenant,
+                m.client.clone(),
+                m.link.clone(),
+                vec![],
+                &Actor::System,
+            )
             .await
             .map(|_| ())
             .map_err(|e| format!("registering the Unleash client: {e}"))
     }
 
-    fn mode(&self) -> Option<PolicyMode> {
-        match self.password_rules {
-            UnleashRules::Tenant => None,
-            UnleashRules::Unleash => Some(PolicyMode::Owasp),
-        }
+    fn routes(m: &Mount) -> Router<AppState> {
+        let base = format!("{}/auth/reset", m.base_path);
+        // Express answers a wrong method like an unknown path: 404.
+        Router::new()
+            .route(
+                &format!("{base}/password-email"),
+                post(send_reset_email).fallback(not_found),
+            )
+            .route(
+                &format!("{base}/validate"),
+                get(validate_token).fallback(not_found),
+            )
+            .route(
+                &format!("{base}/password"),
+                post(change_password).fallback(not_found),
+            )
+            .route(
+                &format!("{base}/validate-password"),
+                post(validate_password).fallback(not_found),
+            )
+            .route(&format!("{base}/{{*rest}}"), any(not_found))
     }
 }
 
@@ -137,31 +200,6 @@ fn link_template(unleash_url: &str) -> Result<LinkTemplate, String> {
         return Err("must be a base URL without '{', '}', '?' or '#'".into());
     }
     LinkTemplate::parse(&format!("{base}/reset-password?token={{token}}")).map_err(|e| e.reason)
-}
-
-/// The Unleash routes for `config`.
-pub fn routes(config: &UnleashConfig) -> Router<AppState> {
-    let base = format!("{}/auth/reset", config.base_path);
-    // Express answers a wrong method like an unknown path: 404.
-    Router::new()
-        .route(
-            &format!("{base}/password-email"),
-            post(send_reset_email).fallback(not_found),
-        )
-        .route(
-            &format!("{base}/validate"),
-            get(validate_token).fallback(not_found),
-        )
-        .route(
-            &format!("{base}/password"),
-            post(change_password).fallback(not_found),
-        )
-        .route(
-            &format!("{base}/validate-password"),
-            post(validate_password).fallback(not_found),
-        )
-        .route(&format!("{base}/{{*rest}}"), any(not_found))
-        .layer(Extension(Arc::new(config.clone())))
 }
 
 // ---- errors ----------------------------------------------------------------------------------
@@ -304,8 +342,7 @@ impl IntoResponse for UnleashError {
             message: &self.message,
             details: &self.details,
         };
-        let text = serde_json::to_string(&body).unwrap_or_default();
-        json_answer(self.status, JSON, text, self.retry_after)
+        kit::answer(self.status, JSON, &body, self.retry_after)
     }
 }
 
@@ -352,25 +389,34 @@ impl From<CoreError> for UnleashError {
             | CoreError::CoolingDown { .. } => {
                 Self::plain(S::FORBIDDEN, "NoAccessError", "You do not have access.")
             }
-            e @ (CoreError::Overloaded | CoreError::Unavailable(_)) => {
-                crate::problem::log_transient(&e);
+            CoreError::Overloaded => SurfaceError::overloaded().into(),
+            CoreError::Unavailable(cause) => SurfaceError::database(&cause).into(),
+            CoreError::Internal(msg) => SurfaceError::internal(UNLEASH, &msg).into(),
+            // Only the outbox admin API raises MessageErased; here it would be a bug.
+            e @ CoreError::MessageErased => SurfaceError::internal(UNLEASH, &e).into(),
+        }
+    }
+}
+
+impl From<SurfaceError> for UnleashError {
+    fn from(e: SurfaceError) -> Self {
+        use StatusCode as S;
+        match e {
+            SurfaceError::Limited { retry_after } => rate_limited(retry_after),
+            SurfaceError::Unavailable(why) => {
                 let mut out = Self::plain(
                     S::SERVICE_UNAVAILABLE,
                     "InternalError",
                     "The server is busy; retry shortly.",
                 );
-                out.retry_after = e.retry_after();
+                out.retry_after = Some(why.retry_after());
                 out
             }
-            // Only the outbox admin API raises MessageErased; here it would be a bug.
-            e @ (CoreError::Internal(_) | CoreError::MessageErased) => {
-                tracing::error!(error = %e, "internal error (unleash dialect)");
-                Self::plain(
-                    S::INTERNAL_SERVER_ERROR,
-                    "UnknownError",
-                    "An unexpected error occurred; it has been logged.",
-                )
-            }
+            SurfaceError::Internal => Self::plain(
+                S::INTERNAL_SERVER_ERROR,
+                "UnknownError",
+                "An unexpected error occurred; it has been logged.",
+            ),
         }
     }
 }
@@ -391,7 +437,7 @@ impl From<BodyError> for UnleashError {
                 e.with_id = true;
                 e
             }
-            BodyError::TooLarge => Self::bad_body(
+            BodyError::Unread(Unread::TooLarge) => Self::bad_body(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "The request body is larger than the server accepts.",
             ),
@@ -399,14 +445,14 @@ impl From<BodyError> for UnleashError {
                 StatusCode::BAD_REQUEST,
                 &format!("The request body is not valid JSON ({why})."),
             ),
-            BodyError::TimedOut => Self::bad_body(
+            BodyError::Unread(Unread::TimedOut) => Self::bad_body(
                 StatusCode::REQUEST_TIMEOUT,
                 &format!(
                     "The request body did not arrive within {} seconds.",
                     crate::body::BODY_READ_TIMEOUT.as_secs()
                 ),
             ),
-            BodyError::Unreadable => Self::bad_body(
+            BodyError::Unread(Unread::Broken) => Self::bad_body(
                 StatusCode::BAD_REQUEST,
                 "The request body could not be read.",
             ),
@@ -494,18 +540,14 @@ fn ok_empty() -> Response {
     StatusCode::OK.into_response()
 }
 
-fn tenant(cfg: &UnleashConfig) -> Result<TenantId, UnleashError> {
-    TenantId::parse(&cfg.tenant).map_err(|e| CoreError::from(e).into())
-}
-
 /// The password as the core takes it. Past the hard maximum, the answer is the length rule of
 /// the rules in force.
-fn password(cfg: &UnleashConfig, raw: &str) -> Result<Password, UnleashError> {
+fn password(m: &Mount, raw: &str) -> Result<Password, UnleashError> {
     if raw.is_empty() {
         return Err(UnleashError::empty_password());
     }
     Password::parse(raw).map_err(|_| {
-        UnleashError::weak_password(vec![match cfg.password_rules {
+        UnleashError::weak_password(vec![match m.rules {
             UnleashRules::Unleash => owasp::MAX_LENGTH.to_string(),
             UnleashRules::Tenant => format!("Use at most {PASSWORD_MAX_CHARS} characters."),
         }])
@@ -513,15 +555,10 @@ fn password(cfg: &UnleashConfig, raw: &str) -> Result<Password, UnleashError> {
 }
 
 /// The password rules in force, checked without any account, as Unleash does before the token.
-async fn check_strength(
-    s: &AppState,
-    cfg: &UnleashConfig,
-    tenant: &TenantId,
-    password: &Password,
-) -> Result<(), UnleashError> {
+async fn check_strength(s: &AppState, m: &Mount, password: &Password) -> Result<(), UnleashError> {
     let verdict = s
         .service
-        .check_password_with(tenant, password, None, cfg.mode())
+        .check_password_with(&m.tenant, password, None, m.mode())
         .await?;
     if verdict.is_ok() {
         Ok(())
@@ -534,15 +571,12 @@ async fn check_strength(
 
 async fn send_reset_email(
     State(s): State<AppState>,
-    Extension(cfg): Extension<Arc<UnleashConfig>>,
+    Extension(m): Extension<Arc<Mount>>,
     ip: ClientIp,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    body: RawBody,
 ) -> UnleashResult {
-    if let Some(addr) = ip.0 {
-        s.recovery_limiter.check(addr).map_err(rate_limited)?;
-    }
-    let body = json_body(&headers, body)?;
+    s.admit(Limit::Recovery, ip)?;
+    let body = kit::json(body)?;
     check_schema(&body, &["email"], &[])?;
     let raw = string_of(&body, "email");
     let email = Email::parse(raw).map_err(|_| {
@@ -554,18 +588,14 @@ async fn send_reset_email(
             ),
         )
     })?;
-    let client = ClientName::parse(CLIENT).map_err(CoreError::from)?;
-    s.service
-        .request_reset(
-            &tenant(&cfg)?,
-            Lookup::email(&email),
-            Some(client),
-            None,
-            ip.text(),
-        )
-        .await?;
-    s.reset_notify.notify_one();
-    s.metrics.resets_requested.fetch_add(1, Ordering::Relaxed);
+    let request = s.service.request_reset(
+        &m.tenant,
+        Lookup::email(&email),
+        Some(m.client.clone()),
+        None,
+        ip.text(),
+    );
+    s.run(Effect::ResetRequested, request).await?;
     Ok(ok_empty())
 }
 
@@ -610,13 +640,13 @@ fn root_role(p: &Person) -> Role {
 
 async fn validate_token(
     State(s): State<AppState>,
-    Extension(cfg): Extension<Arc<UnleashConfig>>,
+    Extension(m): Extension<Arc<Mount>>,
     query: Result<Query<HashMap<String, String>>, QueryRejection>,
 ) -> UnleashResult {
     let query = query.map(|Query(q)| q).unwrap_or_default();
     let token = query.get("token").map(String::as_str).unwrap_or_default();
     let secret = ResetSecret::parse(token).map_err(|_| UnleashError::invalid_token())?;
-    let info = s.service.inspect_token(&tenant(&cfg)?, &secret).await?;
+    let info = s.service.inspect_token(&m.tenant, &secret).await?;
     let p = &info.person;
     let user = TokenUser {
         token,
@@ -626,58 +656,47 @@ async fn validate_token(
         id: p.number,
         role: root_role(p),
     };
-    Ok((
-        [(header::CONTENT_TYPE, HeaderValue::from_static(JSON))],
-        serde_json::to_string(&user).unwrap_or_default(),
-    )
-        .into_response())
+    Ok(kit::answer(StatusCode::OK, JSON, &user, None))
 }
 
 async fn change_password(
     State(s): State<AppState>,
-    Extension(cfg): Extension<Arc<UnleashConfig>>,
+    Extension(m): Extension<Arc<Mount>>,
     ip: ClientIp,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    body: RawBody,
 ) -> UnleashResult {
-    if let Some(addr) = ip.0 {
-        s.auth_limiter.check(addr).map_err(rate_limited)?;
-    }
-    let body = json_body(&headers, body)?;
+    s.admit(Limit::Auth, ip)?;
+    let body = kit::json(body)?;
     check_schema(&body, &["token", "password"], &["token", "password"])?;
-    let t = tenant(&cfg)?;
     // Unleash's order: the password's strength before the token.
-    let password = password(&cfg, string_of(&body, "password"))?;
-    check_strength(&s, &cfg, &t, &password).await?;
+    let password = password(&m, string_of(&body, "password"))?;
+    check_strength(&s, &m, &password).await?;
     let secret =
         ResetSecret::parse(string_of(&body, "token")).map_err(|_| UnleashError::invalid_token())?;
     let options = CompleteOptions {
         holder: None,
-        mode: cfg.mode(),
+        mode: m.mode(),
     };
-    s.service
-        .complete_reset_with(&t, &secret, &password, &options, ip.text().as_deref())
-        .await?;
-    s.metrics.resets_completed.fetch_add(1, Ordering::Relaxed);
-    s.mail_notify.notify_one();
+    let ip = ip.text();
+    let complete =
+        s.service
+            .complete_reset_with(&m.tenant, &secret, &password, &options, ip.as_deref());
+    s.run(Effect::ResetCompleted, complete).await?;
     Ok(ok_empty())
 }
 
 async fn validate_password(
     State(s): State<AppState>,
-    Extension(cfg): Extension<Arc<UnleashConfig>>,
+    Extension(m): Extension<Arc<Mount>>,
     ip: ClientIp,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    body: RawBody,
 ) -> UnleashResult {
     // Anonymous like the native password/check, and limited the same way.
-    if let Some(addr) = ip.0 {
-        s.check_limiter.check(addr).map_err(rate_limited)?;
-    }
-    let body = json_body(&headers, body)?;
+    s.admit(Limit::PasswordCheck, ip)?;
+    let body = kit::json(body)?;
     check_schema(&body, &["password"], &["password"])?;
-    let password = password(&cfg, string_of(&body, "password"))?;
-    check_strength(&s, &cfg, &tenant(&cfg)?, &password).await?;
+    let password = password(&m, string_of(&body, "password"))?;
+    check_strength(&s, &m, &password).await?;
     Ok(ok_empty())
 }
 
@@ -688,7 +707,7 @@ mod tests {
 
     #[tokio::test]
     async fn an_unavailable_database_is_a_503_with_retry_after_and_no_detail() {
-        crate::dialects::wire::assert_unavailable_answer(|e| {
+        crate::dialects::kit::assert_unavailable_answer(|e| {
             axum::response::IntoResponse::into_response(UnleashError::from(e))
         })
         .await;
@@ -763,10 +782,17 @@ mod tests {
             unleash_url: "https://u.example.com".into(),
             ..Default::default()
         };
-        assert!(c.validate().is_ok());
+        assert!(matches!(Unleash::mount(&c), Ok(None)));
         c.base_path = "/unleash/".into();
-        assert!(c.validate().is_err());
+        assert!(Unleash::mount(&c).is_err());
         c.base_path = "/unleash".into();
-        assert!(c.validate().is_ok());
+        c.enabled = true;
+        let m = Unleash::mount(&c).unwrap().unwrap();
+        assert_eq!(
+            m.link.as_str(),
+            "https://u.example.com/reset-password?token={token}"
+        );
+        c.unleash_url = String::new();
+        assert!(Unleash::mount(&c).err().unwrap().contains("unleash_url"));
     }
 }

@@ -11,6 +11,7 @@ use resetd_core::secret::{hex, random_bytes};
 
 use super::{admin, tenant, ApiResult};
 use crate::problem::{Path, Problem};
+use crate::surface::Limit;
 use crate::{AppState, ClientIp};
 
 /// Have I Been Pwned pads to at least 800 entries plus 0 to 200 more.
@@ -24,9 +25,7 @@ pub(super) async fn range(
     headers: HeaderMap,
 ) -> ApiResult {
     // Public on some tenants and a few kilobytes per answer: limited per IP like the policy check.
-    if let Some(addr) = ip.0 {
-        s.check_limiter.check(addr).map_err(Problem::rate_limited)?;
-    }
+    s.admit(Limit::PasswordCheck, ip)?;
     let t = tenant(&t)?;
     match s.service.tenant(&t).await?.settings.breached_range {
         BreachedRange::Off => return Err(unavailable()),

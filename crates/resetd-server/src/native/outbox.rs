@@ -13,6 +13,7 @@ use serde_json::{json, Value};
 
 use super::{admin, tenant, ts, ApiResult};
 use crate::problem::{Path, Problem, Query};
+use crate::surface::Effect;
 use crate::{AppState, ClientIp};
 
 /// A message as the API shows it: delivery facts, never the subject or body.
@@ -82,9 +83,11 @@ pub(crate) async fn retry(
     let id: i64 = id
         .parse()
         .map_err(|_| Problem::from(CoreError::NotFound("message")))?;
-    s.service
-        .retry_message(Some(&t), id, &actor, ip.text().as_deref())
-        .await?;
-    s.mail_notify.notify_one();
+    s.run(
+        Effect::MailQueued,
+        s.service
+            .retry_message(Some(&t), id, &actor, ip.text().as_deref()),
+    )
+    .await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }

@@ -12,8 +12,6 @@ mod guard;
 mod locale;
 mod render;
 
-use std::sync::atomic::Ordering;
-
 use axum::extract::rejection::FormRejection;
 use axum::extract::{FromRequestParts, State};
 use axum::http::request::Parts;
@@ -33,9 +31,13 @@ use serde::Deserialize;
 pub use guard::CSP;
 pub use render::{PageError, PageOptions, Pages};
 
+use crate::surface::{Effect, Limit, SurfaceError};
 use crate::{AppState, ClientIp};
 use guard::Cookies;
 use locale::Language;
+
+/// The surface's name in logs.
+const PAGE: &str = "page";
 
 /// The page routes, and `/assets/` for their stylesheet and script.
 pub fn routes() -> Router<AppState> {
@@ -99,7 +101,7 @@ pub fn timeout_answer(state: AppState) -> crate::body::TimeoutAnswer {
             malformed: false,
             on_forgot: false,
         };
-        let mut res = v.failure(Failure::Busy(resetd_core::error::RETRY_UNAVAILABLE_SECS));
+        let mut res = v.surface_failure(SurfaceError::timeout());
         guard::secure(&mut res);
         res
     })
@@ -154,7 +156,7 @@ impl FromRequestParts<AppState> for Visit {
                 .and_then(|p| p.0.into_iter().find(|(k, _)| k == "tenant").map(|(_, v)| v));
         let tenant = match raw_tenant.as_deref().map(TenantId::parse) {
             Some(Ok(id)) => state.service.tenant(&id).await,
-            _ => Err(CoreError::UnknownTenant),
+            Some(Err(_)) | None => Err(CoreError::UnknownTenant),
         };
         let scope = tenant.as_ref().map(|t| t.id.as_str()).unwrap_or("");
         let accept = parts
@@ -370,16 +372,9 @@ impl Visit {
             back_label => back_label,
         };
         let mut res = self.render(status, "error", ctx);
-        match f {
-            Failure::RateLimited(secs) => {
-                res.headers_mut()
-                    .insert(header::RETRY_AFTER, HeaderValue::from(secs.max(1)));
-            }
-            Failure::Busy(secs) => {
-                res.headers_mut()
-                    .insert(header::RETRY_AFTER, HeaderValue::from(secs.max(1)));
-            }
-            _ => {}
+        if let Failure::RateLimited(secs) | Failure::Busy(secs) = f {
+            res.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs.max(1)));
         }
         res
     }
@@ -405,15 +400,34 @@ impl Visit {
     fn core_failure(&self, e: CoreError) -> Response {
         match e {
             CoreError::UnknownTenant | CoreError::NotFound(_) => self.failure(Failure::NotFound),
-            e @ (CoreError::Overloaded | CoreError::Unavailable(_)) => {
-                crate::problem::log_transient(&e);
-                self.failure(Failure::Busy(e.retry_after().unwrap_or(1)))
-            }
             CoreError::Invalid(_) => self.failure(Failure::BadRequest),
-            other => {
-                tracing::error!(error = %other, "the hosted page failed");
-                self.failure(Failure::Internal)
+            CoreError::Overloaded => self.surface_failure(SurfaceError::overloaded()),
+            CoreError::Unavailable(cause) => self.surface_failure(SurfaceError::database(&cause)),
+            CoreError::Internal(msg) => self.surface_failure(SurfaceError::internal(PAGE, &msg)),
+            // The page's calls never raise these, or the handler answers them first (a gone
+            // token, the policy's verdict): arriving here is a bug.
+            e @ (CoreError::Conflict(_)
+            | CoreError::UnknownClient
+            | CoreError::LinkNotAllowed
+            | CoreError::MessageErased
+            | CoreError::Disabled
+            | CoreError::CoolingDown { .. }
+            | CoreError::TokenGone
+            | CoreError::Policy(_)
+            | CoreError::BadCredentials
+            | CoreError::Locked { .. }
+            | CoreError::Unauthenticated
+            | CoreError::Forbidden) => self.surface_failure(SurfaceError::internal(PAGE, &e)),
+        }
+    }
+
+    fn surface_failure(&self, e: SurfaceError) -> Response {
+        match e {
+            SurfaceError::Limited { retry_after } => {
+                self.failure(Failure::RateLimited(retry_after))
             }
+            SurfaceError::Unavailable(why) => self.failure(Failure::Busy(why.retry_after())),
+            SurfaceError::Internal => self.failure(Failure::Internal),
         }
     }
 
@@ -479,6 +493,20 @@ impl Visit {
         if let Some(c) = set_cookie {
             res.headers_mut().append(header::SET_COOKIE, c);
         }
+        res
+    }
+
+    /// The reset form again, saying the server is busy, when a transient failure stopped the
+    /// change (the person keeps what they typed in mind and retries).
+    fn busy_form(&self, headers: &HeaderMap, info: &TokenInfo, e: SurfaceError) -> Response {
+        let SurfaceError::Unavailable(why) = e else {
+            return self.surface_failure(e);
+        };
+        let mut errors = FieldErrors::default();
+        errors.push("password", self.string("busy"));
+        let mut res = self.reset_form(headers, StatusCode::SERVICE_UNAVAILABLE, info, &errors);
+        res.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(why.retry_after()));
         res
     }
 
@@ -580,10 +608,8 @@ async fn reset_submit(
     if !v.cookies.form_is_genuine(&headers, &form.csrf, &v.origin) {
         return v.failure(Failure::Forbidden);
     }
-    if let Some(addr) = ip.0 {
-        if let Err(secs) = v.state.auth_limiter.check(addr) {
-            return v.failure(Failure::RateLimited(secs));
-        }
+    if let Err(e) = v.state.admit(Limit::Auth, ip) {
+        return v.surface_failure(e);
     }
     let secret = match v.cookies.token(&headers) {
         None => return v.gone(Gone::Missing),
@@ -607,16 +633,13 @@ async fn reset_submit(
             errors.push("password", text);
         }
         Ok(password) if matches => {
-            match service
-                .complete_reset(&tenant.id, &secret, &password, ip.text().as_deref())
-                .await
-            {
+            let ip_text = ip.text();
+            let done = v.state.run(
+                Effect::ResetCompleted,
+                service.complete_reset(&tenant.id, &secret, &password, ip_text.as_deref()),
+            );
+            match done.await {
                 Ok(_) => {
-                    v.state
-                        .metrics
-                        .resets_completed
-                        .fetch_add(1, Ordering::Relaxed);
-                    v.state.mail_notify.notify_one();
                     let mut res =
                         see_other(&v.language_query_on(&format!("{}/done", v.reset_path())));
                     res.headers_mut()
@@ -625,16 +648,11 @@ async fn reset_submit(
                 }
                 Err(CoreError::Policy(verdict)) => v.violations(&verdict, min, &mut errors),
                 Err(CoreError::TokenGone) => return v.gone(Gone::Unusable),
-                Err(e @ (CoreError::Overloaded | CoreError::Unavailable(_))) => {
-                    crate::problem::log_transient(&e);
-                    errors.push("password", v.string("busy"));
-                    let mut res =
-                        v.reset_form(&headers, StatusCode::SERVICE_UNAVAILABLE, &info, &errors);
-                    res.headers_mut().insert(
-                        header::RETRY_AFTER,
-                        HeaderValue::from(e.retry_after().unwrap_or(1)),
-                    );
-                    return res;
+                Err(CoreError::Overloaded) => {
+                    return v.busy_form(&headers, &info, SurfaceError::overloaded())
+                }
+                Err(CoreError::Unavailable(cause)) => {
+                    return v.busy_form(&headers, &info, SurfaceError::database(&cause))
                 }
                 Err(e) => return v.core_failure(e),
             }
@@ -700,10 +718,8 @@ async fn forgot_submit(
     if !v.cookies.form_is_genuine(&headers, &form.csrf, &v.origin) {
         return v.failure(Failure::Forbidden);
     }
-    if let Some(addr) = ip.0 {
-        if let Err(secs) = v.state.recovery_limiter.check(addr) {
-            return v.failure(Failure::RateLimited(secs));
-        }
+    if let Err(e) = v.state.admit(Limit::Recovery, ip) {
+        return v.surface_failure(e);
     }
     let input = form.login.trim();
     let lookup = if input.is_empty() {
@@ -722,20 +738,14 @@ async fn forgot_submit(
             return v.forgot_form(&headers, StatusCode::UNPROCESSABLE_ENTITY, &errors);
         }
     };
-    match v
-        .state
-        .service
-        .request_reset(&tenant.id, lookup, None, v.language.locale(), ip.text())
-        .await
-    {
-        Ok(()) => {
-            v.state.reset_notify.notify_one();
-            v.state
-                .metrics
-                .resets_requested
-                .fetch_add(1, Ordering::Relaxed);
-            see_other(&v.language_query_on(&format!("{}/sent", v.forgot_path())))
-        }
+    let requested = v.state.run(
+        Effect::ResetRequested,
+        v.state
+            .service
+            .request_reset(&tenant.id, lookup, None, v.language.locale(), ip.text()),
+    );
+    match requested.await {
+        Ok(()) => see_other(&v.language_query_on(&format!("{}/sent", v.forgot_path()))),
         Err(e) => v.core_failure(e),
     }
 }
