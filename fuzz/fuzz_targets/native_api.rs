@@ -73,6 +73,7 @@ fn app() -> &'static App {
                 "payabli": {"enabled": true, "tenant": "default", "request_tokens": [api_key.id]},
             }))
             .unwrap();
+            let dialects = dialects.check().unwrap();
             dialects.provision(&service).await.unwrap();
             (resetd_server::router(state, &dialects), key.expose().to_owned(), p.id.as_str().to_owned())
         });
