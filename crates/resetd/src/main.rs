@@ -660,6 +660,11 @@ async fn serve(
     management: Option<tokio::net::TcpListener>,
 ) -> Result<(), String> {
     bootstrap(&app).await?;
+    // The bundled common-password list is built on first use (about 10 ms); build it now, off the
+    // runtime, so the first person to choose a password does not wait for it.
+    drop(tokio::task::spawn_blocking(
+        resetd_core::policy::common_list::warm,
+    ));
     let dialects = app.config.dialects.check()?;
     dialects.provision(&app.service).await?;
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
