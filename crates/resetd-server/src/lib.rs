@@ -217,11 +217,43 @@ pub fn router(state: AppState, dialects: &dialects::Dialects) -> Router {
             surface::stamp,
         ))
         .layer(axum::middleware::from_fn_with_state(state.clone(), observe));
-    limits
+    let app = limits
         .backstop(top)
         .layer(DefaultBodyLimit::max(body_limit))
         .merge(import_route(state.clone()))
-        .with_state(state)
+        .with_state(state);
+    caseless(app, dialects.caseless_prefixes())
+}
+
+/// `app` behind a router that respells the dialects' caseless prefixes before `app` routes
+/// (a layer on `app` itself would run only after its routing had chosen a route).
+fn caseless(app: Router, prefixes: Vec<&'static str>) -> Router {
+    if prefixes.is_empty() {
+        return app;
+    }
+    Router::new()
+        .fallback_service(app)
+        .layer(axum::middleware::map_request(move |mut req: Request| {
+            let respelt = dialects::kit::caseless_path(req.uri().path(), &prefixes);
+            async move {
+                if let Some(path) = respelt {
+                    let mut parts = req.uri().clone().into_parts();
+                    let query = req
+                        .uri()
+                        .query()
+                        .map(|q| format!("?{q}"))
+                        .unwrap_or_default();
+                    // The path only changed letter case, so it stays a valid path and query.
+                    if let Ok(pq) = format!("{path}{query}").parse() {
+                        parts.path_and_query = Some(pq);
+                        if let Ok(uri) = axum::http::Uri::from_parts(parts) {
+                            *req.uri_mut() = uri;
+                        }
+                    }
+                }
+                req
+            }
+        }))
 }
 
 /// The streaming people import, outside the global timeout and body limit: it may run for

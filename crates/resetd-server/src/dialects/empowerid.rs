@@ -80,6 +80,9 @@ impl Dialect for EmpowerId {
     type Mount = Mount;
     type Error = EmpowerIdError;
 
+    /// IIS matches paths in any case, and EmpowerID's docs say so.
+    const CASELESS_PREFIX: Option<&'static str> = Some(PREFIX);
+
     fn mount(c: &EmpowerIdConfig) -> Result<Option<Mount>, String> {
         let tenant =
             TenantId::parse(&c.tenant).map_err(|e| format!("dialects.empowerid.tenant: {e}"))?;
