@@ -44,7 +44,7 @@ use tokio::sync::{watch, Notify};
 
 use crate::metrics::Metrics;
 use crate::problem::Problem;
-use crate::ratelimit::RateLimiter;
+use crate::ratelimit::SurfaceLimiter;
 
 /// HTTP-level settings.
 #[derive(Debug, Clone)]
@@ -56,7 +56,7 @@ pub struct HttpConfig {
     /// A body not received within this time of its head is answered 408 in its surface's shape
     /// ([`body::BODY_READ_TIMEOUT`]; not a setting, a field so that tests can shorten it).
     pub body_read_timeout: Duration,
-    /// Per-IP sustained rate of reset requests (0: off).
+    /// Per-IP sustained rate of reset requests (0: off), on each surface separately.
     pub recovery_per_minute: u32,
     /// Per-IP burst of reset requests.
     pub recovery_burst: u32,
@@ -101,12 +101,12 @@ pub struct Inner {
     pub service: Arc<Service>,
     /// Metrics.
     pub metrics: Metrics,
-    /// Per-IP limit on reset requests.
-    pub recovery_limiter: RateLimiter,
-    /// Per-IP limit on authentication and reset completion.
-    pub auth_limiter: RateLimiter,
-    /// Per-IP limit on anonymous password policy checks.
-    pub check_limiter: RateLimiter,
+    /// Per-surface per-IP limit on reset requests.
+    pub recovery_limiter: SurfaceLimiter,
+    /// Per-surface per-IP limit on authentication, reset completion and failed credentials.
+    pub auth_limiter: SurfaceLimiter,
+    /// Per-surface per-IP limit on anonymous password policy checks.
+    pub check_limiter: SurfaceLimiter,
     /// Wakes the reset-request worker.
     pub reset_notify: Arc<Notify>,
     /// Wakes the outbox worker.
@@ -154,9 +154,9 @@ impl AppState {
         Self(Arc::new(Inner {
             service,
             metrics: Metrics::default(),
-            recovery_limiter: RateLimiter::new(http.recovery_per_minute, http.recovery_burst),
-            auth_limiter: RateLimiter::new(http.auth_per_minute, http.auth_burst),
-            check_limiter: RateLimiter::new(
+            recovery_limiter: SurfaceLimiter::new(http.recovery_per_minute, http.recovery_burst),
+            auth_limiter: SurfaceLimiter::new(http.auth_per_minute, http.auth_burst),
+            check_limiter: SurfaceLimiter::new(
                 http.password_check_per_minute,
                 http.password_check_burst,
             ),
@@ -217,11 +217,43 @@ pub fn router(state: AppState, dialects: &dialects::Dialects) -> Router {
             surface::stamp,
         ))
         .layer(axum::middleware::from_fn_with_state(state.clone(), observe));
-    limits
+    let app = limits
         .backstop(top)
         .layer(DefaultBodyLimit::max(body_limit))
         .merge(import_route(state.clone()))
-        .with_state(state)
+        .with_state(state);
+    caseless(app, dialects.caseless_prefixes())
+}
+
+/// `app` behind a router that respells the dialects' caseless prefixes before `app` routes
+/// (a layer on `app` itself would run only after its routing had chosen a route).
+fn caseless(app: Router, prefixes: Vec<&'static str>) -> Router {
+    if prefixes.is_empty() {
+        return app;
+    }
+    Router::new()
+        .fallback_service(app)
+        .layer(axum::middleware::map_request(move |mut req: Request| {
+            let respelt = dialects::kit::caseless_path(req.uri().path(), &prefixes);
+            async move {
+                if let Some(path) = respelt {
+                    let mut parts = req.uri().clone().into_parts();
+                    let query = req
+                        .uri()
+                        .query()
+                        .map(|q| format!("?{q}"))
+                        .unwrap_or_default();
+                    // The path only changed letter case, so it stays a valid path and query.
+                    if let Ok(pq) = format!("{path}{query}").parse() {
+                        parts.path_and_query = Some(pq);
+                        if let Ok(uri) = axum::http::Uri::from_parts(parts) {
+                            *req.uri_mut() = uri;
+                        }
+                    }
+                }
+                req
+            }
+        }))
 }
 
 /// The streaming people import, outside the global timeout and body limit: it may run for

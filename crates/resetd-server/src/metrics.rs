@@ -23,6 +23,9 @@ struct Histogram {
 pub struct Metrics {
     requests: Mutex<BTreeMap<(String, String, u16), u64>>,
     latency: Mutex<BTreeMap<String, Histogram>>,
+    /// Requests refused by a rate limit, by surface and limit. Never by key or address: those are
+    /// unbounded, and a key id in a scrape would tie traffic to a customer.
+    limited: Mutex<BTreeMap<(&'static str, &'static str), u64>>,
     /// Reset requests accepted.
     pub resets_requested: AtomicU64,
     /// Resets completed with a token.
@@ -54,6 +57,16 @@ impl Metrics {
         }
         h.sum += secs;
         h.count += 1;
+    }
+
+    /// Counts one request refused by `limit` on `surface`.
+    pub fn limited(&self, surface: &'static str, limit: &'static str) {
+        *self
+            .limited
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry((surface, limit))
+            .or_default() += 1;
     }
 
     /// Renders the text exposition format; `extra` lines (gauges from other parts) are appended.
@@ -92,6 +105,18 @@ impl Metrics {
                 s,
                 "resetd_http_request_duration_seconds_count{{route=\"{route}\"}} {}",
                 h.count
+            );
+        }
+        s.push_str("# HELP resetd_rate_limited_total Requests refused by a rate limit, by surface and limit.\n# TYPE resetd_rate_limited_total counter\n");
+        for ((surface, limit), n) in self
+            .limited
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+        {
+            let _ = writeln!(
+                s,
+                "resetd_rate_limited_total{{surface=\"{surface}\",limit=\"{limit}\"}} {n}"
             );
         }
         let counters = [
@@ -147,7 +172,10 @@ mod tests {
             Duration::from_millis(3),
         );
         m.resets_requested.fetch_add(1, Ordering::Relaxed);
+        m.limited("payabli", "key");
+        m.limited("payabli", "key");
         let out = m.render("");
+        assert!(out.contains("resetd_rate_limited_total{surface=\"payabli\",limit=\"key\"} 2"));
         assert!(out.contains("resetd_http_requests_total{route=\"/v1/{tenant}/recovery\",method=\"POST\",status=\"202\"} 1"));
         assert!(out.contains("resetd_http_request_duration_seconds_bucket{route=\"/v1/{tenant}/recovery\",le=\"0.005\"} 1"));
         assert!(out.contains("resetd_http_request_duration_seconds_bucket{route=\"/v1/{tenant}/recovery\",le=\"0.0025\"} 0"));

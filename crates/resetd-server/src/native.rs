@@ -25,6 +25,9 @@ use crate::problem::{Body, Path, Problem, Query};
 use crate::surface::{Effect, Limit};
 use crate::{AppState, ClientIp};
 
+/// The surface's name in logs, metrics and its own per-IP buckets.
+pub(crate) const NATIVE: &str = "native";
+
 type ApiResult = Result<Response, Problem>;
 
 /// The /v1 routes.
@@ -141,7 +144,7 @@ async fn request_reset(
     Body(req): Body<RecoveryRequest>,
 ) -> ApiResult {
     let t = tenant(&t)?;
-    s.admit(Limit::Recovery, ip)?;
+    s.admit(NATIVE, Limit::Recovery, ip)?;
     let lookup = match (req.login, req.email) {
         (Some(l), None) => Lookup::login(&Login::parse(&l)?),
         (None, Some(e)) => Lookup::email(&Email::parse(&e)?),
@@ -199,7 +202,7 @@ async fn complete_reset(
     Body(req): Body<NewPasswordBody>,
 ) -> ApiResult {
     let t = tenant(&t)?;
-    s.admit(Limit::Auth, ip)?;
+    s.admit(NATIVE, Limit::Auth, ip)?;
     let secret = secret(&token)?;
     let password = Password::parse(&req.password)?;
     s.run(
@@ -226,7 +229,7 @@ async fn check_password(
 ) -> ApiResult {
     // Anonymous and milliseconds of CPU each: limited per IP before anything else, and the check
     // itself runs on the bounded hashing pool (503 + Retry-After when it is full).
-    s.admit(Limit::PasswordCheck, ip)?;
+    s.admit(NATIVE, Limit::PasswordCheck, ip)?;
     let t = tenant(&t)?;
     let password = Password::parse(&req.password)?;
     let login = opt(req.login, Login::parse)?;
@@ -254,7 +257,7 @@ async fn authenticate(
     Body(req): Body<LoginBody>,
 ) -> ApiResult {
     let t = tenant(&t)?;
-    s.admit(Limit::Auth, ip)?;
+    s.admit(NATIVE, Limit::Auth, ip)?;
     // A login or password that cannot exist is a bad pair like any other.
     let (Ok(login), Ok(password)) = (Login::parse(&req.login), Password::parse(&req.password))
     else {

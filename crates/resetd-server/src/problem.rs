@@ -282,7 +282,7 @@ impl From<CoreError> for Problem {
             ),
             CoreError::Overloaded => SurfaceError::overloaded().into(),
             CoreError::Unavailable(cause) => SurfaceError::database(&cause).into(),
-            CoreError::Internal(msg) => SurfaceError::internal("native", &msg).into(),
+            CoreError::Internal(msg) => SurfaceError::internal(crate::native::NATIVE, &msg).into(),
         }
     }
 }

@@ -1,20 +1,24 @@
-//! Per-IP token buckets, kept in this instance's memory (per-account limits live in the database).
+//! Token buckets, kept in this instance's memory (per-account limits live in the database).
 //!
-//! A bucket belongs to a client network, not to a single address: an IPv4 address, or an IPv6
-//! /64. A /64 is the smallest block an ISP or a cloud hands to one customer (and each of its 2^64
-//! addresses is one `ip addr add` away), so counting IPv6 addresses one by one would make the
-//! limits meaningless for anyone with IPv6.
+//! Anonymous callers are counted per client network, one bucket per surface: an IPv4 address, or
+//! an IPv6 /64. A /64 is the smallest block an ISP or a cloud hands to one customer (and each of
+//! its 2^64 addresses is one `ip addr add` away), so counting IPv6 addresses one by one would make
+//! the limits meaningless for anyone with IPv6. Authenticated server-to-server callers (a vendor's
+//! back end calling for all its users from one address) are counted per API key instead, by the
+//! key's public id, never its secret.
 
 use std::collections::HashMap;
+use std::hash::Hash;
 use std::net::{IpAddr, Ipv6Addr};
 use std::sync::Mutex;
 use std::time::Instant;
 
-/// A limiter allowing `burst` requests at once and `per_minute` sustained, per client address.
-pub struct RateLimiter {
+/// A limiter allowing `burst` requests at once and `per_minute` sustained, per key `K` (by
+/// default a client network, [`limit_key`]).
+pub struct RateLimiter<K = IpAddr> {
     per_sec: f64,
     burst: f64,
-    buckets: Mutex<HashMap<IpAddr, (f64, Instant)>>,
+    buckets: Mutex<HashMap<K, (f64, Instant)>>,
 }
 
 /// The network whose bucket `ip` draws from: an IPv4 address as it is (also when it arrives as an
@@ -32,10 +36,10 @@ pub fn limit_key(ip: IpAddr) -> IpAddr {
     }
 }
 
-/// The most addresses tracked; past it, full buckets are dropped (they carry no state anyway).
+/// The most keys tracked; past it, full buckets are dropped (they carry no state anyway).
 const MAX_TRACKED: usize = 100_000;
 
-impl RateLimiter {
+impl<K: Hash + Eq> RateLimiter<K> {
     /// A limiter; `per_minute == 0` disables it.
     pub fn new(per_minute: u32, burst: u32) -> Self {
         Self {
@@ -45,9 +49,8 @@ impl RateLimiter {
         }
     }
 
-    /// Takes one token for `ip`'s network ([`limit_key`]); `Err(seconds)` says when the next one
-    /// is due.
-    pub fn check(&self, ip: IpAddr) -> Result<(), i64> {
+    /// Takes one token from `key`'s bucket; `Err(seconds)` says when the next one is due.
+    pub fn take(&self, key: K) -> Result<(), i64> {
         if self.per_sec == 0.0 {
             return Ok(());
         }
@@ -59,7 +62,7 @@ impl RateLimiter {
                 *tokens + now.duration_since(*at).as_secs_f64() * per_sec < burst
             });
         }
-        let (tokens, at) = map.entry(limit_key(ip)).or_insert((self.burst, now));
+        let (tokens, at) = map.entry(key).or_insert((self.burst, now));
         *tokens = (*tokens + now.duration_since(*at).as_secs_f64() * self.per_sec).min(self.burst);
         *at = now;
         if *tokens >= 1.0 {
@@ -70,6 +73,46 @@ impl RateLimiter {
         }
     }
 }
+
+impl RateLimiter<IpAddr> {
+    /// Takes one token for `ip`'s network ([`limit_key`]).
+    pub fn check(&self, ip: IpAddr) -> Result<(), i64> {
+        self.take(limit_key(ip))
+    }
+}
+
+/// A per-surface per-IP limiter: the surface's name and the caller's network.
+pub type SurfaceLimiter = RateLimiter<(&'static str, IpAddr)>;
+
+impl SurfaceLimiter {
+    /// Takes one token for `ip`'s network on `surface`.
+    pub fn check_on(&self, surface: &'static str, ip: IpAddr) -> Result<(), i64> {
+        self.take((surface, limit_key(ip)))
+    }
+}
+
+/// One bucket per API key, for a dialect's authenticated callers (its section's `key_per_minute`
+/// and `key_burst`).
+pub struct KeyLimiter(RateLimiter<String>);
+
+impl KeyLimiter {
+    /// A limiter; `per_minute == 0` disables it.
+    pub fn new(per_minute: u32, burst: u32) -> Self {
+        Self(RateLimiter::new(per_minute, burst))
+    }
+
+    /// Takes one token for the API key with the public id `key_id`.
+    pub fn check(&self, key_id: &str) -> Result<(), i64> {
+        self.0.take(key_id.to_owned())
+    }
+}
+
+/// The default sustained rate per API key of a server-to-server caller: a vendor's back end asks
+/// for all its users, so this is a service's rate, not a person's.
+pub const DEFAULT_KEY_PER_MINUTE: u32 = 600;
+
+/// The default burst per API key.
+pub const DEFAULT_KEY_BURST: u32 = 100;
 
 #[cfg(test)]
 mod tests {
@@ -114,6 +157,31 @@ mod tests {
         }
         assert_eq!(l.check("::ffff:192.0.2.7".parse().unwrap()), Err(1));
         assert!(l.check("::ffff:192.0.2.8".parse().unwrap()).is_ok());
+    }
+
+    #[test]
+    fn surfaces_and_keys_have_their_own_buckets() {
+        let l = SurfaceLimiter::new(60, 2);
+        let ip: IpAddr = "192.0.2.7".parse().unwrap();
+        assert!(l.check_on("page", ip).is_ok());
+        assert!(l.check_on("page", ip).is_ok());
+        assert_eq!(l.check_on("page", ip), Err(1));
+        assert!(l.check_on("unleash", ip).is_ok());
+        // The /64 rule holds per surface too.
+        let v6 = |s: &str| s.parse::<IpAddr>().unwrap();
+        assert!(l.check_on("page", v6("2001:db8::1")).is_ok());
+        assert!(l.check_on("page", v6("2001:db8::2")).is_ok());
+        assert_eq!(l.check_on("page", v6("2001:db8::3")), Err(1));
+
+        let k = KeyLimiter::new(60, 2);
+        assert!(k.check("0123456789abcdef").is_ok());
+        assert!(k.check("0123456789abcdef").is_ok());
+        assert_eq!(k.check("0123456789abcdef"), Err(1));
+        assert!(k.check("fedcba9876543210").is_ok());
+        let off = KeyLimiter::new(0, 1);
+        for _ in 0..100 {
+            assert!(off.check("0123456789abcdef").is_ok());
+        }
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! What every HTTP surface (the native API, each dialect, the hosted page) does around its one
-//! use case, written once: take a token from the caller's per-IP bucket, call the core, wake the
-//! worker that finishes the job and count it. A handler says *which* limit and *which* effect;
+//! use case, written once: take a token from the caller's bucket (per IP and surface for an
+//! anonymous caller, per API key for an authenticated server-to-server one), call the core, wake
+//! the worker that finishes the job and count it. A handler says *which* limit and *which* effect;
 //! this module knows what that means, so a new surface cannot forget a wake-up or a counter.
 //!
 //! [`SurfaceError`] holds the outcomes that are the same on every surface whatever the vendor:
@@ -26,14 +27,16 @@ use resetd_core::error::{RETRY_OVERLOADED_SECS, RETRY_UNAVAILABLE_SECS};
 use resetd_core::model::Timestamp;
 use resetd_core::CoreError;
 
+use crate::ratelimit::KeyLimiter;
 use crate::{AppState, ClientIp};
 
-/// Which per-IP bucket a request draws from.
+/// Which per-IP bucket a request draws from (each surface has its own of each).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Limit {
     /// Asking for a reset email (`http.recovery_per_minute`).
     Recovery,
-    /// Guessing a secret: a login, or a new password with a token (`http.auth_per_minute`).
+    /// Guessing a secret: a login, a new password with a token, or credentials that failed
+    /// (`http.auth_per_minute`).
     Auth,
     /// An anonymous password policy check, milliseconds of CPU each (`http.password_check_per_minute`).
     PasswordCheck,
@@ -59,7 +62,7 @@ pub enum Effect {
 /// A surface's outcome that is not about the request's content, the same on every surface.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SurfaceError {
-    /// A per-IP limit refused the request; retry after this many seconds (at least 1).
+    /// A per-IP or per-key limit refused the request; retry after this many seconds (at least 1).
     Limited {
         /// Seconds until the bucket has a token again.
         retry_after: i64,
@@ -119,20 +122,61 @@ impl SurfaceError {
 }
 
 impl AppState {
-    /// Takes one token from `limit`'s bucket for the caller's network. A caller whose address is
-    /// unknown (never over TCP) is not limited.
-    pub fn admit(&self, limit: Limit, ip: ClientIp) -> Result<(), SurfaceError> {
+    /// Takes one token from `surface`'s `limit` bucket for the caller's network (`surface`: the
+    /// name the surface logs with). A caller whose address is unknown (never over TCP) is not
+    /// limited.
+    pub fn admit(
+        &self,
+        surface: &'static str,
+        limit: Limit,
+        ip: ClientIp,
+    ) -> Result<(), SurfaceError> {
         let Some(addr) = ip.0 else {
             return Ok(());
         };
-        let limiter = match limit {
-            Limit::Recovery => &self.recovery_limiter,
-            Limit::Auth => &self.auth_limiter,
-            Limit::PasswordCheck => &self.check_limiter,
+        let (limiter, name) = match limit {
+            Limit::Recovery => (&self.recovery_limiter, "recovery"),
+            Limit::Auth => (&self.auth_limiter, "auth"),
+            Limit::PasswordCheck => (&self.check_limiter, "password_check"),
         };
-        limiter.check(addr).map_err(|secs| SurfaceError::Limited {
+        limiter
+            .check_on(surface, addr)
+            .map_err(|secs| self.limited(surface, name, secs))
+    }
+
+    /// Takes one token from the bucket of the authenticated API key `key_id` (its public id) in
+    /// `keys`, a dialect's per-key limiter: a server-to-server caller asks for all its users
+    /// from one address, so its address says nothing about how much it may ask.
+    pub fn admit_key(
+        &self,
+        surface: &'static str,
+        keys: &KeyLimiter,
+        key_id: &str,
+    ) -> Result<(), SurfaceError> {
+        keys.check(key_id)
+            .map_err(|secs| self.limited(surface, "key", secs))
+    }
+
+    /// The answer to a caller whose credentials failed: `refusal`, unless `surface`'s per-IP
+    /// [`Limit::Auth`] bucket is empty, then the limit's answer (bad credentials are counted per
+    /// address, so that an unknown key cannot escape every limit).
+    pub fn refuse<E: From<SurfaceError>>(
+        &self,
+        surface: &'static str,
+        ip: ClientIp,
+        refusal: E,
+    ) -> E {
+        match self.admit(surface, Limit::Auth, ip) {
+            Ok(()) => refusal,
+            Err(limited) => limited.into(),
+        }
+    }
+
+    fn limited(&self, surface: &'static str, limit: &'static str, secs: i64) -> SurfaceError {
+        self.metrics.limited(surface, limit);
+        SurfaceError::Limited {
             retry_after: secs.max(1),
-        })
+        }
     }
 
     /// Runs one use case and does what its `effect` asks once it is settled.

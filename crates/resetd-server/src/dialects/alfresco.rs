@@ -481,7 +481,7 @@ async fn request_password_reset(
     body: RawBody,
 ) -> AlfrescoResult {
     let person = person_path(person)?;
-    s.admit(Limit::Recovery, ip)?;
+    s.admit(ALFRESCO, Limit::Recovery, ip)?;
     let body = object_body(body)?;
     let app = string_field(&body, "client")?.ok_or_else(|| AlfrescoError::null_field("client"))?;
     // The client is checked first, for every person alike: no account is revealed by it.
@@ -521,7 +521,7 @@ async fn reset_password(
     body: RawBody,
 ) -> AlfrescoResult {
     let person = person_path(person)?;
-    s.admit(Limit::Auth, ip)?;
+    s.admit(ALFRESCO, Limit::Auth, ip)?;
     let body = object_body(body)?;
     let raw_password =
         string_field(&body, "password")?.ok_or_else(|| AlfrescoError::null_field("password"))?;

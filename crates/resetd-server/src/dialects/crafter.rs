@@ -25,6 +25,7 @@ use serde_json::Value;
 
 use super::kit::{self, Dialect, ParamsError};
 use crate::body::Unread;
+use crate::ratelimit::{KeyLimiter, DEFAULT_KEY_BURST, DEFAULT_KEY_PER_MINUTE};
 use crate::surface::{Effect, SurfaceError};
 use crate::{AppState, ClientIp};
 
@@ -48,6 +49,11 @@ pub struct CrafterConfig {
     pub client: Option<String>,
     /// Where the API is mounted: Crafter's context path (`/crafter-profile`), or empty for the root.
     pub base_path: String,
+    /// Sustained calls per minute per access token (0: off). The caller is the application's
+    /// back end acting for all its users, so it is limited per key, not per IP.
+    pub key_per_minute: u32,
+    /// Burst of calls per access token.
+    pub key_burst: u32,
 }
 
 impl Default for CrafterConfig {
@@ -57,6 +63,8 @@ impl Default for CrafterConfig {
             tenant: "default".into(),
             client: None,
             base_path: "/crafter-profile".into(),
+            key_per_minute: DEFAULT_KEY_PER_MINUTE,
+            key_burst: DEFAULT_KEY_BURST,
         }
     }
 }
@@ -69,6 +77,7 @@ pub struct Mount {
     tenant: TenantId,
     client: Option<ClientName>,
     base_path: String,
+    keys: KeyLimiter,
 }
 
 impl Dialect for Crafter {
@@ -100,6 +109,7 @@ impl Dialect for Crafter {
             tenant,
             client,
             base_path: c.base_path.clone(),
+            keys: KeyLimiter::new(c.key_per_minute, c.key_burst),
         }))
     }
 
@@ -296,13 +306,12 @@ impl From<SurfaceError> for CrafterError {
     fn from(e: SurfaceError) -> Self {
         use StatusCode as S;
         match e {
-            // Unused today: every endpoint needs an admin API key, so, like the native admin API,
-            // none has a per-IP limit (docs/dialects.md); the words are ready for one that does.
+            // An access token past its rate, or an address past its rate of failed tokens.
             SurfaceError::Limited { retry_after } => {
                 let mut err = Self::new(
                     S::TOO_MANY_REQUESTS,
                     "OTHER",
-                    "Too many requests from this address; try again later",
+                    "Too many requests; try again later",
                 );
                 err.retry_after = Some(retry_after);
                 err
@@ -414,25 +423,40 @@ fn attributes_to_return(p: &Params) -> Option<Vec<String>> {
     (!names.is_empty()).then_some(names)
 }
 
-/// Checks `accessTokenId` (an API key of the mounted tenant, with the admin scope).
-async fn authorize(s: &AppState, mount: &Mount, p: &Params) -> Result<Actor, CrafterError> {
+/// Checks `accessTokenId` (an API key of the mounted tenant, with the admin scope) and takes a
+/// token from its bucket. Credentials that fail are counted per address instead (an unknown key
+/// has no bucket).
+async fn authorize(
+    s: &AppState,
+    mount: &Mount,
+    ip: ClientIp,
+    p: &Params,
+) -> Result<Actor, CrafterError> {
+    let refuse = |e: CrafterError| s.refuse(CRAFTER, ip, e);
     let raw = p
         .first("accessTokenId")
         .filter(|v| !v.is_empty())
         .ok_or_else(|| {
-            CrafterError::new(
+            refuse(CrafterError::new(
                 StatusCode::FORBIDDEN,
                 "ACCESS_DENIED",
                 "Access token ID param missing from request",
-            )
+            ))
         })?;
     let secret = ApiKeySecret::parse(raw)
-        .map_err(|_| CrafterError::core(CoreError::Unauthenticated, None))?;
-    let key = s
+        .map_err(|_| refuse(CrafterError::core(CoreError::Unauthenticated, None)))?;
+    let key = match s
         .service
         .authorize(&mount.tenant, &secret, Scope::Admin)
         .await
-        .map_err(|e| CrafterError::core(e, None))?;
+    {
+        Ok(key) => key,
+        Err(e @ (CoreError::Unauthenticated | CoreError::Forbidden)) => {
+            return Err(refuse(CrafterError::core(e, None)))
+        }
+        Err(e) => return Err(CrafterError::core(e, None)),
+    };
+    s.admit_key(CRAFTER, &mount.keys, &key.id)?;
     Ok(Actor::ApiKey(key.id))
 }
 
@@ -511,7 +535,7 @@ async fn reset_password(
     id: Result<Path<String>, PathRejection>,
     params: Params,
 ) -> CrafterResult {
-    let actor = authorize(&s, &mount, &params).await?;
+    let actor = authorize(&s, &mount, ip, &params).await?;
     let url = required(&params, "resetPasswordUrl")?;
     let id = segment(id);
     let oid = ObjectId::parse(&id).map_err(|_| {
@@ -545,7 +569,7 @@ async fn change_password(
     ip: ClientIp,
     params: Params,
 ) -> CrafterResult {
-    authorize(&s, &mount, &params).await?;
+    authorize(&s, &mount, ip, &params).await?;
     let raw_token = required(&params, "resetTokenId")?;
     let raw_password = required(&params, "newPassword")?;
     let secret = token(raw_token)?;
@@ -574,10 +598,11 @@ async fn change_password(
 async fn get_token(
     State(s): State<AppState>,
     Extension(mount): Extension<Arc<Mount>>,
+    ip: ClientIp,
     id: Result<Path<String>, PathRejection>,
     params: Params,
 ) -> CrafterResult {
-    authorize(&s, &mount, &params).await?;
+    authorize(&s, &mount, ip, &params).await?;
     let id = segment(id);
     // Suffix pattern matching: tokens never contain '.', so `.json` is the suffix.
     let raw = id.strip_suffix(".json").unwrap_or(&id);
@@ -603,7 +628,7 @@ async fn delete_token(
     id: Result<Path<String>, PathRejection>,
     params: Params,
 ) -> CrafterResult {
-    let actor = authorize(&s, &mount, &params).await?;
+    let actor = authorize(&s, &mount, ip, &params).await?;
     let id = segment(id);
     // Like Crafter, deleting a token that does not exist (or is already gone) succeeds.
     if let Ok(secret) = ResetSecret::parse(&id) {

@@ -27,6 +27,7 @@ use serde_json::Value;
 
 use super::kit::{self, Dialect};
 use crate::body::{RawBody, Unread};
+use crate::ratelimit::{KeyLimiter, DEFAULT_KEY_BURST, DEFAULT_KEY_PER_MINUTE};
 use crate::surface::{Effect, SurfaceError};
 use crate::{AppState, ClientIp};
 
@@ -53,6 +54,12 @@ pub struct EmpowerIdConfig {
     /// Public ids of the API keys accepted in `X-EmpowerID-API-Key`; empty accepts any live
     /// admin key of the tenant.
     pub app_key_ids: Vec<String>,
+    /// Sustained resets per minute per application key (`X-EmpowerID-API-Key`; 0: off). The
+    /// caller is EmpowerID's server acting for every help-desk operator, so it is limited per
+    /// key, not per IP.
+    pub key_per_minute: u32,
+    /// Burst of resets per application key.
+    pub key_burst: u32,
 }
 
 impl Default for EmpowerIdConfig {
@@ -61,6 +68,8 @@ impl Default for EmpowerIdConfig {
             enabled: false,
             tenant: "default".into(),
             app_key_ids: Vec::new(),
+            key_per_minute: DEFAULT_KEY_PER_MINUTE,
+            key_burst: DEFAULT_KEY_BURST,
         }
     }
 }
@@ -73,12 +82,16 @@ pub struct Mount {
     tenant: TenantId,
     /// Lower case, as key ids are printed.
     app_key_ids: Vec<String>,
+    keys: KeyLimiter,
 }
 
 impl Dialect for EmpowerId {
     type Config = EmpowerIdConfig;
     type Mount = Mount;
     type Error = EmpowerIdError;
+
+    /// IIS matches paths in any case, and EmpowerID's docs say so.
+    const CASELESS_PREFIX: Option<&'static str> = Some(PREFIX);
 
     fn mount(c: &EmpowerIdConfig) -> Result<Option<Mount>, String> {
         let tenant =
@@ -93,6 +106,7 @@ impl Dialect for EmpowerId {
         Ok(c.enabled.then(|| Mount {
             tenant,
             app_key_ids: c.app_key_ids.iter().map(|i| i.to_ascii_lowercase()).collect(),
+            keys: KeyLimiter::new(c.key_per_minute, c.key_burst),
         }))
     }
 
@@ -147,12 +161,11 @@ impl From<SurfaceError> for EmpowerIdError {
     fn from(e: SurfaceError) -> Self {
         use StatusCode as S;
         match e {
-            // Unused today: the endpoint needs two admin API keys, so, like the native admin API,
-            // it has no per-IP limit; the words are ready for one that does.
+            // An application key past its rate, or an address past its rate of failed keys.
             SurfaceError::Limited { retry_after } => {
                 let mut err = Self::new(
                     S::TOO_MANY_REQUESTS,
-                    "Too many requests from this address; try again later.",
+                    "Too many requests; try again later.",
                     "TooManyRequests",
                 );
                 err.retry_after = Some(retry_after);
@@ -432,37 +445,49 @@ impl ResetBody {
     }
 }
 
-/// Checks both credentials and returns the acting key as the actor.
+/// Checks both credentials, takes a token from the application key's bucket, and returns the
+/// acting key as the actor. Credentials that fail are counted per address instead (an unknown
+/// key has no bucket).
 async fn authorize(
     s: &AppState,
     mount: &Mount,
+    ip: ClientIp,
     headers: &HeaderMap,
 ) -> Result<Actor, EmpowerIdError> {
+    let refuse = |e: EmpowerIdError| s.refuse(EMPOWERID, ip, e);
+    let checked = |r: Result<resetd_core::model::ApiKey, CoreError>| match r {
+        Ok(key) => Ok(key),
+        Err(e @ (CoreError::Unauthenticated | CoreError::Forbidden)) => {
+            Err(refuse(EmpowerIdError::core(e, None)))
+        }
+        Err(e) => Err(EmpowerIdError::core(e, None)),
+    };
     let app = headers
         .get(API_KEY_HEADER)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| ApiKeySecret::parse(v.trim()).ok())
-        .ok_or_else(EmpowerIdError::unauthorized)?;
+        .ok_or_else(|| refuse(EmpowerIdError::unauthorized()))?;
     let bearer = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.split_once(' '))
         .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
         .and_then(|(_, k)| ApiKeySecret::parse(k.trim()).ok())
-        .ok_or_else(EmpowerIdError::unauthorized)?;
-    let app_key = s
-        .service
-        .authorize(&mount.tenant, &app, Scope::Admin)
-        .await
-        .map_err(|e| EmpowerIdError::core(e, None))?;
+        .ok_or_else(|| refuse(EmpowerIdError::unauthorized()))?;
+    let app_key = checked(
+        s.service
+            .authorize(&mount.tenant, &app, Scope::Admin)
+            .await,
+    )?;
     if !mount.app_key_ids.is_empty() && !mount.app_key_ids.contains(&app_key.id) {
-        return Err(EmpowerIdError::unauthorized());
+        return Err(refuse(EmpowerIdError::unauthorized()));
     }
-    let caller = s
-        .service
-        .authorize(&mount.tenant, &bearer, Scope::Admin)
-        .await
-        .map_err(|e| EmpowerIdError::core(e, None))?;
+    let caller = checked(
+        s.service
+            .authorize(&mount.tenant, &bearer, Scope::Admin)
+            .await,
+    )?;
+    s.admit_key(EMPOWERID, &mount.keys, &app_key.id)?;
     Ok(Actor::ApiKey(caller.id))
 }
 
@@ -499,7 +524,7 @@ async fn set_password(
     body: RawBody,
 ) -> Result<String, EmpowerIdError> {
     arrived(&body)?;
-    let actor = authorize(s, mount, headers).await?;
+    let actor = authorize(s, mount, ip, headers).await?;
     let req = ResetBody::parse(body)?;
     let password =
         Password::parse(&req.password).map_err(|e| EmpowerIdError::core(e.into(), None))?;

@@ -40,6 +40,12 @@ pub trait Dialect: 'static {
     /// Every answer but a success, in the vendor's envelope.
     type Error: IntoResponse + From<SurfaceError> + 'static;
 
+    /// A path prefix (lower case, no trailing slash) the vendor's server matches in any letter
+    /// case, as IIS does, while axum's routes are case-sensitive: the router lower-cases it in
+    /// every request before routing ([`Dialects::caseless_prefixes`]). What follows it is the
+    /// dialect's to match.
+    const CASELESS_PREFIX: Option<&'static str> = None;
+
     /// Checks the section, whether it is on or off (the error names the offending key), and
     /// returns its mount when it is on.
     fn mount(config: &Self::Config) -> Result<Option<Self::Mount>, String>;
@@ -66,6 +72,8 @@ trait Mounted: Send + Sync {
     ) -> Pin<Box<dyn Future<Output = Result<(), String>> + Send + 'a>>;
 
     fn routes(&self, limits: Limits) -> Router<AppState>;
+
+    fn caseless_prefix(&self) -> Option<&'static str>;
 }
 
 struct On<D: Dialect>(Arc<D::Mount>);
@@ -82,6 +90,10 @@ impl<D: Dialect> Mounted for On<D> {
         let busy: TimeoutAnswer =
             Arc::new(|_| D::Error::from(SurfaceError::timeout()).into_response());
         limits.guard(D::routes(&self.0).layer(Extension(self.0.clone())), busy)
+    }
+
+    fn caseless_prefix(&self) -> Option<&'static str> {
+        D::CASELESS_PREFIX
     }
 }
 
@@ -112,6 +124,23 @@ impl Dialects {
             .iter()
             .fold(Router::new(), |r, d| r.merge(d.routes(limits)))
     }
+
+    /// The [`Dialect::CASELESS_PREFIX`]es of the dialects that are on.
+    pub fn caseless_prefixes(&self) -> Vec<&'static str> {
+        self.0.iter().filter_map(|d| d.caseless_prefix()).collect()
+    }
+}
+
+/// `path` with the first of `prefixes` it starts with, in any letter case and followed by the
+/// end or a `/`, spelt as in `prefixes`; `None` when none applies or it is spelt so already.
+pub fn caseless_path(path: &str, prefixes: &[&'static str]) -> Option<String> {
+    prefixes.iter().find_map(|prefix| {
+        let head = path.as_bytes().get(..prefix.len())?;
+        let rest = path.get(prefix.len()..)?;
+        let under = rest.is_empty() || rest.starts_with('/');
+        (under && head.eq_ignore_ascii_case(prefix.as_bytes()) && head != prefix.as_bytes())
+            .then(|| format!("{prefix}{rest}"))
+    })
 }
 
 // ---- answers ----------------------------------------------------------------------------------
@@ -387,6 +416,27 @@ mod tests {
             P::from_request(empty, &()).await.unwrap().first("a"),
             Some("1")
         );
+    }
+
+    #[test]
+    fn caseless_prefixes_are_respelt_only_as_a_whole_segment() {
+        let p = ["/api/services/v1"];
+        let fix = |path: &str| caseless_path(path, &p);
+        assert_eq!(
+            fix("/API/Services/V1/PasswordPolicy/ResetPassword").as_deref(),
+            Some("/api/services/v1/PasswordPolicy/ResetPassword")
+        );
+        assert_eq!(fix("/Api/services/v1").as_deref(), Some("/api/services/v1"));
+        assert_eq!(
+            fix("/API/SERVICES/V1/%FF").as_deref(),
+            Some("/api/services/v1/%FF")
+        );
+        assert_eq!(fix("/api/services/v1/x"), None);
+        assert_eq!(fix("/API/Services/V12/x"), None);
+        assert_eq!(fix("/API/Services"), None);
+        assert_eq!(fix("/v1/acme/recovery"), None);
+        assert_eq!(fix("/API/Services/V\u{e9}/x"), None);
+        assert_eq!(caseless_path("/API/Services/V1/x", &[]), None);
     }
 
     #[test]

@@ -23,7 +23,8 @@ use serde_json::Value;
 
 use super::kit::{self, BodyError, Dialect};
 use crate::body::{RawBody, Unread};
-use crate::surface::{Effect, Limit, SurfaceError};
+use crate::ratelimit::{KeyLimiter, DEFAULT_KEY_BURST, DEFAULT_KEY_PER_MINUTE};
+use crate::surface::{Effect, SurfaceError};
 use crate::{AppState, ClientIp};
 
 /// The surface's name in logs.
@@ -51,6 +52,11 @@ pub struct PayabliConfig {
     pub link_template: String,
     /// Entry points (`entry` + `entryType`) and the tenants they stand for.
     pub entries: Vec<PayabliEntry>,
+    /// Sustained reset requests per minute per `requestToken` key (0: off). Payabli's back end
+    /// asks for all its users from one address, so it is limited per key, not per IP.
+    pub key_per_minute: u32,
+    /// Burst of reset requests per `requestToken` key.
+    pub key_burst: u32,
 }
 
 /// One entry point: Payabli's `entry` (a paypoint or partner identifier) with its `entryType`
@@ -74,6 +80,8 @@ impl Default for PayabliConfig {
             request_tokens: vec![],
             link_template: String::new(),
             entries: vec![],
+            key_per_minute: DEFAULT_KEY_PER_MINUTE,
+            key_burst: DEFAULT_KEY_BURST,
         }
     }
 }
@@ -88,6 +96,7 @@ pub struct Mount {
     /// The client `payabli` and the link template it is registered with, when one is configured.
     client: Option<(ClientName, LinkTemplate)>,
     entries: Vec<Entry>,
+    keys: KeyLimiter,
 }
 
 struct Entry {
@@ -143,6 +152,7 @@ impl Dialect for Payabli {
             request_tokens: c.request_tokens.clone(),
             client,
             entries,
+            keys: KeyLimiter::new(c.key_per_minute, c.key_burst),
         }))
     }
 
@@ -478,10 +488,16 @@ async fn auth_reset(
     if body.timed_out() {
         return Err(BodyError::Unread(Unread::TimedOut).into());
     }
-    let secret = request_token(&headers)?;
-    let key = s.service.identify_api_key(&secret).await?;
+    // Credentials that fail are counted per address (the key is unknown, so it has no bucket).
+    let refuse = |e: PayabliError| s.refuse(PAYABLI, ip, e);
+    let secret = request_token(&headers).map_err(refuse)?;
+    let key = match s.service.identify_api_key(&secret).await {
+        Ok(key) => key,
+        Err(e @ CoreError::Unauthenticated) => return Err(refuse(e.into())),
+        Err(e) => return Err(e.into()),
+    };
     if !m.request_tokens.contains(&key.id) {
-        return Err(PayabliError::unauthorized());
+        return Err(refuse(PayabliError::unauthorized()));
     }
     let req = parse_body(&kit::json(body)?)?;
     let tenant = m
@@ -491,9 +507,9 @@ async fn auth_reset(
         })?;
     // A key acts only for its own tenant.
     if key.tenant != *tenant {
-        return Err(PayabliError::unauthorized());
+        return Err(refuse(PayabliError::unauthorized()));
     }
-    s.admit(Limit::Recovery, ip)?;
+    s.admit_key(PAYABLI, &m.keys, &key.id)?;
     let client = m.client.as_ref().map(|(name, _)| name.clone());
     s.run(
         Effect::ResetRequested,

@@ -575,7 +575,7 @@ async fn send_reset_email(
     ip: ClientIp,
     body: RawBody,
 ) -> UnleashResult {
-    s.admit(Limit::Recovery, ip)?;
+    s.admit(UNLEASH, Limit::Recovery, ip)?;
     let body = kit::json(body)?;
     check_schema(&body, &["email"], &[])?;
     let raw = string_of(&body, "email");
@@ -665,7 +665,7 @@ async fn change_password(
     ip: ClientIp,
     body: RawBody,
 ) -> UnleashResult {
-    s.admit(Limit::Auth, ip)?;
+    s.admit(UNLEASH, Limit::Auth, ip)?;
     let body = kit::json(body)?;
     check_schema(&body, &["token", "password"], &["token", "password"])?;
     // Unleash's order: the password's strength before the token.
@@ -692,7 +692,7 @@ async fn validate_password(
     body: RawBody,
 ) -> UnleashResult {
     // Anonymous like the native password/check, and limited the same way.
-    s.admit(Limit::PasswordCheck, ip)?;
+    s.admit(UNLEASH, Limit::PasswordCheck, ip)?;
     let body = kit::json(body)?;
     check_schema(&body, &["password"], &["password"])?;
     let password = password(&m, string_of(&body, "password"))?;

@@ -9,7 +9,7 @@ use resetd_core::model::BreachedRange;
 use resetd_core::ports::RangeEntry;
 use resetd_core::secret::{hex, random_bytes};
 
-use super::{admin, tenant, ApiResult};
+use super::{admin, tenant, ApiResult, NATIVE};
 use crate::problem::{Path, Problem};
 use crate::surface::Limit;
 use crate::{AppState, ClientIp};
@@ -25,7 +25,7 @@ pub(super) async fn range(
     headers: HeaderMap,
 ) -> ApiResult {
     // Public on some tenants and a few kilobytes per answer: limited per IP like the policy check.
-    s.admit(Limit::PasswordCheck, ip)?;
+    s.admit(NATIVE, Limit::PasswordCheck, ip)?;
     let t = tenant(&t)?;
     match s.service.tenant(&t).await?.settings.breached_range {
         BreachedRange::Off => return Err(unavailable()),

@@ -608,7 +608,7 @@ async fn reset_submit(
     if !v.cookies.form_is_genuine(&headers, &form.csrf, &v.origin) {
         return v.failure(Failure::Forbidden);
     }
-    if let Err(e) = v.state.admit(Limit::Auth, ip) {
+    if let Err(e) = v.state.admit(PAGE, Limit::Auth, ip) {
         return v.surface_failure(e);
     }
     let secret = match v.cookies.token(&headers) {
@@ -718,7 +718,7 @@ async fn forgot_submit(
     if !v.cookies.form_is_genuine(&headers, &form.csrf, &v.origin) {
         return v.failure(Failure::Forbidden);
     }
-    if let Err(e) = v.state.admit(Limit::Recovery, ip) {
+    if let Err(e) = v.state.admit(PAGE, Limit::Recovery, ip) {
         return v.surface_failure(e);
     }
     let input = form.login.trim();

@@ -33,6 +33,7 @@ mod outbox_keys;
 mod page;
 mod password_check;
 mod ratelimit_ipv6;
+mod ratelimit_surfaces;
 mod scaleout;
 mod secrets;
 mod security;

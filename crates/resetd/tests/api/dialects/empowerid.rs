@@ -522,16 +522,103 @@ async fn wire_errors_keep_the_envelope() {
     }
 }
 
+/// IIS matches the whole path in any letter case, and EmpowerID's docs promise it: the prefix too.
+#[tokio::test]
+async fn the_whole_path_matches_in_any_case() {
+    let e = setup(Server::spawn(&config())).await;
+    let body = json!({"PersonID": e.number, "Password": GOOD2}).to_string();
+    let post = |path: &'static str| {
+        e.call_raw(
+            path,
+            Some(&e.app),
+            Some(&e.admin),
+            Some("application/json"),
+            body.clone(),
+        )
+    };
+    for path in [
+        "/API/Services/V1/PasswordPolicy/ResetPassword",
+        "/Api/SERVICES/v1/passwordpolicy/resetpassword",
+        "/API/SERVICES/V1/PASSWORD/RESET",
+        "/api/Services/v1/PasswordPolicy/ResetPassword?x=1",
+    ] {
+        success(&post(path).await);
+    }
+    // Credentials are still checked behind a respelt prefix.
+    let a = e
+        .call_raw(
+            "/API/Services/V1/PasswordPolicy/ResetPassword",
+            Some(&e.app),
+            None,
+            Some("application/json"),
+            body.clone(),
+        )
+        .await;
+    failure(&a, 401, DENIED, "Unauthorized");
+    assert_eq!(a.www_authenticate.as_deref(), Some("Bearer"));
+
+    // A wrong path under the prefix, in any case, is EmpowerID's 404, not resetd's.
+    for path in [
+        "/API/Services/V1/Person/GetByID",
+        "/Api/Services/V1/%FF",
+        "/API/SERVICES/V1/PasswordPolicy",
+    ] {
+        failure(
+            &post(path).await,
+            404,
+            "No HTTP resource was found that matches the request URI.",
+            "NotFound",
+        );
+    }
+    let res =
+        e.s.http
+            .get(e.s.url("/API/Services/V1/PasswordPolicy/ResetPassword"))
+            .send()
+            .await
+            .unwrap();
+    let a = Answer {
+        status: res.status().as_u16(),
+        content_type: res
+            .headers()
+            .get("content-type")
+            .map(|v| v.to_str().unwrap().to_owned()),
+        www_authenticate: None,
+        body: res.text().await.unwrap(),
+    };
+    failure(
+        &a,
+        405,
+        "The requested resource does not support http method 'GET'.",
+        "MethodNotAllowed",
+    );
+
+    // Outside the prefix nothing changes: a look-alike segment and the native API stay resetd's.
+    for path in [
+        "/API/Services/V12/PasswordPolicy/ResetPassword",
+        "/V1/acme/recovery",
+    ] {
+        let res = e.s.http.post(e.s.url(path)).send().await.unwrap();
+        assert_eq!(res.status(), 404, "{path}");
+        assert_eq!(
+            res.headers()["content-type"],
+            "application/problem+json",
+            "{path}"
+        );
+    }
+}
+
 #[tokio::test]
 async fn the_dialect_is_off_unless_enabled() {
     let s = Server::spawn(&TestConfig::fast());
-    let res = s
-        .http
-        .post(s.url(PATH))
-        .json(&json!({"PersonID": 1, "Password": GOOD}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 404);
-    assert_eq!(res.headers()["content-type"], "application/problem+json");
+    for path in [PATH, "/API/Services/V1/PasswordPolicy/ResetPassword"] {
+        let res = s
+            .http
+            .post(s.url(path))
+            .json(&json!({"PersonID": 1, "Password": GOOD}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 404, "{path}");
+        assert_eq!(res.headers()["content-type"], "application/problem+json");
+    }
 }
