@@ -1,5 +1,6 @@
 // @alfresco/js-api (PeopleApi.requestPasswordReset / resetPassword) against resetd's Alfresco
-// dialect. Started by crates/resetd/tests/api/dialects/alfresco.rs, which creates `jsuser`.
+// dialect. Started by crates/resetd/tests/api/dialects/alfresco.rs, which creates `jsuser` and
+// `js.upper`.
 'use strict';
 const { test } = require('node:test');
 const assert = require('node:assert/strict');
@@ -53,4 +54,14 @@ test('resetPassword with the emailed id and key sets the password', async () => 
   assert.equal(await authenticate('default', 'jsuser', NEW), 200);
   assert.equal(await authenticate('default', 'jsuser', OLD), 401);
   assert.equal(resetMails('nobody-here@example.com').length, 0);
+});
+
+test('person ids are matched in any case, as Alfresco does by default', async () => {
+  assert.deepEqual(await people.requestPasswordReset('JS.UPPER', { client: 'share' }), {});
+  const mail = await waitResetMail('js.upper@example.com', 1);
+  const key = linkParam(mail, '?key=');
+  const id = linkParam(mail, '&id=');
+  assert.deepEqual(await people.resetPassword('Js.Upper', { password: NEW, id, key }), {});
+  assert.equal(await authenticate('default', 'js.upper', NEW), 200);
+  assert.equal(await authenticate('default', 'js.upper', OLD), 401);
 });

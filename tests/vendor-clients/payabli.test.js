@@ -30,6 +30,21 @@ test('one token asks more often than the per-IP burst allows, without a 429', as
   }
 });
 
+test('entryType sent as a numeric string reaches the entry point, as Payabli\'s binder reads it', async () => {
+  // The SDK types entryType as a number but sends whatever it is given: a front end that keeps
+  // ids as strings sends "2".
+  const api = client(process.env.PAYABLI_ACME_KEY);
+  const body = { email: 'ann@acme.example.com', entry: 'pp-acme', entryType: '2' };
+  assert.deepEqual(await api.user.authResetUser(body, noRetry), { responseText: 'Success', isSuccess: true });
+  await waitResetMail('ann@acme.example.com', 1);
+  await assert.rejects(api.user.authResetUser({ ...body, entryType: '2.0' }, noRetry), (e) => {
+    assert.ok(e instanceof Payabli.BadRequestError, e.constructor.name);
+    assert.equal(e.body.responseText, 'Bad request/ invalid data');
+    assert.match(e.body.responseData.explanation, /^entryType must be an integer/);
+    return true;
+  });
+});
+
 test('a token that is not allow-listed is UnauthorizedError', async () => {
   for (const key of [process.env.PAYABLI_OTHER_KEY, 'not-a-key']) {
     await assert.rejects(client(key).user.authResetUser({ email: 'sdk@example.com' }, noRetry), (e) => {

@@ -220,6 +220,38 @@ pub enum Lookup {
     Number(i64),
     /// By the ObjectId form of the person id (Crafter Profile's profile id).
     ObjectId(String),
+    /// By login name ignoring letter case, as Alfresco matches user names by default: the
+    /// person whose login is exactly this one, else the one person whose login folds
+    /// ([`fold_login`]) like it. Several people folding alike and none exact is no match, since
+    /// picking one would mail a stranger. The value is the login as given; the fold is
+    /// computed from it here, never by the caller or the store.
+    LoginAnyCase(String),
+}
+
+/// The case-insensitive form of a login: Unicode simple lowercase, code point by code point.
+///
+/// Simple (one code point to one) rather than full lowercase so that a fold never changes a
+/// login's length and needs no context (no final-sigma rule): it is what Java's
+/// `Character.toLowerCase(int)` does, the same answer wherever it is computed. Stores keep it
+/// in an indexed column, written by this function only (never by SQL `lower()`, which is
+/// ASCII-only in SQLite and locale-dependent in PostgreSQL). It follows the Unicode tables of the
+/// Rust release resetd is built with; a release that cases new letters refolds nothing, so
+/// logins using letters cased only by a newer Unicode may stop matching across case until
+/// re-saved.
+pub fn fold_login(login: &str) -> String {
+    login
+        .chars()
+        .map(|c| {
+            let mut lower = c.to_lowercase();
+            match (lower.next(), lower.next()) {
+                (Some(l), None) => l,
+                // Only U+0130 (capital I with dot above) lowercases to more than one code point
+                // (`i` + combining dot); its simple lowercase is `i`.
+                _ if c == '\u{130}' => 'i',
+                _ => c,
+            }
+        })
+        .collect()
 }
 
 impl Lookup {
@@ -239,6 +271,10 @@ impl Lookup {
     pub fn object_id(o: &ObjectId) -> Self {
         Self::ObjectId(o.as_str().to_owned())
     }
+    /// By login, exactly or else ignoring letter case (see [`Lookup::LoginAnyCase`]).
+    pub fn login_any_case(l: &Login) -> Self {
+        Self::LoginAnyCase(l.as_str().to_owned())
+    }
     /// The kind of lookup, for audit detail (never the value).
     pub fn kind(&self) -> &'static str {
         match self {
@@ -247,11 +283,14 @@ impl Lookup {
             Self::Id(_) => "id",
             Self::Number(_) => "number",
             Self::ObjectId(_) => "object_id",
+            Self::LoginAnyCase(_) => "login_any_case",
         }
     }
 
     /// Whether `person` is the account this lookup names, by the same rules the store uses to
-    /// find it (logins exactly, email addresses ignoring ASCII case, ids exactly).
+    /// find it (logins exactly or by their fold, email addresses ignoring ASCII case, ids
+    /// exactly). For [`Lookup::LoginAnyCase`] this says the person is a candidate; which of
+    /// several candidates the store picks is the store's rule.
     pub fn matches(&self, person: &Person) -> bool {
         match self {
             Self::Login(l) => person.login.as_str() == l,
@@ -260,6 +299,9 @@ impl Lookup {
             Self::Number(n) => person.number == *n,
             // The ObjectId is the first 24 hex digits of the id.
             Self::ObjectId(o) => o.len() == 24 && person.id.as_str().starts_with(o.as_str()),
+            Self::LoginAnyCase(l) => {
+                person.login.as_str() == l || fold_login(person.login.as_str()) == fold_login(l)
+            }
         }
     }
 }
@@ -715,5 +757,24 @@ mod tests {
         let parsed: TenantSettings = serde_json::from_str(r#"{"token_ttl_secs": 60}"#).unwrap();
         assert_eq!(parsed.token_ttl_secs, 60);
         assert_eq!(parsed.min_password_length, 8);
+    }
+}
+
+#[cfg(test)]
+mod fold_tests {
+    use super::fold_login;
+
+    #[test]
+    fn logins_fold_by_simple_lowercase() {
+        assert_eq!(fold_login("ALF.Known"), "alf.known");
+        assert_eq!(fold_login("ÄÖÜ-Straße"), "äöü-straße");
+        // Simple, not full: one code point each, no final-sigma context.
+        assert_eq!(fold_login("\u{130}STANBUL"), "istanbul");
+        assert_eq!(fold_login("ΟΔΟΣ"), "οδοσ");
+        assert_eq!(fold_login("ǅ"), "ǆ");
+        for l in ["İİ", "ΣΣ", "Ⅻ", "ǈx"] {
+            assert_eq!(fold_login(l).chars().count(), l.chars().count(), "{l}");
+            assert_eq!(fold_login(&fold_login(l)), fold_login(l), "{l}");
+        }
     }
 }

@@ -24,6 +24,20 @@ pub(crate) fn found<N: PartialEq + From<u8>>(changed: N) -> Result<(), StoreErro
     }
 }
 
+/// What a `Lookup::LoginAnyCase` query found (at most two rows, an exact login first): the exact
+/// login, else the only fold match; two fold matches and no exact one name nobody.
+pub(crate) fn pick_any_case(
+    mut found: Vec<resetd_core::model::Person>,
+    login: &str,
+) -> Option<resetd_core::model::Person> {
+    if found.first().is_some_and(|p| p.login.as_str() == login) || found.len() == 1 {
+        found.into_iter().next()
+    } else {
+        found.clear();
+        None
+    }
+}
+
 /// `error` cut to [`MAX_ERROR_CHARS`] characters (on a character boundary).
 pub(crate) fn truncate_error(error: &str) -> &str {
     match error.char_indices().nth(MAX_ERROR_CHARS) {

@@ -5,7 +5,7 @@
 use async_trait::async_trait;
 
 use super::store::{MemoryStore, State};
-use crate::model::{ApiKey, Client, Lookup, NewAudit, Person, Tenant, TenantSettings};
+use crate::model::{fold_login, ApiKey, Client, Lookup, NewAudit, Person, Tenant, TenantSettings};
 use crate::ports::{Directory, StoreError};
 use crate::secret::SecretHash;
 use crate::types::{ClientName, ObjectId, PersonId, TenantId};
@@ -50,7 +50,8 @@ impl State {
 
     /// The person a lookup names, by the SQL stores' rules: logins exactly, email addresses
     /// ignoring ASCII case (the oldest account wins), ids and numbers exactly, ObjectIds of
-    /// either case as the id's prefix (the oldest wins).
+    /// either case as the id's prefix (the oldest wins), logins in any case exactly first, else
+    /// the one login that folds alike (several: none).
     pub(super) fn find(&self, tenant: &TenantId, lookup: &Lookup) -> Option<&Person> {
         let mut of_tenant = self.people.iter().filter(|p| &p.tenant == tenant);
         match lookup {
@@ -68,6 +69,17 @@ impl State {
                 of_tenant
                     .filter(|p| p.id.as_str().starts_with(oid.as_str()))
                     .min_by_key(|p| p.number)
+            }
+            Lookup::LoginAnyCase(l) => {
+                let folded = fold_login(l);
+                let candidates: Vec<&Person> = of_tenant
+                    .filter(|p| fold_login(p.login.as_str()) == folded)
+                    .collect();
+                match candidates.iter().find(|p| p.login.as_str() == l) {
+                    Some(exact) => Some(exact),
+                    None if candidates.len() == 1 => candidates.first().copied(),
+                    None => None,
+                }
             }
         }
     }

@@ -49,6 +49,9 @@ pub struct AlfrescoConfig {
     pub network: String,
     /// The registered client apps by name, as in `repo.client-app.<name>.*`.
     pub clients: BTreeMap<String, AlfrescoClient>,
+    /// Alfresco's `user.name.caseSensitive`: `false` (Alfresco's default) finds the person id in
+    /// any letter case, on request and completion; `true` only as written.
+    pub case_sensitive_user_names: bool,
 }
 
 /// One registered client app.
@@ -67,6 +70,7 @@ impl Default for AlfrescoConfig {
             tenant: "default".into(),
             network: "-default-".into(),
             clients: BTreeMap::new(),
+            case_sensitive_user_names: false,
         }
     }
 }
@@ -80,6 +84,7 @@ pub struct Mount {
     network: String,
     /// The client apps by their Alfresco name.
     apps: BTreeMap<String, App>,
+    case_sensitive: bool,
 }
 
 /// A client app: the tenant's client `alfresco.<name>` and the link it is registered with.
@@ -120,6 +125,7 @@ impl Dialect for Alfresco {
             tenant,
             network: c.network.clone(),
             apps,
+            case_sensitive: c.case_sensitive_user_names,
         }))
     }
 
@@ -164,6 +170,17 @@ impl Dialect for Alfresco {
                 post(reset_password).fallback(method_not_allowed),
             )
             .route(&format!("{PREFIX}/{{*rest}}"), any(not_found))
+    }
+}
+
+impl Mount {
+    /// The person a person id names, as Alfresco's `user.name.caseSensitive` says.
+    fn person(&self, id: &Login) -> Lookup {
+        if self.case_sensitive {
+            Lookup::login(id)
+        } else {
+            Lookup::login_any_case(id)
+        }
     }
 }
 
@@ -496,7 +513,7 @@ async fn request_password_reset(
     };
     let request =
         s.service
-            .request_reset(&m.tenant, Lookup::login(&login), Some(client), None, ip.text());
+            .request_reset(&m.tenant, m.person(&login), Some(client), None, ip.text());
     match s.run(Effect::ResetRequested, request).await {
         Ok(()) => Ok(accepted()),
         Err(CoreError::UnknownClient) => Err(AlfrescoError::client_not_found(&app)),
@@ -545,7 +562,7 @@ async fn reset_password(
         )
     })?;
     let options = CompleteOptions {
-        holder: Some(Lookup::login(&login)),
+        holder: Some(m.person(&login)),
         mode: None,
     };
     let ip = ip.text();

@@ -460,7 +460,7 @@ fn parse_body(body: &Value) -> Result<AuthReset, PayabliError> {
     };
     let entry_type = match map.get("entryType") {
         None | Some(Value::Null) => None,
-        Some(v) => Some(v.as_i64().ok_or_else(|| {
+        Some(v) => Some(entry_type(v).ok_or_else(|| {
             PayabliError::bad_request("entryType must be an integer (0 partner, 2 paypoint).")
         })?),
     };
@@ -475,6 +475,24 @@ fn parse_body(body: &Value) -> Result<AuthReset, PayabliError> {
         (None, _) => None,
     };
     Ok(AuthReset { email, entry })
+}
+
+/// `entryType` as Payabli's ASP.NET Core binder reads it: System.Text.Json with the web defaults
+/// (`NumberHandling.AllowReadingFromString`) takes a JSON integer or a string that is nothing but
+/// an optional sign and ASCII digits ("2", "+2", "02"); whitespace, decimals, hex, words and ""
+/// are refused like any wrong type. The string is read into the same range as a number, so both
+/// spellings of one value reach the same entry point.
+fn entry_type(v: &Value) -> Option<i64> {
+    match v {
+        Value::String(s) => {
+            let digits = s.strip_prefix(['+', '-']).unwrap_or(s);
+            if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+                return None;
+            }
+            s.parse().ok()
+        }
+        _ => v.as_i64(),
+    }
 }
 
 async fn auth_reset(
@@ -553,8 +571,8 @@ mod tests {
             json!({"email": "not an address"}),
             json!({"email": 5}),
             json!({"email": "a@example.com", "entry": "pp1"}),
-            json!({"email": "a@example.com", "entry": "pp1", "entryType": "2"}),
             json!({"email": "a@example.com", "entry": 7, "entryType": 2}),
+            json!({"email": "a@example.com", "entry": "pp1", "entryType": 2.0}),
             json!([]),
         ] {
             assert_eq!(
@@ -563,6 +581,41 @@ mod tests {
                 "{bad}"
             );
         }
+    }
+
+    #[test]
+    fn entry_type_reads_numeric_strings_as_the_binder_does() {
+        for (v, want) in [
+            (json!(2), Some(2)),
+            (json!("2"), Some(2)),
+            (json!("+2"), Some(2)),
+            (json!("02"), Some(2)),
+            (json!("-1"), Some(-1)),
+            (json!("0"), Some(0)),
+            (json!(2.0), None),
+            (json!("2.0"), None),
+            (json!("two"), None),
+            (json!(""), None),
+            (json!("+"), None),
+            (json!("0x2"), None),
+            (json!(" 2"), None),
+            (json!("2 "), None),
+            (json!("2e0"), None),
+            (json!("\u{ff12}"), None),
+            (json!("99999999999999999999"), None),
+            (json!(true), None),
+            (json!([2]), None),
+        ] {
+            assert_eq!(entry_type(&v), want, "{v}");
+        }
+        let r = parse_body(&json!({"email": "a@example.com", "entry": "pp1", "entryType": "2"}))
+            .unwrap();
+        assert_eq!(r.entry, Some(("pp1".into(), 2)));
+        let e = parse_body(&json!({"email": "a@example.com", "entry": "pp1", "entryType": "2.0"}))
+            .err()
+            .unwrap();
+        assert_eq!(e.status(), StatusCode::BAD_REQUEST);
+        assert!(e.explanation.starts_with("entryType must be an integer"));
     }
 
     #[test]

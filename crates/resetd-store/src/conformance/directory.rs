@@ -390,6 +390,78 @@ pub async fn dialect_lookups(store: Arc<dyn Store>) {
     assert_eq!(find(Lookup::object_id(&absent), &a).await, None);
 }
 
+/// `Lookup::LoginAnyCase`: the exact login wins, else the one login that folds alike (Unicode
+/// simple lowercase, non-ASCII too); two that fold alike and no exact one name nobody. The fold
+/// follows the login through inserts, renames and imports, and stays in its tenant.
+pub async fn logins_in_any_case(store: Arc<dyn Store>) {
+    let s = &*store;
+    let a = tenant(s, "acme").await;
+    let b = tenant(s, "beta").await;
+    let known = add_person(s, &a, "alf.known", "alf@example.com").await;
+    let zoe = add_person(s, &a, "Zoë.Ärger", "zoe@example.com").await;
+    let upper = add_person(s, &a, "ANN", "ann1@example.com").await;
+    let mixed = add_person(s, &a, "Ann", "ann2@example.com").await;
+    add_person(s, &b, "carol", "carol@example.com").await;
+
+    let find = |l: &str, t: &TenantId| {
+        let (store, t, l) = (store.clone(), t.clone(), Lookup::LoginAnyCase(l.to_owned()));
+        async move { store.find_person(&t, &l).await.expect("find").map(|p| p.id) }
+    };
+    assert_eq!(find("alf.known", &a).await, Some(known.id.clone()));
+    assert_eq!(find("ALF.KNOWN", &a).await, Some(known.id.clone()));
+    assert_eq!(find("Alf.Known", &a).await, Some(known.id.clone()));
+    assert_eq!(
+        find("zoË.äRGER", &a).await,
+        Some(zoe.id.clone()),
+        "non-ASCII letters fold"
+    );
+    assert_eq!(
+        find("ANN", &a).await,
+        Some(upper.id.clone()),
+        "an exact login wins"
+    );
+    assert_eq!(find("Ann", &a).await, Some(mixed.id.clone()));
+    assert_eq!(
+        find("ann", &a).await,
+        None,
+        "two fold matches, no exact one: nobody"
+    );
+    assert_eq!(find("aNN", &a).await, None);
+    assert_eq!(find("nobody", &a).await, None);
+    assert_eq!(find("CAROL", &a).await, None, "no crossing tenants");
+    assert!(find("CAROL", &b).await.is_some());
+    // The exact lookup is unchanged.
+    assert_eq!(
+        s.find_person(&a, &Lookup::Login("ALF.KNOWN".into()))
+            .await
+            .unwrap(),
+        None
+    );
+
+    // A rename refolds.
+    let mut renamed = person(s, &known).await;
+    renamed.login = Login::parse("Alfred").unwrap();
+    s.update_person(
+        &renamed,
+        audit(&a, Some(&known.id), "person_updated", at(5)),
+    )
+    .await
+    .unwrap();
+    assert_eq!(find("ALFRED", &a).await, Some(known.id.clone()));
+    assert_eq!(find("ALF.KNOWN", &a).await, None);
+
+    // An import inserts with the fold, and updating an imported login keeps it.
+    let imported = new_person(&a, "Imported.One", "imp@example.com");
+    let batch = [imported.clone()];
+    s.upsert_people(&batch, audit(&a, None, "people_imported", at(6)))
+        .await
+        .unwrap();
+    s.upsert_people(&batch, audit(&a, None, "people_imported", at(7)))
+        .await
+        .unwrap();
+    assert_eq!(find("imported.one", &a).await, Some(imported.id.clone()));
+}
+
 /// `upsert_people`: new logins are inserted with fresh numbers, known ones are updated in place
 /// (id, number and counters kept), a re-run is idempotent, and an imported hash never replaces an
 /// Argon2id one (set or upgraded in resetd).

@@ -52,6 +52,7 @@ macro_rules! conformance_tests {
             directory::api_keys,
             directory::clients,
             directory::dialect_lookups,
+            directory::logins_in_any_case,
             directory::people_import_upserts_by_login,
             directory::failed_write_does_not_abort_others,
             recovery::reset_request_lifecycle,

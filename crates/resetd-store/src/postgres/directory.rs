@@ -4,7 +4,9 @@
 //! Row locks follow the order written once in [`super::recovery`]: tenant, then person, then
 //! that person's tokens.
 
-use resetd_core::model::{ApiKey, Client, Lookup, NewAudit, Person, Tenant, TenantSettings};
+use resetd_core::model::{
+    fold_login, ApiKey, Client, Lookup, NewAudit, Person, Tenant, TenantSettings,
+};
 use resetd_core::ports::StoreError;
 use resetd_core::secret::SecretHash;
 use resetd_core::types::{ClientName, ObjectId, PersonId, TenantId};
@@ -13,7 +15,7 @@ use tokio_postgres::GenericClient;
 use super::audit::insert_audit;
 use super::pool::{Db, Pooled};
 use super::rows::{self, get, map_all};
-use crate::common::{found, to_json};
+use crate::common::{found, pick_any_case, to_json};
 
 // ---- tenants ----------------------------------------------------------------------------------
 
@@ -102,7 +104,7 @@ async fn insert_person_row<C: GenericClient + Sync>(
     db.exec(
         "INSERT INTO person (id, tenant, number, login, email, display_name, locale, enabled, roles, attributes, \
          password_hash, password_changed_at, must_change_password, failed_logins, locked_until, created_at, \
-         updated_at, verified) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)",
+         updated_at, verified, login_folded) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)",
         &[
             &p.id.as_str(),
             &p.tenant.as_str(),
@@ -122,6 +124,7 @@ async fn insert_person_row<C: GenericClient + Sync>(
             &p.created_at.0,
             &p.updated_at.0,
             &p.verified,
+            &fold_login(p.login.as_str()),
         ],
     )
     .await?;
@@ -177,6 +180,23 @@ pub(crate) async fn find_person(
                 .await?
                 .map(|r| rows::person(&r))
                 .transpose()
+        }
+        Lookup::LoginAnyCase(login) => {
+            // The exact login first; else the one fold match (two or more: nobody). LIMIT 2 is
+            // enough to tell one from several.
+            let sql = format!(
+                "SELECT {} FROM person WHERE tenant = $1 AND login_folded = $3 \
+                 ORDER BY login = $2 DESC LIMIT 2",
+                rows::PERSON_COLS
+            );
+            let found = c
+                .db()
+                .all(&sql, &[&tenant.as_str(), login, &fold_login(login)])
+                .await?
+                .iter()
+                .map(rows::person)
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(pick_any_case(found, login))
         }
         Lookup::Email(email) => {
             // ASCII case-insensitive (the expression of the person_email index); the oldest
@@ -242,7 +262,7 @@ pub(crate) async fn update_person(
         found(
             db.exec(
                 "UPDATE person SET login = $3, email = $4, display_name = $5, locale = $6, enabled = $7, roles = $8, \
-                 attributes = $9, updated_at = $10, verified = $11 WHERE tenant = $1 AND id = $2",
+                 attributes = $9, updated_at = $10, verified = $11, login_folded = $12 WHERE tenant = $1 AND id = $2",
                 &[
                     &p.tenant.as_str(),
                     &p.id.as_str(),
@@ -255,6 +275,7 @@ pub(crate) async fn update_person(
                     &attributes,
                     &p.updated_at.0,
                     &p.verified,
+                    &fold_login(p.login.as_str()),
                 ],
             )
             .await?,

@@ -8,9 +8,11 @@
 //! transaction-scoped advisory lock derived from the schema name, so the instances queue up; the
 //! first applies the migrations, the others then find the schema current and change nothing.
 
+use resetd_core::model::fold_login;
 use resetd_core::store::StoreError;
+use tokio_postgres::GenericClient;
 
-use super::pool::Pooled;
+use super::pool::{Db, Pooled};
 
 /// The migrations in order; migration `i` (0-based) brings the schema to version `i + 1`.
 pub(crate) const MIGRATIONS: &[&str] = &[
@@ -189,7 +191,36 @@ ALTER TABLE outbox ALTER COLUMN deliver_by SET NOT NULL;
     r#"
 ALTER TABLE reset_token ADD COLUMN purpose TEXT NOT NULL DEFAULT 'reset';
 "#,
+    // 7: logins found ignoring letter case (Lookup::LoginAnyCase) through their fold, indexed
+    // (as SQLite's 8). Not unique: two logins may fold alike. The fold is the core's
+    // (resetd_core::model::fold_login), which lower() is not (it follows the database's
+    // locale), so existing rows are filled in by `fold_logins` right after this runs.
+    r#"
+ALTER TABLE person ADD COLUMN login_folded TEXT NOT NULL DEFAULT '';
+CREATE INDEX person_login_folded ON person (tenant, login_folded);
+"#,
 ];
+
+/// The migration after which [`fold_logins`] fills in `person.login_folded`.
+const FOLDED_LOGINS: i64 = 7;
+
+/// Writes every person's `login_folded` with the core's fold (migration 7's Rust step).
+async fn fold_logins(db: &Db<'_, impl GenericClient + Sync>) -> Result<(), StoreError> {
+    let rows = db.all("SELECT tenant, id, login FROM person", &[]).await?;
+    for r in rows {
+        let (tenant, id, login): (String, String, String) = (
+            r.try_get(0).map_err(super::db)?,
+            r.try_get(1).map_err(super::db)?,
+            r.try_get(2).map_err(super::db)?,
+        );
+        db.exec(
+            "UPDATE person SET login_folded = $3 WHERE tenant = $1 AND id = $2",
+            &[&tenant, &id, &fold_login(&login)],
+        )
+        .await?;
+    }
+    Ok(())
+}
 
 /// The schema version this build writes.
 pub(crate) fn latest() -> i64 {
@@ -251,6 +282,9 @@ pub(crate) async fn migrate(conn: &mut Pooled, schema: Option<&str>) -> Result<(
             db.batch(sql)
                 .await
                 .map_err(|e| StoreError::Backend(format!("migration {version}: {e}")))?;
+            if version == FOLDED_LOGINS {
+                fold_logins(&db).await?;
+            }
             db.exec(
                 "INSERT INTO resetd_schema_migrations (version) VALUES ($1)",
                 &[&version],

@@ -5,7 +5,9 @@
 //! savepoint (see [`super`]), so an `Err` returned from here undoes everything the operation did
 //! and nothing else.
 
-use resetd_core::model::{ApiKey, Client, Lookup, NewAudit, Person, Tenant, TenantSettings};
+use resetd_core::model::{
+    fold_login, ApiKey, Client, Lookup, NewAudit, Person, Tenant, TenantSettings,
+};
 use resetd_core::ports::StoreError;
 use resetd_core::secret::SecretHash;
 use resetd_core::types::{ClientName, ObjectId, PersonId, TenantId};
@@ -13,7 +15,7 @@ use rusqlite::{params, Connection};
 
 use super::audit::insert_audit;
 use super::rows::{self, all, exec, get, one};
-use crate::common::{found, to_json};
+use crate::common::{found, pick_any_case, to_json};
 
 // ---- tenants ----------------------------------------------------------------------------------
 
@@ -74,7 +76,7 @@ fn insert_person_row(c: &Connection, p: &Person) -> Result<i64, StoreError> {
         c,
         "INSERT INTO person (id, tenant, number, login, email, display_name, locale, enabled, roles, attributes, \
          password_hash, password_changed_at, must_change_password, failed_logins, locked_until, created_at, \
-         updated_at, verified) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)",
+         updated_at, verified, login_folded) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)",
         params![
             p.id.as_str(),
             p.tenant.as_str(),
@@ -93,7 +95,8 @@ fn insert_person_row(c: &Connection, p: &Person) -> Result<i64, StoreError> {
             p.locked_until.map(|t| t.0),
             p.created_at.0,
             p.updated_at.0,
-            p.verified
+            p.verified,
+            fold_login(p.login.as_str())
         ],
     )?;
     Ok(number)
@@ -123,6 +126,22 @@ pub(crate) fn find_person(
                 rows::PERSON_COLS
             );
             one(c, &sql, [tenant.as_str(), login], rows::person)
+        }
+        Lookup::LoginAnyCase(login) => {
+            // The exact login first; else the one fold match (two or more: nobody). LIMIT 2 is
+            // enough to tell one from several.
+            let sql = format!(
+                "SELECT {} FROM person WHERE tenant = ?1 AND login_folded = ?3 \
+                 ORDER BY login = ?2 DESC LIMIT 2",
+                rows::PERSON_COLS
+            );
+            let found = all(
+                c,
+                &sql,
+                [tenant.as_str(), login, &fold_login(login)],
+                rows::person,
+            )?;
+            Ok(pick_any_case(found, login))
         }
         Lookup::Email(email) => {
             // ASCII case-insensitive, as people type addresses with any capitalisation; the oldest
@@ -172,7 +191,7 @@ pub(crate) fn update_person(
     found(exec(
         c,
         "UPDATE person SET login = ?3, email = ?4, display_name = ?5, locale = ?6, enabled = ?7, roles = ?8, \
-         attributes = ?9, updated_at = ?10, verified = ?11 WHERE tenant = ?1 AND id = ?2",
+         attributes = ?9, updated_at = ?10, verified = ?11, login_folded = ?12 WHERE tenant = ?1 AND id = ?2",
         params![
             p.tenant.as_str(),
             p.id.as_str(),
@@ -184,7 +203,8 @@ pub(crate) fn update_person(
             to_json(&p.roles)?,
             to_json(&p.attributes)?,
             p.updated_at.0,
-            p.verified
+            p.verified,
+            fold_login(p.login.as_str())
         ],
     )?)?;
     insert_audit(c, audit)

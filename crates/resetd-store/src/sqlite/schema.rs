@@ -3,6 +3,7 @@
 //! Rules: never edit a migration that has shipped; append a new one. All timestamps are INTEGER
 //! Unix milliseconds. JSON columns hold text written by `serde_json`.
 
+use resetd_core::model::fold_login;
 use resetd_core::store::StoreError;
 use rusqlite::{Connection, TransactionBehavior};
 
@@ -184,7 +185,39 @@ UPDATE outbox SET deliver_by = created_at + 1000 * CASE kind
     r#"
 ALTER TABLE reset_token ADD COLUMN purpose TEXT NOT NULL DEFAULT 'reset';
 "#,
+    // 8: logins found ignoring letter case (Lookup::LoginAnyCase) through their fold, indexed.
+    // Not unique: logins are unique as written, and two may fold alike. The fold is the core's
+    // (resetd_core::model::fold_login), which SQL lower() is not, so existing rows are filled
+    // in by `fold_logins` right after this runs.
+    r#"
+ALTER TABLE person ADD COLUMN login_folded TEXT NOT NULL DEFAULT '';
+CREATE INDEX person_login_folded ON person (tenant, login_folded);
+"#,
 ];
+
+/// The migration after which [`fold_logins`] fills in `person.login_folded`.
+const FOLDED_LOGINS: i64 = 8;
+
+/// Writes every person's `login_folded` with the core's fold (migration 8's Rust step).
+fn fold_logins(tx: &Connection) -> Result<(), StoreError> {
+    let logins: Vec<(String, String, String)> = {
+        let mut st = tx
+            .prepare("SELECT tenant, id, login FROM person")
+            .map_err(db)?;
+        let rows = st
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .map_err(db)?;
+        rows.collect::<Result<_, _>>().map_err(db)?
+    };
+    let mut st = tx
+        .prepare("UPDATE person SET login_folded = ?3 WHERE tenant = ?1 AND id = ?2")
+        .map_err(db)?;
+    for (tenant, id, login) in logins {
+        st.execute(rusqlite::params![tenant, id, fold_login(&login)])
+            .map_err(db)?;
+    }
+    Ok(())
+}
 
 /// The schema version this build writes.
 pub(crate) fn latest() -> i64 {
@@ -212,6 +245,9 @@ pub(crate) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
     for (i, sql) in MIGRATIONS.iter().enumerate().skip(current as usize) {
         tx.execute_batch(sql)
             .map_err(|e| StoreError::Backend(format!("migration {}: {e}", i + 1)))?;
+        if i as i64 + 1 == FOLDED_LOGINS {
+            fold_logins(&tx)?;
+        }
     }
     // PRAGMA takes no bound parameters; the value is our own integer.
     tx.execute_batch(&format!("PRAGMA user_version = {}", latest()))
@@ -311,6 +347,29 @@ mod tests {
         assert_eq!(bodies[1], (String::new(), None));
         // A pending one is still to be sent (it is erased once sent).
         assert_eq!(bodies[2].0, "token=SECRET");
+    }
+
+    #[test]
+    fn existing_logins_get_the_cores_fold_not_sqls() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        for m in &MIGRATIONS[..7] {
+            conn.execute_batch(m).unwrap();
+        }
+        conn.execute_batch(
+            "PRAGMA user_version = 7; INSERT INTO tenant VALUES ('acme', '{}', 0); \
+             INSERT INTO person (id, tenant, number, login, email, created_at, updated_at) \
+             VALUES ('a', 'acme', 1, 'Alf.Known', 'a@x', 0, 0), ('b', 'acme', 2, 'ÄNNE', 'b@x', 0, 0);",
+        )
+        .unwrap();
+        migrate(&mut conn).unwrap();
+        let folded: Vec<String> = conn
+            .prepare("SELECT login_folded FROM person ORDER BY number")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        assert_eq!(folded, ["alf.known", "änne"]);
     }
 
     #[test]

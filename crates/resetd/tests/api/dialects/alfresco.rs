@@ -1,5 +1,5 @@
 //! The Alfresco dialect against the real binary: every row of dialects.md §1.2 (and the error
-//! envelope of §1.3), the round trip through the demo mail, and `@alfresco/js-api` driving it.
+//! envelope of §1.3), person ids in any case, the round trip through the demo mail, and `@alfresco/js-api` driving it.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -255,6 +255,63 @@ async fn reset_password_rows_and_round_trip() {
     s.stop();
 }
 
+/// Alfresco's user names ignore case by default (`user.name.caseSensitive=false`): a person id
+/// in any case names the person, on request and on completion; two logins that fold alike and
+/// neither written as asked name nobody.
+#[tokio::test]
+async fn person_ids_match_in_any_case_by_default() {
+    let s = Server::spawn(&alfresco_config());
+    s.add_person("alf.known", "alf@example.com", Some(OLD))
+        .await;
+    s.add_person("Twin", "twin1@example.com", Some(OLD)).await;
+    s.add_person("TWIN", "twin2@example.com", Some(OLD)).await;
+
+    let upper = post_json(&s, &request_path("ALF.KNOWN"), r#"{"client":"share"}"#).await;
+    accepted(&upper);
+    let unknown = post_json(&s, &request_path("NO.BODY"), r#"{"client":"share"}"#).await;
+    assert_eq!(upper, unknown);
+    let mail = &s.wait_mails("reset_link", "alf@example.com", 1).await[0];
+    let (key, id) = (link_param(mail, "?key="), link_param(mail, "&id="));
+
+    // Two logins fold alike and neither is written "twin": nobody is mailed.
+    accepted(&post_json(&s, &request_path("twin"), r#"{"client":"share"}"#).await);
+    settle(&s).await;
+    assert_eq!(reset_mails_to(&s, "twin1@example.com"), 0);
+    assert_eq!(reset_mails_to(&s, "twin2@example.com"), 0);
+    // Written exactly, each is found.
+    accepted(&post_json(&s, &request_path("TWIN"), r#"{"client":"share"}"#).await);
+    s.wait_mails("reset_link", "twin2@example.com", 1).await;
+    settle(&s).await;
+    assert_eq!(reset_mails_to(&s, "twin1@example.com"), 0);
+
+    // Completion with yet another case of the id works; another person's id still does not.
+    accepted(&post_json(&s, &reset_path("Twin"), &reset_body(NEW, &id, &key)).await);
+    assert_eq!(s.auth_status("alf.known", OLD).await, 200);
+    accepted(&post_json(&s, &reset_path("Alf.Known"), &reset_body(NEW, &id, &key)).await);
+    assert_eq!(s.auth_status("alf.known", NEW).await, 200);
+    assert_eq!(s.auth_status("alf.known", OLD).await, 401);
+    s.stop();
+}
+
+/// `case_sensitive_user_names = true` (Alfresco's `user.name.caseSensitive=true`): only the id
+/// as written names the person.
+#[tokio::test]
+async fn case_sensitive_user_names_match_ids_as_written() {
+    let s =
+        Server::spawn(&alfresco_config().dialect("alfresco", "case_sensitive_user_names", true));
+    s.add_person("alf.known", "alf@example.com", Some(OLD))
+        .await;
+    accepted(&post_json(&s, &request_path("ALF.KNOWN"), r#"{"client":"share"}"#).await);
+    settle(&s).await;
+    assert_eq!(reset_mails_to(&s, "alf@example.com"), 0);
+    let (key, id) = alfresco_link(&s, "alf.known", "alf@example.com", 1).await;
+    accepted(&post_json(&s, &reset_path("ALF.KNOWN"), &reset_body(NEW, &id, &key)).await);
+    assert_eq!(s.auth_status("alf.known", OLD).await, 200);
+    accepted(&post_json(&s, &reset_path("alf.known"), &reset_body(NEW, &id, &key)).await);
+    assert_eq!(s.auth_status("alf.known", NEW).await, 200);
+    s.stop();
+}
+
 #[tokio::test]
 async fn expired_links_change_nothing() {
     let dir = tempfile::tempdir().unwrap();
@@ -400,6 +457,8 @@ async fn disabled_dialect_is_not_mounted() {
 async fn alfresco_js_api_drives_the_server() {
     let s = Server::spawn(&alfresco_config());
     s.add_person("jsuser", "jsuser@example.com", Some(OLD))
+        .await;
+    s.add_person("js.upper", "js.upper@example.com", Some(OLD))
         .await;
     run_node(
         "alfresco.test.js",

@@ -194,6 +194,19 @@ async fn authreset_rows() {
         401,
         "Unauthorized request.",
     );
+    // entryType as a string holding an integer is read as Payabli's binder reads it: the same
+    // entry point (the acme key acts there, the default one does not).
+    for body in [
+        r#"{"email":"ann@acme.example.com","entry":"pp-acme","entryType":"2"}"#,
+        r#"{"email":"ann@acme.example.com","entry":"pp-acme","entryType":"+02"}"#,
+    ] {
+        success(&reset(&s, Some(&acme), body).await);
+        error(
+            &reset(&s, Some(&key), body).await,
+            401,
+            "Unauthorized request.",
+        );
+    }
 
     // requestToken missing, malformed, unknown, or a key that is not allow-listed: 401.
     let unknown_key = format!("rsd_{}", "A".repeat(43));
@@ -228,7 +241,12 @@ async fn authreset_rows() {
         r#"{"email":"not an address"}"#,
         r#"{"email":"a@example.com","entry":"pp-acme"}"#,
         r#"{"email":"a@example.com","entry":"pp-unknown","entryType":2}"#,
-        r#"{"email":"a@example.com","entry":"pp-acme","entryType":"2"}"#,
+        r#"{"email":"a@example.com","entry":"pp-acme","entryType":"2.0"}"#,
+        r#"{"email":"a@example.com","entry":"pp-acme","entryType":"two"}"#,
+        r#"{"email":"a@example.com","entry":"pp-acme","entryType":""}"#,
+        r#"{"email":"a@example.com","entry":"pp-acme","entryType":"0x2"}"#,
+        r#"{"email":"a@example.com","entry":"pp-acme","entryType":" 2"}"#,
+        r#"{"email":"a@example.com","entry":"pp-acme","entryType":true}"#,
         "[]",
         "{oops",
     ] {
@@ -237,6 +255,17 @@ async fn authreset_rows() {
             400,
             "Bad request/ invalid data",
         );
+    }
+    // A string that is not an integer is refused exactly as a wrong type is.
+    let wrong_type = reset(
+        &s,
+        Some(&key),
+        r#"{"email":"a@example.com","entry":"pp-acme","entryType":true}"#,
+    )
+    .await;
+    for t in [r#""2.0""#, r#""two""#, r#""""#, r#""0x2""#, r#"" 2""#] {
+        let body = format!(r#"{{"email":"a@example.com","entry":"pp-acme","entryType":{t}}}"#);
+        assert_eq!(reset(&s, Some(&key), &body).await, wrong_type, "{t}");
     }
     let a = send(
         &s,
@@ -317,7 +346,12 @@ async fn an_enabled_dialect_needs_request_tokens() {
 #[tokio::test]
 async fn payabli_sdk_drives_the_server() {
     // The default per-IP limits: one token goes past their burst (limited per key instead).
-    let Setup { s, key, other, .. } = setup_on(TestConfig::new().fast_argon()).await;
+    let Setup {
+        s,
+        key,
+        other,
+        acme,
+    } = setup_on(TestConfig::new().fast_argon()).await;
     s.add_person("sdk", "sdk@example.com", Some(OLD)).await;
     run_node(
         "payabli.test.js",
@@ -326,6 +360,7 @@ async fn payabli_sdk_drives_the_server() {
             ("RESETD_MAIL_DIR", s.mail_dir().display().to_string()),
             ("PAYABLI_KEY", key),
             ("PAYABLI_OTHER_KEY", other),
+            ("PAYABLI_ACME_KEY", acme),
             ("RESETD_OLD_PASSWORD", OLD.to_string()),
         ],
     );
