@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Runs the hosted page's browser tests (tests/browser: Playwright driving Debian's headless
-# Chromium) against the built resetd binary. Installs what they need first, only when missing:
-# Debian's chromium and chromium-driver, and the npm packages pinned in tests/browser's lock file.
+# Runs the browser tests (tests/browser: Playwright driving Debian's headless Chromium) against
+# the built resetd binary: the hosted page, and Unleash 8.2.0's own UI (from the unleash-server
+# npm package, served by tests/browser/unleash-proxy.js) on resetd's Unleash dialect. Installs
+# what they need first, only when missing: Debian's chromium and chromium-driver, and the npm
+# packages pinned in tests/browser's lock file.
 # Screenshots land in test-artifacts/screenshots/. With CI=true a missing browser fails the run;
 # elsewhere the tests skip with a visible message.
 set -euo pipefail
@@ -37,4 +39,5 @@ fi
 )
 
 cargo build -p resetd --locked
-RESETD_BIN="$PWD/target/debug/resetd" node --test --test-concurrency=1 tests/browser/page.test.js
+RESETD_BIN="$PWD/target/debug/resetd" node --test --test-concurrency=1 \
+  tests/browser/page.test.js tests/browser/unleash-ui.test.js
