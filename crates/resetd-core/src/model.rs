@@ -79,6 +79,10 @@ pub struct TenantSettings {
     pub breached_min_count: u32,
     /// Who may call `GET /v1/{tenant}/breached/range/{prefix}`.
     pub breached_range: BreachedRange,
+    /// Whether a successful login also checks the password against the breach corpus: a hit
+    /// (at least `breached_min_count` sightings) makes the person change it (NIST SP 800-63B: force
+    /// a change on evidence of compromise) and is audited as `breached_at_login`.
+    pub breached_check_at_login: bool,
 }
 
 /// Who may use a tenant's breached-password range endpoint.
@@ -108,6 +112,7 @@ impl Default for TenantSettings {
             // Any sighting: NIST SP 800-63B asks for no breached value at all.
             breached_min_count: 1,
             breached_range: BreachedRange::ApiKey,
+            breached_check_at_login: false,
         }
     }
 }

@@ -139,6 +139,10 @@ struct SettingsArgs {
     /// Who may use the breached range endpoint: off, api_key or public.
     #[arg(long)]
     breached_range: Option<String>,
+    /// Check the password against the breach corpus at each successful login too: a hit makes
+    /// the person change it (true or false).
+    #[arg(long)]
+    breached_check_at_login: Option<bool>,
 }
 
 impl SettingsArgs {
@@ -170,6 +174,9 @@ impl SettingsArgs {
         if let Some(v) = self.breached_range {
             s.breached_range = serde_json::from_value(serde_json::Value::String(v.clone()))
                 .map_err(|_| format!("--breached-range {v:?}: expected off, api_key or public"))?;
+        }
+        if let Some(v) = self.breached_check_at_login {
+            s.breached_check_at_login = v;
         }
         Ok(())
     }

@@ -106,13 +106,16 @@ pub trait Credentials: Send + Sync {
         until: Timestamp,
     ) -> Result<LoginStart, StoreError>;
     /// After a verified password: forgets the login's counter (the caller's reservation
-    /// included, and any lock) and stores `rehash` as `person`'s hash when given.
+    /// included, and any lock) and stores `rehash` as `person`'s hash when given. `compromised`
+    /// (evidence that the password is known to others, such as a breach corpus) marks the person
+    /// as having to change their password and records its audit event, in the same step.
     async fn record_login_success(
         &self,
         tenant: &TenantId,
         login: &Login,
         person: &PersonId,
         rehash: Option<String>,
+        compromised: Option<NewAudit>,
     ) -> Result<(), StoreError>;
     /// Clears the counter (failures and any lock) of the person's login.
     async fn unlock(

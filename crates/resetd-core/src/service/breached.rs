@@ -63,6 +63,22 @@ impl Service {
         Ok(())
     }
 
+    /// Whether the corpus saw `password` at least the tenant's threshold, for the check at login.
+    /// Unlike a password set, which fails closed, an index that cannot be read counts as not seen
+    /// here: the person has just proved the password, and refusing the login would lock everyone
+    /// out over a file; the next password set is checked (and fails closed) all the same.
+    pub(super) fn seen_in_breaches(&self, t: &Tenant, password: &Password) -> bool {
+        let (Some(index), min) = (&self.breached, t.settings.breached_min_count) else {
+            return false;
+        };
+        min > 0
+            && index
+                .count(&password_sha1(password))
+                .ok()
+                .flatten()
+                .is_some_and(|n| n >= min)
+    }
+
     /// The corpus' hashes whose SHA-1 starts with the 20 bits of `prefix`; `None` when no index
     /// is configured or it keeps only truncated hashes. Who may ask is the caller's check
     /// ([`crate::model::TenantSettings::breached_range`]).

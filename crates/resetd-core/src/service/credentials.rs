@@ -212,11 +212,25 @@ impl Service {
         } else {
             None
         };
+        let compromised = (s.breached_check_at_login
+            && !account.must_change_password
+            && self.seen_in_breaches(&t, password))
+        .then(|| {
+            self.audit(
+                tenant,
+                Some(&account.person),
+                "breached_at_login",
+                &Actor::Anonymous,
+                ip,
+                json!({}),
+            )
+        });
+        let must_change_password = account.must_change_password || compromised.is_some();
         self.store
-            .record_login_success(tenant, login, &account.person, rehash)
+            .record_login_success(tenant, login, &account.person, rehash, compromised)
             .await?;
         Ok(Authenticated {
-            must_change_password: account.must_change_password,
+            must_change_password,
             person: self.get_person(tenant, &account.person).await?,
         })
     }

@@ -161,12 +161,17 @@ impl Credentials for MemoryStore {
         login: &Login,
         person: &PersonId,
         rehash: Option<String>,
+        compromised: Option<NewAudit>,
     ) -> Result<(), StoreError> {
         self.write("record_login_success", |s| {
             let i = s.person_index(tenant, person).ok_or(StoreError::NotFound)?;
             // A rehash keeps password_changed_at: the password did not change, tokens stay valid.
             if let Some(h) = &rehash {
                 s.people[i].password_hash = Some(h.clone());
+            }
+            if let Some(audit) = &compromised {
+                s.people[i].must_change_password = true;
+                s.insert_audit(audit);
             }
             s.counters.remove(&(tenant.clone(), login.clone()));
             Ok(())

@@ -294,7 +294,7 @@ async fn the_login_counter_grants_up_to_the_threshold_then_locks_until_the_windo
         granted(1, None),
         "a fresh window"
     );
-    s.record_login_success(&a, &p.login, &p.id, Some("$argon2id$re".into()))
+    s.record_login_success(&a, &p.login, &p.id, Some("$argon2id$re".into()), None)
         .await
         .unwrap();
     let got = s.get_person(&a, &p.id).await.unwrap().unwrap();

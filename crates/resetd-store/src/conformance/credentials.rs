@@ -343,7 +343,7 @@ pub async fn login_attempts_lock_and_reset(store: Arc<dyn Store>) {
     // A success forgets the count; a rehash replaces the hash but not password_changed_at.
     let t = 3_000 + W;
     assert_eq!(begin(s, &a, "alice", 3, t).await.attempt, granted(2, None));
-    s.record_login_success(&a, &login("alice"), &p.id, None)
+    s.record_login_success(&a, &login("alice"), &p.id, None, None)
         .await
         .unwrap();
     let got = person(s, &p).await;
@@ -357,6 +357,7 @@ pub async fn login_attempts_lock_and_reset(store: Arc<dyn Store>) {
         &login("alice"),
         &p.id,
         Some("$argon2id$rehashed".into()),
+        None,
     )
     .await
     .unwrap();
@@ -366,11 +367,47 @@ pub async fn login_attempts_lock_and_reset(store: Arc<dyn Store>) {
         (got.password_changed_at, got.failed_logins),
         (p.password_changed_at, 0)
     );
+    assert!(!got.must_change_password);
+    // Evidence of compromise at a login: the person must change the password, the event is
+    // audited in the same step, and the hash and its date stay as they were.
+    assert_eq!(begin(s, &a, "alice", 3, t).await.attempt, granted(1, None));
+    s.record_login_success(
+        &a,
+        &login("alice"),
+        &p.id,
+        None,
+        Some(audit(&a, Some(&p.id), "breached_at_login", at(t))),
+    )
+    .await
+    .unwrap();
+    let got = person(s, &p).await;
+    assert!(got.must_change_password);
+    assert_eq!(
+        (
+            got.password_hash.as_deref(),
+            got.password_changed_at,
+            got.failed_logins
+        ),
+        (Some("$argon2id$rehashed"), p.password_changed_at, 0)
+    );
+    let events = s.list_audit(&a, None, 100).await.unwrap();
+    assert_eq!(
+        events
+            .iter()
+            .filter(|e| e.kind == "breached_at_login" && e.person.as_deref() == Some(p.id.as_str()))
+            .count(),
+        1
+    );
+    // A later success without that evidence does not clear the flag (only a new password does).
+    s.record_login_success(&a, &login("alice"), &p.id, None, None)
+        .await
+        .unwrap();
+    assert!(person(s, &p).await.must_change_password);
     // The attempt that locked was the right password: its success lifts the lock.
     for _ in 0..3 {
         begin(s, &a, "alice", 3, t).await;
     }
-    s.record_login_success(&a, &login("alice"), &p.id, None)
+    s.record_login_success(&a, &login("alice"), &p.id, None, None)
         .await
         .unwrap();
     assert_eq!(person(s, &p).await.locked_until, None);
@@ -413,7 +450,7 @@ pub async fn login_attempts_lock_and_reset(store: Arc<dyn Store>) {
     // Unknown people.
     let ghost = PersonId::generate();
     assert_eq!(
-        s.record_login_success(&a, &login("ghost"), &ghost, None)
+        s.record_login_success(&a, &login("ghost"), &ghost, None, None)
             .await,
         Err(StoreError::NotFound)
     );

@@ -200,6 +200,7 @@ pub(crate) async fn record_login_success(
     login: &Login,
     person: &PersonId,
     rehash: Option<&str>,
+    compromised: Option<&NewAudit>,
 ) -> Result<(), StoreError> {
     let tx = c.begin().await?;
     let result = async {
@@ -207,12 +208,21 @@ pub(crate) async fn record_login_success(
         // A rehash keeps password_changed_at: the password did not change, so tokens stay valid.
         found(
             db.exec(
-                "UPDATE person SET password_hash = COALESCE($3, password_hash) \
+                "UPDATE person SET password_hash = COALESCE($3, password_hash), \
+                 must_change_password = must_change_password OR $4 \
                  WHERE tenant = $1 AND id = $2",
-                &[&tenant.as_str(), &person.as_str(), &rehash],
+                &[
+                    &tenant.as_str(),
+                    &person.as_str(),
+                    &rehash,
+                    &compromised.is_some(),
+                ],
             )
             .await?,
         )?;
+        if let Some(audit) = compromised {
+            insert_audit(&db, audit).await?;
+        }
         db.exec(
             "DELETE FROM login_attempt WHERE tenant = $1 AND login = $2",
             &[&tenant.as_str(), &login.as_str()],

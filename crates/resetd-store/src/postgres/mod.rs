@@ -518,6 +518,7 @@ impl Credentials for PostgresStore {
         login: &Login,
         person: &PersonId,
         rehash: Option<String>,
+        compromised: Option<NewAudit>,
     ) -> Result<(), StoreError> {
         credentials::record_login_success(
             &mut self.pool.get().await?,
@@ -525,6 +526,7 @@ impl Credentials for PostgresStore {
             login,
             person,
             rehash.as_deref(),
+            compromised.as_ref(),
         )
         .await
     }

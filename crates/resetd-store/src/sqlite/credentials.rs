@@ -184,13 +184,23 @@ pub(crate) fn record_login_success(
     login: &Login,
     person: &PersonId,
     rehash: Option<&str>,
+    compromised: Option<&NewAudit>,
 ) -> Result<(), StoreError> {
     // A rehash keeps password_changed_at: the password itself did not change, so tokens stay valid.
     found(exec(
         c,
-        "UPDATE person SET password_hash = COALESCE(?3, password_hash) WHERE tenant = ?1 AND id = ?2",
-        params![tenant.as_str(), person.as_str(), rehash],
+        "UPDATE person SET password_hash = COALESCE(?3, password_hash), \
+         must_change_password = must_change_password OR ?4 WHERE tenant = ?1 AND id = ?2",
+        params![
+            tenant.as_str(),
+            person.as_str(),
+            rehash,
+            compromised.is_some()
+        ],
     )?)?;
+    if let Some(audit) = compromised {
+        insert_audit(c, audit)?;
+    }
     exec(
         c,
         "DELETE FROM login_attempt WHERE tenant = ?1 AND login = ?2",

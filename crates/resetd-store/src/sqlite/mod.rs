@@ -525,10 +525,20 @@ impl Credentials for SqliteStore {
         login: &Login,
         person: &PersonId,
         rehash: Option<String>,
+        compromised: Option<NewAudit>,
     ) -> Result<(), StoreError> {
         let (t, l, p) = (tenant.clone(), login.clone(), person.clone());
-        self.write(move |c| credentials::record_login_success(c, &t, &l, &p, rehash.as_deref()))
-            .await
+        self.write(move |c| {
+            credentials::record_login_success(
+                c,
+                &t,
+                &l,
+                &p,
+                rehash.as_deref(),
+                compromised.as_ref(),
+            )
+        })
+        .await
     }
 
     async fn unlock(

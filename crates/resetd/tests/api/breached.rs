@@ -354,3 +354,72 @@ async fn importing_five_million_lines_runs_in_bounded_memory() {
         "peak RSS {peak_kib} KiB"
     );
 }
+
+#[tokio::test]
+async fn a_login_with_a_breached_password_must_change_it_where_the_tenant_asks() {
+    let dir = tempfile::tempdir().unwrap();
+    // Two tenants whose people chose the same password before the corpus knew it.
+    cli(
+        dir.path(),
+        None,
+        &[
+            "tenant",
+            "add",
+            "checks",
+            "--breached-check-at-login",
+            "true",
+        ],
+        None,
+    );
+    cli(dir.path(), None, &["tenant", "add", "trusts"], None);
+    for tenant in ["checks", "trusts"] {
+        cli(
+            dir.path(),
+            None,
+            &[
+                "person",
+                "add",
+                "--tenant",
+                tenant,
+                "--login",
+                "ann",
+                "--email",
+                "ann@example.com",
+                "--password-stdin",
+            ],
+            Some(LEAKED),
+        );
+    }
+    let corpus = dir.path().join("corpus.txt");
+    write_corpus(&corpus, 1_000, KNOWN);
+    cli(
+        dir.path(),
+        None,
+        &["breached", "import", corpus.to_str().unwrap()],
+        None,
+    );
+    let s = Server::start_in(dir, &format!("{FAST_ARGON}{NO_LIMITS}"));
+
+    let login = |tenant: &'static str| {
+        let s = &s;
+        async move {
+            let res = s
+                .post(
+                    &format!("/v1/{tenant}/authenticate"),
+                    json!({"login": "ann", "password": LEAKED}),
+                )
+                .await;
+            assert_eq!(res.status(), 200, "{tenant}");
+            res.json::<Value>().await.unwrap()["must_change_password"].clone()
+        }
+    };
+    // The login succeeds either way; only the tenant that asks makes her change the password.
+    assert_eq!(login("checks").await, json!(true));
+    assert_eq!(login("trusts").await, json!(false));
+    // Once told, she stays told, and the event is audited once.
+    assert_eq!(login("checks").await, json!(true));
+    let audit = cli(s.dir.path(), None, &["audit", "--tenant", "checks"], None);
+    assert_eq!(audit.matches("breached_at_login").count(), 1, "{audit}");
+    let audit = cli(s.dir.path(), None, &["audit", "--tenant", "trusts"], None);
+    assert!(!audit.contains("breached_at_login"), "{audit}");
+}

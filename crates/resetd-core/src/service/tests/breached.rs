@@ -267,3 +267,84 @@ async fn the_range_lists_the_prefix_in_hash_order() {
         .unwrap()
         .is_empty());
 }
+
+/// A person whose password was set before the corpus knew it well enough (count 2 under a
+/// threshold of 3), on a tenant then switched to threshold 2 with `settings` applied.
+async fn known_leaked_login(check_at_login: bool) -> (Harness, TenantId, Login) {
+    let c = corpus(&[(LEAKED, 2)], false);
+    let strict = TenantSettings {
+        breached_min_count: 3,
+        ..Default::default()
+    };
+    let (h, t) = with_corpus(strict, c).await;
+    let input = NewPersonInput {
+        login: login("carol"),
+        email: Email::parse("carol@example.com").unwrap(),
+        display_name: None,
+        locale: None,
+        enabled: true,
+        verified: false,
+        roles: vec![],
+        attributes: serde_json::json!({}),
+        password: Some(pw(LEAKED)),
+    };
+    h.service
+        .create_person(&t, input, &Actor::Cli)
+        .await
+        .unwrap();
+    h.service
+        .update_tenant_settings(
+            &t,
+            TenantSettings {
+                breached_min_count: 2,
+                breached_check_at_login: check_at_login,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    (h, t, login("carol"))
+}
+
+#[tokio::test]
+async fn a_login_with_a_breached_password_must_change_it_when_the_tenant_asks() {
+    let (h, t, carol) = known_leaked_login(true).await;
+    let a = h
+        .service
+        .authenticate(&t, &carol, &pw(LEAKED), Some("192.0.2.7"))
+        .await
+        .unwrap();
+    assert!(a.must_change_password && a.person.must_change_password);
+    let kinds = audit_kinds(&h, &t).await;
+    assert_eq!(
+        kinds.iter().filter(|k| *k == "breached_at_login").count(),
+        1
+    );
+    // Audited once: the next login already knows.
+    let again = h
+        .service
+        .authenticate(&t, &carol, &pw(LEAKED), None)
+        .await
+        .unwrap();
+    assert!(again.must_change_password);
+    let kinds = audit_kinds(&h, &t).await;
+    assert_eq!(
+        kinds.iter().filter(|k| *k == "breached_at_login").count(),
+        1
+    );
+}
+
+#[tokio::test]
+async fn a_login_with_a_breached_password_is_left_alone_unless_the_tenant_asks() {
+    let (h, t, carol) = known_leaked_login(false).await;
+    let a = h
+        .service
+        .authenticate(&t, &carol, &pw(LEAKED), None)
+        .await
+        .unwrap();
+    assert!(!a.must_change_password);
+    assert!(!audit_kinds(&h, &t)
+        .await
+        .iter()
+        .any(|k| k == "breached_at_login"));
+}
