@@ -8,6 +8,7 @@
 //! answers `303` to `/reset/{t}/done`. `GET/POST /forgot/{t}` always ends on the same
 //! confirmation, `/forgot/{t}/sent`. Security measures are in [`guard`]; see also docs/page.md.
 
+mod forgot;
 mod guard;
 mod locale;
 mod render;
@@ -20,11 +21,11 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get};
 use axum::{Form, Router};
 use minijinja::Value;
-use resetd_core::model::{Lookup, Tenant};
+use resetd_core::model::Tenant;
 use resetd_core::policy::Verdict;
 use resetd_core::secret::ResetSecret;
 use resetd_core::service::TokenInfo;
-use resetd_core::types::{Email, Login, Password, TenantId, PASSWORD_MAX_CHARS};
+use resetd_core::types::{Password, TenantId, PASSWORD_MAX_CHARS};
 use resetd_core::CoreError;
 use serde::Deserialize;
 
@@ -33,6 +34,7 @@ pub use render::{PageError, PageOptions, Pages};
 
 use crate::surface::{Effect, Limit, SurfaceError};
 use crate::{AppState, ClientIp};
+use forgot::{forgot_page, forgot_sent, forgot_submit};
 use guard::Cookies;
 use locale::Language;
 
@@ -680,87 +682,6 @@ async fn reset_done(v: Visit) -> Response {
         return *res;
     }
     v.render(StatusCode::OK, "reset_done", minijinja::context! {})
-}
-
-// ---- forgot password ------------------------------------------------------------------------------
-
-async fn forgot_page(v: Visit, headers: HeaderMap) -> Response {
-    if let Err(res) = v.checked_tenant() {
-        return *res;
-    }
-    v.forgot_form(&headers, StatusCode::OK, &FieldErrors::default())
-}
-
-/// The forgot-password form's fields.
-#[derive(Deserialize)]
-struct ForgotForm {
-    #[serde(default)]
-    login: String,
-    #[serde(default)]
-    csrf: String,
-}
-
-async fn forgot_submit(
-    mut v: Visit,
-    ip: ClientIp,
-    headers: HeaderMap,
-    form: Result<Form<ForgotForm>, FormRejection>,
-) -> Response {
-    v.on_forgot_page();
-    let tenant = match v.checked_tenant() {
-        Ok(t) => t,
-        Err(res) => return *res,
-    };
-    let form = match form {
-        Ok(Form(f)) => f,
-        Err(r) => return v.form_rejection(&r),
-    };
-    if !v.cookies.form_is_genuine(&headers, &form.csrf, &v.origin) {
-        return v.failure(Failure::Forbidden);
-    }
-    if let Err(e) = v.state.admit(PAGE, Limit::Recovery, ip) {
-        return v.surface_failure(e);
-    }
-    let input = form.login.trim();
-    let lookup = if input.is_empty() {
-        Err("forgot_empty")
-    } else {
-        Email::parse(input)
-            .map(|e| Lookup::email(&e))
-            .or_else(|_| Login::parse(input).map(|l| Lookup::login(&l)))
-            .map_err(|_| "forgot_invalid")
-    };
-    let lookup = match lookup {
-        Ok(l) => l,
-        Err(key) => {
-            let mut errors = FieldErrors::default();
-            errors.push("login", v.string(key));
-            return v.forgot_form(&headers, StatusCode::UNPROCESSABLE_ENTITY, &errors);
-        }
-    };
-    let requested = v.state.run(
-        Effect::ResetRequested,
-        v.state
-            .service
-            .request_reset(&tenant.id, lookup, None, v.language.locale(), ip.text()),
-    );
-    match requested.await {
-        Ok(()) => see_other(&v.language_query_on(&format!("{}/sent", v.forgot_path()))),
-        Err(e) => v.core_failure(e),
-    }
-}
-
-async fn forgot_sent(v: Visit) -> Response {
-    let tenant = match v.checked_tenant() {
-        Ok(t) => t,
-        Err(res) => return *res,
-    };
-    let ctx = minijinja::context! {
-        expires_in_minutes => (tenant.settings.token_ttl_secs + 59) / 60,
-        cooldown_secs => tenant.settings.cooldown_secs,
-        forgot_url => v.language_query_on(&v.forgot_path()),
-    };
-    v.render(StatusCode::OK, "forgot_sent", ctx)
 }
 
 // ---- everything else --------------------------------------------------------------------------------
