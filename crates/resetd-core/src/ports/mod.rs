@@ -11,6 +11,7 @@ mod audit;
 mod breached;
 mod credentials;
 mod directory;
+mod external;
 mod outbox;
 mod recovery;
 mod schema;
@@ -19,6 +20,9 @@ pub use self::audit::Audit;
 pub use self::breached::{password_sha1, BreachError, BreachedPasswords, RangeEntry};
 pub use self::credentials::{Credentials, LoginAccount, LoginAttempt, LoginStart, PasswordChange};
 pub use self::directory::Directory;
+pub use self::external::{
+    AccountQuery, Capabilities, ExternalAccount, ExternalCredentials, ExternalError,
+};
 pub use self::outbox::Outbox;
 pub use self::recovery::{IssueToken, Recovery, Resolution, Resolved};
 pub use self::schema::Schema;
