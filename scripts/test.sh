@@ -23,6 +23,15 @@ if ! command -v htpasswd >/dev/null 2>&1 || ! command -v openssl >/dev/null 2>&1
   $SUDO apt-get update -qq && $SUDO apt-get install -y -qq apache2-utils openssl
 fi
 
+# OpenLDAP for crates/resetd-ldap's tests: each test starts a private slapd on a free loopback
+# port with a generated configuration (resetd_ldap::testing::Slapd) and checks the passwords it
+# wrote with the real ldapwhoami. Debian starts the package's own slapd on port 389 at install;
+# no test uses that one.
+if ! [ -x /usr/sbin/slapd ] || ! command -v ldapwhoami >/dev/null 2>&1; then
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  $SUDO apt-get update -qq && $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq slapd ldap-utils
+fi
+
 # A private network namespace for the IPv6 /64 test in crates/resetd/tests/api/ratelimit_ipv6.rs
 # (`unshare -n` and `ip`; the test must run as root).
 if ! command -v unshare >/dev/null 2>&1 || ! command -v ip >/dev/null 2>&1; then
