@@ -12,7 +12,7 @@ use std::sync::Mutex;
 use async_trait::async_trait;
 use ldap3::exop::PasswordModify;
 use ldap3::{Ldap, LdapConnAsync, LdapConnSettings, Mod, Scope, SearchEntry, SearchOptions};
-use resetd_core::ports::external::{
+use resetd_core::ports::{
     AccountQuery, Capabilities, ExternalAccount, ExternalCredentials, ExternalError,
 };
 use resetd_core::types::Password;
@@ -220,7 +220,7 @@ impl LdapBackend {
                         .extended(exop),
                 )
                 .await
-                .map(|r| r.map(|ldap3::exop::ExopResult(_, result)| result))
+                .map(|r| r.map(|ldap3::result::ExopResult(_, result)| result))
             }
             (Mode::Openldap, PasswordWrite::Replace) => {
                 let value = HashSet::from([password.as_bytes().to_vec()]);

@@ -177,9 +177,17 @@ impl LdapConfig {
             .get("bind_password")
             .and_then(toml::Value::as_str)
             .map(str::to_owned);
-        toml::Value::Table(table)
-            .try_into::<LdapConfig>()
-            .map_err(|e| redact(e.message(), secret.as_deref()))
+        // Read from text, so that an error has a place and so the key it is about.
+        let text = toml::to_string(&table).map_err(|e| e.to_string())?;
+        toml::from_str::<LdapConfig>(&text).map_err(|e| {
+            let message = match e.span().and_then(|at| key_at(&text, at.start)) {
+                Some(key) if !e.message().starts_with("missing field") => {
+                    format!("{key}: {}", e.message())
+                }
+                _ => e.message().to_owned(),
+            };
+            redact(&message, secret.as_deref())
+        })
     }
 
     /// Checks every field and resolves the defaults of the mode.
@@ -260,6 +268,14 @@ impl LdapConfig {
     }
 }
 
+/// The key of the `key = value` line holding byte `at`.
+fn key_at(text: &str, at: usize) -> Option<&str> {
+    let start = text.get(..at)?.rfind('\n').map_or(0, |i| i + 1);
+    let line = text.get(start..)?.lines().next()?;
+    let key = line.split('=').next()?.trim();
+    (!key.is_empty() && line.contains('=')).then_some(key)
+}
+
 /// Replaces the secret wherever a deserialiser quoted it (a password written in the wrong field).
 fn redact(message: &str, secret: Option<&str>) -> String {
     match secret {
@@ -272,7 +288,11 @@ fn redact(message: &str, secret: Option<&str>) -> String {
 fn check_url(raw: &str, starttls: bool, mode: Mode) -> Result<(String, bool), String> {
     let url = url::Url::parse(raw).map_err(|e| format!("url: not a URL ({e})"))?;
     let host = match url.host() {
-        Some(url::Host::Domain(d)) if !d.is_empty() => Host::Name(d.to_ascii_lowercase()),
+        // ldap:// is not a special scheme to the URL parser: an IPv4 address stays a name.
+        Some(url::Host::Domain(d)) if !d.is_empty() => match d.parse::<IpAddr>() {
+            Ok(ip) => Host::Ip(ip),
+            Err(_) => Host::Name(d.to_ascii_lowercase()),
+        },
         Some(url::Host::Ipv4(a)) => Host::Ip(IpAddr::V4(a)),
         Some(url::Host::Ipv6(a)) => Host::Ip(IpAddr::V6(a)),
         _ => return Err("url: names no host".to_owned()),

@@ -1,6 +1,6 @@
 //! resetd's LDAP credential backend (issue 17): a tenant's people and passwords in an LDAP
 //! directory, OpenLDAP or Active Directory. An adapter of the core's external-credentials port
-//! ([`resetd_core::ports::external`]); it depends on the core only.
+//! ([`resetd_core::ports::ExternalCredentials`]); it depends on the core only.
 //!
 //! The binary hands [`connect`] the `[credentials.<tenant>]` table of `kind = "ldap"`; the
 //! fields, the directory's ACL and the password-policy notes are in `docs/credentials.md`.
@@ -17,7 +17,7 @@ pub mod testing;
 
 use std::sync::Arc;
 
-use resetd_core::ports::external::ExternalCredentials;
+use resetd_core::ports::ExternalCredentials;
 
 pub use backend::LdapBackend;
 pub use config::{LdapConfig, Mode, PasswordWrite, DEFAULT_TIMEOUT_SECS};

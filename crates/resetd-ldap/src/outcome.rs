@@ -3,7 +3,7 @@
 
 use ldap3::controls::{Control, RawControl};
 use ldap3::{LdapError, LdapResult};
-use resetd_core::ports::external::ExternalError;
+use resetd_core::ports::ExternalError;
 
 use crate::ad;
 

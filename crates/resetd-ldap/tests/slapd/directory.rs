@@ -1,7 +1,7 @@
 //! Finding people: by login and by email, the entry's fields, nothing for a missing, ambiguous
 //! or hostile query.
 
-use resetd_core::ports::external::ExternalCredentials;
+use resetd_core::ports::ExternalCredentials;
 use resetd_ldap::testing::{person_dn, PEOPLE_DN};
 
 use crate::helpers::{backend, by_email, by_login, slapd};
@@ -103,13 +103,11 @@ async fn a_wrong_base_dn_or_service_password_is_an_error_not_a_miss() {
         &[("base_dn", format!("ou=nowhere,{PEOPLE_DN}").into())],
     );
     let e = b
-        .find_account(&resetd_core::ports::external::AccountQuery::Login(
-            "alice".into(),
-        ))
+        .find_account(&resetd_core::ports::AccountQuery::Login("alice".into()))
         .await
         .unwrap_err();
     assert!(
-        matches!(e, resetd_core::ports::external::ExternalError::Failed(_)),
+        matches!(e, resetd_core::ports::ExternalError::Failed(_)),
         "{e:?}"
     );
 
@@ -118,16 +116,11 @@ async fn a_wrong_base_dn_or_service_password_is_an_error_not_a_miss() {
         &[("bind_password", "not-the-service-password".into())],
     );
     let e = b
-        .find_account(&resetd_core::ports::external::AccountQuery::Login(
-            "alice".into(),
-        ))
+        .find_account(&resetd_core::ports::AccountQuery::Login("alice".into()))
         .await
         .unwrap_err();
     assert!(
-        matches!(
-            e,
-            resetd_core::ports::external::ExternalError::Unavailable(_)
-        ),
+        matches!(e, resetd_core::ports::ExternalError::Unavailable(_)),
         "{e:?}"
     );
     assert!(!e.to_string().contains("not-the-service-password"));

@@ -3,7 +3,7 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use resetd_core::ports::external::{AccountQuery, ExternalAccount, ExternalCredentials};
+use resetd_core::ports::{AccountQuery, ExternalAccount, ExternalCredentials};
 use resetd_core::types::Password;
 use resetd_ldap::testing::Slapd;
 use resetd_ldap::LdapBackend;

@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use resetd_core::ports::external::{AccountQuery, ExternalCredentials, ExternalError};
+use resetd_core::ports::{AccountQuery, ExternalCredentials, ExternalError};
 use resetd_ldap::testing::{person_by_uid, SUFFIX};
 
 use crate::helpers::{backend, backend_at, by_login, password, silent_server, slapd, LossyProxy};

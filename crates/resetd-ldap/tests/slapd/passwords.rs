@@ -1,7 +1,7 @@
 //! Writing passwords (the Password Modify operation, or a replace of userPassword) and checking
 //! them by binding as the person; the directory's password policy; an entry that is gone.
 
-use resetd_core::ports::external::{ExternalCredentials, ExternalError};
+use resetd_core::ports::{ExternalCredentials, ExternalError};
 use resetd_ldap::testing::{person_by_uid, person_dn, Slapd, SERVICE_DN, SERVICE_PASSWORD};
 
 use crate::helpers::{backend, by_login, password, slapd};
