@@ -31,6 +31,13 @@ if ! [ -x /usr/sbin/slapd ] || ! command -v ldapwhoami >/dev/null 2>&1; then
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
   $SUDO apt-get update -qq && $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq slapd ldap-utils
 fi
+# Samba's AD domain controller for the Active Directory mode's test (crates/resetd-ldap/tests/
+# slapd/samba_ad.rs provisions a domain in a temporary directory and runs only its LDAP service,
+# on 127.0.0.1:389 and :636, which Samba does not let one move).
+if ! command -v samba >/dev/null 2>&1 || ! command -v samba-tool >/dev/null 2>&1; then
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  $SUDO apt-get update -qq && $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq samba samba-ad-dc samba-ad-provision winbind
+fi
 
 # A private network namespace for the IPv6 /64 test in crates/resetd/tests/api/ratelimit_ipv6.rs
 # (`unshare -n` and `ip`; the test must run as root).

@@ -9,3 +9,4 @@ mod directory;
 mod helpers;
 mod outages;
 mod passwords;
+mod samba_ad;
