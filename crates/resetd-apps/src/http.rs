@@ -4,7 +4,7 @@
 use std::error::Error as _;
 
 use reqwest::{RequestBuilder, StatusCode};
-use resetd_core::ports::external::ExternalError;
+use resetd_core::ports::ExternalError;
 
 /// The most of an answer's body that is read (an Unleash user list, a receiver's error text).
 const BODY_CAP: usize = 1 << 20;
@@ -122,10 +122,11 @@ pub(crate) fn reason(answer: &Answer, password: Option<&str>) -> Option<String> 
         .filter(|c| !c.is_control())
         .take(REASON_CHARS)
         .collect();
+    let line = line.trim();
     if line.is_empty() || password.is_some_and(|p| !p.is_empty() && line.contains(p)) {
         return None;
     }
-    Some(line)
+    Some(line.to_owned())
 }
 
 #[cfg(test)]

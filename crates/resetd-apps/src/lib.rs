@@ -1,4 +1,4 @@
-//! Adapters of the external-credentials port (`resetd_core::ports::external`, issue 17) for
+//! Adapters of the external-credentials port (`resetd_core::ports::ExternalCredentials`, issue 17) for
 //! applications reached over HTTP:
 //!
 //! - [`unleash`]: a running Unleash server holds the tenant's people and passwords; accounts are
@@ -14,7 +14,7 @@
 
 use std::sync::Arc;
 
-use resetd_core::ports::external::ExternalCredentials;
+use resetd_core::ports::ExternalCredentials;
 
 mod config;
 mod http;

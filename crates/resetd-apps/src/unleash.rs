@@ -22,7 +22,7 @@
 use async_trait::async_trait;
 use reqwest::header::{HeaderValue, AUTHORIZATION};
 use reqwest::{StatusCode, Url};
-use resetd_core::ports::external::{
+use resetd_core::ports::{
     AccountQuery, Capabilities, ExternalAccount, ExternalCredentials, ExternalError,
 };
 use resetd_core::types::Password;

@@ -27,7 +27,7 @@ use base64::Engine as _;
 use hmac::{Hmac, Mac};
 use reqwest::{StatusCode, Url};
 use resetd_core::hash::{Argon2id, HashParams};
-use resetd_core::ports::external::{
+use resetd_core::ports::{
     AccountQuery, Capabilities, ExternalAccount, ExternalCredentials, ExternalError,
 };
 use resetd_core::secret::random_bytes;

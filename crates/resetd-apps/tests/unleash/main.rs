@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use resetd_apps::connect_unleash;
-use resetd_core::ports::external::{
+use resetd_core::ports::{
     AccountQuery, ExternalAccount, ExternalCredentials, ExternalError,
 };
 use resetd_core::types::Password;

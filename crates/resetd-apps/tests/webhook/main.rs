@@ -10,7 +10,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 
 use resetd_apps::connect_webhook;
-use resetd_core::ports::external::{
+use resetd_core::ports::{
     AccountQuery, ExternalAccount, ExternalCredentials, ExternalError,
 };
 use resetd_core::types::Password;
@@ -207,7 +207,8 @@ async fn bcrypt_and_the_explicit_plaintext_option() {
 async fn receiver_answers_map_to_the_port_errors() {
     let Some(rx) = Receiver::start() else { return };
     let sink = rx.sink("timeout_secs = 1");
-    let set = || sink.set_password(&account(), &pw(NEW), "chg_x");
+    let (who, new) = (account(), pw(NEW));
+    let set = || sink.set_password(&who, &new, "chg_x");
 
     rx.mode(json!({ "status": 422, "content_type": "application/json",
         "body": "{\"message\": \"this password was used before\"}" }))
