@@ -91,7 +91,10 @@ pub(crate) fn timeout(key: &str, secs: Option<u64>, default: u64) -> Result<Dura
 /// An HTTP client bounded by `timeout` (the whole call, body included), that follows no
 /// redirect (a redirect would resend a password elsewhere) and trusts the web PKI roots plus
 /// `ca_file` when given.
-pub(crate) fn client(timeout: Duration, ca_file: Option<&PathBuf>) -> Result<reqwest::Client, String> {
+pub(crate) fn client(
+    timeout: Duration,
+    ca_file: Option<&PathBuf>,
+) -> Result<reqwest::Client, String> {
     let mut builder = reqwest::Client::builder()
         .timeout(timeout)
         .connect_timeout(timeout.min(Duration::from_secs(5)))
@@ -102,7 +105,10 @@ pub(crate) fn client(timeout: Duration, ca_file: Option<&PathBuf>) -> Result<req
         let certs = reqwest::Certificate::from_pem_bundle(&pem)
             .map_err(|e| format!("`ca_file` {}: {e}", path.display()))?;
         if certs.is_empty() {
-            return Err(format!("`ca_file` {}: no certificate in it", path.display()));
+            return Err(format!(
+                "`ca_file` {}: no certificate in it",
+                path.display()
+            ));
         }
         for cert in certs {
             builder = builder.add_root_certificate(cert);
@@ -113,5 +119,7 @@ pub(crate) fn client(timeout: Duration, ca_file: Option<&PathBuf>) -> Result<req
 
 /// Deserialises the rest of a table (secrets already taken out) into `T`, naming the adapter.
 pub(crate) fn rest<T: serde::de::DeserializeOwned>(table: toml::Table) -> Result<T, String> {
-    toml::Value::Table(table).try_into().map_err(|e: toml::de::Error| e.message().to_owned())
+    toml::Value::Table(table)
+        .try_into()
+        .map_err(|e: toml::de::Error| e.message().to_owned())
 }

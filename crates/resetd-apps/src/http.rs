@@ -29,7 +29,11 @@ pub(crate) struct Answer {
 
 /// Sends `request` and reads the answer (bounded in size, and in time by the client's timeout).
 /// `what` names the system in error texts.
-pub(crate) async fn send(request: RequestBuilder, call: Call, what: &str) -> Result<Answer, ExternalError> {
+pub(crate) async fn send(
+    request: RequestBuilder,
+    call: Call,
+    what: &str,
+) -> Result<Answer, ExternalError> {
     let mut response = request.send().await.map_err(|e| lost(&e, call, what))?;
     let status = response.status();
     let json = response
@@ -154,7 +158,10 @@ mod tests {
         assert_eq!(reason(&answer(true, "not json"), None), None);
         assert_eq!(reason(&answer(true, "[1,2]"), None), None);
         let long = "x".repeat(1000);
-        assert_eq!(reason(&answer(false, &long), None).map(|r| r.chars().count()), Some(200));
+        assert_eq!(
+            reason(&answer(false, &long), None).map(|r| r.chars().count()),
+            Some(200)
+        );
     }
 
     #[test]

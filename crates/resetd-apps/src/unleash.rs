@@ -335,13 +335,28 @@ mod tests {
     fn logins_match_as_unleash_signs_in() {
         let ada = user(Some("ada"), Some("ada@example.com"));
         assert!(matches(&ada, &AccountQuery::Login("ada".into())));
-        assert!(!matches(&ada, &AccountQuery::Login("Ada".into())), "usernames are exact");
-        assert!(!matches(&ada, &AccountQuery::Login("ad".into())), "a prefix is not a match");
-        assert!(matches(&ada, &AccountQuery::Login("Ada@Example.com".into())));
-        assert!(matches(&ada, &AccountQuery::Email("ADA@example.com".into())));
+        assert!(
+            !matches(&ada, &AccountQuery::Login("Ada".into())),
+            "usernames are exact"
+        );
+        assert!(
+            !matches(&ada, &AccountQuery::Login("ad".into())),
+            "a prefix is not a match"
+        );
+        assert!(matches(
+            &ada,
+            &AccountQuery::Login("Ada@Example.com".into())
+        ));
+        assert!(matches(
+            &ada,
+            &AccountQuery::Email("ADA@example.com".into())
+        ));
         assert!(!matches(&ada, &AccountQuery::Email("ada".into())));
         let email_only = user(None, Some("bob@example.com"));
-        assert_eq!(email_only.account().map(|a| a.login), Some("bob@example.com".into()));
+        assert_eq!(
+            email_only.account().map(|a| a.login),
+            Some("bob@example.com".into())
+        );
         assert_eq!(user(None, None).account(), None);
     }
 
@@ -357,17 +372,39 @@ mod tests {
     #[test]
     fn config_errors_name_keys_never_the_token() {
         let parse = |s: &str| UnleashConfig::from_table(&s.parse::<toml::Table>().unwrap());
-        let ok = parse("url = \"http://127.0.0.1:4242/\"\nadmin_token = \"*:*.s3cr3t-token\"").unwrap();
+        let ok =
+            parse("url = \"http://127.0.0.1:4242/\"\nadmin_token = \"*:*.s3cr3t-token\"").unwrap();
         assert_eq!(ok.timeout, std::time::Duration::from_secs(10));
         assert!(!format!("{ok:?}").contains("s3cr3t"));
         for (toml, wanted) in [
-            ("url = \"http://h\"", "`admin_token` or `admin_token_file` is required"),
-            ("url = \"ftp://h\"\nadmin_token = \"s3cr3t\"", "http:// or https://"),
-            ("url = \"http://u:s3cr3t@h\"\nadmin_token = \"t\"", "must not carry credentials"),
-            ("url = \"http://h\"\nadmin_token = \"s3cr3t\"\nadmin_token_file = \"/x\"", "not both"),
-            ("url = \"http://h\"\nadmin_token = \"s3cr3t\"\ntimeout_secs = 0", "between 1 and 120"),
-            ("url = \"http://h\"\nadmin_token = \"s3cr3t\"\nadmin-token = \"s3cr3t\"", "unknown field"),
-            ("url = \"http://h\"\nadmin_token_file = \"/nonexistent/s3cr3t\"", "admin_token_file"),
+            (
+                "url = \"http://h\"",
+                "`admin_token` or `admin_token_file` is required",
+            ),
+            (
+                "url = \"ftp://h\"\nadmin_token = \"s3cr3t\"",
+                "http:// or https://",
+            ),
+            (
+                "url = \"http://u:s3cr3t@h\"\nadmin_token = \"t\"",
+                "must not carry credentials",
+            ),
+            (
+                "url = \"http://h\"\nadmin_token = \"s3cr3t\"\nadmin_token_file = \"/x\"",
+                "not both",
+            ),
+            (
+                "url = \"http://h\"\nadmin_token = \"s3cr3t\"\ntimeout_secs = 0",
+                "between 1 and 120",
+            ),
+            (
+                "url = \"http://h\"\nadmin_token = \"s3cr3t\"\nadmin-token = \"s3cr3t\"",
+                "unknown field",
+            ),
+            (
+                "url = \"http://h\"\nadmin_token_file = \"/nonexistent/s3cr3t\"",
+                "admin_token_file",
+            ),
             ("url = \"http://h\"\nadmin_token = 5", "must be a string"),
         ] {
             let e = parse(toml).unwrap_err();

@@ -117,9 +117,14 @@ impl WebhookConfig {
 /// The HMAC key in a `whsec_` secret: base64 (padded or not) of 24 to 64 bytes, as the spec says.
 fn signing_key(secret: &Secret) -> Result<Vec<u8>, String> {
     let bad = || {
-        format!("`secret` must be `{SECRET_PREFIX}` followed by the base64 of 24 to 64 random bytes")
+        format!(
+            "`secret` must be `{SECRET_PREFIX}` followed by the base64 of 24 to 64 random bytes"
+        )
     };
-    let encoded = secret.expose().strip_prefix(SECRET_PREFIX).ok_or_else(bad)?;
+    let encoded = secret
+        .expose()
+        .strip_prefix(SECRET_PREFIX)
+        .ok_or_else(bad)?;
     let key = base64::engine::general_purpose::STANDARD_NO_PAD
         .decode(encoded.trim_end_matches('='))
         .map_err(|_| bad())?;
@@ -281,7 +286,10 @@ impl ExternalCredentials for Webhook {
             .header(reqwest::header::CONTENT_TYPE, "application/json")
             .header("webhook-id", change_id)
             .header("webhook-timestamp", stamp.to_string())
-            .header("webhook-signature", sign(&self.key, change_id, stamp, &body))
+            .header(
+                "webhook-signature",
+                sign(&self.key, change_id, stamp, &body),
+            )
             .body(body);
         let answer = http::send(request, Call::Write, WHAT).await?;
         let status = answer.status;
@@ -290,7 +298,8 @@ impl ExternalCredentials for Webhook {
             return Ok(());
         }
         let reason = http::reason(&answer, Some(password.expose()));
-        let with_reason = |r: &Option<String>| r.as_ref().map(|r| format!(": {r}")).unwrap_or_default();
+        let with_reason =
+            |r: &Option<String>| r.as_ref().map(|r| format!(": {r}")).unwrap_or_default();
         Err(match status {
             StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => ExternalError::Failed(format!(
                 "{WHAT} rejected resetd's request (HTTP {code}{}); check the shared `secret`",
@@ -303,11 +312,15 @@ impl ExternalCredentials for Webhook {
                 "{WHAT} answered HTTP {code}{}",
                 with_reason(&reason)
             )),
-            s if s.is_client_error() => ExternalError::Refused(
-                reason.unwrap_or_else(|| format!("the application refused the password (HTTP {code})")),
-            ),
+            s if s.is_client_error() => {
+                ExternalError::Refused(reason.unwrap_or_else(|| {
+                    format!("the application refused the password (HTTP {code})")
+                }))
+            }
             // 1xx after the body, 3xx (redirects are not followed: the URL should be the final one).
-            _ => ExternalError::Failed(format!("{WHAT} answered HTTP {code}; redirects are not followed")),
+            _ => ExternalError::Failed(format!(
+                "{WHAT} answered HTTP {code}; redirects are not followed"
+            )),
         })
     }
 
@@ -332,7 +345,12 @@ mod tests {
         let secret = Secret::for_tests("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw");
         let key = signing_key(&secret).unwrap();
         assert_eq!(
-            sign(&key, "msg_p5jXN8AQM9LWM0D4loKWxJek", 1614265330, br#"{"test": 2432232314}"#),
+            sign(
+                &key,
+                "msg_p5jXN8AQM9LWM0D4loKWxJek",
+                1614265330,
+                br#"{"test": 2432232314}"#
+            ),
             REFERENCE_SIGNATURE
         );
     }
@@ -342,18 +360,39 @@ mod tests {
     fn config_checks_the_secret_without_printing_it() {
         let parse = |s: &str| WebhookConfig::from_table(&s.parse::<toml::Table>().unwrap());
         let good = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
-        let c = parse(&format!("url = \"http://127.0.0.1:1/hook?x=1\"\nsecret = \"{good}\"")).unwrap();
+        let c = parse(&format!(
+            "url = \"http://127.0.0.1:1/hook?x=1\"\nsecret = \"{good}\""
+        ))
+        .unwrap();
         assert_eq!(c.hash, HashKind::Argon2id);
         assert!(!c.include_plaintext, "plaintext stays out unless asked for");
         assert!(!format!("{c:?}").contains("MfKQ"));
         for (extra, wanted) in [
-            ("secret = \"MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\"", "followed by the base64"),
+            (
+                "secret = \"MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\"",
+                "followed by the base64",
+            ),
             ("secret = \"whsec_c2hvcnQ=\"", "24 to 64"),
-            ("secret = \"whsec_!!!notbase64!!!\"", "followed by the base64"),
-            (&format!("secret = \"{good}\"\nhash = \"md5\""), "unknown variant"),
-            (&format!("secret = \"{good}\"\nbcrypt_cost = 3"), "between 4 and 31"),
-            (&format!("secret = \"{good}\"\nargon2 = {{ m_cost = 1, t_cost = 1, p_cost = 1 }}"), "`argon2`"),
-            (&format!("secret = \"{good}\"\nplaintext = true"), "unknown field"),
+            (
+                "secret = \"whsec_!!!notbase64!!!\"",
+                "followed by the base64",
+            ),
+            (
+                &format!("secret = \"{good}\"\nhash = \"md5\""),
+                "unknown variant",
+            ),
+            (
+                &format!("secret = \"{good}\"\nbcrypt_cost = 3"),
+                "between 4 and 31",
+            ),
+            (
+                &format!("secret = \"{good}\"\nargon2 = {{ m_cost = 1, t_cost = 1, p_cost = 1 }}"),
+                "`argon2`",
+            ),
+            (
+                &format!("secret = \"{good}\"\nplaintext = true"),
+                "unknown field",
+            ),
         ] {
             let e = parse(&format!("url = \"http://127.0.0.1:1/\"\n{extra}")).unwrap_err();
             assert!(e.contains(wanted), "{extra}: {e}");
@@ -364,8 +403,13 @@ mod tests {
     #[test]
     fn bcrypt_refuses_what_it_would_cut() {
         let long = Password::parse(&"a".repeat(73)).unwrap();
-        assert!(matches!(Hasher::Bcrypt(4).hash(&long), Err(ExternalError::Refused(_))));
-        let phc = Hasher::Bcrypt(4).hash(&Password::parse("correct horse").unwrap()).unwrap();
+        assert!(matches!(
+            Hasher::Bcrypt(4).hash(&long),
+            Err(ExternalError::Refused(_))
+        ));
+        let phc = Hasher::Bcrypt(4)
+            .hash(&Password::parse("correct horse").unwrap())
+            .unwrap();
         assert!(phc.starts_with("$2b$04$"), "{phc}");
         assert!(bcrypt::verify("correct horse", &phc).unwrap());
     }

@@ -10,9 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use resetd_apps::connect_unleash;
-use resetd_core::ports::{
-    AccountQuery, ExternalAccount, ExternalCredentials, ExternalError,
-};
+use resetd_core::ports::{AccountQuery, ExternalAccount, ExternalCredentials, ExternalError};
 use resetd_core::types::Password;
 use server::{UnleashServer, ADMIN_TOKEN};
 
@@ -36,8 +34,12 @@ fn login(s: &str) -> AccountQuery {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn find_set_verify_and_refuse_against_unleash_8_2_0() {
-    let Some(mut unleash) = UnleashServer::start().await else { return };
-    let ada_id = unleash.create_user("ada", "Ada.Lovelace@example.com", OLD).await;
+    let Some(mut unleash) = UnleashServer::start().await else {
+        return;
+    };
+    let ada_id = unleash
+        .create_user("ada", "Ada.Lovelace@example.com", OLD)
+        .await;
     // Prefixes of "ada" that Unleash's search also returns: the match must be exact.
     unleash.create_user("adam", "adam@example.com", OLD).await;
     let bob_id = unleash.create_user("b", "bob@example.com", OLD).await;
@@ -46,7 +48,11 @@ async fn find_set_verify_and_refuse_against_unleash_8_2_0() {
 
     // find_account by login, by email (Unleash keeps emails in lower case), by an email used as
     // a login (as Unleash's sign-in does), and a one-character login (past the search's minimum).
-    let ada = u.find_account(&login("ada")).await.unwrap().expect("ada by login");
+    let ada = u
+        .find_account(&login("ada"))
+        .await
+        .unwrap()
+        .expect("ada by login");
     let expected = ExternalAccount {
         stable_id: ada_id.to_string(),
         locator: ada_id.to_string(),
@@ -57,11 +63,28 @@ async fn find_set_verify_and_refuse_against_unleash_8_2_0() {
     };
     assert_eq!(ada, expected);
     let by_email = AccountQuery::Email("ADA.Lovelace@example.com".into());
-    assert_eq!(u.find_account(&by_email).await.unwrap(), Some(expected.clone()));
-    assert_eq!(u.find_account(&login("ada.lovelace@example.com")).await.unwrap(), Some(expected));
-    let bob = u.find_account(&login("b")).await.unwrap().expect("a one-letter login");
+    assert_eq!(
+        u.find_account(&by_email).await.unwrap(),
+        Some(expected.clone())
+    );
+    assert_eq!(
+        u.find_account(&login("ada.lovelace@example.com"))
+            .await
+            .unwrap(),
+        Some(expected)
+    );
+    let bob = u
+        .find_account(&login("b"))
+        .await
+        .unwrap()
+        .expect("a one-letter login");
     assert_eq!(bob.stable_id, bob_id.to_string());
-    for nobody in [login("ad"), login("Ada"), login("nobody"), AccountQuery::Email("ada@example.com".into())] {
+    for nobody in [
+        login("ad"),
+        login("Ada"),
+        login("nobody"),
+        AccountQuery::Email("ada@example.com".into()),
+    ] {
         assert_eq!(u.find_account(&nobody).await.unwrap(), None, "{nobody:?}");
     }
 
@@ -81,7 +104,10 @@ async fn find_set_verify_and_refuse_against_unleash_8_2_0() {
     assert_eq!(unleash.login("ada", NEW).await, 200);
 
     // Unleash's password rules refuse a weak one, with Unleash's reason; nothing changes.
-    let weak = u.set_password(&ada, &pw("short"), "chg_2").await.unwrap_err();
+    let weak = u
+        .set_password(&ada, &pw("short"), "chg_2")
+        .await
+        .unwrap_err();
     assert_eq!(
         weak,
         ExternalError::Refused("The password must be at least 10 characters long.".into())
@@ -89,13 +115,23 @@ async fn find_set_verify_and_refuse_against_unleash_8_2_0() {
     assert_eq!(unleash.login("ada", NEW).await, 200);
 
     // An account deleted in Unleash is gone.
-    let gone = ExternalAccount { locator: "999999".into(), stable_id: "999999".into(), ..ada.clone() };
-    assert_eq!(u.set_password(&gone, &pw(NEW), "chg_3").await, Err(ExternalError::NoAccount));
+    let gone = ExternalAccount {
+        locator: "999999".into(),
+        stable_id: "999999".into(),
+        ..ada.clone()
+    };
+    assert_eq!(
+        u.set_password(&gone, &pw(NEW), "chg_3").await,
+        Err(ExternalError::NoAccount)
+    );
 
     // A wrong admin token is a configuration failure that names the key, not the token.
     let bad = adapter(&unleash.url, "*:*.not-the-token", "");
     let e = bad.find_account(&login("ada")).await.unwrap_err();
-    assert!(matches!(&e, ExternalError::Failed(m) if m.contains("admin_token") && !m.contains("not-the-token")), "{e:?}");
+    assert!(
+        matches!(&e, ExternalError::Failed(m) if m.contains("admin_token") && !m.contains("not-the-token")),
+        "{e:?}"
+    );
 
     // Unleash stopped: unavailable, for every call, and the password in no error text.
     unleash.stop();
@@ -106,7 +142,10 @@ async fn find_set_verify_and_refuse_against_unleash_8_2_0() {
     ];
     for e in down {
         assert!(matches!(&e, ExternalError::Unavailable(_)), "{e:?}");
-        assert!(!e.to_string().contains(NEW) && !e.to_string().contains(ADMIN_TOKEN), "{e}");
+        assert!(
+            !e.to_string().contains(NEW) && !e.to_string().contains(ADMIN_TOKEN),
+            "{e}"
+        );
     }
 }
 
@@ -142,11 +181,32 @@ async fn a_silent_server_times_out_within_the_bound() {
         display_name: None,
         enabled: true,
     };
-    let find = tokio::time::timeout(Duration::from_secs(30), u.find_account(&login("ada"))).await.expect("bounded");
-    assert!(matches!(find, Err(ExternalError::Unavailable(_))), "{find:?}");
-    let verify = tokio::time::timeout(Duration::from_secs(30), u.verify_password(&account, &pw(NEW))).await.expect("bounded");
-    assert!(matches!(verify, Err(ExternalError::Unavailable(_))), "{verify:?}");
+    let find = tokio::time::timeout(Duration::from_secs(30), u.find_account(&login("ada")))
+        .await
+        .expect("bounded");
+    assert!(
+        matches!(find, Err(ExternalError::Unavailable(_))),
+        "{find:?}"
+    );
+    let verify = tokio::time::timeout(
+        Duration::from_secs(30),
+        u.verify_password(&account, &pw(NEW)),
+    )
+    .await
+    .expect("bounded");
+    assert!(
+        matches!(verify, Err(ExternalError::Unavailable(_))),
+        "{verify:?}"
+    );
     // The account exists; the change-password request went out and got no answer.
-    let set = tokio::time::timeout(Duration::from_secs(30), u.set_password(&account, &pw(NEW), "chg")).await.expect("bounded");
-    assert!(matches!(set, Err(ExternalError::Indeterminate(_))), "{set:?}");
+    let set = tokio::time::timeout(
+        Duration::from_secs(30),
+        u.set_password(&account, &pw(NEW), "chg"),
+    )
+    .await
+    .expect("bounded");
+    assert!(
+        matches!(set, Err(ExternalError::Indeterminate(_))),
+        "{set:?}"
+    );
 }

