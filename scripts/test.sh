@@ -18,6 +18,10 @@ fi
 if ! python3 -c 'import passlib, bcrypt, argon2' >/dev/null 2>&1; then
   python3 -m pip install --quiet --disable-pip-version-check 'passlib>=1.7,<2' 'bcrypt>=4,<6' 'argon2-cffi>=21,<26'
 fi
+# The reference Standard Webhooks library for crates/resetd-apps/tests/webhook (receiver.py).
+if ! python3 -c 'import standardwebhooks' >/dev/null 2>&1; then
+  python3 -m pip install --quiet --disable-pip-version-check 'standardwebhooks>=1.1,<2'
+fi
 if ! command -v htpasswd >/dev/null 2>&1 || ! command -v openssl >/dev/null 2>&1; then
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
   $SUDO apt-get update -qq && $SUDO apt-get install -y -qq apache2-utils openssl
@@ -69,6 +73,9 @@ if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
 fi
 # `npm ci` installs exactly the committed lock file; skipped when it is already installed.
 (cd tests/vendor-clients && { [ node_modules/.package-lock.json -nt package-lock.json ] || npm ci --no-audit --no-fund; })
+
+# A real unleash-server 8.2.0 and the Node.js 22 it needs, for crates/resetd-apps/tests/unleash.
+(cd tests/unleash-server && { [ node_modules/.package-lock.json -nt package-lock.json ] || npm ci --no-audit --no-fund; })
 
 echo "== tests"
 if cargo nextest --version >/dev/null 2>&1; then
