@@ -307,9 +307,10 @@ async fn fault_the_local_consume_fails_after_the_directory_changed_the_password(
 async fn two_completions_at_once_have_one_winner_and_one_write() {
     let (h, t, ext) = directory().await;
     let secret = alice_link(&h, &t).await;
+    let (p2, p3) = (pw(GOOD2), pw(GOOD3));
     let (a, b) = tokio::join!(
-        h.service.complete_reset(&t, &secret, &pw(GOOD2), None),
-        h.service.complete_reset(&t, &secret, &pw(GOOD3), None),
+        h.service.complete_reset(&t, &secret, &p2, None),
+        h.service.complete_reset(&t, &secret, &p3, None),
     );
     let wins = [&a, &b].iter().filter(|r| r.is_ok()).count();
     assert_eq!(wins, 1, "{a:?} {b:?}");
