@@ -16,6 +16,9 @@ use resetd_core::types::TenantId;
 /// The sections as written: tenant name to table.
 pub type Sections = BTreeMap<String, toml::Table>;
 
+/// Each configured tenant with its connected adapter.
+pub type Backends = Vec<(TenantId, Arc<dyn ExternalCredentials>)>;
+
 /// The adapters this frame knows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
@@ -96,14 +99,14 @@ pub fn check(sections: &Sections) -> Result<Vec<Section>, String> {
 }
 
 /// Builds each section's adapter; a start error names the section.
-pub fn connect(sections: &[Section]) -> Result<Vec<(TenantId, Arc<dyn ExternalCredentials>)>, String> {
+pub fn connect(sections: &[Section]) -> Result<Backends, String> {
     sections
         .iter()
         .map(|s| {
             let backend = match s.kind {
-                Kind::Ldap => not_built_in(s.kind),
-                Kind::Unleash => not_built_in(s.kind),
-                Kind::Webhook => not_built_in(s.kind),
+                Kind::Ldap => not_built_in(s.kind, &s.table),
+                Kind::Unleash => not_built_in(s.kind, &s.table),
+                Kind::Webhook => not_built_in(s.kind, &s.table),
             }
             .map_err(|e| format!("[credentials.{}]: {e}", s.tenant))?;
             Ok((s.tenant.clone(), backend))
@@ -111,8 +114,9 @@ pub fn connect(sections: &[Section]) -> Result<Vec<(TenantId, Arc<dyn ExternalCr
         .collect()
 }
 
-/// The answer of a kind whose adapter crate this build does not include.
-fn not_built_in(kind: Kind) -> Result<Arc<dyn ExternalCredentials>, String> {
+/// The answer of a kind whose adapter crate this build does not include, in the shape of an
+/// adapter's `connect(&table)` (which replaces it in its arm).
+fn not_built_in(kind: Kind, _table: &toml::Table) -> Result<Arc<dyn ExternalCredentials>, String> {
     Err(format!(
         "kind \"{}\" is not built in to this resetd",
         kind.name()
@@ -193,7 +197,10 @@ mod tests {
     #[test]
     fn a_bad_section_is_named_with_its_key() {
         let e = check(&sections("[acme]\nkind = \"memory\"\n")).unwrap_err();
-        assert!(e.contains("[credentials.acme] kind") && e.contains("memory"), "{e}");
+        assert!(
+            e.contains("[credentials.acme] kind") && e.contains("memory"),
+            "{e}"
+        );
         let e = check(&sections("[acme]\nurl = \"x\"\n")).unwrap_err();
         assert!(e.contains("kind is missing"), "{e}");
         let e = check(&sections("[\"Not A Tenant\"]\nkind = \"ldap\"\n")).unwrap_err();
@@ -216,7 +223,10 @@ mod tests {
             "[acme]\nkind = \"ldap\"\nbind_password = \"hunter2\"\n[acme.tls]\nclient_key = \"k\"\n",
         );
         let printed = toml::to_string(&redacted(&s)).unwrap();
-        assert!(!printed.contains("hunter2") && !printed.contains("\"k\""), "{printed}");
+        assert!(
+            !printed.contains("hunter2") && !printed.contains("\"k\""),
+            "{printed}"
+        );
         assert!(printed.contains("kind = \"ldap\""));
     }
 }

@@ -34,7 +34,7 @@ pub const BACKEND_POLICY_CODE: &str = "backend_policy";
 /// What a lookup in an external system found.
 pub(super) enum Found {
     /// The account, as its shadow row now stands.
-    Person(Person),
+    Person(Box<Person>),
     /// No account answers the lookup.
     Nobody,
     /// An entry answered but cannot be used (the named field failed its checked constructor);
@@ -82,7 +82,11 @@ fn refused(reason: String) -> Verdict {
 impl Service {
     /// Keeps `tenant`'s passwords (and, by its capabilities, people) in `backend`. Tenants
     /// without one work on resetd's own tables only.
-    pub fn with_external(mut self, tenant: TenantId, backend: Arc<dyn ExternalCredentials>) -> Self {
+    pub fn with_external(
+        mut self,
+        tenant: TenantId,
+        backend: Arc<dyn ExternalCredentials>,
+    ) -> Self {
         self.externals.insert(tenant, backend);
         self
     }
@@ -135,7 +139,7 @@ impl Service {
 
     async fn local_lookup(&self, tenant: &TenantId, lookup: &Lookup) -> Result<Found> {
         Ok(match self.store.find_person(tenant, lookup).await? {
-            Some(p) => Found::Person(p),
+            Some(p) => Found::Person(Box::new(p)),
             None => Found::Nobody,
         })
     }
@@ -179,7 +183,8 @@ impl Service {
             created_at: now,
             updated_at: now,
         };
-        Ok(Found::Person(self.store.upsert_shadow_person(&person).await?))
+        let stored = self.store.upsert_shadow_person(&person).await?;
+        Ok(Found::Person(Box::new(stored)))
     }
 
     /// The external account a password set for `person` writes to. Where people live in the

@@ -292,6 +292,7 @@ impl Service {
         if !person.enabled {
             return Ok(None);
         }
+        let person = *person;
         match backend.verify_password(&account, password).await {
             Ok(true) => Ok(Some(person)),
             Ok(false) | Err(ExternalError::NoAccount) | Err(ExternalError::Refused(_)) => Ok(None),

@@ -185,7 +185,7 @@ impl Service {
     pub async fn find_person(&self, tenant: &TenantId, lookup: &Lookup) -> Result<Person> {
         self.tenant(tenant).await?;
         match self.lookup_person(tenant, lookup).await? {
-            Found::Person(p) => Ok(p),
+            Found::Person(p) => Ok(*p),
             Found::Nobody | Found::Unusable(_) => Err(CoreError::NotFound("person")),
         }
     }

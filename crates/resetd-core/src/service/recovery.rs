@@ -93,7 +93,7 @@ impl Service {
         };
         // An external system that cannot answer keeps the request queued, as a database error.
         let person = match self.lookup_person(&r.tenant, &r.lookup).await? {
-            Found::Person(p) if p.enabled => p,
+            Found::Person(p) if p.enabled => *p,
             Found::Person(_) | Found::Nobody => {
                 self.store
                     .resolve_reset_request(r.id, discard("no_account"))

@@ -31,9 +31,7 @@ impl Credentials for MemoryStore {
                         && t.used_at.is_none()
                         && match &ch.claim {
                             Some(ours) => t.claimed && claim.as_ref() == Some(ours),
-                            None => {
-                                !t.claimed && t.revoked_at.is_none() && t.expires_at > ch.at
-                            }
+                            None => !t.claimed && t.revoked_at.is_none() && t.expires_at > ch.at,
                         }
                 });
                 token.ok_or(StoreError::TokenGone)?.used_at = Some(ch.at);

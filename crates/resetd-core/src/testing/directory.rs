@@ -215,9 +215,10 @@ impl Directory for MemoryStore {
 
     async fn upsert_shadow_person(&self, person: &Person) -> Result<Person, StoreError> {
         self.write("upsert_shadow_person", |s| {
-            let taken = s.people.iter().any(|q| {
-                q.tenant == person.tenant && q.login == person.login && q.id != person.id
-            });
+            let taken = s
+                .people
+                .iter()
+                .any(|q| q.tenant == person.tenant && q.login == person.login && q.id != person.id);
             if taken {
                 return Err(conflict("login"));
             }

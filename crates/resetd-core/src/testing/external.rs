@@ -10,7 +10,9 @@ use std::task::{Context, Poll};
 
 use async_trait::async_trait;
 
-use crate::ports::{AccountQuery, Capabilities, ExternalAccount, ExternalCredentials, ExternalError};
+use crate::ports::{
+    AccountQuery, Capabilities, ExternalAccount, ExternalCredentials, ExternalError,
+};
 use crate::types::Password;
 
 use super::store::lock;
@@ -173,7 +175,10 @@ impl ExternalCredentials for MemoryExternal {
         let s = lock(&self.state);
         let mut found = s.accounts.values().map(|(a, _)| a).filter(|a| match query {
             AccountQuery::Login(l) => &a.login == l,
-            AccountQuery::Email(e) => a.email.as_deref().is_some_and(|m| m.eq_ignore_ascii_case(e)),
+            AccountQuery::Email(e) => a
+                .email
+                .as_deref()
+                .is_some_and(|m| m.eq_ignore_ascii_case(e)),
         });
         // Several matches are no match, as the port asks.
         match (found.next(), found.next()) {
@@ -219,8 +224,7 @@ impl ExternalCredentials for MemoryExternal {
             return Err(e);
         }
         let s = lock(&self.state);
-        Ok(s
-            .accounts
+        Ok(s.accounts
             .get(&account.stable_id)
             .is_some_and(|(a, p)| a.enabled && p == password.expose()))
     }

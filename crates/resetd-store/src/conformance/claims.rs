@@ -153,8 +153,13 @@ pub async fn consume_with_a_wrong_claim_is_token_gone(store: Arc<dyn Store>) {
     // Expired and voided tokens cannot be claimed.
     issue_token(s, &p, "old", at(3_000)).await;
     assert_eq!(
-        s.claim_token(hash("old"), &ClaimId::generate(), at(3_000 + 1_800_000), at(9_999_999))
-            .await,
+        s.claim_token(
+            hash("old"),
+            &ClaimId::generate(),
+            at(3_000 + 1_800_000),
+            at(9_999_999)
+        )
+        .await,
         Err(StoreError::TokenGone)
     );
     assert_eq!(
@@ -188,7 +193,10 @@ pub async fn shadow_rows_upsert_by_id(store: Arc<dyn Store>) {
     renamed.email = Email::parse("alice2@example.com").expect("email");
     renamed.enabled = false;
     let again = s.upsert_shadow_person(&renamed).await.expect("update");
-    assert_eq!((again.id.clone(), again.number), (stored.id.clone(), stored.number));
+    assert_eq!(
+        (again.id.clone(), again.number),
+        (stored.id.clone(), stored.number)
+    );
     assert_eq!(again.login.as_str(), "alice2");
     assert_eq!(again.email.as_str(), "alice2@example.com");
     assert!(!again.enabled);

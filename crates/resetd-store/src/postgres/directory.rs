@@ -148,10 +148,7 @@ pub(crate) async fn insert_person(
     tx.finish(result).await
 }
 
-pub(crate) async fn upsert_shadow_person(
-    c: &mut Pooled,
-    p: &Person,
-) -> Result<Person, StoreError> {
+pub(crate) async fn upsert_shadow_person(c: &mut Pooled, p: &Person) -> Result<Person, StoreError> {
     let tx = c.begin().await?;
     let result = async {
         let db = tx.db();

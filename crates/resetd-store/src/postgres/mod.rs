@@ -35,8 +35,8 @@ use resetd_core::model::{
     Person, ResetRequest, ResetToken, Tenant, TenantSettings, Timestamp,
 };
 use resetd_core::ports::{
-    Audit, ClaimId, Credentials, Directory, IssueToken, LoginStart, Outbox, PasswordChange, Recovery,
-    Resolution, Resolved, Schema, StoreError,
+    Audit, ClaimId, Credentials, Directory, IssueToken, LoginStart, Outbox, PasswordChange,
+    Recovery, Resolution, Resolved, Schema, StoreError,
 };
 use resetd_core::secret::SecretHash;
 use resetd_core::types::{ClientName, Login, PersonId, TenantId};

@@ -66,7 +66,10 @@ fn a_kind_without_its_adapter_is_a_clear_error_and_secrets_stay_unprinted() {
         dir.path(),
         "[credentials.acme]\nkind = \"ldap\"\nbind_password = \"s3cr3t-bind\"\n",
     );
-    for args in [&["check-config"][..], &["serve", "--listen", "127.0.0.1:0"][..]] {
+    for args in [
+        &["check-config"][..],
+        &["serve", "--listen", "127.0.0.1:0"][..],
+    ] {
         let (ok, out) = run(dir.path(), &cfg, args);
         assert!(!ok, "{args:?}: {out}");
         assert!(

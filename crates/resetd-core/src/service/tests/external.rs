@@ -29,7 +29,9 @@ async fn directory() -> (Harness, TenantId, Arc<MemoryExternal>) {
     let ext = Arc::new(MemoryExternal::directory());
     ext.add(account("alice", Some("alice@example.com")), GOOD);
     let t = TenantId::parse("acme").unwrap();
-    let h = Harness::new().unwrap().with_external(t.clone(), ext.clone());
+    let h = Harness::new()
+        .unwrap()
+        .with_external(t.clone(), ext.clone());
     h.service
         .create_tenant(t.clone(), TenantSettings::default())
         .await
@@ -60,7 +62,15 @@ async fn a_request_finds_the_person_in_the_directory_and_keeps_a_shadow_row_with
     assert_eq!(s.email.as_str(), "alice@example.com");
     assert_eq!(s.display_name.as_str(), "Alice Liddell");
     assert_eq!(s.password_hash, None);
-    assert_eq!(h.service.inspect_token(&t, &secret).await.unwrap().person.id, s.id);
+    assert_eq!(
+        h.service
+            .inspect_token(&t, &secret)
+            .await
+            .unwrap()
+            .person
+            .id,
+        s.id
+    );
     // By email too, and the same row: the id is derived from the stable id.
     h.clock.advance_secs(3600);
     assert_eq!(
@@ -143,9 +153,15 @@ async fn a_reset_writes_the_password_to_the_directory_and_consumes_the_token_on_
         .collect();
     assert_eq!(sets.len(), 1);
     assert_eq!(sets[0].stable_id.as_deref(), Some(UUID));
-    assert!(audit_kinds(&h, &t).await.contains(&"reset_completed".to_owned()));
+    assert!(audit_kinds(&h, &t)
+        .await
+        .contains(&"reset_completed".to_owned()));
     let notices = outbox(&h, &t).await;
-    assert_eq!(notices.len(), 2, "the link and the 'password changed' notice");
+    assert_eq!(
+        notices.len(),
+        2,
+        "the link and the 'password changed' notice"
+    );
 }
 
 #[tokio::test]
@@ -203,14 +219,20 @@ async fn an_unavailable_directory_is_unavailable_and_the_token_stays_usable() {
         ExternalError::Unavailable("connection refused".into()),
         1,
     );
-    let e = h.service.complete_reset(&t, &secret, &pw(GOOD2), None).await;
+    let e = h
+        .service
+        .complete_reset(&t, &secret, &pw(GOOD2), None)
+        .await;
     assert!(matches!(e, Err(CoreError::Unavailable(_))), "{e:?}");
     ext.fail(
         ExternalCall::SetPassword,
         ExternalError::Unavailable("503".into()),
         1,
     );
-    let e = h.service.complete_reset(&t, &secret, &pw(GOOD2), None).await;
+    let e = h
+        .service
+        .complete_reset(&t, &secret, &pw(GOOD2), None)
+        .await;
     assert!(matches!(e, Err(CoreError::Unavailable(_))), "{e:?}");
     assert_eq!(ext.password_of(UUID).as_deref(), Some(GOOD));
     assert!(h.service.inspect_token(&t, &secret).await.is_ok());
@@ -254,7 +276,10 @@ async fn an_answer_that_stays_unknown_keeps_the_claim_so_the_token_lapses() {
         ExternalError::Indeterminate("timeout".into()),
         10,
     );
-    let e = h.service.complete_reset(&t, &secret, &pw(GOOD2), None).await;
+    let e = h
+        .service
+        .complete_reset(&t, &secret, &pw(GOOD2), None)
+        .await;
     assert!(matches!(e, Err(CoreError::Unavailable(_))), "{e:?}");
     assert_eq!(
         ext.count(ExternalCall::SetPassword),
@@ -273,7 +298,9 @@ async fn an_answer_that_stays_unknown_keeps_the_claim_so_the_token_lapses() {
             Err(CoreError::TokenGone)
         );
         assert_eq!(
-            h.service.complete_reset(&t, &secret, &pw(GOOD3), None).await,
+            h.service
+                .complete_reset(&t, &secret, &pw(GOOD3), None)
+                .await,
             Err(CoreError::TokenGone)
         );
         h.clock.advance_secs(EXTERNAL_CLAIM_LEASE_SECS + 1);
@@ -285,19 +312,30 @@ async fn an_answer_that_stays_unknown_keeps_the_claim_so_the_token_lapses() {
 async fn fault_the_local_consume_fails_after_the_directory_changed_the_password() {
     let (h, t, ext) = directory().await;
     let secret = alice_link(&h, &t).await;
-    h.store
-        .fail("change_password", StoreError::Unavailable("disk full".into()));
-    let e = h.service.complete_reset(&t, &secret, &pw(GOOD2), None).await;
+    h.store.fail(
+        "change_password",
+        StoreError::Unavailable("disk full".into()),
+    );
+    let e = h
+        .service
+        .complete_reset(&t, &secret, &pw(GOOD2), None)
+        .await;
     assert!(matches!(e, Err(CoreError::Unavailable(_))), "{e:?}");
     h.store.heal();
-    assert_eq!(ext.password_of(UUID).as_deref(), Some(GOOD2), "new password");
+    assert_eq!(
+        ext.password_of(UUID).as_deref(),
+        Some(GOOD2),
+        "new password"
+    );
     assert_eq!(
         h.service.inspect_token(&t, &secret).await,
         Err(CoreError::TokenGone),
         "a changed password never leaves a live token"
     );
     assert_eq!(
-        h.service.complete_reset(&t, &secret, &pw(GOOD3), None).await,
+        h.service
+            .complete_reset(&t, &secret, &pw(GOOD3), None)
+            .await,
         Err(CoreError::TokenGone)
     );
     assert_eq!(ext.password_of(UUID).as_deref(), Some(GOOD2));
@@ -314,9 +352,7 @@ async fn two_completions_at_once_have_one_winner_and_one_write() {
     );
     let wins = [&a, &b].iter().filter(|r| r.is_ok()).count();
     assert_eq!(wins, 1, "{a:?} {b:?}");
-    assert!([a, b]
-        .into_iter()
-        .any(|r| r == Err(CoreError::TokenGone)));
+    assert!([a, b].into_iter().any(|r| r == Err(CoreError::TokenGone)));
     assert_eq!(ext.count(ExternalCall::SetPassword), 1);
 }
 
@@ -326,7 +362,9 @@ async fn an_account_gone_from_the_directory_makes_the_link_gone() {
     let secret = alice_link(&h, &t).await;
     ext.remove(UUID);
     assert_eq!(
-        h.service.complete_reset(&t, &secret, &pw(GOOD2), None).await,
+        h.service
+            .complete_reset(&t, &secret, &pw(GOOD2), None)
+            .await,
         Err(CoreError::TokenGone)
     );
     assert_eq!(ext.count(ExternalCall::SetPassword), 0);
@@ -365,7 +403,10 @@ async fn a_login_is_checked_by_the_directory_with_resetds_counters() {
         ..TenantSettings::default()
     };
     let (h, t, ext) = directory().await;
-    h.service.update_tenant_settings(&t, settings).await.unwrap();
+    h.service
+        .update_tenant_settings(&t, settings)
+        .await
+        .unwrap();
     let ok = h
         .service
         .authenticate(&t, &login("alice"), &pw(GOOD), None)
@@ -408,7 +449,10 @@ async fn a_login_is_checked_by_the_directory_with_resetds_counters() {
         .service
         .authenticate(&t, &login("alice"), &pw(GOOD), None)
         .await;
-    assert!(matches!(locked, Err(CoreError::Locked { .. })), "{locked:?}");
+    assert!(
+        matches!(locked, Err(CoreError::Locked { .. })),
+        "{locked:?}"
+    );
 }
 
 #[tokio::test]
@@ -432,7 +476,9 @@ async fn must_change_comes_from_the_shadow_row() {
 async fn a_sink_keeps_the_local_hash_and_must_accept_before_the_token_is_consumed() {
     let ext = Arc::new(MemoryExternal::sink());
     let t = TenantId::parse("acme").unwrap();
-    let h = Harness::new().unwrap().with_external(t.clone(), ext.clone());
+    let h = Harness::new()
+        .unwrap()
+        .with_external(t.clone(), ext.clone());
     h.service
         .create_tenant(t.clone(), TenantSettings::default())
         .await
@@ -455,7 +501,10 @@ async fn a_sink_keeps_the_local_hash_and_must_accept_before_the_token_is_consume
         ExternalError::Refused("rejected by the application".into()),
         1,
     );
-    let e = h.service.complete_reset(&t, &secret, &pw(GOOD2), None).await;
+    let e = h
+        .service
+        .complete_reset(&t, &secret, &pw(GOOD2), None)
+        .await;
     assert!(matches!(e, Err(CoreError::Policy(_))), "{e:?}");
     let stored = h.store.get_person(&t, &p.id).await.unwrap().unwrap();
     assert_eq!(stored.password_hash, p.password_hash, "unchanged");
@@ -477,7 +526,10 @@ async fn a_sink_keeps_the_local_hash_and_must_accept_before_the_token_is_consume
 #[tokio::test]
 async fn local_only_paths_are_refused_for_a_directory_tenant() {
     let (h, t, _ext) = directory().await;
-    let e = h.service.import_people(&t, vec![], false, &Actor::Cli).await;
+    let e = h
+        .service
+        .import_people(&t, vec![], false, &Actor::Cli)
+        .await;
     assert!(matches!(e, Err(CoreError::Invalid(_))), "{e:?}");
     let input = NewPersonInput {
         login: login("mallory"),
