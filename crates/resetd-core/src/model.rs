@@ -475,6 +475,9 @@ pub struct ResetToken {
     pub revoked_at: Option<Timestamp>,
     /// Requester's address.
     pub ip: Option<String>,
+    /// Claimed for a password write to an external system, and neither consumed nor released
+    /// (the claim's lease running or lapsed): never live.
+    pub claimed: bool,
 }
 
 /// What a token was minted for. Every use of a token names the purpose it serves and refuses a

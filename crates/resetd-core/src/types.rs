@@ -222,6 +222,12 @@ impl PersonId {
     pub fn generate() -> Self {
         Self(crate::secret::hex(&crate::secret::random_bytes::<16>()))
     }
+
+    /// The id of 16 bytes derived elsewhere (a shadow row's, from its external stable id), in
+    /// the same form as a generated one.
+    pub fn from_bytes(bytes: &[u8; 16]) -> Self {
+        Self(crate::secret::hex(bytes))
+    }
 }
 
 impl ObjectId {

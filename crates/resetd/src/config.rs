@@ -1,5 +1,6 @@
 //! Configuration: built-in defaults, then a TOML file, then `RESETD_*` environment variables, then
-//! command-line flags. `resetd check-config` prints the result (the SMTP password as `<redacted>`).
+//! command-line flags. `resetd check-config` prints the result (the SMTP password, and the secrets
+//! of `[credentials.*]`, as `<redacted>`).
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -42,6 +43,9 @@ pub struct Config {
     pub dialects: resetd_server::dialects::DialectsConfig,
     /// The breached-password index (`resetd breached import`).
     pub breached: Breached,
+    /// Tenants whose passwords live in an external system: `[credentials.<tenant>]` with
+    /// `kind` and the adapter's own keys (see `docs/credentials.md`).
+    pub credentials: crate::credentials::Sections,
 }
 
 /// Where the breached-password index lives.
@@ -161,6 +165,7 @@ impl Default for Config {
             page: Page::default(),
             dialects: Default::default(),
             breached: Breached::default(),
+            credentials: Default::default(),
         }
     }
 }
@@ -430,6 +435,7 @@ impl Config {
     pub fn redacted(&self) -> Config {
         let mut c = self.clone();
         c.database_url = redact_url(&c.database_url);
+        c.credentials = crate::credentials::redacted(&c.credentials);
         c
     }
 

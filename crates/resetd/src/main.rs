@@ -12,6 +12,7 @@
 mod branding;
 mod breached;
 mod config;
+mod credentials;
 mod http;
 mod import;
 mod mail;
@@ -400,10 +401,16 @@ async fn open_with(config: Config, check_keys: bool) -> Result<App, String> {
             notice_retry_secs: config.mail.worker.notice_retry_secs as i64,
         },
     );
-    let service = Arc::new(match breached_index {
+    let mut service = match breached_index {
         Some(index) => service.with_breached(index),
         None => service,
-    });
+    };
+    // Tenants whose passwords live elsewhere: every command sees them, so that a local-only
+    // path (an import of hashes) is refused for them from the CLI too.
+    for (tenant, backend) in credentials::connect(&credentials::check(&config.credentials)?)? {
+        service = service.with_external(tenant, backend);
+    }
+    let service = Arc::new(service);
     Ok(App {
         config,
         store,
@@ -438,6 +445,16 @@ async fn run(command: Command, config: Config) -> Result<(), String> {
         Command::CheckConfig => {
             config.database()?;
             resetd_server::page::Pages::load(config.page_options()).map_err(|e| e.to_string())?;
+            let sections = credentials::check(&config.credentials)?;
+            if !sections.is_empty() {
+                // The tenants first, on a service without the adapters, then the adapters.
+                let mut local = config.clone();
+                local.credentials.clear();
+                let app = open_with(local, false).await?;
+                credentials::check_tenants(&*app.store, &sections, &config.bootstrap_tenant)
+                    .await?;
+                credentials::connect(&sections)?;
+            }
             let text = toml::to_string_pretty(&config.redacted()).map_err(|e| e.to_string())?;
             println!("# configuration is valid\n{text}");
             Ok(())
@@ -667,6 +684,8 @@ async fn serve(
     management: Option<tokio::net::TcpListener>,
 ) -> Result<(), String> {
     bootstrap(&app).await?;
+    let sections = credentials::check(&app.config.credentials)?;
+    credentials::check_tenants(&*app.store, &sections, &app.config.bootstrap_tenant).await?;
     // The bundled common-password list is built on first use (about 10 ms); build it now, off the
     // runtime, so the first person to choose a password does not wait for it.
     drop(tokio::task::spawn_blocking(

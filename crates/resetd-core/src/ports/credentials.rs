@@ -14,6 +14,8 @@ use crate::model::{NewAudit, NewMessage, Timestamp};
 use crate::secret::SecretHash;
 use crate::types::{Login, PersonId, TenantId};
 
+use super::ClaimId;
+
 /// A password change (by reset token or by an administrator), with everything that goes with it.
 #[derive(Debug, Clone)]
 pub struct PasswordChange {
@@ -21,8 +23,13 @@ pub struct PasswordChange {
     pub person: PersonId,
     /// For a token reset: the token to consume (exactly once across all instances).
     pub token: Option<SecretHash>,
-    /// The new PHC hash.
-    pub new_hash: String,
+    /// With `token`: the claim taken on it before an external write
+    /// ([`super::Recovery::claim_token`]). The token is then consumed only while this claim is
+    /// on it (`TokenGone` otherwise), whatever its lease; `None`: the token must be live.
+    pub claim: Option<ClaimId>,
+    /// The new PHC hash; `None` when the password lives only in an external system that checks
+    /// it (no hash is stored, and a stored one is cleared).
+    pub new_hash: Option<String>,
     /// Set must-change-on-next-login.
     pub must_change_password: bool,
     /// Clear the counter (failed logins and any lock) of the person's login.
@@ -116,6 +123,16 @@ pub trait Credentials: Send + Sync {
         person: &PersonId,
         rehash: Option<String>,
         compromised: Option<NewAudit>,
+    ) -> Result<(), StoreError>;
+    /// Gives back one attempt that [`Credentials::begin_login`] reserved but whose password could
+    /// not be checked (the external system that checks it was unavailable): the login's count
+    /// drops by one, and a lock set at `threshold` goes when the count falls below it. Nothing
+    /// when the login has no counter.
+    async fn forgive_login_attempt(
+        &self,
+        tenant: &TenantId,
+        login: &Login,
+        threshold: u32,
     ) -> Result<(), StoreError>;
     /// Clears the counter (failures and any lock) of the person's login.
     async fn unlock(

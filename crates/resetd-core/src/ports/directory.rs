@@ -52,6 +52,13 @@ pub trait Directory: Send + Sync {
         audit: NewAudit,
     ) -> Result<Vec<bool>, StoreError>;
 
+    /// Writes the shadow row of a person who lives in an external system (see
+    /// `docs/credentials.md`): inserted under `person.id` (its `number` assigned) when new,
+    /// else its login, email, display name and enabled flag are replaced and everything else
+    /// (number, password dates, must-change, counters) kept. Returns the row as stored.
+    /// `Conflict` when another person holds the login.
+    async fn upsert_shadow_person(&self, person: &Person) -> Result<Person, StoreError>;
+
     /// Stores a new API key under its secret's hash.
     async fn insert_api_key(
         &self,

@@ -24,7 +24,7 @@ pub use self::external::{
     AccountQuery, Capabilities, ExternalAccount, ExternalCredentials, ExternalError,
 };
 pub use self::outbox::Outbox;
-pub use self::recovery::{IssueToken, Recovery, Resolution, Resolved};
+pub use self::recovery::{ClaimId, IssueToken, Recovery, Resolution, Resolved};
 pub use self::schema::Schema;
 
 /// A storage failure.

@@ -41,6 +41,27 @@ pub enum Resolved {
     CoolingDown,
 }
 
+/// The random id of one claim on a token (see [`Recovery::claim_token`]). Not a secret: it only
+/// lets the claimer consume or release its own claim, and it is never shown.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ClaimId(String);
+
+impl ClaimId {
+    /// A fresh random claim id (128 bits from the OS CSPRNG, as hex).
+    pub fn generate() -> Self {
+        Self(crate::secret::hex(&crate::secret::random_bytes::<16>()))
+    }
+
+    /// Wraps a stored claim id.
+    pub fn from_stored(s: String) -> Self {
+        Self(s)
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
 /// Reset requests and tokens.
 #[async_trait]
 pub trait Recovery: Send + Sync {
@@ -85,4 +106,28 @@ pub trait Recovery: Send + Sync {
     /// does not know (minted by a newer version on the same database) is `None`, as no use of
     /// this build may accept it.
     async fn find_token(&self, hash: SecretHash) -> Result<Option<ResetToken>, StoreError>;
+
+    /// Claims the token stored under `hash` for a password write to an external system (step 1
+    /// of the rule in `docs/architecture.md`), with a conditional update: only a live token
+    /// (unused, unrevoked, unexpired at `now`, never claimed) is claimed, so exactly one of any
+    /// number of concurrent callers wins; the others get `TokenGone`. From then on the token is
+    /// not live ([`ResetToken::claimed`]): while the lease runs it is the claimer's, after it a
+    /// claim that was neither consumed nor released is lapsed, for good.
+    async fn claim_token(
+        &self,
+        hash: SecretHash,
+        claim: &ClaimId,
+        now: Timestamp,
+        lease_until: Timestamp,
+    ) -> Result<(), StoreError>;
+    /// Gives a claim back after the external system refused the password (nothing changed
+    /// there): the token is live again. Only the claimer's own, unconsumed claim whose lease is
+    /// still running at `now` is released; otherwise nothing changes and the answer is `false`
+    /// (a lapsed claim stays lapsed).
+    async fn release_token_claim(
+        &self,
+        hash: SecretHash,
+        claim: &ClaimId,
+        now: Timestamp,
+    ) -> Result<bool, StoreError>;
 }

@@ -10,6 +10,7 @@ use crate::secret::ResetSecret;
 use crate::store::PasswordChange;
 use crate::types::{Login, Password, TenantId};
 
+use super::external_set::ExternalReset;
 use super::{personal_words, policy_for, Actor, Result, Service};
 
 /// A valid reset token's public facts.
@@ -58,6 +59,7 @@ impl Service {
             && &token.tenant == tenant
             && token.used_at.is_none()
             && token.revoked_at.is_none()
+            && !token.claimed
             && token.expires_at > now;
         if !live {
             return Err(CoreError::TokenGone);
@@ -139,6 +141,18 @@ impl Service {
             return Err(CoreError::TokenGone);
         }
         let policy = policy_for(&t, options.mode);
+        if let Some(backend) = self.external(tenant) {
+            let reset = ExternalReset {
+                tenant: &t,
+                backend: backend.as_ref(),
+                token: &token,
+                person,
+                secret,
+                policy,
+                ip,
+            };
+            return self.complete_external(reset, password).await;
+        }
         let new_hash = self.checked_hash(&t, &policy, &person, password).await?;
         let audit = self.audit(
             tenant,
@@ -153,7 +167,8 @@ impl Service {
             tenant: tenant.clone(),
             person: person.id.clone(),
             token: Some(secret.hash()),
-            new_hash: new_hash.clone(),
+            claim: None,
+            new_hash: Some(new_hash.clone()),
             must_change_password: false,
             unlock,
             keep_history: t.settings.password_history,

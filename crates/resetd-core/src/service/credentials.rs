@@ -93,6 +93,20 @@ impl Service {
     ) -> Result<()> {
         let t = self.tenant(tenant).await?;
         let person = self.get_person(tenant, id).await?;
+        if let Some(backend) = self.external(tenant) {
+            return self
+                .admin_set_external(
+                    &t,
+                    backend.as_ref(),
+                    &person,
+                    password,
+                    unlock,
+                    must_change,
+                    actor,
+                    ip,
+                )
+                .await;
+        }
         let new_hash = self
             .checked_hash(&t, &t.settings.policy(), &person, password)
             .await?;
@@ -108,7 +122,8 @@ impl Service {
             tenant: tenant.clone(),
             person: id.clone(),
             token: None,
-            new_hash,
+            claim: None,
+            new_hash: Some(new_hash),
             must_change_password: must_change,
             unlock,
             keep_history: t.settings.password_history,
@@ -157,6 +172,14 @@ impl Service {
         ip: Option<&str>,
     ) -> Result<Authenticated> {
         let t = self.tenant(tenant).await?;
+        if let Some(backend) = self
+            .external(tenant)
+            .filter(|b| b.capabilities().verifies_passwords)
+        {
+            return self
+                .authenticate_external(&t, backend.as_ref(), login, password, ip)
+                .await;
+        }
         let s = &t.settings;
         let now = self.now();
         let start = self

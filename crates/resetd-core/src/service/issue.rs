@@ -101,6 +101,7 @@ impl Service {
             used_at: None,
             revoked_at: None,
             ip: g.ip.map(str::to_owned),
+            claimed: false,
         };
         let detail = match g.client.filter(|_| g.audit_client) {
             Some(c) => json!({"by": g.lookup.kind(), "outcome": "token_issued", "client": c}),

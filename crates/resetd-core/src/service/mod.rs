@@ -21,6 +21,8 @@ mod admin;
 mod breached;
 mod complete;
 mod credentials;
+mod external;
+mod external_set;
 mod issue;
 mod message;
 mod people;
@@ -28,6 +30,7 @@ mod recovery;
 
 pub use complete::{CompleteOptions, TokenInfo};
 pub use credentials::Authenticated;
+pub use external::{shadow_id, BACKEND_POLICY_CODE, EXTERNAL_CLAIM_LEASE_SECS, MAX_WRITE_ATTEMPTS};
 pub(crate) use people::check_attributes;
 pub use people::{NewPersonInput, PersonPatch};
 pub use recovery::RESET_REQUEST_LEASE_SECS;
@@ -85,6 +88,8 @@ pub struct Service {
     config: ServiceConfig,
     tenants: Mutex<HashMap<TenantId, (Tenant, Timestamp)>>,
     breached: Option<Arc<dyn crate::ports::BreachedPasswords>>,
+    /// The tenants whose passwords live in an external system (`with_external`).
+    externals: HashMap<TenantId, Arc<dyn crate::ports::ExternalCredentials>>,
 }
 
 impl Service {
@@ -104,6 +109,7 @@ impl Service {
             config,
             tenants: Mutex::new(HashMap::new()),
             breached: None,
+            externals: HashMap::new(),
         }
     }
 

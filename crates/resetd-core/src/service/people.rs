@@ -7,6 +7,7 @@ use crate::import::ImportRow;
 use crate::model::{Lookup, Person, Timestamp};
 use crate::types::{DisplayName, Email, Locale, Login, Password, PersonId, TenantId};
 
+use super::external::Found;
 use super::{personal_words, Actor, Result, Service};
 
 /// A new person as an admin describes them.
@@ -100,6 +101,7 @@ impl Service {
         actor: &Actor,
     ) -> Result<Person> {
         let t = self.tenant(tenant).await?;
+        self.refuse_if_external(tenant, "create people")?;
         check_attributes(&input.attributes, &input.roles)?;
         let now = self.now();
         let (mut person, password) = input.into_person(tenant, now);
@@ -139,6 +141,7 @@ impl Service {
         actor: &Actor,
     ) -> Result<Vec<bool>> {
         self.tenant(tenant).await?;
+        self.refuse_if_external(tenant, "import people and their passwords")?;
         let now = self.now();
         let mut people = Vec::with_capacity(rows.len());
         for row in rows {
@@ -181,10 +184,10 @@ impl Service {
     /// A person by login, email or id.
     pub async fn find_person(&self, tenant: &TenantId, lookup: &Lookup) -> Result<Person> {
         self.tenant(tenant).await?;
-        self.store
-            .find_person(tenant, lookup)
-            .await?
-            .ok_or(CoreError::NotFound("person"))
+        match self.lookup_person(tenant, lookup).await? {
+            Found::Person(p) => Ok(*p),
+            Found::Nobody | Found::Unusable(_) => Err(CoreError::NotFound("person")),
+        }
     }
 
     /// Applies `patch` to a person's profile.

@@ -9,6 +9,7 @@ use crate::secret::ResetSecret;
 use crate::store::{Resolution, Resolved};
 use crate::types::{ClientName, Locale, TenantId};
 
+use super::external::Found;
 use super::issue::{Grant, LinkTo};
 use super::{Actor, Result, Service};
 
@@ -90,12 +91,28 @@ impl Service {
             // runs out and it is claimed again) instead of being discarded after a 202.
             Err(e) => return Err(e),
         };
-        let person = self.store.find_person(&r.tenant, &r.lookup).await?;
-        let Some(person) = person.filter(|p| p.enabled) else {
-            self.store
-                .resolve_reset_request(r.id, discard("no_account"))
-                .await?;
-            return Ok(());
+        // An external system that cannot answer keeps the request queued, as a database error.
+        let person = match self.lookup_person(&r.tenant, &r.lookup).await? {
+            Found::Person(p) if p.enabled => *p,
+            Found::Person(_) | Found::Nobody => {
+                self.store
+                    .resolve_reset_request(r.id, discard("no_account"))
+                    .await?;
+                return Ok(());
+            }
+            // The field's name only: the entry's values stay out of the audit log.
+            Found::Unusable(field) => {
+                let a = Resolution::Discard(self.audit(
+                    &r.tenant,
+                    None,
+                    "reset_requested",
+                    &Actor::Anonymous,
+                    r.ip.as_deref(),
+                    json!({"by": r.lookup.kind(), "outcome": "unusable_account", "field": field}),
+                ));
+                self.store.resolve_reset_request(r.id, a).await?;
+                return Ok(());
+            }
         };
         let client = match &r.client {
             Some(name) => match self.store.get_client(&r.tenant, name).await? {

@@ -21,13 +21,18 @@ impl Credentials for MemoryStore {
             if let Some(hash) = &ch.token {
                 // Single use: only a live token of this person, unexpired at the change, is
                 // consumed; anything else is `TokenGone`.
+                // With a claim, the claim decides (it was taken on a live token); without
+                // one, the token must be live and unclaimed.
+                let claim = s.claims.get(hash).map(|(id, _)| id.clone());
                 let token = s.tokens.iter_mut().find(|t| {
                     t.hash == *hash
                         && t.tenant == ch.tenant
                         && t.person == ch.person
                         && t.used_at.is_none()
-                        && t.revoked_at.is_none()
-                        && t.expires_at > ch.at
+                        && match &ch.claim {
+                            Some(ours) => t.claimed && claim.as_ref() == Some(ours),
+                            None => !t.claimed && t.revoked_at.is_none() && t.expires_at > ch.at,
+                        }
                 });
                 token.ok_or(StoreError::TokenGone)?.used_at = Some(ch.at);
             }
@@ -52,7 +57,7 @@ impl Credentials for MemoryStore {
                 s.history.retain(|(id, ..)| !dropped.contains(id));
             }
             let p = &mut s.people[i];
-            p.password_hash = Some(ch.new_hash.clone());
+            p.password_hash = ch.new_hash.clone();
             p.password_changed_at = Some(ch.at);
             p.must_change_password = ch.must_change_password;
             p.updated_at = ch.at;
@@ -174,6 +179,23 @@ impl Credentials for MemoryStore {
                 s.insert_audit(audit);
             }
             s.counters.remove(&(tenant.clone(), login.clone()));
+            Ok(())
+        })
+    }
+
+    async fn forgive_login_attempt(
+        &self,
+        tenant: &TenantId,
+        login: &Login,
+        threshold: u32,
+    ) -> Result<(), StoreError> {
+        self.write("forgive_login_attempt", |s| {
+            if let Some(c) = s.counters.get_mut(&(tenant.clone(), login.clone())) {
+                c.failures = c.failures.saturating_sub(1);
+                if c.failures < threshold {
+                    c.locked_until = None;
+                }
+            }
             Ok(())
         })
     }

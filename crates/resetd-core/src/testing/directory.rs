@@ -213,6 +213,35 @@ impl Directory for MemoryStore {
         })
     }
 
+    async fn upsert_shadow_person(&self, person: &Person) -> Result<Person, StoreError> {
+        self.write("upsert_shadow_person", |s| {
+            let taken = s
+                .people
+                .iter()
+                .any(|q| q.tenant == person.tenant && q.login == person.login && q.id != person.id);
+            if taken {
+                return Err(conflict("login"));
+            }
+            match s.person_index(&person.tenant, &person.id) {
+                None => {
+                    s.insert_person_row(person)?;
+                }
+                Some(i) => {
+                    let q = &mut s.people[i];
+                    q.login = person.login.clone();
+                    q.email = person.email.clone();
+                    q.display_name = person.display_name.clone();
+                    q.enabled = person.enabled;
+                    q.updated_at = person.updated_at;
+                }
+            }
+            let i = s
+                .person_index(&person.tenant, &person.id)
+                .ok_or(StoreError::NotFound)?;
+            Ok(s.view(&s.people[i]))
+        })
+    }
+
     async fn insert_api_key(
         &self,
         key: &ApiKey,

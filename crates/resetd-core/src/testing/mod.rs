@@ -8,6 +8,8 @@
 //!   ([`MemoryStore::fail_all`], [`MemoryStore::fail`]) and a log of the calls.
 //! - [`ManualClock`], [`InlineHasher`] (cheap Argon2id that counts its calls and can be
 //!   overloaded), [`RecordingRenderer`] (records every email, can fail).
+//! - [`MemoryExternal`]: an external credential system (accounts and passwords in memory) with
+//!   failures injected per call and a call log, for tenants whose passwords live elsewhere.
 //! - [`Harness`]: a [`Service`] wired to all of them.
 //!
 //! Another crate uses it as a dev-dependency:
@@ -17,6 +19,7 @@
 mod credentials;
 mod directory;
 mod doubles;
+mod external;
 mod outbox;
 mod recovery;
 mod store;
@@ -26,6 +29,7 @@ use std::sync::Arc;
 pub use self::doubles::{
     HashCounts, InlineHasher, ManualClock, RecordingRenderer, RenderedMessage, CHEAP_PARAMS, T0,
 };
+pub use self::external::{ExternalCall, LoggedCall, MemoryExternal};
 pub use self::outbox::MAX_ERROR_CHARS;
 pub use self::store::MemoryStore;
 
@@ -71,6 +75,20 @@ impl Harness {
             hasher,
             renderer,
         })
+    }
+}
+
+impl Harness {
+    /// The same harness with `tenant`'s passwords in `backend` ([`Service::with_external`]).
+    pub fn with_external(
+        self,
+        tenant: crate::types::TenantId,
+        backend: Arc<dyn crate::ports::ExternalCredentials>,
+    ) -> Self {
+        Self {
+            service: self.service.with_external(tenant, backend),
+            ..self
+        }
     }
 }
 

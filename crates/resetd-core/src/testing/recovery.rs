@@ -6,7 +6,7 @@ use async_trait::async_trait;
 
 use super::store::{next, MemoryStore, State};
 use crate::model::{NewAudit, NewResetRequest, ResetRequest, ResetToken, Timestamp};
-use crate::ports::{IssueToken, Recovery, Resolution, Resolved, StoreError};
+use crate::ports::{ClaimId, IssueToken, Recovery, Resolution, Resolved, StoreError};
 use crate::secret::SecretHash;
 use crate::types::TenantId;
 
@@ -124,6 +124,53 @@ impl Recovery for MemoryStore {
     async fn find_token(&self, hash: SecretHash) -> Result<Option<ResetToken>, StoreError> {
         self.read("find_token", |s| {
             s.tokens.iter().find(|t| t.hash == hash).cloned()
+        })
+    }
+
+    async fn claim_token(
+        &self,
+        hash: SecretHash,
+        claim: &ClaimId,
+        now: Timestamp,
+        lease_until: Timestamp,
+    ) -> Result<(), StoreError> {
+        self.write("claim_token", |s| {
+            let token = s.tokens.iter_mut().find(|t| {
+                t.hash == hash
+                    && t.used_at.is_none()
+                    && t.revoked_at.is_none()
+                    && t.expires_at > now
+                    && !t.claimed
+            });
+            token.ok_or(StoreError::TokenGone)?.claimed = true;
+            s.claims.insert(hash, (claim.clone(), lease_until));
+            Ok(())
+        })
+    }
+
+    async fn release_token_claim(
+        &self,
+        hash: SecretHash,
+        claim: &ClaimId,
+        now: Timestamp,
+    ) -> Result<bool, StoreError> {
+        self.write("release_token_claim", |s| {
+            let ours = s
+                .claims
+                .get(&hash)
+                .is_some_and(|(id, until)| id == claim && *until > now);
+            let token = s
+                .tokens
+                .iter_mut()
+                .find(|t| t.hash == hash && t.used_at.is_none() && t.claimed);
+            match token {
+                Some(t) if ours => {
+                    t.claimed = false;
+                    s.claims.remove(&hash);
+                    Ok(true)
+                }
+                _ => Ok(false),
+            }
         })
     }
 }

@@ -15,7 +15,7 @@ use crate::model::{
     ApiKey, AuditEvent, Client, NewAudit, NewMessage, OutboxMessage, OutboxStatus, Person,
     ResetRequest, ResetToken, Tenant, Timestamp,
 };
-use crate::ports::{Audit, Schema, StoreError};
+use crate::ports::{Audit, ClaimId, Schema, StoreError};
 use crate::secret::SecretHash;
 use crate::types::{ClientName, Login, PersonId, TenantId};
 
@@ -40,6 +40,9 @@ pub(super) struct State {
     /// Each unresolved request with the end of its lease, if claimed.
     pub requests: BTreeMap<i64, (ResetRequest, Option<Timestamp>)>,
     pub tokens: Vec<ResetToken>,
+    /// The claim on each claimed token (SQL: its `claim_id` and `claimed_until` columns), by the
+    /// token's hash; the token's `claimed` flag is set while it is here.
+    pub claims: HashMap<SecretHash, (ClaimId, Timestamp)>,
     pub outbox: BTreeMap<i64, OutboxMessage>,
     pub audit: Vec<(TenantId, AuditEvent)>,
     /// (id, tenant, person, hash) of previous passwords.
@@ -159,7 +162,7 @@ pub struct MemoryStore {
     calls: Mutex<Vec<&'static str>>,
 }
 
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+pub(super) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     // A test that panicked while holding the lock must not hide the store from the next one.
     m.lock().unwrap_or_else(|e| e.into_inner())
 }

@@ -153,6 +153,7 @@ pub(super) fn token(p: &Person, secret: &str, created: Timestamp) -> ResetToken 
         used_at: None,
         revoked_at: None,
         ip: Some("192.0.2.7".into()),
+        claimed: false,
     }
 }
 
@@ -232,7 +233,8 @@ pub(super) fn change(
         tenant: p.tenant.clone(),
         person: p.id.clone(),
         token: token.map(hash),
-        new_hash: new_hash.into(),
+        claim: None,
+        new_hash: Some(new_hash.into()),
         must_change_password: false,
         unlock: false,
         keep_history: 0,

@@ -29,6 +29,7 @@ use std::sync::Arc;
 use resetd_core::ports::Store;
 
 pub mod audit;
+pub mod claims;
 pub mod credentials;
 pub mod directory;
 mod fixtures;
@@ -66,6 +67,12 @@ macro_rules! conformance_tests {
             credentials::password_history_is_pruned,
             credentials::login_attempts_lock_and_reset,
             credentials::login_attempts_are_reserved_atomically,
+            claims::claim_has_one_winner_under_concurrency,
+            claims::released_token_is_live_again,
+            claims::lapsed_claim_is_never_live_again,
+            claims::consume_with_a_wrong_claim_is_token_gone,
+            claims::shadow_rows_upsert_by_id,
+            claims::forgiven_attempts_come_off_the_count,
             outbox::outbox_claims_are_leased,
             outbox::outbox_delivery_states,
             audit::audit_listing,

@@ -38,13 +38,27 @@ pub(crate) async fn change_password(c: &mut Pooled, ch: &PasswordChange) -> Resu
             // The single-use guarantee: only one caller can flip used_at from NULL (the others
             // wait for the person lock and then find it set). The token must also belong to this
             // person and still be unexpired at the moment of the change.
-            let consumed = db
-                .exec(
-                    "UPDATE reset_token SET used_at = $1 WHERE hash = $2 AND tenant = $3 AND person = $4 \
-                     AND used_at IS NULL AND revoked_at IS NULL AND expires_at > $1",
-                    &[&ch.at.0, &&hash.0[..], &tenant, &person],
-                )
-                .await?;
+            // With a claim (an external write came first), the claim decides: it was taken on
+            // a live token and no one else can hold it. Without one, the token must be live and
+            // unclaimed.
+            let consumed = match &ch.claim {
+                Some(claim) => {
+                    db.exec(
+                        "UPDATE reset_token SET used_at = $1 WHERE hash = $2 AND tenant = $3 AND person = $4 \
+                         AND used_at IS NULL AND claim_id = $5",
+                        &[&ch.at.0, &&hash.0[..], &tenant, &person, &claim.as_str()],
+                    )
+                    .await?
+                }
+                None => {
+                    db.exec(
+                        "UPDATE reset_token SET used_at = $1 WHERE hash = $2 AND tenant = $3 AND person = $4 \
+                         AND used_at IS NULL AND revoked_at IS NULL AND expires_at > $1 AND claim_id IS NULL",
+                        &[&ch.at.0, &&hash.0[..], &tenant, &person],
+                    )
+                    .await?
+                }
+            };
             if consumed != 1 {
                 return Err(StoreError::TokenGone);
             }
@@ -232,6 +246,23 @@ pub(crate) async fn record_login_success(
     }
     .await;
     tx.finish(result).await
+}
+
+pub(crate) async fn forgive_login_attempt(
+    c: &mut Pooled,
+    tenant: &TenantId,
+    login: &Login,
+    threshold: u32,
+) -> Result<(), StoreError> {
+    c.db()
+        .exec(
+            "UPDATE login_attempt SET failures = failures - 1, \
+             locked_until = CASE WHEN failures - 1 >= $3 THEN locked_until END \
+             WHERE tenant = $1 AND login = $2 AND failures > 0",
+            &[&tenant.as_str(), &login.as_str(), &i64::from(threshold)],
+        )
+        .await?;
+    Ok(())
 }
 
 /// The statement that forgets the counter of a person's login (by tenant and person id).

@@ -148,6 +148,44 @@ pub(crate) async fn insert_person(
     tx.finish(result).await
 }
 
+pub(crate) async fn upsert_shadow_person(c: &mut Pooled, p: &Person) -> Result<Person, StoreError> {
+    let tx = c.begin().await?;
+    let result = async {
+        let db = tx.db();
+        let updated = db
+            .exec(
+                "UPDATE person SET login = $3, email = $4, display_name = $5, enabled = $6, \
+                 updated_at = $7, login_folded = $8 WHERE tenant = $1 AND id = $2",
+                &[
+                    &p.tenant.as_str(),
+                    &p.id.as_str(),
+                    &p.login.as_str(),
+                    &p.email.as_str(),
+                    &p.display_name.as_str(),
+                    &p.enabled,
+                    &p.updated_at.0,
+                    &fold_login(p.login.as_str()),
+                ],
+            )
+            .await?;
+        if updated == 0 {
+            let number = lock_next_person_number(&db, &p.tenant).await?;
+            insert_person_row(&db, p, number).await?;
+        }
+        let sql = format!(
+            "SELECT {} FROM person WHERE tenant = $1 AND id = $2",
+            rows::PERSON_COLS
+        );
+        db.opt(&sql, &[&p.tenant.as_str(), &p.id.as_str()])
+            .await?
+            .map(|r| rows::person(&r))
+            .transpose()?
+            .ok_or(StoreError::NotFound)
+    }
+    .await;
+    tx.finish(result).await
+}
+
 pub(crate) async fn get_person(
     c: &mut Pooled,
     tenant: &TenantId,

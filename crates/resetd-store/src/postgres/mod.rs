@@ -35,8 +35,8 @@ use resetd_core::model::{
     Person, ResetRequest, ResetToken, Tenant, TenantSettings, Timestamp,
 };
 use resetd_core::ports::{
-    Audit, Credentials, Directory, IssueToken, LoginStart, Outbox, PasswordChange, Recovery,
-    Resolution, Resolved, Schema, StoreError,
+    Audit, ClaimId, Credentials, Directory, IssueToken, LoginStart, Outbox, PasswordChange,
+    Recovery, Resolution, Resolved, Schema, StoreError,
 };
 use resetd_core::secret::SecretHash;
 use resetd_core::types::{ClientName, Login, PersonId, TenantId};
@@ -403,6 +403,10 @@ impl Directory for PostgresStore {
         directory::upsert_people(&mut self.pool.get().await?, people, &audit).await
     }
 
+    async fn upsert_shadow_person(&self, person: &Person) -> Result<Person, StoreError> {
+        directory::upsert_shadow_person(&mut self.pool.get().await?, person).await
+    }
+
     async fn insert_api_key(
         &self,
         key: &ApiKey,
@@ -475,6 +479,25 @@ impl Recovery for PostgresStore {
     async fn find_token(&self, hash: SecretHash) -> Result<Option<ResetToken>, StoreError> {
         recovery::find_token(&mut self.pool.get().await?, &hash).await
     }
+
+    async fn claim_token(
+        &self,
+        hash: SecretHash,
+        claim: &ClaimId,
+        now: Timestamp,
+        lease_until: Timestamp,
+    ) -> Result<(), StoreError> {
+        recovery::claim_token(&mut self.pool.get().await?, &hash, claim, now, lease_until).await
+    }
+
+    async fn release_token_claim(
+        &self,
+        hash: SecretHash,
+        claim: &ClaimId,
+        now: Timestamp,
+    ) -> Result<bool, StoreError> {
+        recovery::release_token_claim(&mut self.pool.get().await?, &hash, claim, now).await
+    }
 }
 
 #[async_trait]
@@ -529,6 +552,16 @@ impl Credentials for PostgresStore {
             compromised.as_ref(),
         )
         .await
+    }
+
+    async fn forgive_login_attempt(
+        &self,
+        tenant: &TenantId,
+        login: &Login,
+        threshold: u32,
+    ) -> Result<(), StoreError> {
+        credentials::forgive_login_attempt(&mut self.pool.get().await?, tenant, login, threshold)
+            .await
     }
 
     async fn unlock(

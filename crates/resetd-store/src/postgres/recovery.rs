@@ -12,7 +12,7 @@
 //!   disjoint rows without waiting for each other.
 
 use resetd_core::model::{NewAudit, NewResetRequest, ResetRequest, ResetToken, Timestamp};
-use resetd_core::ports::{IssueToken, Resolution, Resolved, StoreError};
+use resetd_core::ports::{ClaimId, IssueToken, Resolution, Resolved, StoreError};
 use resetd_core::secret::SecretHash;
 use resetd_core::types::{ClientName, PersonId, TenantId};
 use tokio_postgres::GenericClient;
@@ -230,4 +230,45 @@ pub(crate) async fn find_token(
         .map(|r| rows::reset_token(&r))
         .transpose()
         .map(Option::flatten)
+}
+
+pub(crate) async fn claim_token(
+    c: &mut Pooled,
+    hash: &SecretHash,
+    claim: &ClaimId,
+    now: Timestamp,
+    lease_until: Timestamp,
+) -> Result<(), StoreError> {
+    // The single-winner step: concurrent claims queue on the row lock and each re-checks
+    // claim_id after the one before it, so only one flips it from NULL.
+    let claimed = c
+        .db()
+        .exec(
+            "UPDATE reset_token SET claim_id = $2, claimed_until = $4 WHERE hash = $1 \
+             AND used_at IS NULL AND revoked_at IS NULL AND expires_at > $3 AND claim_id IS NULL",
+            &[&&hash.0[..], &claim.as_str(), &now.0, &lease_until.0],
+        )
+        .await?;
+    if claimed == 1 {
+        Ok(())
+    } else {
+        Err(StoreError::TokenGone)
+    }
+}
+
+pub(crate) async fn release_token_claim(
+    c: &mut Pooled,
+    hash: &SecretHash,
+    claim: &ClaimId,
+    now: Timestamp,
+) -> Result<bool, StoreError> {
+    let released = c
+        .db()
+        .exec(
+            "UPDATE reset_token SET claim_id = NULL, claimed_until = NULL WHERE hash = $1 \
+             AND claim_id = $2 AND used_at IS NULL AND claimed_until > $3",
+            &[&&hash.0[..], &claim.as_str(), &now.0],
+        )
+        .await?;
+    Ok(released == 1)
 }

@@ -25,12 +25,23 @@ pub(crate) fn change_password(c: &Connection, ch: &PasswordChange) -> Result<(),
     if let Some(hash) = &ch.token {
         // The single-use guarantee: only one caller can flip used_at from NULL. The token must
         // also belong to this person and still be unexpired at the moment of the change.
-        let consumed = exec(
-            c,
-            "UPDATE reset_token SET used_at = ?1 WHERE hash = ?2 AND tenant = ?3 AND person = ?4 \
-             AND used_at IS NULL AND revoked_at IS NULL AND expires_at > ?1",
-            params![ch.at.0, &hash.0[..], tenant, person],
-        )?;
+        // With a claim (an external write came first), the claim decides: it was taken on a
+        // live token and no one else can hold it. Without one, the token must be live and
+        // unclaimed.
+        let consumed = match &ch.claim {
+            Some(claim) => exec(
+                c,
+                "UPDATE reset_token SET used_at = ?1 WHERE hash = ?2 AND tenant = ?3 AND person = ?4 \
+                 AND used_at IS NULL AND claim_id = ?5",
+                params![ch.at.0, &hash.0[..], tenant, person, claim.as_str()],
+            )?,
+            None => exec(
+                c,
+                "UPDATE reset_token SET used_at = ?1 WHERE hash = ?2 AND tenant = ?3 AND person = ?4 \
+                 AND used_at IS NULL AND revoked_at IS NULL AND expires_at > ?1 AND claim_id IS NULL",
+                params![ch.at.0, &hash.0[..], tenant, person],
+            )?,
+        };
         if consumed != 1 {
             return Err(StoreError::TokenGone);
         }
@@ -205,6 +216,22 @@ pub(crate) fn record_login_success(
         c,
         "DELETE FROM login_attempt WHERE tenant = ?1 AND login = ?2",
         [tenant.as_str(), login.as_str()],
+    )?;
+    Ok(())
+}
+
+pub(crate) fn forgive_login_attempt(
+    c: &Connection,
+    tenant: &TenantId,
+    login: &Login,
+    threshold: u32,
+) -> Result<(), StoreError> {
+    exec(
+        c,
+        "UPDATE login_attempt SET failures = failures - 1, \
+         locked_until = CASE WHEN failures - 1 >= ?3 THEN locked_until END \
+         WHERE tenant = ?1 AND login = ?2 AND failures > 0",
+        params![tenant.as_str(), login.as_str(), i64::from(threshold)],
     )?;
     Ok(())
 }

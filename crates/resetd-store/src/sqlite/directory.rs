@@ -102,6 +102,28 @@ fn insert_person_row(c: &Connection, p: &Person) -> Result<i64, StoreError> {
     Ok(number)
 }
 
+pub(crate) fn upsert_shadow_person(c: &Connection, p: &Person) -> Result<Person, StoreError> {
+    let updated = exec(
+        c,
+        "UPDATE person SET login = ?3, email = ?4, display_name = ?5, enabled = ?6, updated_at = ?7, \
+         login_folded = ?8 WHERE tenant = ?1 AND id = ?2",
+        params![
+            p.tenant.as_str(),
+            p.id.as_str(),
+            p.login.as_str(),
+            p.email.as_str(),
+            p.display_name.as_str(),
+            p.enabled,
+            p.updated_at.0,
+            fold_login(p.login.as_str())
+        ],
+    )?;
+    if updated == 0 {
+        insert_person_row(c, p)?;
+    }
+    get_person(c, &p.tenant, &p.id)?.ok_or(StoreError::NotFound)
+}
+
 pub(crate) fn get_person(
     c: &Connection,
     tenant: &TenantId,

@@ -35,8 +35,8 @@ use resetd_core::model::{
     Person, ResetRequest, ResetToken, Tenant, TenantSettings, Timestamp,
 };
 use resetd_core::ports::{
-    Audit, Credentials, Directory, IssueToken, LoginStart, Outbox, PasswordChange, Recovery,
-    Resolution, Resolved, Schema, StoreError,
+    Audit, ClaimId, Credentials, Directory, IssueToken, LoginStart, Outbox, PasswordChange,
+    Recovery, Resolution, Resolved, Schema, StoreError,
 };
 use resetd_core::secret::SecretHash;
 use resetd_core::types::{ClientName, Login, PersonId, TenantId};
@@ -401,6 +401,12 @@ impl Directory for SqliteStore {
             .await
     }
 
+    async fn upsert_shadow_person(&self, person: &Person) -> Result<Person, StoreError> {
+        let p = person.clone();
+        self.write(move |c| directory::upsert_shadow_person(c, &p))
+            .await
+    }
+
     async fn insert_api_key(
         &self,
         key: &ApiKey,
@@ -485,6 +491,29 @@ impl Recovery for SqliteStore {
     async fn find_token(&self, hash: SecretHash) -> Result<Option<ResetToken>, StoreError> {
         self.read(move |c| recovery::find_token(c, &hash)).await
     }
+
+    async fn claim_token(
+        &self,
+        hash: SecretHash,
+        claim: &ClaimId,
+        now: Timestamp,
+        lease_until: Timestamp,
+    ) -> Result<(), StoreError> {
+        let claim = claim.clone();
+        self.write(move |c| recovery::claim_token(c, &hash, &claim, now, lease_until))
+            .await
+    }
+
+    async fn release_token_claim(
+        &self,
+        hash: SecretHash,
+        claim: &ClaimId,
+        now: Timestamp,
+    ) -> Result<bool, StoreError> {
+        let claim = claim.clone();
+        self.write(move |c| recovery::release_token_claim(c, &hash, &claim, now))
+            .await
+    }
 }
 
 #[async_trait]
@@ -539,6 +568,17 @@ impl Credentials for SqliteStore {
             )
         })
         .await
+    }
+
+    async fn forgive_login_attempt(
+        &self,
+        tenant: &TenantId,
+        login: &Login,
+        threshold: u32,
+    ) -> Result<(), StoreError> {
+        let (t, l) = (tenant.clone(), login.clone());
+        self.write(move |c| credentials::forgive_login_attempt(c, &t, &l, threshold))
+            .await
     }
 
     async fn unlock(

@@ -6,7 +6,7 @@
 //! and nothing else.
 
 use resetd_core::model::{NewAudit, NewResetRequest, ResetRequest, ResetToken, Timestamp};
-use resetd_core::ports::{IssueToken, Resolution, Resolved, StoreError};
+use resetd_core::ports::{ClaimId, IssueToken, Resolution, Resolved, StoreError};
 use resetd_core::secret::SecretHash;
 use resetd_core::types::{ClientName, PersonId, TenantId};
 use rusqlite::{params, Connection};
@@ -157,4 +157,40 @@ pub(crate) fn find_token(
         rows::TOKEN_COLS
     );
     Ok(one(c, &sql, [&hash.0[..]], rows::reset_token)?.flatten())
+}
+
+pub(crate) fn claim_token(
+    c: &Connection,
+    hash: &SecretHash,
+    claim: &ClaimId,
+    now: Timestamp,
+    lease_until: Timestamp,
+) -> Result<(), StoreError> {
+    // The single-winner step: only one caller flips claim_id from NULL on a live token.
+    let claimed = exec(
+        c,
+        "UPDATE reset_token SET claim_id = ?2, claimed_until = ?4 WHERE hash = ?1 \
+         AND used_at IS NULL AND revoked_at IS NULL AND expires_at > ?3 AND claim_id IS NULL",
+        params![&hash.0[..], claim.as_str(), now.0, lease_until.0],
+    )?;
+    if claimed == 1 {
+        Ok(())
+    } else {
+        Err(StoreError::TokenGone)
+    }
+}
+
+pub(crate) fn release_token_claim(
+    c: &Connection,
+    hash: &SecretHash,
+    claim: &ClaimId,
+    now: Timestamp,
+) -> Result<bool, StoreError> {
+    let released = exec(
+        c,
+        "UPDATE reset_token SET claim_id = NULL, claimed_until = NULL WHERE hash = ?1 \
+         AND claim_id = ?2 AND used_at IS NULL AND claimed_until > ?3",
+        params![&hash.0[..], claim.as_str(), now.0],
+    )?;
+    Ok(released == 1)
 }

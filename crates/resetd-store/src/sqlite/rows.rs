@@ -190,7 +190,8 @@ pub(crate) fn reset_request(row: &Row<'_>) -> Result<ResetRequest, StoreError> {
 }
 
 pub(crate) const TOKEN_COLS: &str =
-    "hash, tenant, person, client, created_at, expires_at, used_at, revoked_at, ip, purpose";
+    "hash, tenant, person, client, created_at, expires_at, used_at, revoked_at, ip, purpose, \
+     claim_id IS NOT NULL";
 
 /// A token row; `None` when its purpose is one this build does not know (see
 /// [`Recovery::find_token`](resetd_core::ports::Recovery::find_token)).
@@ -209,6 +210,7 @@ pub(crate) fn reset_token(row: &Row<'_>) -> Result<Option<ResetToken>, StoreErro
         used_at: opt_ts(row, 6)?,
         revoked_at: opt_ts(row, 7)?,
         ip: get(row, 8)?,
+        claimed: get(row, 10)?,
     }))
 }
 

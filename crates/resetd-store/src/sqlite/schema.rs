@@ -193,6 +193,13 @@ ALTER TABLE reset_token ADD COLUMN purpose TEXT NOT NULL DEFAULT 'reset';
 ALTER TABLE person ADD COLUMN login_folded TEXT NOT NULL DEFAULT '';
 CREATE INDEX person_login_folded ON person (tenant, login_folded);
 "#,
+    // 9: a token claimed for a password write to an external system (issue 17, the rule in
+    // docs/architecture.md): the claimer's random id and its lease's end. A token with a claim
+    // is never live; releasing clears both.
+    r#"
+ALTER TABLE reset_token ADD COLUMN claim_id TEXT;
+ALTER TABLE reset_token ADD COLUMN claimed_until INTEGER;
+"#,
 ];
 
 /// The migration after which [`fold_logins`] fills in `person.login_folded`.

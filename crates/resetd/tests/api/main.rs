@@ -21,6 +21,7 @@ mod breached;
 mod breached_common;
 mod cooldown_notice;
 mod crafter_urls;
+mod credentials_frame;
 mod dialects;
 mod enumeration;
 mod fault_postgres;

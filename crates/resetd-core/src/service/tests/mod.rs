@@ -9,6 +9,7 @@ mod admin;
 mod breached;
 mod complete;
 mod credentials;
+mod external;
 mod failures;
 mod people;
 mod recovery;
