@@ -21,7 +21,6 @@ mod outbox_key;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use clap::Parser;
 use resetd_core::hash::Argon2id;
 use resetd_core::model::{Scope, SystemClock, TenantSettings};
 use resetd_core::service::Actor;
@@ -31,11 +30,11 @@ use resetd_server::hasher::PooledHasher;
 use resetd_server::{AppState, ExtraMetrics};
 use tokio::sync::{watch, Notify};
 
-use crate::cli::{explain, tid, Cli, Command};
+use crate::cli::{explain, tid, Command};
 use crate::config::{Config, Database, Overrides};
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = cli::parse();
     let filter = tracing_subscriber::EnvFilter::try_from_env("RESETD_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     tracing_subscriber::fmt()

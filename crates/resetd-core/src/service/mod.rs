@@ -24,12 +24,14 @@ mod credentials;
 mod issue;
 mod message;
 mod people;
+mod people_admin;
 mod recovery;
 
 pub use complete::{CompleteOptions, TokenInfo};
 pub use credentials::Authenticated;
 pub(crate) use people::check_attributes;
 pub use people::{NewPersonInput, PersonPatch};
+pub use people_admin::MAX_PAGE;
 pub use recovery::RESET_REQUEST_LEASE_SECS;
 
 type Result<T> = std::result::Result<T, CoreError>;

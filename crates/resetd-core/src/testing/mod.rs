@@ -17,6 +17,7 @@
 mod credentials;
 mod directory;
 mod doubles;
+mod lifecycle;
 mod outbox;
 mod recovery;
 mod store;

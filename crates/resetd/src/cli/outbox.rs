@@ -8,6 +8,7 @@ use resetd_core::ports::Outbox;
 use resetd_core::service::Actor;
 use resetd_core::types::TenantId;
 use resetd_core::Service;
+use resetd_server::native::message_json;
 use resetd_store::OutboxKeys;
 
 /// `resetd outbox …`.
@@ -25,6 +26,10 @@ pub enum OutboxCmd {
         status: Option<String>,
         #[arg(long, default_value_t = 100)]
         limit: u32,
+        /// One JSON object per line (the API's message form, plus the sealing key's id as
+        /// `sealed_with`).
+        #[arg(long)]
+        json: bool,
     },
     /// Queue a dead (or waiting) message again, due now, with a full set of attempts. A running
     /// server picks it up within a second. A message given up after a failed delivery had its
@@ -84,6 +89,7 @@ pub async fn run(
             tenant: t,
             status,
             limit,
+            json,
         } => {
             let t = tenant(t.as_deref())?;
             let status = status
@@ -94,7 +100,14 @@ pub async fn run(
                 .await
                 .map_err(|e| e.to_string())?;
             for m in &messages {
-                println!("{}", line(m));
+                if json {
+                    let mut v = message_json(m);
+                    v["tenant"] = m.message.tenant.as_str().into();
+                    v["sealed_with"] = OutboxKeys::sealed_with(&m.message.text).into();
+                    super::json_line(&v);
+                } else {
+                    println!("{}", line(m));
+                }
             }
             Ok(())
         }

@@ -7,7 +7,7 @@ use clap::Subcommand;
 use resetd_core::service::{Actor, NewPersonInput};
 use resetd_core::types::{DisplayName, Email, Locale, Login, Password};
 
-use super::{explain, tid};
+use super::{explain_in, person_ops, tid};
 use crate::App;
 
 #[derive(Subcommand)]
@@ -43,6 +43,44 @@ pub enum PersonCmd {
         /// The file, or `-` for standard input.
         file: PathBuf,
     },
+    /// List people in number order, a page at a time (tab-separated: id, number, login, email,
+    /// enabled, locked, display name; or --json).
+    List(person_ops::ListArgs),
+    /// Show one person.
+    Show {
+        #[command(flatten)]
+        target: person_ops::Target,
+        /// One JSON object (the API's person form).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Change a person's profile fields (unnamed fields keep their value).
+    Update {
+        #[command(flatten)]
+        target: person_ops::Target,
+        #[command(flatten)]
+        fields: person_ops::UpdateArgs,
+    },
+    /// Disable a person: no reset links, no logins.
+    Disable(person_ops::Target),
+    /// Enable a disabled person.
+    Enable(person_ops::Target),
+    /// Set a person's password, read from standard input (first line).
+    SetPassword {
+        #[command(flatten)]
+        target: person_ops::Target,
+        /// Also clear the login's failed attempts and lock.
+        #[arg(long)]
+        unlock: bool,
+        /// Make the person change it at their next login.
+        #[arg(long)]
+        must_change_password: bool,
+    },
+    /// Clear a person's failed logins and lock.
+    Unlock(person_ops::Target),
+    /// Erase a person's personal data for good (see docs/erasure.md); their audit events stay
+    /// under a random id.
+    Delete(person_ops::Target),
 }
 
 pub async fn run(app: &App, cmd: PersonCmd) -> Result<(), String> {
@@ -88,7 +126,7 @@ pub async fn run(app: &App, cmd: PersonCmd) -> Result<(), String> {
                 .service
                 .create_person(&tid(&tenant)?, input, &Actor::Cli)
                 .await
-                .map_err(explain)?;
+                .map_err(explain_in(&tenant))?;
             println!("{}", p.id);
             Ok(())
         }
@@ -97,6 +135,25 @@ pub async fn run(app: &App, cmd: PersonCmd) -> Result<(), String> {
             format,
             dry_run,
             file,
-        } => super::import::run(&app.service, tid(&tenant)?, format, dry_run, &file).await,
+        } => {
+            let t = tid(&tenant)?;
+            // Before the first `serve` there is no tenant: say how to make one, before reading.
+            app.service.tenant(&t).await.map_err(explain_in(&tenant))?;
+            super::import::run(&app.service, t, format, dry_run, &file).await
+        }
+        PersonCmd::List(args) => person_ops::list(app, args).await,
+        PersonCmd::Show { target, json } => person_ops::show(app, target, json).await,
+        PersonCmd::Update { target, fields } => {
+            person_ops::update_fields(app, target, fields).await
+        }
+        PersonCmd::Disable(target) => person_ops::set_enabled(app, target, false).await,
+        PersonCmd::Enable(target) => person_ops::set_enabled(app, target, true).await,
+        PersonCmd::SetPassword {
+            target,
+            unlock,
+            must_change_password,
+        } => person_ops::set_password(app, target, unlock, must_change_password).await,
+        PersonCmd::Unlock(target) => person_ops::unlock(app, target).await,
+        PersonCmd::Delete(target) => person_ops::delete(app, target).await,
     }
 }

@@ -1,9 +1,11 @@
 //! `resetd tenant …`.
 
 use clap::{Args, Subcommand};
-use resetd_core::model::TenantSettings;
+use resetd_core::model::{Tenant, TenantSettings};
+use resetd_core::service::Actor;
+use resetd_core::CoreError;
 
-use super::{explain, tid};
+use super::{explain, explain_in, json_line, tid};
 use crate::App;
 
 #[derive(Subcommand)]
@@ -20,8 +22,31 @@ pub enum TenantCmd {
         #[command(flatten)]
         settings: SettingsArgs,
     },
-    /// List tenants and their settings.
-    List,
+    /// List tenants and their settings (tab-separated: name, settings as JSON; or --json).
+    List {
+        /// One JSON object per line.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show a tenant and its settings.
+    Show {
+        name: String,
+        /// One JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove a tenant with its API keys, clients and queued email. A tenant with people only
+    /// with --force, which erases them (see docs/erasure.md).
+    Remove {
+        name: String,
+        /// Erase the tenant's people too.
+        #[arg(long)]
+        force: bool,
+    },
+}
+
+fn tenant_json(t: &Tenant) -> serde_json::Value {
+    serde_json::json!({"id": t.id, "settings": t.settings, "created_at": t.created_at.rfc3339()})
 }
 
 #[derive(Args)]
@@ -109,7 +134,12 @@ pub async fn run(app: &App, cmd: TenantCmd) -> Result<(), String> {
         }
         TenantCmd::Set { name, settings } => {
             let t = tid(&name)?;
-            let mut s = app.service.tenant(&t).await.map_err(explain)?.settings;
+            let mut s = app
+                .service
+                .tenant(&t)
+                .await
+                .map_err(explain_in(&name))?
+                .settings;
             settings.apply(&mut s)?;
             app.service
                 .update_tenant_settings(&t, s)
@@ -117,14 +147,49 @@ pub async fn run(app: &App, cmd: TenantCmd) -> Result<(), String> {
                 .map_err(explain)?;
             println!("tenant {name} updated");
         }
-        TenantCmd::List => {
+        TenantCmd::List { json } => {
             for t in app.store.list_tenants().await.map_err(|e| e.to_string())? {
-                println!(
-                    "{}\t{}",
-                    t.id,
-                    serde_json::to_string(&t.settings).unwrap_or_default()
-                );
+                if json {
+                    json_line(&tenant_json(&t));
+                } else {
+                    println!(
+                        "{}\t{}",
+                        t.id,
+                        serde_json::to_string(&t.settings).unwrap_or_default()
+                    );
+                }
             }
+        }
+        TenantCmd::Show { name, json } => {
+            let t = app
+                .service
+                .tenant(&tid(&name)?)
+                .await
+                .map_err(explain_in(&name))?;
+            if json {
+                json_line(&tenant_json(&t));
+            } else {
+                println!("name\t{}", t.id);
+                println!("created_at\t{}", t.created_at.rfc3339());
+                let settings = serde_json::to_value(&t.settings).unwrap_or_default();
+                for (k, v) in settings.as_object().into_iter().flatten() {
+                    println!("{k}\t{v}");
+                }
+            }
+        }
+        TenantCmd::Remove { name, force } => {
+            let removed = app
+                .service
+                .remove_tenant(&tid(&name)?, force, &Actor::Cli)
+                .await
+                .map_err(|e| match e {
+                    CoreError::Conflict(_) => format!(
+                        "tenant {name} has people: add --force to erase them with it \
+                         (see docs/erasure.md)"
+                    ),
+                    other => explain_in(&name)(other),
+                })?;
+            println!("tenant {name} removed ({} people erased)", removed.people);
         }
     }
     Ok(())
