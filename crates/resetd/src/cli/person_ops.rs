@@ -144,8 +144,9 @@ pub async fn show(app: &App, target: Target, json: bool) -> Result<(), String> {
 /// The fields `resetd person update` can change (unnamed ones keep their value).
 #[derive(Args)]
 pub struct UpdateArgs {
+    /// A new email address.
     #[arg(long)]
-    email: Option<String>,
+    new_email: Option<String>,
     /// Display name.
     #[arg(long)]
     name: Option<String>,
@@ -171,8 +172,8 @@ impl UpdateArgs {
             .transpose()?;
         Ok(PersonPatch {
             email: self
-                .email
-                .map(|e| Email::parse(&e).map_err(|e| format!("--email: {e}")))
+                .new_email
+                .map(|e| Email::parse(&e).map_err(|e| format!("--new-email: {e}")))
                 .transpose()?,
             display_name: self
                 .name
