@@ -374,19 +374,21 @@ mod openapi_tests {
 
         // The routes of native::routes() and router(), with their methods.
         let routes: &[(&str, &[&str])] = &[
+            ("/v1/{tenant}", &["delete", "get"]),
             ("/v1/{tenant}/recovery", &["post"]),
             ("/v1/{tenant}/recovery/{token}", &["get", "post"]),
             ("/v1/{tenant}/password/check", &["post"]),
             ("/v1/{tenant}/authenticate", &["post"]),
             ("/v1/{tenant}/people", &["get", "post"]),
             ("/v1/{tenant}/people/import", &["post"]),
-            ("/v1/{tenant}/people/{id}", &["get", "patch"]),
+            ("/v1/{tenant}/people/{id}", &["delete", "get", "patch"]),
             ("/v1/{tenant}/people/{id}/disable", &["post"]),
             ("/v1/{tenant}/people/{id}/enable", &["post"]),
             ("/v1/{tenant}/people/{id}/password", &["post"]),
             ("/v1/{tenant}/people/{id}/unlock", &["post"]),
             ("/v1/{tenant}/api-keys", &["post"]),
             ("/v1/{tenant}/clients", &["get", "post"]),
+            ("/v1/{tenant}/clients/{name}", &["delete", "get"]),
             ("/v1/{tenant}/audit", &["get"]),
             ("/v1/{tenant}/outbox", &["get"]),
             ("/v1/{tenant}/outbox/{id}/retry", &["post"]),

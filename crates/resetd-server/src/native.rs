@@ -7,7 +7,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Json;
 use axum::Router;
-use resetd_core::model::{Client, LinkTemplate, Lookup, Person, Scope, Timestamp};
+use resetd_core::model::{AuditEvent, Client, LinkTemplate, Lookup, Person, Scope, Timestamp};
 use resetd_core::secret::{ApiKeySecret, ResetSecret};
 use resetd_core::service::{Actor, NewPersonInput, PersonPatch};
 use resetd_core::types::{
@@ -20,6 +20,9 @@ use serde_json::{json, Value};
 mod breached;
 pub(crate) mod import;
 mod outbox;
+mod people_admin;
+
+pub use self::outbox::message_json;
 
 use crate::problem::{Body, Path, Problem, Query};
 use crate::surface::{Effect, Limit};
@@ -40,10 +43,19 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/v1/{tenant}/password/check", post(check_password))
         .route("/v1/{tenant}/authenticate", post(authenticate))
-        .route("/v1/{tenant}/people", post(create_person).get(find_people))
+        .route(
+            "/v1/{tenant}",
+            get(people_admin::show_tenant).delete(people_admin::remove_tenant),
+        )
+        .route(
+            "/v1/{tenant}/people",
+            post(create_person).get(people_admin::find_or_list),
+        )
         .route(
             "/v1/{tenant}/people/{id}",
-            get(get_person).patch(update_person),
+            get(get_person)
+                .patch(update_person)
+                .delete(people_admin::erase_person),
         )
         .route("/v1/{tenant}/people/{id}/disable", post(disable_person))
         .route("/v1/{tenant}/people/{id}/enable", post(enable_person))
@@ -53,6 +65,10 @@ pub fn routes() -> Router<AppState> {
         .route(
             "/v1/{tenant}/clients",
             post(register_client).get(list_clients),
+        )
+        .route(
+            "/v1/{tenant}/clients/{name}",
+            get(people_admin::show_client).delete(people_admin::remove_client),
         )
         .route("/v1/{tenant}/audit", get(audit))
         .route("/v1/{tenant}/outbox", get(outbox::list))
@@ -98,8 +114,8 @@ fn ts(t: Option<Timestamp>) -> Value {
     t.map(|t| Value::String(t.rfc3339())).unwrap_or(Value::Null)
 }
 
-/// A person as the API shows them: never the password hash.
-fn person_json(p: &Person, now: Timestamp) -> Value {
+/// A person as the API (and `resetd person list --json`) shows them: never the password hash.
+pub fn person_json(p: &Person, now: Timestamp) -> Value {
     json!({
         "id": p.id,
         "number": p.number,
@@ -122,7 +138,8 @@ fn person_json(p: &Person, now: Timestamp) -> Value {
     })
 }
 
-fn client_json(c: &Client) -> Value {
+/// A client as the API (and `resetd client list --json`) shows it.
+pub fn client_json(c: &Client) -> Value {
     json!({"name": c.name, "link_template": c.link_template, "allowed_prefixes": c.allowed_prefixes, "created_at": c.created_at.rfc3339()})
 }
 
@@ -348,36 +365,6 @@ async fn get_person(
     admin(&s, &t, &headers).await?;
     let p = s.service.get_person(&t, &person_id(&id)?).await?;
     Ok(Json(person_json(&p, s.service.now())).into_response())
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct FindQuery {
-    login: Option<String>,
-    email: Option<String>,
-}
-
-async fn find_people(
-    State(s): State<AppState>,
-    headers: HeaderMap,
-    Path(t): Path<String>,
-    Query(q): Query<FindQuery>,
-) -> ApiResult {
-    let t = tenant(&t)?;
-    admin(&s, &t, &headers).await?;
-    let lookup = match (q.login, q.email) {
-        (Some(l), None) => Lookup::login(&Login::parse(&l)?),
-        (None, Some(e)) => Lookup::email(&Email::parse(&e)?),
-        _ => {
-            return Err(InvalidInput::new("login", "give exactly one of ?login= or ?email=").into())
-        }
-    };
-    let items = match s.service.find_person(&t, &lookup).await {
-        Ok(p) => vec![person_json(&p, s.service.now())],
-        Err(CoreError::NotFound(_)) => vec![],
-        Err(e) => return Err(e.into()),
-    };
-    Ok(Json(json!({ "items": items })).into_response())
 }
 
 #[derive(Deserialize)]
@@ -628,9 +615,11 @@ async fn audit(
     } else {
         None
     };
-    let items: Vec<Value> = events
-        .iter()
-        .map(|e| json!({"id": e.id, "kind": e.kind, "person": e.person, "actor": e.actor, "ip": e.ip, "at": e.at.rfc3339(), "detail": e.detail}))
-        .collect();
+    let items: Vec<Value> = events.iter().map(audit_json).collect();
     Ok(Json(json!({ "items": items, "next_before": next })).into_response())
+}
+
+/// An audit event as the API (and `resetd audit --json`) shows it.
+pub fn audit_json(e: &AuditEvent) -> Value {
+    json!({"id": e.id, "kind": e.kind, "person": e.person, "actor": e.actor, "ip": e.ip, "at": e.at.rfc3339(), "detail": e.detail})
 }

@@ -1,4 +1,5 @@
-//! The `resetd` binary: `serve` and the admin commands, all on the same database.
+//! The `resetd` binary, its composition root: the configuration, the store, the service and the
+//! workers wired once; `serve` here and the admin commands in `cli/`, all on the same database.
 #![cfg_attr(
     test,
     allow(
@@ -11,246 +12,30 @@
 
 mod branding;
 mod breached;
+mod cli;
 mod config;
 mod credentials;
 mod http;
-mod import;
 mod mail;
 mod outbox_key;
 
-use std::io::Read;
-use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use clap::{Args, Parser, Subcommand};
 use resetd_core::hash::Argon2id;
-use resetd_core::model::{LinkTemplate, Scope, SystemClock, TenantSettings};
-use resetd_core::service::{Actor, NewPersonInput};
+use resetd_core::model::{Scope, SystemClock, TenantSettings};
+use resetd_core::service::Actor;
 use resetd_core::store::{Outbox, Schema, Store};
-use resetd_core::types::{ClientName, DisplayName, Email, Locale, Login, Password, TenantId};
 use resetd_core::{CoreError, Service, ServiceConfig};
 use resetd_server::hasher::PooledHasher;
 use resetd_server::{AppState, ExtraMetrics};
 use tokio::sync::{watch, Notify};
 
+use crate::cli::{explain, tid, Command};
 use crate::config::{Config, Database, Overrides};
 
-#[derive(Parser)]
-#[command(
-    name = "resetd",
-    version,
-    about = "Self-hosted password reset and account recovery"
-)]
-struct Cli {
-    /// TOML configuration file.
-    #[arg(long, global = true, env = "RESETD_CONFIG")]
-    config: Option<PathBuf>,
-    /// Directory for the SQLite database and demo mail.
-    #[arg(long, global = true)]
-    data_dir: Option<PathBuf>,
-    #[command(subcommand)]
-    command: Command,
-}
-
-#[derive(Subcommand)]
-enum Command {
-    /// Run the HTTP service (the default demo needs no configuration).
-    Serve {
-        /// Address to listen on, e.g. 127.0.0.1:8080 (port 0 picks a free one).
-        #[arg(long)]
-        listen: Option<SocketAddr>,
-    },
-    /// Create or upgrade the database schema.
-    Migrate,
-    /// Validate the configuration and print it.
-    CheckConfig,
-    /// Manage tenants.
-    #[command(subcommand)]
-    Tenant(TenantCmd),
-    /// Manage people.
-    #[command(subcommand)]
-    Person(PersonCmd),
-    /// Manage API keys.
-    #[command(subcommand)]
-    Apikey(ApiKeyCmd),
-    /// Manage registered clients (where reset links point).
-    #[command(subcommand)]
-    Client(ClientCmd),
-    /// Show a tenant's audit log, newest first.
-    Audit {
-        #[arg(long)]
-        tenant: String,
-        #[arg(long, default_value_t = 50)]
-        limit: u32,
-    },
-    /// Inspect and retry outgoing email.
-    #[command(subcommand)]
-    Outbox(mail::OutboxCmd),
-    /// The breached-password index.
-    #[command(subcommand)]
-    Breached(breached::BreachedCmd),
-}
-
-#[derive(Subcommand)]
-enum TenantCmd {
-    /// Create a tenant.
-    Add {
-        name: String,
-        #[command(flatten)]
-        settings: SettingsArgs,
-    },
-    /// Change a tenant's settings (unnamed settings keep their value).
-    Set {
-        name: String,
-        #[command(flatten)]
-        settings: SettingsArgs,
-    },
-    /// List tenants and their settings.
-    List,
-}
-
-#[derive(Args)]
-struct SettingsArgs {
-    /// Minimum password length.
-    #[arg(long)]
-    min_password_length: Option<usize>,
-    /// Reset link lifetime in seconds.
-    #[arg(long)]
-    token_ttl: Option<i64>,
-    /// Seconds between two reset emails to one account.
-    #[arg(long)]
-    cooldown: Option<i64>,
-    /// Failed logins before a lock.
-    #[arg(long)]
-    lockout_threshold: Option<u32>,
-    /// Lock duration in seconds.
-    #[arg(long)]
-    lockout_secs: Option<i64>,
-    /// Previous passwords that may not be reused (0: off).
-    #[arg(long)]
-    password_history: Option<u32>,
-    /// Default email locale.
-    #[arg(long)]
-    default_locale: Option<String>,
-    /// Refuse passwords the breach corpus saw at least this many times (0: off).
-    #[arg(long)]
-    breached_min_count: Option<u32>,
-    /// Who may use the breached range endpoint: off, api_key or public.
-    #[arg(long)]
-    breached_range: Option<String>,
-    /// Check the password against the breach corpus at each successful login too: a hit makes
-    /// the person change it (true or false).
-    #[arg(long)]
-    breached_check_at_login: Option<bool>,
-}
-
-impl SettingsArgs {
-    fn apply(self, s: &mut TenantSettings) -> Result<(), String> {
-        if let Some(v) = self.min_password_length {
-            s.min_password_length = v;
-        }
-        if let Some(v) = self.token_ttl {
-            s.token_ttl_secs = v;
-        }
-        if let Some(v) = self.cooldown {
-            s.cooldown_secs = v;
-        }
-        if let Some(v) = self.lockout_threshold {
-            s.lockout_threshold = v;
-        }
-        if let Some(v) = self.lockout_secs {
-            s.lockout_secs = v;
-        }
-        if let Some(v) = self.password_history {
-            s.password_history = v;
-        }
-        if let Some(v) = self.default_locale {
-            s.default_locale = v;
-        }
-        if let Some(v) = self.breached_min_count {
-            s.breached_min_count = v;
-        }
-        if let Some(v) = self.breached_range {
-            s.breached_range = serde_json::from_value(serde_json::Value::String(v.clone()))
-                .map_err(|_| format!("--breached-range {v:?}: expected off, api_key or public"))?;
-        }
-        if let Some(v) = self.breached_check_at_login {
-            s.breached_check_at_login = v;
-        }
-        Ok(())
-    }
-}
-
-#[derive(Subcommand)]
-enum PersonCmd {
-    /// Add a person.
-    Add {
-        #[arg(long)]
-        tenant: String,
-        #[arg(long)]
-        login: String,
-        #[arg(long)]
-        email: String,
-        /// Display name.
-        #[arg(long)]
-        name: Option<String>,
-        #[arg(long)]
-        locale: Option<String>,
-        /// Read an initial password from standard input (first line).
-        #[arg(long)]
-        password_stdin: bool,
-    },
-    /// Import people (upsert by login) from CSV or JSON Lines, with their existing password
-    /// hashes (see docs/import.md).
-    Import {
-        #[arg(long)]
-        tenant: String,
-        /// csv or jsonl (default: from the file extension).
-        #[arg(long)]
-        format: Option<String>,
-        /// Check every row and count what would change, writing nothing.
-        #[arg(long)]
-        dry_run: bool,
-        /// The file, or `-` for standard input.
-        file: PathBuf,
-    },
-}
-
-#[derive(Subcommand)]
-enum ApiKeyCmd {
-    /// Create an API key and print it once.
-    Create {
-        #[arg(long)]
-        tenant: String,
-        /// Scope of the key (only `admin` exists today).
-        #[arg(long, default_value = "admin")]
-        scope: String,
-        #[arg(long, default_value = "cli")]
-        name: String,
-    },
-}
-
-#[derive(Subcommand)]
-enum ClientCmd {
-    /// Register (or replace) a client.
-    Add {
-        #[arg(long)]
-        tenant: String,
-        #[arg(long)]
-        name: String,
-        /// Link template, e.g. https://app.example.com/reset?token={token}
-        #[arg(long)]
-        link_template: String,
-        /// A URL prefix callers may name as their reset page (repeatable).
-        #[arg(long = "allow")]
-        allowed_prefixes: Vec<String>,
-    },
-}
-
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = cli::parse();
     let filter = tracing_subscriber::EnvFilter::try_from_env("RESETD_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     tracing_subscriber::fmt()
@@ -418,30 +203,9 @@ async fn open_with(config: Config, check_keys: bool) -> Result<App, String> {
     })
 }
 
-fn tid(s: &str) -> Result<TenantId, String> {
-    TenantId::parse(s).map_err(|e| e.to_string())
-}
-
-fn explain(e: CoreError) -> String {
-    match e {
-        CoreError::Policy(v) => {
-            let list: Vec<String> = v
-                .violations
-                .iter()
-                .map(|v| format!("  - {} ({})", v.message, v.code))
-                .collect();
-            format!(
-                "the password does not meet the policy:\n{}",
-                list.join("\n")
-            )
-        }
-        other => other.to_string(),
-    }
-}
-
 async fn run(command: Command, config: Config) -> Result<(), String> {
     match command {
-        Command::Breached(cmd) => breached::run(cmd, &config),
+        Command::Breached(cmd) => cli::breached::run(cmd, &config),
         Command::CheckConfig => {
             config.database()?;
             resetd_server::page::Pages::load(config.page_options()).map_err(|e| e.to_string())?;
@@ -490,165 +254,17 @@ async fn run(command: Command, config: Config) -> Result<(), String> {
             };
             serve(open(config).await?, listener, management).await
         }
-        Command::Tenant(cmd) => {
-            let app = open(config).await?;
-            match cmd {
-                TenantCmd::Add { name, settings } => {
-                    let mut s = TenantSettings::default();
-                    settings.apply(&mut s)?;
-                    app.service
-                        .create_tenant(tid(&name)?, s)
-                        .await
-                        .map_err(explain)?;
-                    println!("tenant {name} created");
-                }
-                TenantCmd::Set { name, settings } => {
-                    let t = tid(&name)?;
-                    let mut s = app.service.tenant(&t).await.map_err(explain)?.settings;
-                    settings.apply(&mut s)?;
-                    app.service
-                        .update_tenant_settings(&t, s)
-                        .await
-                        .map_err(explain)?;
-                    println!("tenant {name} updated");
-                }
-                TenantCmd::List => {
-                    for t in app.store.list_tenants().await.map_err(|e| e.to_string())? {
-                        println!(
-                            "{}\t{}",
-                            t.id,
-                            serde_json::to_string(&t.settings).unwrap_or_default()
-                        );
-                    }
-                }
-            }
-            Ok(())
-        }
-        Command::Person(PersonCmd::Add {
-            tenant,
-            login,
-            email,
-            name,
-            locale,
-            password_stdin,
-        }) => {
-            let app = open(config).await?;
-            let password = if password_stdin {
-                let mut buf = String::new();
-                std::io::stdin()
-                    .read_to_string(&mut buf)
-                    .map_err(|e| format!("reading the password: {e}"))?;
-                let line = buf.lines().next().unwrap_or("");
-                Some(Password::parse(line).map_err(|e| e.to_string())?)
-            } else {
-                None
-            };
-            let input = NewPersonInput {
-                login: Login::parse(&login).map_err(|e| e.to_string())?,
-                email: Email::parse(&email).map_err(|e| e.to_string())?,
-                display_name: name
-                    .as_deref()
-                    .map(DisplayName::parse)
-                    .transpose()
-                    .map_err(|e| e.to_string())?,
-                locale: locale
-                    .as_deref()
-                    .map(Locale::parse)
-                    .transpose()
-                    .map_err(|e| e.to_string())?,
-                enabled: true,
-                verified: false,
-                roles: vec![],
-                attributes: serde_json::json!({}),
-                password,
-            };
-            let p = app
-                .service
-                .create_person(&tid(&tenant)?, input, &Actor::Cli)
-                .await
-                .map_err(explain)?;
-            println!("{}", p.id);
-            Ok(())
-        }
-        Command::Person(PersonCmd::Import {
-            tenant,
-            format,
-            dry_run,
-            file,
-        }) => {
-            let app = open(config).await?;
-            import::run(&app.service, tid(&tenant)?, format, dry_run, &file).await
-        }
-        Command::Apikey(ApiKeyCmd::Create {
-            tenant,
-            scope,
-            name,
-        }) => {
-            let app = open(config).await?;
-            let scope = match scope.as_str() {
-                "admin" => Scope::Admin,
-                other => return Err(format!("unknown scope {other:?} (known: admin)")),
-            };
-            let (key, secret) = app
-                .service
-                .create_api_key(&tid(&tenant)?, &name, vec![scope], &Actor::Cli)
-                .await
-                .map_err(explain)?;
-            eprintln!(
-                "API key {} created for tenant {tenant}; it is shown only now:",
-                key.id
-            );
-            println!("{}", secret.expose());
-            Ok(())
-        }
-        Command::Client(ClientCmd::Add {
-            tenant,
-            name,
-            link_template,
-            allowed_prefixes,
-        }) => {
-            let app = open(config).await?;
-            let name = ClientName::parse(&name).map_err(|e| e.to_string())?;
-            let template = LinkTemplate::parse(&link_template).map_err(|e| e.to_string())?;
-            app.service
-                .register_client(
-                    &tid(&tenant)?,
-                    name.clone(),
-                    template,
-                    allowed_prefixes,
-                    &Actor::Cli,
-                )
-                .await
-                .map_err(explain)?;
-            println!("client {name} registered");
-            Ok(())
-        }
+        Command::Tenant(cmd) => cli::tenant::run(&open(config).await?, cmd).await,
+        Command::Person(cmd) => cli::person::run(&open(config).await?, cmd).await,
+        Command::Apikey(cmd) => cli::apikey::run(&open(config).await?, cmd).await,
+        Command::Client(cmd) => cli::client::run(&open(config).await?, cmd).await,
+        Command::Audit(args) => cli::audit::run(&open(config).await?, args).await,
         Command::Outbox(cmd) => {
             // `abandon` is the way out of the key check, so it must not be stopped by it.
-            let check = !matches!(cmd, mail::OutboxCmd::Abandon);
+            let check = !matches!(cmd, cli::outbox::OutboxCmd::Abandon);
             let key_file = config.outbox_key_file()?;
             let app = open_with(config, check).await?;
-            mail::run_outbox(&app.service, &*app.store, &key_file, cmd).await
-        }
-        Command::Audit { tenant, limit } => {
-            let app = open(config).await?;
-            for e in app
-                .service
-                .audit_log(&tid(&tenant)?, None, limit)
-                .await
-                .map_err(explain)?
-            {
-                println!(
-                    "{}\t{}\t{}\t{}\t{}\t{}",
-                    e.id,
-                    e.at.rfc3339(),
-                    e.kind,
-                    e.actor,
-                    e.person.unwrap_or_default(),
-                    e.detail
-                );
-            }
-            Ok(())
+            cli::outbox::run(&app.service, &*app.store, &key_file, cmd).await
         }
     }
 }

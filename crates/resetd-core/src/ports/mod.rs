@@ -12,6 +12,7 @@ mod breached;
 mod credentials;
 mod directory;
 mod external;
+mod lifecycle;
 mod outbox;
 mod recovery;
 mod schema;
@@ -22,6 +23,9 @@ pub use self::credentials::{Credentials, LoginAccount, LoginAttempt, LoginStart,
 pub use self::directory::Directory;
 pub use self::external::{
     AccountQuery, Capabilities, ExternalAccount, ExternalCredentials, ExternalError,
+};
+pub use self::lifecycle::{
+    could_name, matches_search, Lifecycle, PeoplePage, TenantRemoval, PERSONAL_DETAIL_KEYS,
 };
 pub use self::outbox::Outbox;
 pub use self::recovery::{ClaimId, IssueToken, Recovery, Resolution, Resolved};
@@ -53,7 +57,10 @@ pub enum StoreError {
 }
 
 /// Every port at once: what the SQLite and PostgreSQL stores implement. Implemented for any type
-/// that implements all six, so a backend implements the ports and never this trait.
-pub trait Store: Directory + Recovery + Credentials + Audit + Outbox + Schema {}
+/// that implements all seven, so a backend implements the ports and never this trait.
+pub trait Store: Directory + Recovery + Credentials + Audit + Outbox + Schema + Lifecycle {}
 
-impl<T> Store for T where T: Directory + Recovery + Credentials + Audit + Outbox + Schema + ?Sized {}
+impl<T> Store for T where
+    T: Directory + Recovery + Credentials + Audit + Outbox + Schema + Lifecycle + ?Sized
+{
+}

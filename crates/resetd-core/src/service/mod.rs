@@ -26,6 +26,7 @@ mod external_set;
 mod issue;
 mod message;
 mod people;
+mod people_admin;
 mod recovery;
 
 pub use complete::{CompleteOptions, TokenInfo};
@@ -33,6 +34,7 @@ pub use credentials::Authenticated;
 pub use external::{shadow_id, BACKEND_POLICY_CODE, EXTERNAL_CLAIM_LEASE_SECS, MAX_WRITE_ATTEMPTS};
 pub(crate) use people::check_attributes;
 pub use people::{NewPersonInput, PersonPatch};
+pub use people_admin::MAX_PAGE;
 pub use recovery::RESET_REQUEST_LEASE_SECS;
 
 type Result<T> = std::result::Result<T, CoreError>;

@@ -20,6 +20,7 @@ mod credentials;
 mod directory;
 mod doubles;
 mod external;
+mod lifecycle;
 mod outbox;
 mod recovery;
 mod store;

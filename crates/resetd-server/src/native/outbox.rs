@@ -16,8 +16,9 @@ use crate::problem::{Path, Problem, Query};
 use crate::surface::Effect;
 use crate::{AppState, ClientIp};
 
-/// A message as the API shows it: delivery facts, never the subject or body.
-pub(crate) fn message_json(m: &OutboxMessage) -> Value {
+/// A message as the API (and `resetd outbox list --json`) shows it: delivery facts, never the
+/// subject or body.
+pub fn message_json(m: &OutboxMessage) -> Value {
     json!({
         "id": m.id,
         "kind": m.message.kind.as_str(),

@@ -33,6 +33,7 @@ pub mod claims;
 pub mod credentials;
 pub mod directory;
 mod fixtures;
+pub mod lifecycle;
 pub mod outbox;
 pub mod recovery;
 pub mod schema;
@@ -76,6 +77,10 @@ macro_rules! conformance_tests {
             outbox::outbox_claims_are_leased,
             outbox::outbox_delivery_states,
             audit::audit_listing,
+            lifecycle::people_are_listed_by_page,
+            lifecycle::erasure_removes_personal_data,
+            lifecycle::clients_are_removed,
+            lifecycle::tenants_are_removed,
         );
     };
     ($fresh:expr, bodies_at_rest: $at_rest:ident) => {

@@ -17,6 +17,7 @@
 mod audit;
 mod credentials;
 mod directory;
+mod lifecycle;
 mod outbox;
 mod recovery;
 mod rows;
