@@ -11,6 +11,7 @@
 
 mod branding;
 mod breached;
+mod cli_keys;
 mod config;
 mod http;
 mod import;
@@ -73,7 +74,7 @@ enum Command {
     Person(PersonCmd),
     /// Manage API keys.
     #[command(subcommand)]
-    Apikey(ApiKeyCmd),
+    Apikey(cli_keys::ApiKeyCmd),
     /// Manage registered clients (where reset links point).
     #[command(subcommand)]
     Client(ClientCmd),
@@ -214,20 +215,6 @@ enum PersonCmd {
         dry_run: bool,
         /// The file, or `-` for standard input.
         file: PathBuf,
-    },
-}
-
-#[derive(Subcommand)]
-enum ApiKeyCmd {
-    /// Create an API key and print it once.
-    Create {
-        #[arg(long)]
-        tenant: String,
-        /// Scope of the key (only `admin` exists today).
-        #[arg(long, default_value = "admin")]
-        scope: String,
-        #[arg(long, default_value = "cli")]
-        name: String,
     },
 }
 
@@ -562,28 +549,7 @@ async fn run(command: Command, config: Config) -> Result<(), String> {
             let app = open(config).await?;
             import::run(&app.service, tid(&tenant)?, format, dry_run, &file).await
         }
-        Command::Apikey(ApiKeyCmd::Create {
-            tenant,
-            scope,
-            name,
-        }) => {
-            let app = open(config).await?;
-            let scope = match scope.as_str() {
-                "admin" => Scope::Admin,
-                other => return Err(format!("unknown scope {other:?} (known: admin)")),
-            };
-            let (key, secret) = app
-                .service
-                .create_api_key(&tid(&tenant)?, &name, vec![scope], &Actor::Cli)
-                .await
-                .map_err(explain)?;
-            eprintln!(
-                "API key {} created for tenant {tenant}; it is shown only now:",
-                key.id
-            );
-            println!("{}", secret.expose());
-            Ok(())
-        }
+        Command::Apikey(cmd) => cli_keys::run(&open(config).await?.service, cmd).await,
         Command::Client(ClientCmd::Add {
             tenant,
             name,

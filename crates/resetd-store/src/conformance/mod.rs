@@ -32,6 +32,7 @@ pub mod audit;
 pub mod credentials;
 pub mod directory;
 mod fixtures;
+pub mod keys;
 pub mod outbox;
 pub mod recovery;
 pub mod schema;
@@ -49,7 +50,11 @@ macro_rules! conformance_tests {
             schema::ping_and_migrate_are_idempotent,
             directory::tenants,
             directory::people,
-            directory::api_keys,
+            keys::api_keys,
+            keys::api_keys_are_listed,
+            keys::api_keys_are_revoked_once,
+            keys::api_keys_rotate_with_an_overlap,
+            keys::api_keys_record_their_last_use,
             directory::clients,
             directory::dialect_lookups,
             directory::logins_in_any_case,

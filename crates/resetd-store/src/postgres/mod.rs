@@ -17,6 +17,7 @@
 mod audit;
 mod credentials;
 mod directory;
+mod keys;
 mod outbox;
 mod pool;
 mod recovery;
@@ -31,8 +32,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use resetd_core::model::{
-    ApiKey, AuditEvent, Client, Lookup, NewAudit, NewResetRequest, OutboxMessage, OutboxStatus,
-    Person, ResetRequest, ResetToken, Tenant, TenantSettings, Timestamp,
+    AuditEvent, Client, Lookup, NewAudit, NewResetRequest, OutboxMessage, OutboxStatus, Person,
+    ResetRequest, ResetToken, Tenant, TenantSettings, Timestamp,
 };
 use resetd_core::ports::{
     Audit, Credentials, Directory, IssueToken, LoginStart, Outbox, PasswordChange, Recovery,
@@ -401,19 +402,6 @@ impl Directory for PostgresStore {
         audit: NewAudit,
     ) -> Result<Vec<bool>, StoreError> {
         directory::upsert_people(&mut self.pool.get().await?, people, &audit).await
-    }
-
-    async fn insert_api_key(
-        &self,
-        key: &ApiKey,
-        hash: SecretHash,
-        audit: Option<NewAudit>,
-    ) -> Result<(), StoreError> {
-        directory::insert_api_key(&mut self.pool.get().await?, key, &hash, audit.as_ref()).await
-    }
-
-    async fn find_api_key(&self, hash: SecretHash) -> Result<Option<ApiKey>, StoreError> {
-        directory::find_api_key(&mut self.pool.get().await?, &hash).await
     }
 
     async fn upsert_client(&self, client: &Client, audit: NewAudit) -> Result<(), StoreError> {

@@ -199,6 +199,18 @@ ALTER TABLE reset_token ADD COLUMN purpose TEXT NOT NULL DEFAULT 'reset';
 ALTER TABLE person ADD COLUMN login_folded TEXT NOT NULL DEFAULT '';
 CREATE INDEX person_login_folded ON person (tenant, login_folded);
 "#,
+    // 8: reserved for issue 17's token claims (ext-core); the merger puts that migration here.
+    r#"
+-- reserved
+"#,
+    // 9: API keys may expire, and a rotation keeps the replaced secret's hash until the end of
+    // its overlap (as SQLite's 10). Unique like `hash`, so a secret names one key whichever
+    // column holds it.
+    r#"
+ALTER TABLE api_key ADD COLUMN expires_at BIGINT;
+ALTER TABLE api_key ADD COLUMN previous_hash BYTEA CONSTRAINT api_key_previous_hash UNIQUE;
+ALTER TABLE api_key ADD COLUMN previous_until BIGINT;
+"#,
 ];
 
 /// The migration after which [`fold_logins`] fills in `person.login_folded`.

@@ -9,14 +9,15 @@
 //!   commit fails, every change of the batch gets the error.
 //! - Reads: a small pool of `query_only` connections, used on tokio's blocking threads.
 //! - Schema: [`Schema::migrate`] applies the versioned migrations; [`SqliteStore::open`] does not.
-//! - The SQL of each port is in its own module (`directory`, `recovery`, `credentials`, `audit`,
-//!   `outbox`). Write operations run on the writer thread inside the batch transaction and their
+//! - The SQL of each port is in its own module (`directory`, `keys`, `recovery`, `credentials`,
+//!   `audit`, `outbox`). Write operations run on the writer thread inside the batch transaction and their
 //!   own savepoint, so an `Err` returned from one undoes everything the operation did and nothing
 //!   else.
 
 mod audit;
 mod credentials;
 mod directory;
+mod keys;
 mod outbox;
 mod recovery;
 mod rows;
@@ -31,8 +32,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use resetd_core::model::{
-    ApiKey, AuditEvent, Client, Lookup, NewAudit, NewResetRequest, OutboxMessage, OutboxStatus,
-    Person, ResetRequest, ResetToken, Tenant, TenantSettings, Timestamp,
+    AuditEvent, Client, Lookup, NewAudit, NewResetRequest, OutboxMessage, OutboxStatus, Person,
+    ResetRequest, ResetToken, Tenant, TenantSettings, Timestamp,
 };
 use resetd_core::ports::{
     Audit, Credentials, Directory, IssueToken, LoginStart, Outbox, PasswordChange, Recovery,
@@ -399,21 +400,6 @@ impl Directory for SqliteStore {
         let people = people.to_vec();
         self.write(move |c| directory::upsert_people(c, &people, &audit))
             .await
-    }
-
-    async fn insert_api_key(
-        &self,
-        key: &ApiKey,
-        hash: SecretHash,
-        audit: Option<NewAudit>,
-    ) -> Result<(), StoreError> {
-        let k = key.clone();
-        self.write(move |c| directory::insert_api_key(c, &k, &hash, audit.as_ref()))
-            .await
-    }
-
-    async fn find_api_key(&self, hash: SecretHash) -> Result<Option<ApiKey>, StoreError> {
-        self.read(move |c| directory::find_api_key(c, &hash)).await
     }
 
     async fn upsert_client(&self, client: &Client, audit: NewAudit) -> Result<(), StoreError> {
