@@ -62,6 +62,12 @@ pub enum CoreError {
     /// The key may not do this.
     #[error("forbidden")]
     Forbidden,
+    /// The API key named by an administrator is revoked (revoking or rotating it again).
+    #[error("the API key is revoked")]
+    KeyRevoked,
+    /// The API key named by an administrator is past its expiry (rotating it).
+    #[error("the API key has expired")]
+    KeyExpired,
     /// Hashing is saturated; retry later.
     #[error("overloaded")]
     Overloaded,

@@ -10,6 +10,7 @@
     )
 )]
 
+pub mod api_key;
 pub mod error;
 pub mod foreign;
 pub mod hash;

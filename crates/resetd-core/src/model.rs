@@ -391,30 +391,7 @@ impl Client {
     }
 }
 
-/// What an API key may do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Scope {
-    /// Everything in its tenant.
-    Admin,
-}
-
-/// An API key's record (its secret is stored only as a hash).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ApiKey {
-    /// Public id, safe to log.
-    pub id: String,
-    /// The tenant it acts in.
-    pub tenant: TenantId,
-    /// A label.
-    pub name: String,
-    /// What it may do.
-    pub scopes: Vec<Scope>,
-    /// Created.
-    pub created_at: Timestamp,
-    /// Revoked keys are refused.
-    pub revoked_at: Option<Timestamp>,
-}
+pub use crate::api_key::{ApiKey, Scope};
 
 /// A recorded, not yet resolved "forgot password" request.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -19,6 +19,9 @@ use serde_json::{json, Value};
 
 mod breached;
 pub(crate) mod import;
+mod keys;
+
+pub use keys::key_json as api_key_json;
 mod outbox;
 mod people_admin;
 
@@ -61,7 +64,10 @@ pub fn routes() -> Router<AppState> {
         .route("/v1/{tenant}/people/{id}/enable", post(enable_person))
         .route("/v1/{tenant}/people/{id}/password", post(set_password))
         .route("/v1/{tenant}/people/{id}/unlock", post(unlock))
-        .route("/v1/{tenant}/api-keys", post(create_api_key))
+        .route("/v1/{tenant}/api-keys", post(keys::create).get(keys::list))
+        .route("/v1/{tenant}/api-keys/{id}", get(keys::show))
+        .route("/v1/{tenant}/api-keys/{id}/revoke", post(keys::revoke))
+        .route("/v1/{tenant}/api-keys/{id}/rotate", post(keys::rotate))
         .route(
             "/v1/{tenant}/clients",
             post(register_client).get(list_clients),
@@ -97,16 +103,28 @@ fn opt<T>(
 
 /// Checks the bearer API key for an admin call in `tenant`.
 async fn admin(s: &AppState, tenant: &TenantId, headers: &HeaderMap) -> Result<Actor, Problem> {
+    caller(s, tenant, headers, Scope::Admin).await
+}
+
+/// Checks the bearer API key for a read of the audit log or the outbox in `tenant`: a `read` key
+/// or an admin key.
+async fn reader(s: &AppState, tenant: &TenantId, headers: &HeaderMap) -> Result<Actor, Problem> {
+    caller(s, tenant, headers, Scope::Read).await
+}
+
+async fn caller(
+    s: &AppState,
+    tenant: &TenantId,
+    headers: &HeaderMap,
+    need: Scope,
+) -> Result<Actor, Problem> {
     let presented = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .and_then(|k| ApiKeySecret::parse(k.trim()).ok())
         .ok_or(CoreError::Unauthenticated)?;
-    let key = s
-        .service
-        .authorize(tenant, &presented, Scope::Admin)
-        .await?;
+    let key = s.service.authorize(tenant, &presented, need).await?;
     Ok(Actor::ApiKey(key.id))
 }
 
@@ -509,42 +527,6 @@ async fn unlock(
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct NewKeyBody {
-    name: String,
-    #[serde(default = "admin_scope")]
-    scopes: Vec<Scope>,
-}
-
-fn admin_scope() -> Vec<Scope> {
-    vec![Scope::Admin]
-}
-
-async fn create_api_key(
-    State(s): State<AppState>,
-    headers: HeaderMap,
-    Path(t): Path<String>,
-    Body(req): Body<NewKeyBody>,
-) -> ApiResult {
-    let t = tenant(&t)?;
-    let actor = admin(&s, &t, &headers).await?;
-    if req.scopes.is_empty() {
-        return Err(InvalidInput::new("scopes", "give at least one scope").into());
-    }
-    let (key, secret) = s
-        .service
-        .create_api_key(&t, &req.name, req.scopes, &actor)
-        .await?;
-    let body = json!({"id": key.id, "name": key.name, "scopes": key.scopes, "created_at": key.created_at.rfc3339(), "key": secret.expose()});
-    Ok((
-        StatusCode::CREATED,
-        [(header::CACHE_CONTROL, "no-store")],
-        Json(body),
-    )
-        .into_response())
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
 struct NewClientBody {
     name: String,
     link_template: String,
@@ -607,7 +589,7 @@ async fn audit(
     Query(q): Query<AuditQuery>,
 ) -> ApiResult {
     let t = tenant(&t)?;
-    admin(&s, &t, &headers).await?;
+    reader(&s, &t, &headers).await?;
     let limit = q.limit.unwrap_or(100).clamp(1, 1000);
     let events = s.service.audit_log(&t, q.before, limit).await?;
     let next = if events.len() as u32 == limit {

@@ -280,6 +280,18 @@ impl From<CoreError> for Problem {
                 "Forbidden",
                 "This API key may not do this in this tenant.",
             ),
+            CoreError::KeyRevoked => Problem::new(
+                S::CONFLICT,
+                "api-key-revoked",
+                "API Key Revoked",
+                "This API key is revoked already; a revoked key cannot be revoked or rotated.",
+            ),
+            CoreError::KeyExpired => Problem::new(
+                S::CONFLICT,
+                "api-key-expired",
+                "API Key Expired",
+                "This API key has expired; create a new key instead of rotating it.",
+            ),
             CoreError::Overloaded => SurfaceError::overloaded().into(),
             CoreError::Unavailable(cause) => SurfaceError::database(&cause).into(),
             CoreError::Internal(msg) => SurfaceError::internal(crate::native::NATIVE, &msg).into(),

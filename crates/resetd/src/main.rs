@@ -256,7 +256,7 @@ async fn run(command: Command, config: Config) -> Result<(), String> {
         }
         Command::Tenant(cmd) => cli::tenant::run(&open(config).await?, cmd).await,
         Command::Person(cmd) => cli::person::run(&open(config).await?, cmd).await,
-        Command::Apikey(cmd) => cli::apikey::run(&open(config).await?, cmd).await,
+        Command::Apikey(cmd) => cli::apikey::run(&open(config).await?.service, cmd).await,
         Command::Client(cmd) => cli::client::run(&open(config).await?, cmd).await,
         Command::Audit(args) => cli::audit::run(&open(config).await?, args).await,
         Command::Outbox(cmd) => {

@@ -1,11 +1,10 @@
-//! The directory port: tenants, people, clients and API keys, the records every surface resolves
-//! a request against.
+//! The directory port: tenants, people and clients, the records every surface resolves a request
+//! against (API keys have their own port, `api_keys`).
 
 use async_trait::async_trait;
 
 use super::StoreError;
-use crate::model::{ApiKey, Client, Lookup, NewAudit, Person, Tenant, TenantSettings};
-use crate::secret::SecretHash;
+use crate::model::{Client, Lookup, NewAudit, Person, Tenant, TenantSettings};
 use crate::types::{ClientName, PersonId, TenantId};
 
 /// Who exists, and who may call.
@@ -58,16 +57,6 @@ pub trait Directory: Send + Sync {
     /// (number, password dates, must-change, counters) kept. Returns the row as stored.
     /// `Conflict` when another person holds the login.
     async fn upsert_shadow_person(&self, person: &Person) -> Result<Person, StoreError>;
-
-    /// Stores a new API key under its secret's hash.
-    async fn insert_api_key(
-        &self,
-        key: &ApiKey,
-        hash: SecretHash,
-        audit: Option<NewAudit>,
-    ) -> Result<(), StoreError>;
-    /// The key stored under `hash`.
-    async fn find_api_key(&self, hash: SecretHash) -> Result<Option<ApiKey>, StoreError>;
 
     /// Registers or replaces a client.
     async fn upsert_client(&self, client: &Client, audit: NewAudit) -> Result<(), StoreError>;

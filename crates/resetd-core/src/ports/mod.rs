@@ -7,6 +7,7 @@
 //! serves whom, and the rule for a password set that spans two systems, is in
 //! `docs/architecture.md` ("Ports").
 
+mod api_keys;
 mod audit;
 mod breached;
 mod credentials;
@@ -17,6 +18,7 @@ mod outbox;
 mod recovery;
 mod schema;
 
+pub use self::api_keys::ApiKeys;
 pub use self::audit::Audit;
 pub use self::breached::{password_sha1, BreachError, BreachedPasswords, RangeEntry};
 pub use self::credentials::{Credentials, LoginAccount, LoginAttempt, LoginStart, PasswordChange};
@@ -57,10 +59,13 @@ pub enum StoreError {
 }
 
 /// Every port at once: what the SQLite and PostgreSQL stores implement. Implemented for any type
-/// that implements all seven, so a backend implements the ports and never this trait.
-pub trait Store: Directory + Recovery + Credentials + Audit + Outbox + Schema + Lifecycle {}
+/// that implements all eight, so a backend implements the ports and never this trait.
+pub trait Store:
+    Directory + ApiKeys + Recovery + Credentials + Audit + Outbox + Schema + Lifecycle
+{
+}
 
 impl<T> Store for T where
-    T: Directory + Recovery + Credentials + Audit + Outbox + Schema + Lifecycle + ?Sized
+    T: Directory + ApiKeys + Recovery + Credentials + Audit + Outbox + Schema + Lifecycle + ?Sized
 {
 }

@@ -1,82 +1,16 @@
-//! What administrators and operators manage besides people: API keys, clients, the outbox and
-//! the audit log.
+//! What administrators and operators manage besides people and API keys (`api_keys`): clients,
+//! the outbox and the audit log.
 
 use serde_json::json;
 
 use crate::error::CoreError;
-use crate::model::{ApiKey, AuditEvent, Client, LinkTemplate, OutboxMessage, OutboxStatus, Scope};
-use crate::secret::{hex, random_bytes, ApiKeySecret};
+use crate::model::{AuditEvent, Client, LinkTemplate, OutboxMessage, OutboxStatus};
 use crate::store::StoreError;
 use crate::types::{ClientName, InvalidInput, TenantId};
 
 use super::{Actor, Result, Service};
 
 impl Service {
-    /// Creates an API key and returns its secret, which is never shown again.
-    pub async fn create_api_key(
-        &self,
-        tenant: &TenantId,
-        name: &str,
-        scopes: Vec<Scope>,
-        actor: &Actor,
-    ) -> Result<(ApiKey, ApiKeySecret)> {
-        self.tenant(tenant).await?;
-        let name = name.trim();
-        if name.is_empty() || name.chars().count() > 128 || name.chars().any(char::is_control) {
-            return Err(InvalidInput::new("name", "must be 1 to 128 printable characters").into());
-        }
-        let secret = ApiKeySecret::generate();
-        let key = ApiKey {
-            id: hex(&random_bytes::<8>()),
-            tenant: tenant.clone(),
-            name: name.to_owned(),
-            scopes,
-            created_at: self.now(),
-            revoked_at: None,
-        };
-        let audit = self.audit(
-            tenant,
-            None,
-            "api_key_created",
-            actor,
-            None,
-            json!({"key_id": key.id, "name": key.name}),
-        );
-        self.store
-            .insert_api_key(&key, secret.hash(), Some(audit))
-            .await?;
-        Ok((key, secret))
-    }
-
-    /// The live key behind `secret`, whatever its tenant and scopes; `Unauthenticated` when it is
-    /// unknown or revoked. For surfaces that authorise keys by rules of their own (Payabli's
-    /// allow-list of request tokens).
-    pub async fn identify_api_key(&self, secret: &ApiKeySecret) -> Result<ApiKey> {
-        let key = self
-            .store
-            .find_api_key(secret.hash())
-            .await?
-            .ok_or(CoreError::Unauthenticated)?;
-        if key.revoked_at.is_some() {
-            return Err(CoreError::Unauthenticated);
-        }
-        Ok(key)
-    }
-
-    /// Checks that `secret` is a live key of `tenant` with `scope`.
-    pub async fn authorize(
-        &self,
-        tenant: &TenantId,
-        secret: &ApiKeySecret,
-        scope: Scope,
-    ) -> Result<ApiKey> {
-        let key = self.identify_api_key(secret).await?;
-        if &key.tenant != tenant || !key.scopes.contains(&scope) {
-            return Err(CoreError::Forbidden);
-        }
-        Ok(key)
-    }
-
     /// Registers (or replaces) a client whose reset links follow `link_template`.
     pub async fn register_client(
         &self,

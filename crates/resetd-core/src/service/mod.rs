@@ -1,7 +1,7 @@
 //! The use cases, written against the ports (store, hasher, renderer, clock). Every API surface —
 //! the native API, the vendor dialects, the CLI — calls these.
 //!
-//! One file per flow: `people`, `admin` (API keys, clients, outbox, audit log), `recovery`
+//! One file per flow: `people`, `api_keys`, `admin` (clients, outbox, audit log), `recovery`
 //! (requesting and voiding reset tokens), `issue` (the one step that mints a token and its email,
 //! shared by both recovery paths), `complete` (using a token), `credentials` (passwords and logins)
 //! and `message` (the emails those flows queue).
@@ -18,6 +18,7 @@ use crate::store::Store;
 use crate::types::{PersonId, TenantId};
 
 mod admin;
+mod api_keys;
 mod breached;
 mod complete;
 mod credentials;
@@ -92,6 +93,8 @@ pub struct Service {
     breached: Option<Arc<dyn crate::ports::BreachedPasswords>>,
     /// The tenants whose passwords live in an external system (`with_external`).
     externals: HashMap<TenantId, Arc<dyn crate::ports::ExternalCredentials>>,
+    /// When this process last wrote each key's `last_used_at` (see `api_keys::note_use`).
+    key_touches: Mutex<HashMap<String, Timestamp>>,
 }
 
 impl Service {
@@ -112,6 +115,7 @@ impl Service {
             tenants: Mutex::new(HashMap::new()),
             breached: None,
             externals: HashMap::new(),
+            key_touches: Mutex::new(HashMap::new()),
         }
     }
 

@@ -1,13 +1,12 @@
-//! [`Directory`] for [`MemoryStore`]: tenants, people, API keys and clients, with the SQL
-//! stores' keys (unique tenant, login per tenant, key hash, client name per tenant) and their
-//! references (a person, key or client needs its tenant: `NotFound` otherwise).
+//! [`Directory`] for [`MemoryStore`]: tenants, people and clients, with the SQL stores' keys
+//! (unique tenant, login per tenant, client name per tenant) and their references (a person or
+//! client needs its tenant: `NotFound` otherwise). API keys are in `api_keys`.
 
 use async_trait::async_trait;
 
 use super::store::{MemoryStore, State};
-use crate::model::{fold_login, ApiKey, Client, Lookup, NewAudit, Person, Tenant, TenantSettings};
+use crate::model::{fold_login, Client, Lookup, NewAudit, Person, Tenant, TenantSettings};
 use crate::ports::{Directory, StoreError};
-use crate::secret::SecretHash;
 use crate::types::{ClientName, ObjectId, PersonId, TenantId};
 
 fn conflict(what: &str) -> StoreError {
@@ -239,36 +238,6 @@ impl Directory for MemoryStore {
                 .person_index(&person.tenant, &person.id)
                 .ok_or(StoreError::NotFound)?;
             Ok(s.view(&s.people[i]))
-        })
-    }
-
-    async fn insert_api_key(
-        &self,
-        key: &ApiKey,
-        hash: SecretHash,
-        audit: Option<NewAudit>,
-    ) -> Result<(), StoreError> {
-        self.write("insert_api_key", |s| {
-            if s.api_keys.iter().any(|(h, k)| *h == hash || k.id == key.id) {
-                return Err(conflict("api_key"));
-            }
-            if !s.tenant_exists(&key.tenant) {
-                return Err(StoreError::NotFound);
-            }
-            s.api_keys.push((hash, key.clone()));
-            if let Some(a) = &audit {
-                s.insert_audit(a);
-            }
-            Ok(())
-        })
-    }
-
-    async fn find_api_key(&self, hash: SecretHash) -> Result<Option<ApiKey>, StoreError> {
-        self.read("find_api_key", |s| {
-            s.api_keys
-                .iter()
-                .find(|(h, _)| *h == hash)
-                .map(|(_, k)| k.clone())
         })
     }
 

@@ -16,6 +16,7 @@
 //! `resetd-core = { path = "../resetd-core", features = ["testing"] }`. It adds no dependency:
 //! the doubles are plain `std` (the tests bring their own executor).
 
+mod api_keys;
 mod credentials;
 mod directory;
 mod doubles;

@@ -12,8 +12,8 @@ use std::sync::{Mutex, MutexGuard};
 use async_trait::async_trait;
 
 use crate::model::{
-    ApiKey, AuditEvent, Client, NewAudit, NewMessage, OutboxMessage, OutboxStatus, Person,
-    ResetRequest, ResetToken, Tenant, Timestamp,
+    AuditEvent, Client, NewAudit, NewMessage, OutboxMessage, OutboxStatus, Person, ResetRequest,
+    ResetToken, Tenant, Timestamp,
 };
 use crate::ports::{Audit, ClaimId, Schema, StoreError};
 use crate::secret::SecretHash;
@@ -35,7 +35,7 @@ pub(super) struct State {
     /// In insertion order. `failed_logins` and `locked_until` are stored as 0 and `None`: a read
     /// takes them from the login's counter, as the SQL stores do.
     pub people: Vec<Person>,
-    pub api_keys: Vec<(SecretHash, ApiKey)>,
+    pub api_keys: Vec<super::api_keys::StoredKey>,
     pub clients: BTreeMap<(TenantId, ClientName), Client>,
     /// Each unresolved request with the end of its lease, if claimed.
     pub requests: BTreeMap<i64, (ResetRequest, Option<Timestamp>)>,

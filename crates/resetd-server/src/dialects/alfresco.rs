@@ -358,8 +358,10 @@ impl From<CoreError> for AlfrescoError {
             CoreError::Overloaded => SurfaceError::overloaded().into(),
             CoreError::Unavailable(cause) => SurfaceError::database(&cause).into(),
             CoreError::Internal(msg) => SurfaceError::internal(ALFRESCO, &msg).into(),
-            // Only the outbox admin API raises MessageErased; here it would be a bug.
-            e @ CoreError::MessageErased => SurfaceError::internal(ALFRESCO, &e).into(),
+            // Only the admin APIs raise these (the outbox, API keys); here they would be a bug.
+            e @ (CoreError::MessageErased | CoreError::KeyRevoked | CoreError::KeyExpired) => {
+                SurfaceError::internal(ALFRESCO, &e).into()
+            }
         }
     }
 }

@@ -294,8 +294,12 @@ impl CrafterError {
             }
             CoreError::Internal(msg) => SurfaceError::internal(CRAFTER, &msg).into(),
             // Sending a link names no client (only allowed prefixes) and changes no record
-            // with a unique key; only the outbox admin API raises MessageErased.
-            e @ (CoreError::Conflict(_) | CoreError::UnknownClient | CoreError::MessageErased) => {
+            // with a unique key; only the admin APIs raise MessageErased and the key states.
+            e @ (CoreError::Conflict(_)
+            | CoreError::UnknownClient
+            | CoreError::MessageErased
+            | CoreError::KeyRevoked
+            | CoreError::KeyExpired) => {
                 SurfaceError::internal(CRAFTER, &e).into()
             }
         }
@@ -423,7 +427,8 @@ fn attributes_to_return(p: &Params) -> Option<Vec<String>> {
     (!names.is_empty()).then_some(names)
 }
 
-/// Checks `accessTokenId` (an API key of the mounted tenant, with the admin scope) and takes a
+/// Checks `accessTokenId` (a live API key of the mounted tenant with the `crafter` or admin
+/// scope; a revoked, expired or rotated-out one answers as an unknown one) and takes a
 /// token from its bucket. Credentials that fail are counted per address instead (an unknown key
 /// has no bucket).
 async fn authorize(
@@ -447,7 +452,7 @@ async fn authorize(
         .map_err(|_| refuse(CrafterError::core(CoreError::Unauthenticated, None)))?;
     let key = match s
         .service
-        .authorize(&mount.tenant, &secret, Scope::Admin)
+        .authorize(&mount.tenant, &secret, Scope::Crafter)
         .await
     {
         Ok(key) => key,

@@ -283,6 +283,8 @@ impl EmpowerIdError {
             | CoreError::UnknownClient
             | CoreError::LinkNotAllowed
             | CoreError::MessageErased
+            | CoreError::KeyRevoked
+            | CoreError::KeyExpired
             | CoreError::Disabled
             | CoreError::CoolingDown { .. }
             | CoreError::TokenGone
@@ -445,9 +447,10 @@ impl ResetBody {
     }
 }
 
-/// Checks both credentials, takes a token from the application key's bucket, and returns the
-/// acting key as the actor. Credentials that fail are counted per address instead (an unknown
-/// key has no bucket).
+/// Checks both credentials (live keys of the mounted tenant with the `empowerid` or admin scope;
+/// a revoked, expired or rotated-out one answers as an unknown one), takes a token from the
+/// application key's bucket, and returns the acting key as the actor. Credentials that fail are
+/// counted per address instead (an unknown key has no bucket).
 async fn authorize(
     s: &AppState,
     mount: &Mount,
@@ -476,7 +479,7 @@ async fn authorize(
         .ok_or_else(|| refuse(EmpowerIdError::unauthorized()))?;
     let app_key = checked(
         s.service
-            .authorize(&mount.tenant, &app, Scope::Admin)
+            .authorize(&mount.tenant, &app, Scope::Empowerid)
             .await,
     )?;
     if !mount.app_key_ids.is_empty() && !mount.app_key_ids.contains(&app_key.id) {
@@ -484,7 +487,7 @@ async fn authorize(
     }
     let caller = checked(
         s.service
-            .authorize(&mount.tenant, &bearer, Scope::Admin)
+            .authorize(&mount.tenant, &bearer, Scope::Empowerid)
             .await,
     )?;
     s.admit_key(EMPOWERID, &mount.keys, &app_key.id)?;

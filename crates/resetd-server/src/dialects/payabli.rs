@@ -13,7 +13,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, post};
 use axum::{Extension, Router};
-use resetd_core::model::{LinkTemplate, Lookup};
+use resetd_core::model::{LinkTemplate, Lookup, Scope};
 use resetd_core::secret::ApiKeySecret;
 use resetd_core::service::{Actor, Service};
 use resetd_core::types::{ClientName, Email, TenantId};
@@ -326,6 +326,8 @@ impl From<CoreError> for PayabliError {
             | CoreError::UnknownClient
             | CoreError::LinkNotAllowed
             | CoreError::MessageErased
+            | CoreError::KeyRevoked
+            | CoreError::KeyExpired
             | CoreError::Disabled
             | CoreError::CoolingDown { .. }
             | CoreError::TokenGone
@@ -523,8 +525,9 @@ async fn auth_reset(
         .ok_or_else(|| {
             PayabliError::bad_request("entry with this entryType is not a known entry point.")
         })?;
-    // A key acts only for its own tenant.
-    if key.tenant != *tenant {
+    // A key acts only for its own tenant, and only with the `payabli` (or admin) scope: a key
+    // made for another surface is refused like an unknown one.
+    if key.tenant != *tenant || !key.permits(Scope::Payabli) {
         return Err(refuse(PayabliError::unauthorized()));
     }
     s.admit_key(PAYABLI, &m.keys, &key.id)?;

@@ -392,8 +392,10 @@ impl From<CoreError> for UnleashError {
             CoreError::Overloaded => SurfaceError::overloaded().into(),
             CoreError::Unavailable(cause) => SurfaceError::database(&cause).into(),
             CoreError::Internal(msg) => SurfaceError::internal(UNLEASH, &msg).into(),
-            // Only the outbox admin API raises MessageErased; here it would be a bug.
-            e @ CoreError::MessageErased => SurfaceError::internal(UNLEASH, &e).into(),
+            // Only the admin APIs raise these (the outbox, API keys); here they would be a bug.
+            e @ (CoreError::MessageErased | CoreError::KeyRevoked | CoreError::KeyExpired) => {
+                SurfaceError::internal(UNLEASH, &e).into()
+            }
         }
     }
 }

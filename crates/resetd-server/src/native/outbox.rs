@@ -1,5 +1,5 @@
 //! The outbox under /v1/{tenant}/outbox: what was queued for delivery, and a way to send a dead
-//! message again. Admin keys only. Message bodies are never shown: they hold reset links.
+//! message again. Listing takes a `read` or admin key, retrying an admin key. Message bodies are never shown: they hold reset links.
 
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
@@ -11,7 +11,7 @@ use resetd_core::CoreError;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::{admin, tenant, ts, ApiResult};
+use super::{admin, reader, tenant, ts, ApiResult};
 use crate::problem::{Path, Problem, Query};
 use crate::surface::Effect;
 use crate::{AppState, ClientIp};
@@ -58,7 +58,7 @@ pub(crate) async fn list(
     Query(q): Query<OutboxQuery>,
 ) -> ApiResult {
     let t = tenant(&t)?;
-    admin(&s, &t, &headers).await?;
+    reader(&s, &t, &headers).await?;
     let status = status(q.status.as_deref())?;
     let limit = q.limit.unwrap_or(100).clamp(1, 1000);
     let items: Vec<Value> = s

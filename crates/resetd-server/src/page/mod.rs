@@ -412,6 +412,8 @@ impl Visit {
             | CoreError::UnknownClient
             | CoreError::LinkNotAllowed
             | CoreError::MessageErased
+            | CoreError::KeyRevoked
+            | CoreError::KeyExpired
             | CoreError::Disabled
             | CoreError::CoolingDown { .. }
             | CoreError::TokenGone

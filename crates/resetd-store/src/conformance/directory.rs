@@ -1,10 +1,10 @@
 //! Conformance of the [`Directory`](resetd_core::ports::Directory) port: tenants, people (lookups,
-//! import), API keys, clients; and a failing write undone alone.
+//! import), clients; and a failing write undone alone (API keys: `keys`).
 
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use resetd_core::model::{ApiKey, Client, LinkTemplate, Lookup, Scope, Tenant, TenantSettings};
+use resetd_core::model::{Client, LinkTemplate, Lookup, Tenant, TenantSettings};
 use resetd_core::store::{Store, StoreError};
 use resetd_core::types::{
     ClientName, DisplayName, Email, Locale, Login, ObjectId, PersonId, TenantId,
@@ -228,70 +228,6 @@ pub async fn people(store: Arc<dyn Store>) {
         kinds.iter().filter(|k| *k == "person_updated").count(),
         2,
         "{kinds:?}"
-    );
-}
-
-/// API keys: stored under the hash, found by it, unique, with their audit event.
-pub async fn api_keys(store: Arc<dyn Store>) {
-    let s = &*store;
-    let a = tenant(s, "acme").await;
-    let key = ApiKey {
-        id: "k1".into(),
-        tenant: a.clone(),
-        name: "ci".into(),
-        scopes: vec![Scope::Admin],
-        created_at: at(1),
-        revoked_at: None,
-    };
-    s.insert_api_key(
-        &key,
-        hash("secret-1"),
-        Some(audit(&a, None, "api_key_created", at(1))),
-    )
-    .await
-    .expect("insert");
-    assert_eq!(
-        s.find_api_key(hash("secret-1")).await.unwrap(),
-        Some(key.clone())
-    );
-    assert_eq!(s.find_api_key(hash("secret-2")).await.unwrap(), None);
-
-    let revoked = ApiKey {
-        id: "k2".into(),
-        name: "old".into(),
-        revoked_at: Some(at(9)),
-        scopes: vec![],
-        ..key.clone()
-    };
-    s.insert_api_key(&revoked, hash("secret-2"), None)
-        .await
-        .expect("insert without audit");
-    assert_eq!(
-        s.find_api_key(hash("secret-2")).await.unwrap(),
-        Some(revoked)
-    );
-
-    let same_hash = ApiKey {
-        id: "k3".into(),
-        ..key.clone()
-    };
-    assert!(matches!(
-        s.insert_api_key(&same_hash, hash("secret-1"), None).await,
-        Err(StoreError::Conflict(_))
-    ));
-    let ghost = ApiKey {
-        id: "k4".into(),
-        tenant: tid("ghost"),
-        ..key.clone()
-    };
-    assert!(s
-        .insert_api_key(&ghost, hash("secret-4"), None)
-        .await
-        .is_err());
-
-    assert_eq!(
-        audit_kinds(s, &a).await,
-        vec!["api_key_created".to_string()]
     );
 }
 

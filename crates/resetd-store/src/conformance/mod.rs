@@ -34,6 +34,7 @@ pub mod credentials;
 pub mod directory;
 mod fixtures;
 pub mod lifecycle;
+pub mod keys;
 pub mod outbox;
 pub mod recovery;
 pub mod schema;
@@ -51,7 +52,11 @@ macro_rules! conformance_tests {
             schema::ping_and_migrate_are_idempotent,
             directory::tenants,
             directory::people,
-            directory::api_keys,
+            keys::api_keys,
+            keys::api_keys_are_listed,
+            keys::api_keys_are_revoked_once,
+            keys::api_keys_rotate_with_an_overlap,
+            keys::api_keys_record_their_last_use,
             directory::clients,
             directory::dialect_lookups,
             directory::logins_in_any_case,

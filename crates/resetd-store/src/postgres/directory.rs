@@ -1,14 +1,11 @@
 //! The SQL behind the [`Directory`](resetd_core::ports::Directory) port on PostgreSQL: tenants,
-//! people (and their import), API keys and clients.
+//! people (and their import) and clients (API keys: `keys`).
 //!
 //! Row locks follow the order written once in [`super::recovery`]: tenant, then person, then
 //! that person's tokens.
 
-use resetd_core::model::{
-    fold_login, ApiKey, Client, Lookup, NewAudit, Person, Tenant, TenantSettings,
-};
+use resetd_core::model::{fold_login, Client, Lookup, NewAudit, Person, Tenant, TenantSettings};
 use resetd_core::ports::StoreError;
-use resetd_core::secret::SecretHash;
 use resetd_core::types::{ClientName, ObjectId, PersonId, TenantId};
 use tokio_postgres::GenericClient;
 
@@ -322,52 +319,6 @@ pub(crate) async fn update_person(
     }
     .await;
     tx.finish(result).await
-}
-// ---- API keys ---------------------------------------------------------------------------------
-
-pub(crate) async fn insert_api_key(
-    c: &mut Pooled,
-    k: &ApiKey,
-    hash: &SecretHash,
-    audit: Option<&NewAudit>,
-) -> Result<(), StoreError> {
-    let scopes = to_json(&k.scopes)?;
-    let tx = c.begin().await?;
-    let result = async {
-        let db = tx.db();
-        db.exec(
-            "INSERT INTO api_key (id, tenant, name, scopes, hash, created_at, revoked_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
-            &[
-                &k.id,
-                &k.tenant.as_str(),
-                &k.name,
-                &scopes,
-                &&hash.0[..],
-                &k.created_at.0,
-                &k.revoked_at.map(|t| t.0),
-            ],
-        )
-        .await?;
-        if let Some(a) = audit {
-            insert_audit(&db, a).await?;
-        }
-        Ok(())
-    }
-    .await;
-    tx.finish(result).await
-}
-
-pub(crate) async fn find_api_key(
-    c: &mut Pooled,
-    hash: &SecretHash,
-) -> Result<Option<ApiKey>, StoreError> {
-    let sql = format!("SELECT {} FROM api_key WHERE hash = $1", rows::API_KEY_COLS);
-    c.db()
-        .opt(&sql, &[&&hash.0[..]])
-        .await?
-        .map(|r| rows::api_key(&r))
-        .transpose()
 }
 // ---- clients ----------------------------------------------------------------------------------
 

@@ -18,6 +18,7 @@ mod audit;
 mod credentials;
 mod directory;
 mod lifecycle;
+mod keys;
 mod outbox;
 mod pool;
 mod recovery;
@@ -32,8 +33,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use resetd_core::model::{
-    ApiKey, AuditEvent, Client, Lookup, NewAudit, NewResetRequest, OutboxMessage, OutboxStatus,
-    Person, ResetRequest, ResetToken, Tenant, TenantSettings, Timestamp,
+    AuditEvent, Client, Lookup, NewAudit, NewResetRequest, OutboxMessage, OutboxStatus, Person,
+    ResetRequest, ResetToken, Tenant, TenantSettings, Timestamp,
 };
 use resetd_core::ports::{
     Audit, ClaimId, Credentials, Directory, IssueToken, LoginStart, Outbox, PasswordChange,
@@ -406,19 +407,6 @@ impl Directory for PostgresStore {
 
     async fn upsert_shadow_person(&self, person: &Person) -> Result<Person, StoreError> {
         directory::upsert_shadow_person(&mut self.pool.get().await?, person).await
-    }
-
-    async fn insert_api_key(
-        &self,
-        key: &ApiKey,
-        hash: SecretHash,
-        audit: Option<NewAudit>,
-    ) -> Result<(), StoreError> {
-        directory::insert_api_key(&mut self.pool.get().await?, key, &hash, audit.as_ref()).await
-    }
-
-    async fn find_api_key(&self, hash: SecretHash) -> Result<Option<ApiKey>, StoreError> {
-        directory::find_api_key(&mut self.pool.get().await?, &hash).await
     }
 
     async fn upsert_client(&self, client: &Client, audit: NewAudit) -> Result<(), StoreError> {

@@ -3,9 +3,8 @@
 //! column (never its value), never a panic.
 
 use resetd_core::model::{
-    ApiKey, AuditEvent, Client, LinkTemplate, Lookup, MessageKind, NewMessage, OutboxMessage,
-    OutboxStatus, Person, ResetRequest, ResetToken, Scope, Tenant, TenantSettings, Timestamp,
-    TokenPurpose,
+    AuditEvent, Client, LinkTemplate, Lookup, MessageKind, NewMessage, OutboxMessage, OutboxStatus,
+    Person, ResetRequest, ResetToken, Tenant, TenantSettings, Timestamp, TokenPurpose,
 };
 use resetd_core::secret::SecretHash;
 use resetd_core::store::StoreError;
@@ -25,15 +24,19 @@ pub(crate) fn get<'a, T: FromSql<'a>>(row: &'a Row, i: usize) -> Result<T, Store
     row.try_get(i).map_err(db)
 }
 
-fn ts(row: &Row, i: usize) -> Result<Timestamp, StoreError> {
+pub(crate) fn ts(row: &Row, i: usize) -> Result<Timestamp, StoreError> {
     get::<i64>(row, i).map(Timestamp)
 }
 
-fn opt_ts(row: &Row, i: usize) -> Result<Option<Timestamp>, StoreError> {
+pub(crate) fn opt_ts(row: &Row, i: usize) -> Result<Option<Timestamp>, StoreError> {
     Ok(get::<Option<i64>>(row, i)?.map(Timestamp))
 }
 
-fn json<T: serde::de::DeserializeOwned>(row: &Row, i: usize, what: &str) -> Result<T, StoreError> {
+pub(crate) fn json<T: serde::de::DeserializeOwned>(
+    row: &Row,
+    i: usize,
+    what: &str,
+) -> Result<T, StoreError> {
     let s: &str = get(row, i)?;
     serde_json::from_str(s).map_err(|_| corrupt(what))
 }
@@ -105,19 +108,6 @@ pub(crate) fn person(row: &Row) -> Result<Person, StoreError> {
         created_at: ts(row, 15)?,
         updated_at: ts(row, 16)?,
         verified: get(row, 17)?,
-    })
-}
-
-pub(crate) const API_KEY_COLS: &str = "id, tenant, name, scopes, created_at, revoked_at";
-
-pub(crate) fn api_key(row: &Row) -> Result<ApiKey, StoreError> {
-    Ok(ApiKey {
-        id: get(row, 0)?,
-        tenant: tenant_id(get(row, 1)?)?,
-        name: get(row, 2)?,
-        scopes: json::<Vec<Scope>>(row, 3, "scopes")?,
-        created_at: ts(row, 4)?,
-        revoked_at: opt_ts(row, 5)?,
     })
 }
 

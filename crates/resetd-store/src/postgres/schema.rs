@@ -206,6 +206,14 @@ CREATE INDEX person_login_folded ON person (tenant, login_folded);
 ALTER TABLE reset_token ADD COLUMN claim_id TEXT;
 ALTER TABLE reset_token ADD COLUMN claimed_until BIGINT;
 "#,
+    // 9: API keys may expire, and a rotation keeps the replaced secret's hash until the end of
+    // its overlap (as SQLite's 10). Unique like `hash`, so a secret names one key whichever
+    // column holds it.
+    r#"
+ALTER TABLE api_key ADD COLUMN expires_at BIGINT;
+ALTER TABLE api_key ADD COLUMN previous_hash BYTEA CONSTRAINT api_key_previous_hash UNIQUE;
+ALTER TABLE api_key ADD COLUMN previous_until BIGINT;
+"#,
 ];
 
 /// The migration after which [`fold_logins`] fills in `person.login_folded`.

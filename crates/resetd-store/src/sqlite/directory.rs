@@ -1,15 +1,12 @@
 //! The SQL behind the [`Directory`](resetd_core::ports::Directory) port on SQLite: tenants,
-//! people (and their import), API keys and clients.
+//! people (and their import) and clients (API keys: `keys`).
 //!
 //! Write operations run on the writer thread inside the batch transaction and their own
 //! savepoint (see [`super`]), so an `Err` returned from here undoes everything the operation did
 //! and nothing else.
 
-use resetd_core::model::{
-    fold_login, ApiKey, Client, Lookup, NewAudit, Person, Tenant, TenantSettings,
-};
+use resetd_core::model::{fold_login, Client, Lookup, NewAudit, Person, Tenant, TenantSettings};
 use resetd_core::ports::StoreError;
-use resetd_core::secret::SecretHash;
 use resetd_core::types::{ClientName, ObjectId, PersonId, TenantId};
 use rusqlite::{params, Connection};
 
@@ -230,41 +227,6 @@ pub(crate) fn update_person(
         ],
     )?)?;
     insert_audit(c, audit)
-}
-// ---- API keys ---------------------------------------------------------------------------------
-
-pub(crate) fn insert_api_key(
-    c: &Connection,
-    k: &ApiKey,
-    hash: &SecretHash,
-    audit: Option<&NewAudit>,
-) -> Result<(), StoreError> {
-    exec(
-        c,
-        "INSERT INTO api_key (id, tenant, name, scopes, hash, created_at, revoked_at) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-        params![
-            k.id,
-            k.tenant.as_str(),
-            k.name,
-            to_json(&k.scopes)?,
-            &hash.0[..],
-            k.created_at.0,
-            k.revoked_at.map(|t| t.0)
-        ],
-    )?;
-    if let Some(a) = audit {
-        insert_audit(c, a)?;
-    }
-    Ok(())
-}
-
-pub(crate) fn find_api_key(
-    c: &Connection,
-    hash: &SecretHash,
-) -> Result<Option<ApiKey>, StoreError> {
-    let sql = format!("SELECT {} FROM api_key WHERE hash = ?1", rows::API_KEY_COLS);
-    one(c, &sql, [&hash.0[..]], rows::api_key)
 }
 // ---- clients ----------------------------------------------------------------------------------
 

@@ -9,8 +9,8 @@
 //!   commit fails, every change of the batch gets the error.
 //! - Reads: a small pool of `query_only` connections, used on tokio's blocking threads.
 //! - Schema: [`Schema::migrate`] applies the versioned migrations; [`SqliteStore::open`] does not.
-//! - The SQL of each port is in its own module (`directory`, `recovery`, `credentials`, `audit`,
-//!   `outbox`). Write operations run on the writer thread inside the batch transaction and their
+//! - The SQL of each port is in its own module (`directory`, `keys`, `recovery`, `credentials`,
+//!   `audit`, `outbox`). Write operations run on the writer thread inside the batch transaction and their
 //!   own savepoint, so an `Err` returned from one undoes everything the operation did and nothing
 //!   else.
 
@@ -18,6 +18,7 @@ mod audit;
 mod credentials;
 mod directory;
 mod lifecycle;
+mod keys;
 mod outbox;
 mod recovery;
 mod rows;
@@ -32,8 +33,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use resetd_core::model::{
-    ApiKey, AuditEvent, Client, Lookup, NewAudit, NewResetRequest, OutboxMessage, OutboxStatus,
-    Person, ResetRequest, ResetToken, Tenant, TenantSettings, Timestamp,
+    AuditEvent, Client, Lookup, NewAudit, NewResetRequest, OutboxMessage, OutboxStatus, Person,
+    ResetRequest, ResetToken, Tenant, TenantSettings, Timestamp,
 };
 use resetd_core::ports::{
     Audit, ClaimId, Credentials, Directory, IssueToken, LoginStart, Outbox, PasswordChange,
@@ -406,21 +407,6 @@ impl Directory for SqliteStore {
         let p = person.clone();
         self.write(move |c| directory::upsert_shadow_person(c, &p))
             .await
-    }
-
-    async fn insert_api_key(
-        &self,
-        key: &ApiKey,
-        hash: SecretHash,
-        audit: Option<NewAudit>,
-    ) -> Result<(), StoreError> {
-        let k = key.clone();
-        self.write(move |c| directory::insert_api_key(c, &k, &hash, audit.as_ref()))
-            .await
-    }
-
-    async fn find_api_key(&self, hash: SecretHash) -> Result<Option<ApiKey>, StoreError> {
-        self.read(move |c| directory::find_api_key(c, &hash)).await
     }
 
     async fn upsert_client(&self, client: &Client, audit: NewAudit) -> Result<(), StoreError> {

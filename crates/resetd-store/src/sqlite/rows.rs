@@ -2,9 +2,8 @@
 //! constructors; anything that does not parse is reported as a `Backend` error, never a panic.
 
 use resetd_core::model::{
-    ApiKey, AuditEvent, Client, LinkTemplate, Lookup, MessageKind, NewMessage, OutboxMessage,
-    OutboxStatus, Person, ResetRequest, ResetToken, Scope, Tenant, TenantSettings, Timestamp,
-    TokenPurpose,
+    AuditEvent, Client, LinkTemplate, Lookup, MessageKind, NewMessage, OutboxMessage, OutboxStatus,
+    Person, ResetRequest, ResetToken, Tenant, TenantSettings, Timestamp, TokenPurpose,
 };
 use resetd_core::secret::SecretHash;
 use resetd_core::store::StoreError;
@@ -23,15 +22,15 @@ pub(crate) fn get<T: FromSql>(row: &Row<'_>, i: usize) -> Result<T, StoreError> 
     row.get(i).map_err(db)
 }
 
-fn ts(row: &Row<'_>, i: usize) -> Result<Timestamp, StoreError> {
+pub(crate) fn ts(row: &Row<'_>, i: usize) -> Result<Timestamp, StoreError> {
     get::<i64>(row, i).map(Timestamp)
 }
 
-fn opt_ts(row: &Row<'_>, i: usize) -> Result<Option<Timestamp>, StoreError> {
+pub(crate) fn opt_ts(row: &Row<'_>, i: usize) -> Result<Option<Timestamp>, StoreError> {
     Ok(get::<Option<i64>>(row, i)?.map(Timestamp))
 }
 
-fn json<T: serde::de::DeserializeOwned>(
+pub(crate) fn json<T: serde::de::DeserializeOwned>(
     row: &Row<'_>,
     i: usize,
     what: &str,
@@ -146,19 +145,6 @@ pub(crate) fn person(row: &Row<'_>) -> Result<Person, StoreError> {
         locked_until: opt_ts(row, 14)?,
         created_at: ts(row, 15)?,
         updated_at: ts(row, 16)?,
-    })
-}
-
-pub(crate) const API_KEY_COLS: &str = "id, tenant, name, scopes, created_at, revoked_at";
-
-pub(crate) fn api_key(row: &Row<'_>) -> Result<ApiKey, StoreError> {
-    Ok(ApiKey {
-        id: get(row, 0)?,
-        tenant: tenant_id(get(row, 1)?)?,
-        name: get(row, 2)?,
-        scopes: json::<Vec<Scope>>(row, 3, "scopes")?,
-        created_at: ts(row, 4)?,
-        revoked_at: opt_ts(row, 5)?,
     })
 }
 

@@ -200,6 +200,15 @@ CREATE INDEX person_login_folded ON person (tenant, login_folded);
 ALTER TABLE reset_token ADD COLUMN claim_id TEXT;
 ALTER TABLE reset_token ADD COLUMN claimed_until INTEGER;
 "#,
+    // 10: API keys may expire, and a rotation keeps the replaced secret's hash until the end of
+    // its overlap (`previous_hash` valid while `previous_until` is later than now). Unique like
+    // `hash`, so a secret names one key whichever column holds it.
+    r#"
+ALTER TABLE api_key ADD COLUMN expires_at INTEGER;
+ALTER TABLE api_key ADD COLUMN previous_hash BLOB;
+ALTER TABLE api_key ADD COLUMN previous_until INTEGER;
+CREATE UNIQUE INDEX api_key_previous_hash ON api_key (previous_hash);
+"#,
 ];
 
 /// The migration after which [`fold_logins`] fills in `person.login_folded`.

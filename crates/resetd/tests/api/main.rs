@@ -30,6 +30,7 @@ mod fault_postgres;
 mod faults;
 mod flow;
 mod import;
+mod keys;
 mod lockout;
 mod management;
 mod outbox_keys;

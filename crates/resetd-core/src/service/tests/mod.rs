@@ -6,6 +6,7 @@
 //! [`ManualClock`]: crate::testing::ManualClock
 
 mod admin;
+mod api_keys;
 mod breached;
 mod complete;
 mod credentials;
