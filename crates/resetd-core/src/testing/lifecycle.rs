@@ -130,7 +130,7 @@ impl Lifecycle for MemoryStore {
             for id in &ids {
                 s.erase(tenant, id, &PersonId::generate())?;
             }
-            s.api_keys.retain(|(_, k)| &k.tenant != tenant);
+            s.api_keys.retain(|k| &k.key.tenant != tenant);
             s.clients.retain(|(t, _), _| t != tenant);
             s.requests.retain(|_, (r, _)| &r.tenant != tenant);
             s.tokens.retain(|t| &t.tenant != tenant);
