@@ -16,6 +16,8 @@ mod http;
 mod import;
 mod mail;
 mod outbox_key;
+mod secrets;
+mod telemetry;
 
 use std::io::Read;
 use std::net::SocketAddr;
@@ -250,12 +252,13 @@ enum ClientCmd {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let filter = tracing_subscriber::EnvFilter::try_from_env("RESETD_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+    let telemetry = match telemetry::init() {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
     let listen = match &cli.command {
         Command::Serve { listen } => *listen,
         _ => None,
@@ -281,7 +284,9 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match rt.block_on(run(cli.command, config)) {
+    let outcome = rt.block_on(run(cli.command, config));
+    telemetry.shutdown();
+    match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e}");
