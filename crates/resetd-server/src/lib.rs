@@ -315,7 +315,8 @@ async fn observe(State(s): State<AppState>, req: Request, next: Next) -> Respons
     let mut res = next.run(req).instrument(span.clone()).await;
     let took = started.elapsed();
     let status = res.status().as_u16();
-    span.record("http.response.status_code", status);
+    // As i64: the OpenTelemetry layer records unsigned integers as strings.
+    span.record("http.response.status_code", i64::from(status));
     s.metrics.observe(&route, &method, status, took);
     // A 503 + Retry-After is a shed hash, unless it is the request timeout's answer.
     if status == 503 && res.extensions().get::<body::RequestTimedOut>().is_none() {

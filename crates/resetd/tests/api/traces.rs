@@ -160,6 +160,7 @@ async fn spans_reach_an_otlp_http_receiver_as_a_tree_without_secrets() {
         .smtp_set("tls", "none")
         .smtp_set("username", "mailer")
         .smtp_set("password", SMTP_PASSWORD)
+        .smtp_set("timeout_secs", 5u64)
         .quick_retries(20);
     let s = Server::start_env(
         tempfile::tempdir().unwrap(),
