@@ -14,6 +14,12 @@ if ! command -v schemathesis >/dev/null 2>&1; then
   python3 -m pip install --quiet --disable-pip-version-check 'schemathesis>=4.32,<5'
 fi
 
+# A real OTLP/HTTP receiver for crates/resetd/tests/api/traces.rs (scripts/otlp-receiver.py
+# decodes the protobuf with the OpenTelemetry protocol package).
+if ! python3 -c 'from opentelemetry.proto.collector.trace.v1 import trace_service_pb2' >/dev/null 2>&1; then
+  python3 -m pip install --quiet --disable-pip-version-check 'opentelemetry-proto>=1.20,<2'
+fi
+
 # Reference password-hash generators for crates/resetd/tests/api/import.rs.
 if ! python3 -c 'import passlib, bcrypt, argon2' >/dev/null 2>&1; then
   python3 -m pip install --quiet --disable-pip-version-check 'passlib>=1.7,<2' 'bcrypt>=4,<6' 'argon2-cffi>=21,<26'
@@ -50,6 +56,14 @@ if ! command -v unshare >/dev/null 2>&1 || ! command -v ip >/dev/null 2>&1; then
   $SUDO apt-get update -qq && $SUDO apt-get install -y -qq util-linux iproute2
 fi
 
+# The package and image checks of scripts/package-test.sh: podman builds the OCI image, curl
+# probes /readyz, systemd-analyze verifies the unit.
+if ! command -v podman >/dev/null 2>&1 || ! command -v curl >/dev/null 2>&1 \
+  || ! command -v systemd-analyze >/dev/null 2>&1; then
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  $SUDO apt-get update -qq && $SUDO apt-get install -y -qq podman curl systemd
+fi
+
 echo "== toolchain checks"
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
@@ -83,6 +97,15 @@ if cargo nextest --version >/dev/null 2>&1; then
 else
   cargo test --workspace --locked --no-fail-fast
 fi
+
+echo "== SQLite backup and restore recipe (docs/operations.md)"
+./scripts/backup-test.sh target/debug/resetd
+
+# The lean build (no OpenTelemetry) still compiles and passes its own unit tests.
+cargo test -p resetd --bins --no-default-features --locked
+
+echo "== packages (Debian package and OCI image, installed and started)"
+./scripts/package-test.sh
 
 echo "== API fuzzing (schemathesis against /openapi.json)"
 ./scripts/schemathesis.sh

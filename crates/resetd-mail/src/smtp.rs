@@ -19,6 +19,7 @@ use resetd_core::model::OutboxMessage;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use tokio::net::TcpStream;
 use tokio::sync::Semaphore;
+use tracing::Instrument;
 
 use crate::transport::{build_mime, SendError, Transport};
 
@@ -107,6 +108,10 @@ pub struct SmtpConfig {
     pub username: Option<String>,
     /// AUTH password (or the environment variable `RESETD_SMTP_PASSWORD`).
     pub password: Option<ConfigSecret>,
+    /// A file holding the AUTH password instead (or `RESETD_SMTP_PASSWORD_FILE`); read by the
+    /// binary at start.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub password_file: Option<PathBuf>,
     /// Time limit, in seconds, for delivering one message: connecting (when no pooled connection
     /// is free), TLS, EHLO, AUTH, MAIL, RCPT and DATA together.
     pub timeout_secs: u64,
@@ -128,6 +133,7 @@ impl Default for SmtpConfig {
             tls: SmtpTls::default(),
             username: None,
             password: None,
+            password_file: None,
             timeout_secs: 20,
             pool_size: 4,
             idle_timeout_secs: 60,
@@ -426,7 +432,10 @@ impl Transport for SmtpTransport {
             .await
             .map_err(|_| SendError::Transient("the SMTP transport is shutting down".into()))?;
         // A cut-off exchange drops its session with the future: it is closed, not reused.
-        match tokio::time::timeout(self.timeout, self.deliver(&envelope, &bytes)).await {
+        let exchange = self
+            .deliver(&envelope, &bytes)
+            .instrument(tracing::debug_span!("smtp.send", otel.kind = "client"));
+        match tokio::time::timeout(self.timeout, exchange).await {
             Ok(Ok(())) => {
                 tracing::debug!(
                     outbox_id = msg.id,

@@ -20,6 +20,7 @@ use tokio::task::JoinSet;
 
 use crate::stats::MailStats;
 use crate::transport::{SendError, Transport};
+use tracing::Instrument;
 
 /// How long an idle worker waits for a notification before looking again.
 const IDLE_TICK: Duration = Duration::from_secs(1);
@@ -238,27 +239,38 @@ impl OutboxWorker {
             let clock = Arc::clone(&self.clock);
             let limit = Arc::clone(&limit);
             let stats = Arc::clone(&self.stats);
-            let handle = tasks.spawn(async move {
-                let _permit = limit.acquire_owned().await;
-                let now = clock.now();
-                if now >= msg.message.deliver_by {
-                    return Outcome::Expired;
+            // The trace of one delivery (DEBUG: built only when traces are on); the SMTP
+            // exchange is its child.
+            let span = tracing::debug_span!(
+                "outbox.deliver",
+                outbox.id = msg.id,
+                email.kind = msg.message.kind.as_str(),
+            );
+            let handle = tasks.spawn(
+                async move {
+                    let _permit = limit.acquire_owned().await;
+                    let now = clock.now();
+                    if now >= msg.message.deliver_by {
+                        return Outcome::Expired;
+                    }
+                    if now >= start_deadline {
+                        return Outcome::Skipped;
+                    }
+                    let started = std::time::Instant::now();
+                    let outcome =
+                        match tokio::time::timeout(send_timeout, transport.send(&msg)).await {
+                            Ok(Ok(())) => Outcome::Sent,
+                            Ok(Err(e)) => Outcome::Failed(e),
+                            Err(_) => Outcome::Failed(SendError::Transient(format!(
+                                "the transport did not finish within {} s",
+                                send_timeout.as_secs()
+                            ))),
+                        };
+                    stats.observe_send(started.elapsed(), matches!(outcome, Outcome::Sent));
+                    outcome
                 }
-                if now >= start_deadline {
-                    return Outcome::Skipped;
-                }
-                let started = std::time::Instant::now();
-                let outcome = match tokio::time::timeout(send_timeout, transport.send(&msg)).await {
-                    Ok(Ok(())) => Outcome::Sent,
-                    Ok(Err(e)) => Outcome::Failed(e),
-                    Err(_) => Outcome::Failed(SendError::Transient(format!(
-                        "the transport did not finish within {} s",
-                        send_timeout.as_secs()
-                    ))),
-                };
-                stats.observe_send(started.elapsed(), matches!(outcome, Outcome::Sent));
-                outcome
-            });
+                .instrument(span),
+            );
             claimed.insert(handle.id(), facts);
         }
 

@@ -13,6 +13,7 @@ use resetd_core::hash::{Argon2id, HashError, PasswordHasher, Scratch, Verified};
 use resetd_core::policy::{PasswordPolicy, PersonalContext, Verdict};
 use resetd_core::types::Password;
 use tokio::sync::oneshot;
+use tracing::Instrument;
 
 type Job = Box<dyn FnOnce(&Argon2id, &mut Scratch) + Send>;
 
@@ -46,7 +47,19 @@ impl PooledHasher {
         Self::try_new(argon, workers, queue).expect("spawning a hashing thread")
     }
 
+    /// Runs `job` on a hashing thread, as the span `hash` (with `op`: what it computes) when
+    /// traces are on.
     async fn run<T: Send + 'static>(
+        &self,
+        op: &'static str,
+        job: impl FnOnce(&Argon2id, &mut Scratch) -> T + Send + 'static,
+    ) -> Result<T, HashError> {
+        self.queue(job)
+            .instrument(tracing::debug_span!("hash", hash.op = op))
+            .await
+    }
+
+    async fn queue<T: Send + 'static>(
         &self,
         job: impl FnOnce(&Argon2id, &mut Scratch) -> T + Send + 'static,
     ) -> Result<T, HashError> {
@@ -85,17 +98,19 @@ fn work(inbox: &Mutex<Receiver<Job>>, argon: &Argon2id) {
 impl PasswordHasher for PooledHasher {
     async fn hash(&self, password: &Password) -> Result<String, HashError> {
         let pw = password.clone();
-        self.run(move |a, s| a.hash_with(&pw, s)).await?
+        self.run("hash", move |a, s| a.hash_with(&pw, s)).await?
     }
 
     async fn verify(&self, password: &Password, phc: &str) -> Result<Verified, HashError> {
         let (pw, phc) = (password.clone(), phc.to_owned());
-        self.run(move |a, s| a.verify_with(&pw, &phc, s)).await
+        self.run("verify", move |a, s| a.verify_with(&pw, &phc, s))
+            .await
     }
 
     async fn verify_dummy(&self, password: &Password) -> Result<(), HashError> {
         let pw = password.clone();
-        self.run(move |a, s| a.verify_dummy_with(&pw, s)).await
+        self.run("verify_dummy", move |a, s| a.verify_dummy_with(&pw, s))
+            .await
     }
 
     async fn check_policy(
@@ -106,7 +121,7 @@ impl PasswordHasher for PooledHasher {
     ) -> Result<Verdict, HashError> {
         let (policy, pw) = (policy.clone(), password.clone());
         let words: Vec<String> = words.iter().map(|w| (*w).to_owned()).collect();
-        self.run(move |_, _| {
+        self.run("policy", move |_, _| {
             let words = words.iter().map(String::as_str).collect();
             policy.check(&pw, &PersonalContext { words })
         })

@@ -41,6 +41,7 @@ use axum::routing::get;
 use axum::Router;
 use resetd_core::Service;
 use tokio::sync::{watch, Notify};
+use tracing::Instrument;
 
 use crate::metrics::Metrics;
 use crate::problem::Problem;
@@ -297,9 +298,25 @@ async fn observe(State(s): State<AppState>, req: Request, next: Next) -> Respons
         .filter(|v| v.len() <= 64 && v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'))
         .map(str::to_owned)
         .unwrap_or_else(|| resetd_core::secret::hex(&resetd_core::secret::random_bytes::<8>()));
-    let mut res = next.run(req).await;
+    // The trace of this request (DEBUG, so nothing is built unless traces are on); the route
+    // template names it, never the path, which may hold a token.
+    let span = tracing::debug_span!(
+        "request",
+        otel.name = tracing::field::Empty,
+        otel.kind = "server",
+        http.request.method = %method,
+        http.route = %route,
+        http.response.status_code = tracing::field::Empty,
+        request_id = %request_id,
+    );
+    if !span.is_disabled() {
+        span.record("otel.name", format!("{method} {route}"));
+    }
+    let mut res = next.run(req).instrument(span.clone()).await;
     let took = started.elapsed();
     let status = res.status().as_u16();
+    // As i64: the OpenTelemetry layer records unsigned integers as strings.
+    span.record("http.response.status_code", i64::from(status));
     s.metrics.observe(&route, &method, status, took);
     // A 503 + Retry-After is a shed hash, unless it is the request timeout's answer.
     if status == 503 && res.extensions().get::<body::RequestTimedOut>().is_none() {

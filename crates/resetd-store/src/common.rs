@@ -4,6 +4,22 @@
 use resetd_core::ports::StoreError;
 
 /// Longest `last_error` kept for an outbox message, in characters.
+/// The span of one store call (`operation`: read, write, or the SQL verb) on `system`, as a child
+/// of the caller's span. Outside a traced operation (the workers' polling) there is none, so an
+/// idle service sends no traces; with traces off this costs one callsite check.
+pub(crate) fn span(system: &'static str, operation: &'static str) -> tracing::Span {
+    if !tracing::enabled!(tracing::Level::DEBUG) || tracing::Span::current().is_none() {
+        return tracing::Span::none();
+    }
+    tracing::debug_span!(
+        "store",
+        otel.name = format!("store.{operation}"),
+        otel.kind = "client",
+        db.system.name = system,
+        db.operation.name = operation,
+    )
+}
+
 pub(crate) const MAX_ERROR_CHARS: usize = 500;
 
 pub(crate) fn to_json<T: serde::Serialize + ?Sized>(v: &T) -> Result<String, StoreError> {

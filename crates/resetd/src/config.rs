@@ -20,6 +20,10 @@ pub struct Config {
     /// `sqlite://PATH`, or `postgres://USER[:PASSWORD]@HOST[:PORT]/DB[?schema=S&pool_size=N]` for
     /// several instances on one database; empty means `sqlite://DATA_DIR/resetd.db`.
     pub database_url: String,
+    /// A file holding `database_url` (a container secret or a systemd credential; see
+    /// docs/operations.md): the URL may hold the database password.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub database_url_file: Option<PathBuf>,
     /// Base URL of this service as users reach it, for links to the hosted page; empty means
     /// `http://LISTEN`. Never taken from a request's Host header.
     pub public_url: String,
@@ -154,6 +158,7 @@ impl Default for Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             data_dir: PathBuf::from("data"),
             database_url: String::new(),
+            database_url_file: None,
             public_url: String::new(),
             message_id_domain: "resetd.localhost".into(),
             bootstrap_tenant: "default".into(),
@@ -284,6 +289,7 @@ impl Config {
             None => Config::default(),
         };
         c.apply_env(|k| std::env::var(k).ok())?;
+        c.resolve_secrets()?;
         if let Some(l) = over.listen {
             c.listen = l;
         }
@@ -308,6 +314,9 @@ impl Config {
         }
         if let Some(v) = get("RESETD_DATABASE_URL") {
             self.database_url = v;
+        }
+        if let Some(v) = get("RESETD_DATABASE_URL_FILE") {
+            self.database_url_file = Some(v.into());
         }
         if let Some(v) = get("RESETD_PUBLIC_URL") {
             self.public_url = v;
@@ -336,6 +345,24 @@ impl Config {
         if let Some(v) = get("RESETD_SMTP_PASSWORD") {
             self.mail.smtp.password = Some(resetd_mail::ConfigSecret::new(v));
         }
+        if let Some(v) = get("RESETD_SMTP_PASSWORD_FILE") {
+            self.mail.smtp.password_file = Some(v.into());
+        }
+        Ok(())
+    }
+
+    /// Reads the secret settings given as files (see `crate::secrets`).
+    fn resolve_secrets(&mut self) -> Result<(), String> {
+        use crate::secrets::resolve_secret;
+        let url = std::mem::take(&mut self.database_url);
+        self.database_url =
+            resolve_secret("database_url", Some(url), self.database_url_file.as_deref())?
+                .unwrap_or_default();
+        let smtp = &mut self.mail.smtp;
+        let inline = smtp.password.take().map(|p| p.expose().to_owned());
+        smtp.password =
+            resolve_secret("mail.smtp.password", inline, smtp.password_file.as_deref())?
+                .map(resetd_mail::ConfigSecret::new);
         Ok(())
     }
 
@@ -458,6 +485,11 @@ impl Config {
             .filter(|p| !p.as_os_str().is_empty())
         {
             return Ok(p.clone());
+        }
+        // systemd: `LoadCredential=outbox.key:/etc/resetd/outbox.key`.
+        let credentials = crate::secrets::credentials_dir();
+        if let Some(c) = crate::secrets::credential(credentials.as_deref(), "outbox.key") {
+            return Ok(c);
         }
         Ok(match self.database()? {
             Database::Sqlite(db) => match db.parent().filter(|d| !d.as_os_str().is_empty()) {

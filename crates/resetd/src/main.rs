@@ -18,6 +18,8 @@ mod credentials;
 mod http;
 mod mail;
 mod outbox_key;
+mod secrets;
+mod telemetry;
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -36,12 +38,13 @@ use crate::config::{Config, Database, Overrides};
 
 fn main() -> ExitCode {
     let cli = cli::parse();
-    let filter = tracing_subscriber::EnvFilter::try_from_env("RESETD_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+    let telemetry = match telemetry::init() {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
     let listen = match &cli.command {
         Command::Serve { listen } => *listen,
         _ => None,
@@ -67,7 +70,9 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match rt.block_on(run(cli.command, config)) {
+    let outcome = rt.block_on(run(cli.command, config));
+    telemetry.shutdown();
+    match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e}");

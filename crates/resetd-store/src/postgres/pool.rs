@@ -13,6 +13,7 @@ use resetd_core::store::StoreError;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{Client, GenericClient, NoTls, Row, Statement, Transaction};
+use tracing::Instrument;
 
 use super::db;
 
@@ -227,6 +228,22 @@ impl<'a> Tx<'a> {
     }
 }
 
+/// The SQL verb of `sql`, for its span (never the text: it says nothing more a trace needs).
+fn verb(sql: &str) -> &'static str {
+    const VERBS: [(&str, &str); 5] = [
+        ("SELECT", "select"),
+        ("INSERT", "insert"),
+        ("UPDATE", "update"),
+        ("DELETE", "delete"),
+        ("WITH", "with"),
+    ];
+    let first = sql.split_whitespace().next().unwrap_or("");
+    VERBS
+        .iter()
+        .find(|(verb, _)| first.eq_ignore_ascii_case(verb))
+        .map_or("statement", |(_, name)| name)
+}
+
 /// Runs statements on a connection or in a transaction, preparing each SQL text once per
 /// connection.
 pub(crate) struct Db<'a, C> {
@@ -256,8 +273,12 @@ impl<C: GenericClient + Sync> Db<'_, C> {
 
     /// Every row.
     pub(crate) async fn all(&self, sql: &str, params: Params<'_>) -> Result<Vec<Row>, StoreError> {
-        let s = self.statement(sql).await?;
-        self.client.query(&s, params).await.map_err(db)
+        let run = async {
+            let s = self.statement(sql).await?;
+            self.client.query(&s, params).await.map_err(db)
+        };
+        run.instrument(crate::common::span("postgresql", verb(sql)))
+            .await
     }
 
     /// The first row, if any (more rows are an error).
@@ -266,20 +287,32 @@ impl<C: GenericClient + Sync> Db<'_, C> {
         sql: &str,
         params: Params<'_>,
     ) -> Result<Option<Row>, StoreError> {
-        let s = self.statement(sql).await?;
-        self.client.query_opt(&s, params).await.map_err(db)
+        let run = async {
+            let s = self.statement(sql).await?;
+            self.client.query_opt(&s, params).await.map_err(db)
+        };
+        run.instrument(crate::common::span("postgresql", verb(sql)))
+            .await
     }
 
     /// Exactly one row.
     pub(crate) async fn one(&self, sql: &str, params: Params<'_>) -> Result<Row, StoreError> {
-        let s = self.statement(sql).await?;
-        self.client.query_one(&s, params).await.map_err(db)
+        let run = async {
+            let s = self.statement(sql).await?;
+            self.client.query_one(&s, params).await.map_err(db)
+        };
+        run.instrument(crate::common::span("postgresql", verb(sql)))
+            .await
     }
 
     /// The number of rows changed.
     pub(crate) async fn exec(&self, sql: &str, params: Params<'_>) -> Result<u64, StoreError> {
-        let s = self.statement(sql).await?;
-        self.client.execute(&s, params).await.map_err(db)
+        let run = async {
+            let s = self.statement(sql).await?;
+            self.client.execute(&s, params).await.map_err(db)
+        };
+        run.instrument(crate::common::span("postgresql", verb(sql)))
+            .await
     }
 
     /// Runs SQL text without parameters or a prepared statement (DDL, several statements).

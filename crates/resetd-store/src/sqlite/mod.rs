@@ -44,6 +44,7 @@ use resetd_core::secret::SecretHash;
 use resetd_core::types::{ClientName, Login, PersonId, TenantId};
 use rusqlite::{ffi, Connection, ErrorCode, OpenFlags};
 use tokio::sync::{oneshot, Semaphore};
+use tracing::Instrument;
 
 use self::writer::{Job, Task};
 use crate::sealing::OutboxKeys;
@@ -268,6 +269,16 @@ impl SqliteStore {
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     {
+        self.read_untraced(f)
+            .instrument(crate::common::span("sqlite", "read"))
+            .await
+    }
+
+    async fn read_untraced<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
         let permit = self
             .inner
             .read_permits
@@ -310,7 +321,9 @@ impl SqliteStore {
         queue
             .send(Box::new(Task::new(f, tx)))
             .map_err(|_| closed())?;
-        rx.await.map_err(|_| closed())?
+        rx.instrument(crate::common::span("sqlite", "write"))
+            .await
+            .map_err(|_| closed())?
     }
 }
 
