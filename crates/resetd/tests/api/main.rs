@@ -28,6 +28,7 @@ mod fault_postgres;
 mod faults;
 mod flow;
 mod import;
+mod ldap;
 mod lockout;
 mod management;
 mod outbox_keys;
