@@ -94,7 +94,9 @@ async fn ppolicy_minimum_length_is_the_policy_error_with_the_directory_reason() 
     let token = l.token("alice", "alice@example.org", 1).await;
 
     // resetd's own policy accepts it (the password check says so), the directory does not.
-    let check = l.s.check_password(json!({ "password": SHORT_FOR_LDAP })).await;
+    let check =
+        l.s.check_password(json!({ "password": SHORT_FOR_LDAP }))
+            .await;
     assert_eq!(check.status(), 200);
     let check: Value = check.json().await.unwrap();
     assert_eq!(check["ok"], true, "resetd's policy accepts it: {check}");
@@ -171,4 +173,28 @@ async fn the_request_answer_is_the_same_for_people_in_and_out_of_the_directory()
     for mail in &links {
         assert!(!mail.contains("shared@example.org") && !mail.contains("dave@example.org"));
     }
+}
+
+#[tokio::test]
+async fn a_link_sent_over_smtp_completes_into_the_directory() {
+    use crate::helpers::smtp::{self, Options, SmtpServer};
+    if !smtp::available() {
+        return;
+    }
+    let mta = SmtpServer::start(&Options::default());
+    let config = TestConfig::fast()
+        .smtp(mta.port, "Accounts <accounts@example.org>")
+        .smtp_set("tls", "none");
+    let Some(l) = Ldap::start(config, &[]) else {
+        return;
+    };
+    assert_eq!(l.s.request_reset("alice").await.status(), 202);
+    let got = mta.wait_received(1, 15).await;
+    assert_eq!(got[0].meta["rcpt_tos"], json!(["alice@example.org"]));
+    let token = crate::helpers::token_from_mail(&got[0].raw);
+    assert_eq!(l.s.complete_reset(&token, NEW).await.status(), 204);
+    l.assert_password_is("alice", NEW);
+    // The "password changed" notice goes to the directory's address too.
+    let got = mta.wait_received(2, 15).await;
+    assert_eq!(got[1].meta["rcpt_tos"], json!(["alice@example.org"]));
 }

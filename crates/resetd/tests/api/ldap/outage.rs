@@ -78,7 +78,10 @@ async fn a_request_made_while_the_directory_is_down_is_resolved_once_it_is_back(
     assert_eq!((down.status(), down.text().await.unwrap()), up);
     // Several leases pass with the directory down: no link, and the request is not given up.
     tokio::time::sleep(Duration::from_secs(5)).await;
-    assert_eq!(crate::helpers::dialect::reset_mails_to(&l.s, "bob@example.org"), 0);
+    assert_eq!(
+        crate::helpers::dialect::reset_mails_to(&l.s, "bob@example.org"),
+        0
+    );
 
     l.slapd.restart();
     let mails = l.s.wait_mails("reset_link", "bob@example.org", 1).await;

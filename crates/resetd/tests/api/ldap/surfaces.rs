@@ -1,16 +1,70 @@
 //! Every surface that completes a reset, on an LDAP tenant: the hosted page, Alfresco, Unleash,
 //! Crafter, EmpowerID's set, and Payabli's request (Payabli has no completion of its own: its
-//! emailed link is completed through the native API, as the vendor's portal does). After each
-//! the real `ldapwhoami` binds with the new password and not the old one.
+//! emailed link is completed through the native API, as the vendor's portal does). On each,
+//! before the password is set: ppolicy's refusal is the surface's own error with slapd's reason,
+//! and the directory down is a 503 with `Retry-After` in the surface's shape; the same link
+//! still completes after both, and then the real `ldapwhoami` binds with the new password and
+//! not the old one.
 
 use serde_json::{json, Value};
 
-use super::{credentials_section, Ldap, NEW};
+use super::{credentials_section, Ldap, NEW, SHORT_FOR_LDAP};
 use crate::helpers::config::{TestConfig, SHARE_PAGE, UNLEASH_UI};
 use crate::helpers::dialect::{first_link, link_param};
 use crate::helpers::page::Browser;
+use crate::helpers::surfaces::{check_shape, forbidden_in, Shape};
 
 const PORTAL: &str = "https://portal.example.com/account/reset";
+
+/// Status, content type, Retry-After and body of an answer.
+#[derive(Debug)]
+struct Seen {
+    status: u16,
+    content_type: Option<String>,
+    retry_after: Option<String>,
+    body: String,
+}
+
+async fn seen(res: reqwest::Response) -> Seen {
+    let h = res.headers().clone();
+    let get = |n: &str| h.get(n).map(|v| v.to_str().unwrap().to_owned());
+    Seen {
+        status: res.status().as_u16(),
+        content_type: get("content-type"),
+        retry_after: get("retry-after"),
+        body: res.text().await.unwrap(),
+    }
+}
+
+/// `a` is `shape`'s error for `status`, with no internal word and no password in it.
+fn assert_error(a: &Seen, shape: Shape, status: u16) {
+    assert_eq!(a.status, status, "{a:?}");
+    if let Err(why) = check_shape(shape, status, a.content_type.as_deref(), &a.body) {
+        panic!("{shape:?} {status}: {why}: {a:?}");
+    }
+    assert_eq!(forbidden_in(&a.body), Vec::<&str>::new(), "{a:?}");
+    for secret in [SHORT_FOR_LDAP, NEW, resetd_ldap::testing::SERVICE_PASSWORD] {
+        assert!(!a.body.contains(secret), "{a:?}");
+    }
+}
+
+/// ppolicy's refusal: the surface's policy error (`status`) carrying slapd's reason.
+fn assert_policy_refusal(a: &Seen, shape: Shape, status: u16) {
+    assert_error(a, shape, status);
+    assert!(a.body.contains("too short"), "slapd's reason: {a:?}");
+}
+
+/// The directory down: 503 in the surface's shape, with a Retry-After.
+fn assert_unavailable(a: &Seen, shape: Shape) {
+    assert_error(a, shape, 503);
+    assert!(
+        a.retry_after
+            .as_deref()
+            .and_then(|v| v.parse::<u64>().ok())
+            .is_some_and(|s| s >= 1),
+        "{a:?}"
+    );
+}
 
 impl Ldap {
     /// Stops the server and starts it again with `config` (plus the credentials section).
@@ -23,7 +77,7 @@ impl Ldap {
 
 #[tokio::test]
 async fn the_hosted_page_sets_the_password_in_the_directory() {
-    let Some(l) = Ldap::start(TestConfig::fast(), &[]) else {
+    let Some(mut l) = Ldap::start(TestConfig::fast(), &[]) else {
         return;
     };
     let mut b = Browser::new(&l.s);
@@ -33,14 +87,25 @@ async fn the_hosted_page_sets_the_password_in_the_directory() {
     let link = first_link(&mails[0]);
     let form = b.open_link(&link).await;
     assert_eq!(form.status, 200, "{}", form.body);
-    let done = b.submit_reset(NEW, NEW, &b.csrf()).await;
+    let csrf = b.csrf();
+    let refused = b.submit_reset(SHORT_FOR_LDAP, SHORT_FOR_LDAP, &csrf).await;
+    assert_eq!(refused.status, 422, "{}", refused.body);
+    assert!(refused.body.contains("too short"), "{}", refused.body);
+    assert!(!refused.body.contains(SHORT_FOR_LDAP));
+    l.slapd.stop();
+    let down = b.submit_reset(NEW, NEW, &csrf).await;
+    assert_eq!(down.status, 503, "{}", down.body);
+    assert!(down.headers.contains_key("retry-after"));
+    assert!(down.body.starts_with("<!DOCTYPE html>"), "{}", down.body);
+    l.slapd.restart();
+    let done = b.submit_reset(NEW, NEW, &csrf).await;
     assert_eq!(done.status, 303, "{}", done.body);
     l.assert_password_is("alice", NEW);
 }
 
 #[tokio::test]
 async fn alfresco_sets_the_password_in_the_directory() {
-    let Some(l) = Ldap::start(TestConfig::fast().alfresco(SHARE_PAGE), &[]) else {
+    let Some(mut l) = Ldap::start(TestConfig::fast().alfresco(SHARE_PAGE), &[]) else {
         return;
     };
     assert_eq!(
@@ -48,7 +113,20 @@ async fn alfresco_sets_the_password_in_the_directory() {
         202
     );
     let mails = l.s.wait_mails("reset_link", "alice@example.org", 1).await;
-    let (key, id) = (link_param(&mails[0], "?key="), link_param(&mails[0], "&id="));
+    let (key, id) = (
+        link_param(&mails[0], "?key="),
+        link_param(&mails[0], "&id="),
+    );
+    let a = seen(
+        l.s.alfresco_reset_password("alice", SHORT_FOR_LDAP, &id, &key)
+            .await,
+    )
+    .await;
+    assert_policy_refusal(&a, Shape::Alfresco, 400);
+    l.slapd.stop();
+    let a = seen(l.s.alfresco_reset_password("alice", NEW, &id, &key).await).await;
+    assert_unavailable(&a, Shape::Alfresco);
+    l.slapd.restart();
     let res = l.s.alfresco_reset_password("alice", NEW, &id, &key).await;
     assert_eq!(res.status(), 202, "{}", res.text().await.unwrap());
     l.assert_password_is("alice", NEW);
@@ -56,13 +134,19 @@ async fn alfresco_sets_the_password_in_the_directory() {
 
 #[tokio::test]
 async fn unleash_sets_the_password_in_the_directory() {
-    let Some(l) = Ldap::start(TestConfig::fast().unleash(UNLEASH_UI), &[]) else {
+    let Some(mut l) = Ldap::start(TestConfig::fast().unleash(UNLEASH_UI), &[]) else {
         return;
     };
     let res = l.s.unleash_password_email("bob@example.org").await;
     assert_eq!(res.status(), 200);
     let mails = l.s.wait_mails("reset_link", "bob@example.org", 1).await;
     let token = link_param(&mails[0], "?token=");
+    let a = seen(l.s.unleash_reset_password(&token, SHORT_FOR_LDAP).await).await;
+    assert_policy_refusal(&a, Shape::Unleash, 400);
+    l.slapd.stop();
+    let a = seen(l.s.unleash_reset_password(&token, NEW).await).await;
+    assert_unavailable(&a, Shape::Unleash);
+    l.slapd.restart();
     let res = l.s.unleash_reset_password(&token, NEW).await;
     assert_eq!(res.status(), 200, "{}", res.text().await.unwrap());
     l.assert_password_is("bob", NEW);
@@ -94,7 +178,7 @@ async fn met(l: &Ldap, login: &str, email: &str) -> Value {
 #[tokio::test]
 async fn crafter_sets_the_password_in_the_directory() {
     let config = TestConfig::fast().dialect_on("crafter", "default");
-    let Some(l) = Ldap::start(config, &["--cooldown", "0"]) else {
+    let Some(mut l) = Ldap::start(config, &["--cooldown", "0"]) else {
         return;
     };
     l.s.add_portal_client().await;
@@ -105,7 +189,18 @@ async fn crafter_sets_the_password_in_the_directory() {
     assert_eq!(res.status(), 200, "{}", res.text().await.unwrap());
     let mails = l.s.wait_mails("reset_link", "alice@example.org", 2).await;
     let token = link_param(&mails[1], "tokenId=");
-    let res = l.s.crafter_change_password(&l.s.key, &token, NEW).await;
+    let key = l.s.key.clone();
+    let a = seen(
+        l.s.crafter_change_password(&key, &token, SHORT_FOR_LDAP)
+            .await,
+    )
+    .await;
+    assert_policy_refusal(&a, Shape::Crafter, 400);
+    l.slapd.stop();
+    let a = seen(l.s.crafter_change_password(&key, &token, NEW).await).await;
+    assert_unavailable(&a, Shape::Crafter);
+    l.slapd.restart();
+    let res = l.s.crafter_change_password(&key, &token, NEW).await;
     assert_eq!(res.status(), 200, "{}", res.text().await.unwrap());
     l.assert_password_is("alice", NEW);
 }
@@ -113,15 +208,25 @@ async fn crafter_sets_the_password_in_the_directory() {
 #[tokio::test]
 async fn empowerids_set_writes_the_password_into_the_directory() {
     let config = TestConfig::fast().dialect_on("empowerid", "default");
-    let Some(l) = Ldap::start(config, &[]) else {
+    let Some(mut l) = Ldap::start(config, &[]) else {
         return;
     };
     let (_, app) = l.s.api_key("empowerid app").await;
     let row = met(&l, "bob", "bob@example.org").await;
     let number = row["number"].as_i64().unwrap();
-    let res =
-        l.s.empowerid_reset_password(&app, &l.s.key, json!({"PersonID": number, "Password": NEW}))
-            .await;
+    let admin = l.s.key.clone();
+    let set = |password: &str| json!({"PersonID": number, "Password": password});
+    let a = seen(
+        l.s.empowerid_reset_password(&app, &admin, set(SHORT_FOR_LDAP))
+            .await,
+    )
+    .await;
+    assert_policy_refusal(&a, Shape::EmpowerId, 400);
+    l.slapd.stop();
+    let a = seen(l.s.empowerid_reset_password(&app, &admin, set(NEW)).await).await;
+    assert_unavailable(&a, Shape::EmpowerId);
+    l.slapd.restart();
+    let res = l.s.empowerid_reset_password(&app, &admin, set(NEW)).await;
     assert_eq!(res.status(), 200);
     let body: Value = res.json().await.unwrap();
     assert_eq!(body["Success"], true, "{body}");
