@@ -5,7 +5,7 @@ Builds and starts the real release binary, drives it over loopback (wrk for fixe
 one-shot tokens read from a file), and prints a table a reader can re-run:
 
     python3 bench/run.py                 # every scenario, SQLite
-    python3 bench/run.py --only reset    # one scenario: reset, hash, memory, coldstart
+    python3 bench/run.py --only reset    # one scenario: reset, hash, memory, coldstart, ldap
     python3 bench/run.py --seconds 5     # shorter runs
 
 Targets (issue 7) are printed beside each figure; nothing here fails a build.
@@ -480,7 +480,108 @@ def scenario_coldstart(args, work):
     row("cold start to /readyz, existing database", f"median {med:.1f} ms of 5 ({min(times):.1f}..{max(times):.1f})", "<= 200 ms", med <= 200)
 
 
-SCENARIOS = {"reset": scenario_reset, "postgres": scenario_postgres, "hash": scenario_hash, "memory": scenario_memory, "coldstart": scenario_coldstart}
+# A private slapd for the `ldap` scenario, configured as the tests' (crates/resetd-ldap/src/testing.rs):
+# back_mdb, ppolicy with pwdMinLength 12 and ppolicy_hash_cleartext, a service account that may write
+# passwords; its people are cr0..cr{n-1} with mail cr{i}@bench.example.
+LDAP_SUFFIX = "dc=example,dc=org"
+LDAP_PEOPLE = "ou=people," + LDAP_SUFFIX
+LDAP_SERVICE = "cn=resetd,ou=services," + LDAP_SUFFIX
+LDAP_SERVICE_PASSWORD = "bench-service-bind-secret"
+
+
+def slapd_start(work, n):
+    slapd = shutil.which("slapd") or "/usr/sbin/slapd"
+    if not os.path.exists(slapd):
+        sys.exit("slapd is missing: apt-get install slapd ldap-utils")
+    d = os.path.join(work, "slapd")
+    os.makedirs(os.path.join(d, "db"))
+    schema = "/etc/ldap/schema"
+    conf = os.path.join(d, "slapd.conf")
+    with open(conf, "w") as f:
+        f.write("".join(f"include {schema}/{s}.schema\n" for s in ("core", "cosine", "inetorgperson", "nis")))
+        f.write(f"pidfile {d}/slapd.pid\nargsfile {d}/slapd.args\nmodulepath /usr/lib/ldap\nmoduleload back_mdb\n"
+                f"moduleload ppolicy\ndatabase mdb\nmaxsize 268435456\nsuffix \"{LDAP_SUFFIX}\"\n"
+                f"rootdn \"cn=admin,{LDAP_SUFFIX}\"\nrootpw \"bench-root-secret\"\ndirectory {d}/db\n"
+                f"access to attrs=userPassword\n  by dn.exact=\"{LDAP_SERVICE}\" write\n  by self write\n"
+                f"  by anonymous auth\n  by * none\naccess to *\n  by dn.exact=\"{LDAP_SERVICE}\" read\n"
+                f"  by self read\n  by * none\noverlay ppolicy\n"
+                f"ppolicy_default \"cn=default,ou=policies,{LDAP_SUFFIX}\"\nppolicy_hash_cleartext\n")
+    ldif = os.path.join(d, "data.ldif")
+    with open(ldif, "w") as f:
+        f.write(f"dn: {LDAP_SUFFIX}\nobjectClass: dcObject\nobjectClass: organization\no: Bench\ndc: example\n\n"
+                f"dn: {LDAP_PEOPLE}\nobjectClass: organizationalUnit\nou: people\n\n"
+                f"dn: ou=services,{LDAP_SUFFIX}\nobjectClass: organizationalUnit\nou: services\n\n"
+                f"dn: ou=policies,{LDAP_SUFFIX}\nobjectClass: organizationalUnit\nou: policies\n\n"
+                f"dn: cn=default,ou=policies,{LDAP_SUFFIX}\nobjectClass: applicationProcess\nobjectClass: pwdPolicy\n"
+                f"cn: default\npwdAttribute: userPassword\npwdMinLength: 12\npwdCheckQuality: 2\n\n"
+                f"dn: {LDAP_SERVICE}\nobjectClass: applicationProcess\nobjectClass: simpleSecurityObject\n"
+                f"cn: resetd\nuserPassword: {LDAP_SERVICE_PASSWORD}\n\n")
+        for i in range(n):
+            f.write(f"dn: uid=cr{i},{LDAP_PEOPLE}\nobjectClass: inetOrgPerson\nuid: cr{i}\ncn: Bench {i}\nsn: {i}\n"
+                    f"mail: cr{i}@bench.example\nuserPassword: bench-old-password-{i}\n\n")
+    sh([os.path.join(os.path.dirname(slapd), "slapadd"), "-q", "-f", conf, "-l", ldif])
+    port = free_port()
+    proc = subprocess.Popen([slapd, "-f", conf, "-h", f"ldap://127.0.0.1:{port}/", "-d", "0"],
+                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 15
+    while time.time() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return proc, port
+        except OSError:
+            time.sleep(0.05)
+    proc.kill()
+    sys.exit("slapd did not start")
+
+
+def complete_run(srv, tokens, seconds):
+    """wrk over one-shot tokens (c=16); returns the wrk figures and the server's CPU ms per request."""
+    with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as f:
+        f.write("\n".join(tok for _, tok in tokens) + "\n")
+        token_file = f.name
+    time.sleep(1)  # the reset emails are written; the CPU count below is the completions'
+    cpu0 = cpu_seconds(srv.proc.pid)
+    r = wrk(srv.base + "/", LUA_COMPLETE % token_file, seconds, conns=16)
+    time.sleep(1)  # and the "password changed" emails they queued
+    r["cpu_ms"] = (cpu_seconds(srv.proc.pid) - cpu0) / (r["rps"] * seconds) * 1000
+    os.unlink(token_file)
+    return r
+
+
+def scenario_ldap(args, work):
+    """Complete-reset throughput with the passwords in a local slapd, next to the built-in store
+    (default Argon2id), same tokens-per-request method as `hash`; slapd's CPU is counted too."""
+    n = args.ldap_people
+    data = os.path.join(work, "builtin")
+    os.makedirs(data)
+    srv = Server(data)
+    add_people(srv, "cr", n)
+    builtin = complete_run(srv, collect_tokens(srv, "cr", n), args.seconds)
+    srv.stop()
+
+    slapd, port = slapd_start(work, n)
+    try:
+        data = os.path.join(work, "ldap")
+        os.makedirs(data)
+        srv = Server(data, f'[credentials.default]\nkind = "ldap"\nurl = "ldap://127.0.0.1:{port}"\n'
+                           f'bind_dn = "{LDAP_SERVICE}"\nbind_password = "{LDAP_SERVICE_PASSWORD}"\n'
+                           f'base_dn = "{LDAP_PEOPLE}"\n')
+        tokens = collect_tokens(srv, "cr", n)
+        slapd0 = cpu_seconds(slapd.pid)
+        ldap = complete_run(srv, tokens, args.seconds)
+        slapd_ms = (cpu_seconds(slapd.pid) - slapd0) / (ldap["rps"] * args.seconds) * 1000
+        srv.stop()
+    finally:
+        slapd.kill()
+        slapd.wait()
+    for label, r, tok in (("built-in store (Argon2id m=19456,t=2,p=1)", builtin, n), ("LDAP (slapd, Password Modify)", ldap, len(tokens))):
+        row(f"complete reset, {label}, {tok} tokens, c=16",
+            f"{r['rps']:,.1f} req/s p50 {r['p50']:.2f} ms p99 {r['p99']:.2f} ms, non-204 {r['errors']}", "")
+        row(f"complete reset, {label}, resetd CPU per request", f"{r['cpu_ms']:.2f} ms", "")
+    row("complete reset, LDAP, slapd CPU per request", f"{slapd_ms:.2f} ms", "")
+
+
+SCENARIOS = {"reset": scenario_reset, "postgres": scenario_postgres, "hash": scenario_hash, "memory": scenario_memory, "coldstart": scenario_coldstart, "ldap": scenario_ldap}
 
 
 def main():
@@ -488,6 +589,7 @@ def main():
     p.add_argument("--only", choices=sorted(SCENARIOS), action="append")
     p.add_argument("--seconds", type=int, default=10)
     p.add_argument("--no-build", action="store_true")
+    p.add_argument("--ldap-people", type=int, default=2000, help="people (tokens) of the ldap scenario")
     args = p.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("wrk is missing: apt-get install wrk")

@@ -31,6 +31,7 @@ mod faults;
 mod flow;
 mod import;
 mod keys;
+mod ldap;
 mod lockout;
 mod management;
 mod outbox_keys;

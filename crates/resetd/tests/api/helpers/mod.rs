@@ -360,6 +360,13 @@ const TEST_PASSWORDS: &[&str] = &[
     "quiet harbour lantern",
     "lunar cobalt meadow",
     "smtp-pass-Xq7",
+    // The test directory's service account and root (tests/api/ldap/), and its people's
+    // passwords: resetd binds with them but never logs them.
+    resetd_ldap::testing::SERVICE_PASSWORD,
+    resetd_ldap::testing::ROOT_PASSWORD,
+    "alice-Old-password-1",
+    "bob-Old-password-22",
+    "carol-Old-password-3",
 ];
 
 /// The first line of `log` that carries a secret: the admin key, any API key (`rsd_` + 43
