@@ -4,15 +4,13 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod server;
-
 use std::sync::Arc;
 use std::time::Duration;
 
 use resetd_apps::connect_unleash;
 use resetd_core::ports::{AccountQuery, ExternalAccount, ExternalCredentials, ExternalError};
 use resetd_core::types::Password;
-use server::{UnleashServer, ADMIN_TOKEN};
+use resetd_apps::testing::unleash::{UnleashServer, ADMIN_TOKEN};
 
 const OLD: &str = "Old-Horse-Battery-7!";
 const NEW: &str = "Purple-Elephants-Juggle-42!";
