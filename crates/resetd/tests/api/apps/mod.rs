@@ -1,0 +1,20 @@
+//! Tenants whose passwords land in an application (issue 17 items 2 and 3), against the real
+//! counterparts from `resetd_apps::testing`: a running unleash-server 8.2.0 behind resetd's
+//! Unleash dialect, and the Standard Webhooks receiver behind the native API.
+
+mod unleash;
+mod webhook;
+
+use crate::helpers::Server;
+
+/// Stops the server and asserts that none of `secrets` reached its log (the harness's own scan
+/// knows the suite's usual passwords, not these tests' tokens and signing secrets).
+pub fn assert_log_free_of(s: &Server, secrets: &[&str]) {
+    let log = s.log();
+    for secret in secrets {
+        assert!(
+            !log.contains(secret),
+            "a secret reached the server's log: {secret:.6}…"
+        );
+    }
+}
