@@ -1,6 +1,6 @@
-//! The Unleash adapter against a real unleash-server 8.2.0 (`resetd_apps::testing::unleash` starts it). Without the
-//! npm install or PostgreSQL each test prints SKIPPED and passes, except with CI=true, where it
-//! fails (`scripts/test.sh` runs `npm ci` in tests/unleash-server).
+//! The Unleash adapter against a real unleash-server 8.2.0 (`resetd_apps::testing::unleash`
+//! starts it). Without the npm install or PostgreSQL each test prints SKIPPED and passes, except
+//! with CI=true, where it fails (`scripts/test.sh` runs `npm ci` in tests/unleash-server).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 

@@ -4,13 +4,15 @@
 //! /auth/simple/login`) and no longer with the old one. Unleash's own password rules and
 //! Unleash being down answer in the dialect's shape, and the link stays usable.
 
+use std::time::{Duration, Instant};
+
 use resetd_apps::testing::unleash::{UnleashServer, ADMIN_TOKEN};
 use serde_json::json;
 
 use super::assert_log_free_of;
 use crate::helpers::config::TestConfig;
 use crate::helpers::dialect::{link_param, post_json, send, Answer};
-use crate::helpers::smtp::{self, Options, SmtpServer};
+use crate::helpers::smtp::{self, Options, Received, SmtpServer};
 use crate::helpers::Server;
 
 const UI: &str = "https://unleash.example.com/";
@@ -23,6 +25,7 @@ const UNLEASH_REFUSES: &str = "quiet harbour lantern lunar meadow";
 fn config(unleash: &UnleashServer, smtp_port: u16) -> TestConfig {
     TestConfig::fast()
         .smtp(smtp_port, "Unleash <noreply@unleash.example.com>")
+        .smtp_set("tls", "none")
         .unleash(UI)
         .section(&format!(
             "[credentials.default]\nkind = \"unleash\"\nurl = \"{}\"\nadmin_token = \"{ADMIN_TOKEN}\"\ntimeout_secs = 5\n",
@@ -38,6 +41,24 @@ async fn validate(s: &Server, token: &str) -> Answer {
 async fn change(s: &Server, token: &str, password: &str) -> Answer {
     let body = json!({ "token": token, "password": password }).to_string();
     post_json(s, "/auth/reset/password", &body).await
+}
+
+/// The first message at the SMTP server; on a timeout, the failure shows both servers' logs.
+async fn wait_mail(mta: &SmtpServer, s: &Server, unleash: &UnleashServer) -> Vec<Received> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let got = mta.received();
+        if !got.is_empty() {
+            return got;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no reset mail within 60 s; resetd's log:\n{}\nUnleash's log:\n{}",
+            s.log(),
+            unleash.log_tail()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -60,7 +81,7 @@ async fn a_reset_through_the_unleash_dialect_signs_in_to_the_real_unleash() {
     let known = post_json(&s, "/auth/reset/password-email", &ada).await;
     assert_eq!((known.status, known.body.as_str()), (200, ""), "{known:?}");
     assert_eq!(known, unknown);
-    let mails = mta.wait_received(1, 60).await;
+    let mails = wait_mail(&mta, &s, &unleash).await;
     assert_eq!(mails[0].meta["rcpt_tos"], json!(["ada@example.com"]));
     let token = link_param(&mails[0].raw, "?token=");
     assert_eq!(validate(&s, &token).await.status, 200);
