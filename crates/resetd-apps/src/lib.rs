@@ -18,6 +18,8 @@ use resetd_core::ports::ExternalCredentials;
 
 mod config;
 mod http;
+#[cfg(feature = "testing")]
+pub mod testing;
 pub mod unleash;
 pub mod webhook;
 

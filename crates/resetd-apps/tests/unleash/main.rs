@@ -1,18 +1,16 @@
-//! The Unleash adapter against a real unleash-server 8.2.0 (server.rs starts it). Without the
-//! npm install or PostgreSQL each test prints SKIPPED and passes, except with CI=true, where it
-//! fails (`scripts/test.sh` runs `npm ci` in tests/unleash-server).
+//! The Unleash adapter against a real unleash-server 8.2.0 (`resetd_apps::testing::unleash`
+//! starts it). Without the npm install or PostgreSQL each test prints SKIPPED and passes, except
+//! with CI=true, where it fails (`scripts/test.sh` runs `npm ci` in tests/unleash-server).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-
-mod server;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use resetd_apps::connect_unleash;
+use resetd_apps::testing::unleash::{UnleashServer, ADMIN_TOKEN};
 use resetd_core::ports::{AccountQuery, ExternalAccount, ExternalCredentials, ExternalError};
 use resetd_core::types::Password;
-use server::{UnleashServer, ADMIN_TOKEN};
 
 const OLD: &str = "Old-Horse-Battery-7!";
 const NEW: &str = "Purple-Elephants-Juggle-42!";

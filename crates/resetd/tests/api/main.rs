@@ -14,6 +14,7 @@
 mod helpers;
 
 mod abuse;
+mod apps;
 mod at_rest;
 mod bodies;
 mod branding;
