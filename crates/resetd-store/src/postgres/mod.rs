@@ -17,8 +17,8 @@
 mod audit;
 mod credentials;
 mod directory;
-mod lifecycle;
 mod keys;
+mod lifecycle;
 mod outbox;
 mod pool;
 mod recovery;
