@@ -17,6 +17,8 @@ missing() {
   echo "package-test: skipping, $1 is missing"
 }
 work=$(mktemp -d)
+# The service runs as another uid below and reads its credentials directory inside $work.
+chmod 0711 "$work"
 pids=()
 cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
