@@ -6,9 +6,12 @@ use resetd_core::ports::StoreError;
 /// Longest `last_error` kept for an outbox message, in characters.
 /// The span of one store call (`operation`: read, write, or the SQL verb) on `system`, as a child
 /// of the caller's span. Outside a traced operation (the workers' polling) there is none, so an
-/// idle service sends no traces; with traces off this costs one callsite check.
+/// idle service sends no traces; with traces off this costs one callsite check. The check asks
+/// for a span (it is one that may be built), not an event: the log filter has no say over spans.
 pub(crate) fn span(system: &'static str, operation: &'static str) -> tracing::Span {
-    if !tracing::enabled!(tracing::Level::DEBUG) || tracing::Span::current().is_none() {
+    if !tracing::enabled!(kind: tracing::metadata::Kind::SPAN, tracing::Level::DEBUG)
+        || tracing::Span::current().is_none()
+    {
         return tracing::Span::none();
     }
     tracing::debug_span!(

@@ -88,27 +88,18 @@ fn traces_wanted(get: &dyn Fn(&str) -> Option<String>) -> Result<bool, String> {
 
 /// Installs the log subscriber and, when configured, the trace exporter. Call before the tokio
 /// runtime starts: the exporter's HTTP client runs on a thread of its own.
+///
+/// The log layer has no per-layer filter: `RESETD_LOG` is applied globally, by [`Gate`]. With
+/// per-layer filters, a `tracing::enabled!` check that one filter refused and that no event then
+/// followed (the store's span check in a worker's poll) left that refusal in the thread's filter
+/// state, and the next log line on the thread (a request's) was dropped: CI lost one that way.
 pub fn init() -> Result<Telemetry, String> {
     let get = |k: &str| std::env::var(k).ok();
     let format = log_format(get("RESETD_LOG_FORMAT").as_deref())?;
     let filter = EnvFilter::try_from_env("RESETD_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
-    let logs = match format {
-        LogFormat::Text => tracing_subscriber::fmt::layer()
-            .with_writer(std::io::stderr)
-            .with_filter(filter)
-            .boxed(),
-        // Flat objects: the event's fields (request_id, route, status, micros...) at the top.
-        LogFormat::Json => tracing_subscriber::fmt::layer()
-            .json()
-            .flatten_event(true)
-            .with_current_span(false)
-            .with_span_list(false)
-            .with_writer(std::io::stderr)
-            .with_filter(filter)
-            .boxed(),
-    };
-    let registry = tracing_subscriber::registry().with(logs);
-    if !traces_wanted(&get)? {
+    let traces = traces_wanted(&get)?;
+    let registry = logs(format, filter, traces, std::io::stderr);
+    if !traces {
         registry
             .try_init()
             .map_err(|e| format!("cannot install the logger: {e}"))?;
@@ -132,6 +123,123 @@ pub fn init() -> Result<Telemetry, String> {
     Err("traces need the otel feature".into())
 }
 
+/// The log layer in `format` to `writer`, behind the global filter (see [`init`]).
+fn logs<W>(
+    format: LogFormat,
+    filter: EnvFilter,
+    spans: bool,
+    writer: W,
+) -> impl tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a> + Send + Sync
+where
+    W: for<'w> tracing_subscriber::fmt::MakeWriter<'w> + Send + Sync + 'static,
+{
+    let registry = tracing_subscriber::registry().with(Gate {
+        logs: filter,
+        spans,
+    });
+    let layer = match format {
+        LogFormat::Text => tracing_subscriber::fmt::layer().with_writer(writer).boxed(),
+        // Flat objects: the event's fields (request_id, route, status, micros...) at the top.
+        LogFormat::Json => tracing_subscriber::fmt::layer()
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .with_span_list(false)
+            .with_writer(writer)
+            .boxed(),
+    };
+    registry.with(layer)
+}
+
+/// The crates whose spans are exported (the dependencies' own spans are not ours to send).
+const OUR_CRATES: [&str; 5] = [
+    "resetd",
+    "resetd_server",
+    "resetd_store",
+    "resetd_mail",
+    "resetd_core",
+];
+
+fn ours(target: &str) -> bool {
+    OUR_CRATES
+        .iter()
+        .any(|c| target == *c || target.strip_prefix(c).is_some_and(|r| r.starts_with("::")))
+}
+
+/// The global filter: what `RESETD_LOG` enables, and with traces on also resetd's own spans
+/// (DEBUG, so that with traces off none is ever built). Spans reach the log layer too, as the
+/// context of the lines inside them; events pass only by `RESETD_LOG`.
+struct Gate {
+    logs: EnvFilter,
+    spans: bool,
+}
+
+impl Gate {
+    fn traced(&self, meta: &tracing::Metadata<'_>) -> bool {
+        self.spans && meta.is_span() && ours(meta.target())
+    }
+}
+
+impl<S> Layer<S> for Gate
+where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+{
+    fn register_callsite(
+        &self,
+        meta: &'static tracing::Metadata<'static>,
+    ) -> tracing::subscriber::Interest {
+        if self.traced(meta) {
+            return tracing::subscriber::Interest::always();
+        }
+        Layer::<S>::register_callsite(&self.logs, meta)
+    }
+
+    fn enabled(
+        &self,
+        meta: &tracing::Metadata<'_>,
+        ctx: tracing_subscriber::layer::Context<'_, S>,
+    ) -> bool {
+        self.traced(meta) || Layer::<S>::enabled(&self.logs, meta, ctx)
+    }
+
+    fn max_level_hint(&self) -> Option<tracing::level_filters::LevelFilter> {
+        if self.spans {
+            return Some(tracing::level_filters::LevelFilter::TRACE);
+        }
+        Layer::<S>::max_level_hint(&self.logs)
+    }
+
+    fn on_new_span(
+        &self,
+        attrs: &tracing::span::Attributes<'_>,
+        id: &tracing::span::Id,
+        ctx: tracing_subscriber::layer::Context<'_, S>,
+    ) {
+        self.logs.on_new_span(attrs, id, ctx)
+    }
+
+    fn on_record(
+        &self,
+        id: &tracing::span::Id,
+        values: &tracing::span::Record<'_>,
+        ctx: tracing_subscriber::layer::Context<'_, S>,
+    ) {
+        self.logs.on_record(id, values, ctx)
+    }
+
+    fn on_enter(&self, id: &tracing::span::Id, ctx: tracing_subscriber::layer::Context<'_, S>) {
+        self.logs.on_enter(id, ctx)
+    }
+
+    fn on_exit(&self, id: &tracing::span::Id, ctx: tracing_subscriber::layer::Context<'_, S>) {
+        self.logs.on_exit(id, ctx)
+    }
+
+    fn on_close(&self, id: tracing::span::Id, ctx: tracing_subscriber::layer::Context<'_, S>) {
+        self.logs.on_close(id, ctx)
+    }
+}
+
 #[cfg(feature = "otel")]
 mod otel {
     use opentelemetry::trace::TracerProvider as _;
@@ -141,15 +249,6 @@ mod otel {
     use tracing_subscriber::filter::Targets;
     use tracing_subscriber::registry::LookupSpan;
     use tracing_subscriber::Layer;
-
-    /// The crates whose spans are exported (the dependencies' own spans are not ours to send).
-    const TARGETS: [&str; 5] = [
-        "resetd",
-        "resetd_server",
-        "resetd_store",
-        "resetd_mail",
-        "resetd_core",
-    ];
 
     /// The OTLP/HTTP exporter; endpoint, headers, timeout and compression come from the
     /// `OTEL_EXPORTER_OTLP_*` variables, read by the exporter itself.
@@ -179,7 +278,7 @@ mod otel {
             .build();
         let tracer = provider.tracer("resetd");
         let mut targets = Targets::new();
-        for t in TARGETS {
+        for t in super::OUR_CRATES {
             targets = targets.with_target(t, tracing::Level::TRACE);
         }
         let layer = tracing_opentelemetry::layer()
@@ -192,6 +291,58 @@ mod otel {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::{Arc, Mutex};
+
+    /// A writer into a shared buffer.
+    #[derive(Clone, Default)]
+    struct Captured(Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Captured {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl<'w> tracing_subscriber::fmt::MakeWriter<'w> for Captured {
+        type Writer = Captured;
+        fn make_writer(&'w self) -> Captured {
+            self.clone()
+        }
+    }
+
+    #[test]
+    fn a_refused_enabled_check_never_swallows_the_next_log_line() {
+        let out = Captured::default();
+        // The shape of the traced stack: the log layer, and a second layer filtered to resetd's
+        // crates as the exporter is.
+        let exporter = tracing_subscriber::fmt::layer()
+            .with_writer(std::io::sink)
+            .with_filter(
+                tracing_subscriber::filter::Targets::new()
+                    .with_target("resetd", tracing::Level::TRACE),
+            );
+        let subscriber =
+            logs(LogFormat::Json, EnvFilter::new("info"), true, out.clone()).with(exporter);
+        tracing::subscriber::with_default(subscriber, || {
+            for i in 0..3 {
+                // What the store does outside a request: ask, then build nothing.
+                let _ = tracing::enabled!(tracing::Level::DEBUG);
+                let _ =
+                    tracing::enabled!(kind: tracing::metadata::Kind::SPAN, tracing::Level::DEBUG);
+                tracing::info!(i, "request");
+            }
+        });
+        let text = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();
+        assert_eq!(text.lines().count(), 3, "{text}");
+        assert!(
+            text.lines().all(|l| l.contains(r#""message":"request""#)),
+            "{text}"
+        );
+    }
 
     fn env<'a>(vars: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<String> + 'a {
         move |k| {
