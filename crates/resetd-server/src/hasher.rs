@@ -5,6 +5,7 @@
 //! CPU, reachable anonymously through `password/check`) runs on the same threads and queue, so
 //! all of a request's password work is bounded together and none of it stalls the async runtime.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex};
 
@@ -20,6 +21,8 @@ type Job = Box<dyn FnOnce(&Argon2id, &mut Scratch) + Send>;
 /// The server's [`PasswordHasher`].
 pub struct PooledHasher {
     jobs: SyncSender<Job>,
+    /// Jobs refused because the queue was full (each a 503 to some caller).
+    shed: AtomicU64,
 }
 
 impl PooledHasher {
@@ -35,7 +38,10 @@ impl PooledHasher {
                 .name(format!("resetd-argon2-{i}"))
                 .spawn(move || work(&inbox, &argon))?;
         }
-        Ok(Self { jobs })
+        Ok(Self {
+            jobs,
+            shed: AtomicU64::new(0),
+        })
     }
 
     /// [`PooledHasher::try_new`] for tests and tools, which have no use for the error.
@@ -45,6 +51,15 @@ impl PooledHasher {
     )]
     pub fn new(argon: Argon2id, workers: usize, queue: usize) -> Self {
         Self::try_new(argon, workers, queue).expect("spawning a hashing thread")
+    }
+
+    /// How many jobs the full queue refused since start, as metric lines.
+    pub fn render_metrics(&self) -> String {
+        format!(
+            "# HELP resetd_hash_overloaded_total Requests answered 503 because password hashing was saturated.\n\
+             # TYPE resetd_hash_overloaded_total counter\nresetd_hash_overloaded_total {}\n",
+            self.shed.load(Ordering::Relaxed)
+        )
     }
 
     /// Runs `job` on a hashing thread, as the span `hash` (with `op`: what it computes) when
@@ -69,7 +84,10 @@ impl PooledHasher {
         });
         match self.jobs.try_send(job) {
             Ok(()) => {}
-            Err(TrySendError::Full(_)) => return Err(HashError::Overloaded),
+            Err(TrySendError::Full(_)) => {
+                self.shed.fetch_add(1, Ordering::Relaxed);
+                return Err(HashError::Overloaded);
+            }
             Err(TrySendError::Disconnected(_)) => {
                 return Err(HashError::Argon2("the hashing threads are gone".into()));
             }

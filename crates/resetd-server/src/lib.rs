@@ -318,13 +318,6 @@ async fn observe(State(s): State<AppState>, req: Request, next: Next) -> Respons
     // As i64: the OpenTelemetry layer records unsigned integers as strings.
     span.record("http.response.status_code", i64::from(status));
     s.metrics.observe(&route, &method, status, took);
-    // A 503 + Retry-After is a shed hash, unless it is the request timeout's answer.
-    if status == 503 && res.extensions().get::<body::RequestTimedOut>().is_none() {
-        s.metrics.hash_overloaded.fetch_add(
-            u64::from(res.headers().contains_key(header::RETRY_AFTER)),
-            std::sync::atomic::Ordering::Relaxed,
-        );
-    }
     tracing::info!(request_id = %request_id, method = %method, route = %route, status, micros = took.as_micros() as u64, "request");
     if let Ok(v) = HeaderValue::from_str(&request_id) {
         res.headers_mut().insert("x-request-id", v);

@@ -72,6 +72,15 @@ async fn ready(State(m): State<Management>) -> Response {
 async fn metrics(State(m): State<Management>) -> Response {
     let s = &m.app;
     let mut extra = (s.extra_metrics)();
+    let backlog = s.service.reset_backlog();
+    extra.push_str(&format!(
+        "# HELP resetd_reset_queue_depth Accepted reset requests waiting to be resolved (this process's estimate of the shared queue).\n# TYPE resetd_reset_queue_depth gauge\nresetd_reset_queue_depth {}\n\
+         # HELP resetd_reset_queue_cap The cap on waiting reset requests.\n# TYPE resetd_reset_queue_cap gauge\nresetd_reset_queue_cap {}\n\
+         # HELP resetd_reset_queue_refused_total Reset requests answered 503 because the queue was full.\n# TYPE resetd_reset_queue_refused_total counter\nresetd_reset_queue_refused_total {}\n",
+        backlog.depth(),
+        backlog.cap(),
+        backlog.refused()
+    ));
     // Read from the database, so every instance reports the same global queue; left out when
     // the database does not answer (the rest of the figures are this process's own).
     if let Ok(Ok(counts)) =

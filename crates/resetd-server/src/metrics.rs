@@ -34,8 +34,6 @@ pub struct Metrics {
     pub logins_ok: AtomicU64,
     /// Failed logins.
     pub logins_failed: AtomicU64,
-    /// Requests shed because hashing was saturated.
-    pub hash_overloaded: AtomicU64,
 }
 
 impl Metrics {
@@ -139,11 +137,6 @@ impl Metrics {
                 "resetd_logins_failed_total",
                 "Failed authentications.",
                 &self.logins_failed,
-            ),
-            (
-                "resetd_hash_overloaded_total",
-                "Requests answered 503 because password hashing was saturated.",
-                &self.hash_overloaded,
             ),
         ];
         for (name, help, v) in counters {

@@ -100,6 +100,10 @@ pub struct Http {
     pub password_check_per_minute: u32,
     /// Burst of password policy checks per IP.
     pub password_check_burst: u32,
+    /// Accepted reset requests that may wait to be resolved, over all surfaces and tenants; past
+    /// it request-reset answers 503 + `Retry-After` on every surface, for known and unknown
+    /// accounts alike (see docs/performance.md).
+    pub reset_queue_cap: u64,
 }
 
 /// The management listener: metrics, readiness and liveness on an address of their own, never
@@ -196,6 +200,7 @@ impl Default for Http {
             auth_burst: d.auth_burst,
             password_check_per_minute: d.password_check_per_minute,
             password_check_burst: d.password_check_burst,
+            reset_queue_cap: resetd_core::service::DEFAULT_RESET_QUEUE_CAP,
         }
     }
 }
@@ -405,6 +410,9 @@ impl Config {
             return Err(
                 "http.body_limit must be >= 1024 and http.request_timeout_secs >= 1".into(),
             );
+        }
+        if self.http.reset_queue_cap == 0 {
+            return Err("http.reset_queue_cap must be >= 1".into());
         }
         if self.management.enabled {
             let m = self.management.listen;

@@ -125,6 +125,8 @@ struct App {
     config: Config,
     store: Arc<dyn Store>,
     service: Arc<Service>,
+    /// The hashing pool, for its metrics.
+    hasher: Arc<PooledHasher>,
 }
 
 async fn open(config: Config) -> Result<App, String> {
@@ -171,6 +173,7 @@ async fn open_with(config: Config, check_keys: bool) -> Result<App, String> {
     let hasher = PooledHasher::try_new(argon, workers, config.hashing.queue)
         .map_err(|e| format!("cannot start the hashing threads: {e}"))?;
     let hasher = Arc::new(hasher);
+    let hash_metrics = hasher.clone();
     let renderer = resetd_mail::TemplateRenderer::new(
         config.mail.templates_dir.clone(),
         config.mail.support_contact.clone(),
@@ -190,7 +193,8 @@ async fn open_with(config: Config, check_keys: bool) -> Result<App, String> {
             // Validated to 60 s..30 days, so it fits.
             notice_retry_secs: config.mail.worker.notice_retry_secs as i64,
         },
-    );
+    )
+    .with_reset_queue_cap(config.http.reset_queue_cap);
     let mut service = match breached_index {
         Some(index) => service.with_breached(index),
         None => service,
@@ -205,6 +209,7 @@ async fn open_with(config: Config, check_keys: bool) -> Result<App, String> {
         config,
         store,
         service,
+        hasher: hash_metrics,
     })
 }
 
@@ -326,7 +331,8 @@ async fn serve(
         app.config.mail.worker.clone(),
         stats.clone(),
     );
-    let extra: ExtraMetrics = Arc::new(move || stats.render());
+    let hashing = app.hasher.clone();
+    let extra: ExtraMetrics = Arc::new(move || stats.render() + &hashing.render_metrics());
     let pages =
         resetd_server::page::Pages::load(app.config.page_options()).map_err(|e| e.to_string())?;
     let state = AppState::with_pages(

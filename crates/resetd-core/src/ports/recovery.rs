@@ -67,6 +67,8 @@ impl ClaimId {
 pub trait Recovery: Send + Sync {
     /// Records a reset request durably (committed before this returns) and returns its id.
     async fn insert_reset_request(&self, request: &NewResetRequest) -> Result<i64, StoreError>;
+    /// How many requests wait to be resolved (claimed or not), over every instance.
+    async fn count_reset_requests(&self) -> Result<u64, StoreError>;
     /// Claims up to `limit` of the oldest unresolved requests that nobody holds (never claimed, or
     /// their lease ended at or before `now`), oldest first: each is leased until `lease_until`, so
     /// that several workers (instances) split the queue instead of all working on the same rows.

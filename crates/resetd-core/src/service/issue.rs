@@ -45,6 +45,10 @@ pub(super) struct Grant<'a> {
     pub ip: Option<&'a str>,
     /// Name the client in the audit event (a trusted caller chose it by its page URL).
     pub audit_client: bool,
+    /// When the person asked: a queued request's arrival, or now. The cool-down is measured back
+    /// from here, so a request that waited in a backlog is coalesced with a token issued while it
+    /// waited instead of sending a second email.
+    pub asked_at: Option<Timestamp>,
 }
 
 impl Service {
@@ -117,20 +121,23 @@ impl Service {
         );
         Ok(IssueToken {
             token,
-            cooldown_since: cooldown_since(now, g.tenant.settings.cooldown_secs),
+            cooldown_since: cooldown_since(
+                g.asked_at.map_or(now, |at| at.min(now)),
+                g.tenant.settings.cooldown_secs,
+            ),
             message,
             audit,
         })
     }
 }
 
-/// The instant after which an earlier token means "cooling down". A cool-down of 0 means none:
-/// without this, a token issued to the same person by a concurrent request a moment later than
-/// `now` would still count.
-fn cooldown_since(now: Timestamp, cooldown_secs: i64) -> Timestamp {
+/// The instant after which an earlier token means "cooling down": the cool-down before the person
+/// asked. A cool-down of 0 means none: without this, a token issued to the same person by a
+/// concurrent request a moment later than `asked` would still count.
+fn cooldown_since(asked: Timestamp, cooldown_secs: i64) -> Timestamp {
     if cooldown_secs <= 0 {
         Timestamp(i64::MAX)
     } else {
-        now.plus_secs(-cooldown_secs)
+        asked.plus_secs(-cooldown_secs)
     }
 }

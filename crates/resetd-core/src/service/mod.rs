@@ -19,6 +19,7 @@ use crate::types::{PersonId, TenantId};
 
 mod admin;
 mod api_keys;
+mod backlog;
 mod breached;
 mod complete;
 mod credentials;
@@ -30,6 +31,7 @@ mod people;
 mod people_admin;
 mod recovery;
 
+pub use backlog::{ResetBacklog, DEFAULT_RESET_QUEUE_CAP};
 pub use complete::{CompleteOptions, TokenInfo};
 pub use credentials::Authenticated;
 pub use external::{shadow_id, BACKEND_POLICY_CODE, EXTERNAL_CLAIM_LEASE_SECS, MAX_WRITE_ATTEMPTS};
@@ -95,6 +97,8 @@ pub struct Service {
     externals: HashMap<TenantId, Arc<dyn crate::ports::ExternalCredentials>>,
     /// When this process last wrote each key's `last_used_at` (see `api_keys::note_use`).
     key_touches: Mutex<HashMap<String, Timestamp>>,
+    /// The accepted reset requests that wait to be resolved, and their cap.
+    backlog: ResetBacklog,
 }
 
 impl Service {
@@ -116,7 +120,19 @@ impl Service {
             breached: None,
             externals: HashMap::new(),
             key_touches: Mutex::new(HashMap::new()),
+            backlog: ResetBacklog::default(),
         }
+    }
+
+    /// Caps the accepted reset requests that may wait to be resolved (see [`ResetBacklog`]).
+    pub fn with_reset_queue_cap(mut self, cap: u64) -> Self {
+        self.backlog = ResetBacklog::new(cap);
+        self
+    }
+
+    /// The waiting reset requests, their cap and the refusals (for metrics).
+    pub fn reset_backlog(&self) -> &ResetBacklog {
+        &self.backlog
     }
 
     /// The current time by the service's clock.

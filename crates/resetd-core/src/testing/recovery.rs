@@ -55,6 +55,10 @@ impl Recovery for MemoryStore {
         })
     }
 
+    async fn count_reset_requests(&self) -> Result<u64, StoreError> {
+        self.read("count_reset_requests", |s| s.requests.len() as u64)
+    }
+
     async fn claim_reset_requests(
         &self,
         now: Timestamp,

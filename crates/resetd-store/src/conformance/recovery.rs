@@ -198,12 +198,16 @@ pub async fn reset_request_claims_are_leased(store: Arc<dyn Store>) {
     );
     assert_eq!(claim_all(s, at(59_999)).await, Vec::<i64>::new());
 
+    // Every waiting request counts, claimed or not (the queue's cap is held against it).
+    assert_eq!(s.count_reset_requests().await.unwrap(), 6);
+
     // A leased request can still be resolved, by anyone, once.
     let discard = || Resolution::Discard(audit(&a, None, "reset_requested", at(20)));
     assert_eq!(
         s.resolve_reset_request(ids[0], discard()).await.unwrap(),
         Resolved::Discarded
     );
+    assert_eq!(s.count_reset_requests().await.unwrap(), 5);
 
     // The first lease ran out (a crashed worker): claimed again; the resolved one is gone.
     assert_eq!(claim_all(s, at(60_000)).await, ids[1..4].to_vec());

@@ -432,6 +432,10 @@ impl Recovery for PostgresStore {
         recovery::insert_reset_request(&mut self.pool.get().await?, request).await
     }
 
+    async fn count_reset_requests(&self) -> Result<u64, StoreError> {
+        recovery::count_reset_requests(&mut self.pool.get().await?).await
+    }
+
     async fn claim_reset_requests(
         &self,
         now: Timestamp,

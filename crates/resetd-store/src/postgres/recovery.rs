@@ -79,6 +79,15 @@ pub(crate) async fn insert_reset_request(
     get(&row, 0)
 }
 
+pub(crate) async fn count_reset_requests(c: &mut Pooled) -> Result<u64, StoreError> {
+    let row = c
+        .db()
+        .one("SELECT count(*) FROM reset_request", &[])
+        .await?;
+    let n: i64 = get(&row, 0)?;
+    Ok(n.max(0) as u64)
+}
+
 pub(crate) async fn claim_reset_requests(
     c: &mut Pooled,
     now: Timestamp,

@@ -451,6 +451,10 @@ impl Recovery for SqliteStore {
             .await
     }
 
+    async fn count_reset_requests(&self) -> Result<u64, StoreError> {
+        self.read(recovery::count_reset_requests).await
+    }
+
     async fn claim_reset_requests(
         &self,
         now: Timestamp,

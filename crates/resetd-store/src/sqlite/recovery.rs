@@ -50,6 +50,11 @@ pub(crate) fn insert_reset_request(c: &Connection, r: &NewResetRequest) -> Resul
     Ok(c.last_insert_rowid())
 }
 
+pub(crate) fn count_reset_requests(c: &Connection) -> Result<u64, StoreError> {
+    let n: i64 = one(c, "SELECT count(*) FROM reset_request", [], |r| get(r, 0))?.unwrap_or(0);
+    Ok(n.max(0) as u64)
+}
+
 pub(crate) fn claim_reset_requests(
     c: &Connection,
     now: Timestamp,

@@ -16,6 +16,7 @@ mod helpers;
 mod abuse;
 mod apps;
 mod at_rest;
+mod backlog;
 mod bodies;
 mod branding;
 mod breached;

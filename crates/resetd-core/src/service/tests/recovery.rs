@@ -465,3 +465,125 @@ async fn a_token_is_voided_once_and_only_in_its_tenant() {
         .count();
     assert_eq!(voided, 1, "only the effective void is audited");
 }
+
+/// A tenant whose cool-down is a minute.
+async fn with_cooldown_minute() -> (Harness, TenantId) {
+    with(TenantSettings {
+        cooldown_secs: 60,
+        ..TenantSettings::default()
+    })
+    .await
+}
+
+async fn ask(h: &Harness, t: &TenantId, name: &str) -> Result<(), CoreError> {
+    h.service
+        .request_reset(t, Lookup::Login(name.into()), None, None, None)
+        .await
+}
+
+#[tokio::test]
+async fn a_full_queue_refuses_known_and_unknown_accounts_alike_until_it_drains() {
+    let (mut h, t) = setup().await;
+    h.service = h.service.with_reset_queue_cap(2);
+    person(&h, &t, "alice").await;
+    assert_eq!(ask(&h, &t, "alice").await, Ok(()));
+    assert_eq!(ask(&h, &t, "nobody").await, Ok(()));
+
+    // Full: the same refusal, after the same work (none), whoever is named.
+    let mut calls = Vec::new();
+    for name in ["alice", "nobody"] {
+        h.store.clear_calls();
+        assert_eq!(
+            ask(&h, &t, name).await,
+            Err(CoreError::Overloaded),
+            "{name}"
+        );
+        calls.push(h.store.calls());
+    }
+    assert_eq!(calls[0], calls[1]);
+    assert!(!calls[0].contains(&"insert_reset_request"), "{calls:?}");
+    let backlog = h.service.reset_backlog();
+    assert_eq!(
+        (backlog.depth(), backlog.cap(), backlog.refused()),
+        (2, 2, 2)
+    );
+
+    // Resolving frees the places, and the store's count is taken again once drained.
+    assert_eq!(h.service.process_reset_requests(10).await, Ok((2, vec![])));
+    assert_eq!(h.service.reset_backlog().depth(), 0);
+    assert_eq!(ask(&h, &t, "nobody").await, Ok(()));
+    assert_eq!(
+        outbox(&h, &t).await.len(),
+        1,
+        "the refused requests sent nothing"
+    );
+}
+
+#[tokio::test]
+async fn a_request_whose_insert_fails_gives_its_place_back() {
+    let (mut h, t) = setup().await;
+    h.service = h.service.with_reset_queue_cap(1);
+    h.store.fail(
+        "insert_reset_request",
+        crate::ports::StoreError::Unavailable("down".into()),
+    );
+    assert!(ask(&h, &t, "alice").await.is_err());
+    h.store.heal();
+    assert_eq!(h.service.reset_backlog().depth(), 0);
+    assert_eq!(ask(&h, &t, "alice").await, Ok(()));
+}
+
+#[tokio::test]
+async fn a_request_that_waited_in_the_backlog_is_coalesced_with_the_token_issued_meanwhile() {
+    let (h, t) = with_cooldown_minute().await;
+    person(&h, &t, "alice").await;
+    // A flood: three requests for alice within a second, resolved slowly (one a minute and a
+    // half apart, as a long backlog drains).
+    for _ in 0..3 {
+        ask(&h, &t, "alice").await.unwrap();
+    }
+    h.clock.advance_secs(100);
+    assert_eq!(h.service.process_reset_requests(1).await, Ok((1, vec![])));
+    h.clock.advance_secs(100);
+    assert_eq!(h.service.process_reset_requests(10).await, Ok((2, vec![])));
+    // The cool-down runs back from when alice asked: one email, not one per resolution.
+    assert_eq!(outbox(&h, &t).await.len(), 1);
+    let outcomes: Vec<_> = audit(&h, &t)
+        .await
+        .into_iter()
+        .filter(|(k, _)| k == "reset_requested")
+        .map(|(_, o)| o)
+        .collect();
+    assert_eq!(outcomes, ["token_issued", "cooling_down", "cooling_down"]);
+}
+
+#[tokio::test]
+async fn coalescing_never_drops_the_only_request_for_an_account() {
+    let (h, t) = with_cooldown_minute().await;
+    person(&h, &t, "alice").await;
+    person(&h, &t, "bob").await;
+    ask(&h, &t, "alice").await.unwrap();
+    h.service.process_reset_requests(10).await.unwrap();
+    // Past the cool-down alice asks again, and bob for the first time; both wait ten minutes in
+    // the backlog behind a flood of requests for nobody.
+    h.clock.advance_secs(61);
+    ask(&h, &t, "alice").await.unwrap();
+    ask(&h, &t, "bob").await.unwrap();
+    for _ in 0..50 {
+        ask(&h, &t, "nobody").await.unwrap();
+    }
+    h.clock.advance_secs(600);
+    assert_eq!(
+        h.service.process_reset_requests(100).await,
+        Ok((52, vec![]))
+    );
+    let to: Vec<_> = outbox(&h, &t)
+        .await
+        .into_iter()
+        .map(|m| m.message.recipient.as_str().to_owned())
+        .collect();
+    assert_eq!(
+        to,
+        ["alice@example.com", "alice@example.com", "bob@example.com"]
+    );
+}
