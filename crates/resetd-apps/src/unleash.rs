@@ -316,6 +316,27 @@ impl ExternalCredentials for Unleash {
             ))),
         }
     }
+
+    async fn verify_nobody(&self, password: &Password) -> Result<(), ExternalError> {
+        // A sign-in as an address nobody can hold (a reserved domain, RFC 2606): the same round
+        // trip as a wrong password.
+        let name = format!(
+            "resetd-nobody-{}@nobody.invalid",
+            resetd_core::secret::hex(&resetd_core::secret::random_bytes::<8>())
+        );
+        let body = serde_json::json!({ "username": name, "password": password.expose() });
+        let request = self
+            .client
+            .post(format!("{}/auth/simple/login", self.base))
+            .json(&body);
+        let answer = http::send(request, Call::Read, WHAT).await?;
+        match answer.status {
+            StatusCode::OK | StatusCode::UNAUTHORIZED => Ok(()),
+            _ => expect_ok(&answer, Some(password.expose())).and(Err(ExternalError::Failed(
+                format!("{WHAT}'s sign-in answered HTTP {}", answer.status.as_u16()),
+            ))),
+        }
+    }
 }
 
 #[cfg(test)]

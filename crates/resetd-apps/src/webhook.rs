@@ -331,6 +331,10 @@ impl ExternalCredentials for Webhook {
     ) -> Result<bool, ExternalError> {
         Err(not_supported())
     }
+
+    async fn verify_nobody(&self, _password: &Password) -> Result<(), ExternalError> {
+        Err(not_supported())
+    }
 }
 
 #[cfg(test)]

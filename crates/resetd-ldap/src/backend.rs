@@ -390,4 +390,15 @@ impl ExternalCredentials for LdapBackend {
     ) -> Result<bool, ExternalError> {
         self.bind_as(&account.locator, password.expose()).await
     }
+
+    async fn verify_nobody(&self, password: &Password) -> Result<(), ExternalError> {
+        // A bind as an entry that cannot exist (a random name under the base): the same
+        // connection, TLS and bind round trip as a wrong password, answered invalidCredentials.
+        let nobody = format!(
+            "cn=resetd-nobody-{},{}",
+            resetd_core::secret::hex(&resetd_core::secret::random_bytes::<8>()),
+            self.settings.base_dn
+        );
+        self.bind_as(&nobody, password.expose()).await.map(|_| ())
+    }
 }

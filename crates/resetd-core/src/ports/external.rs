@@ -110,4 +110,10 @@ pub trait ExternalCredentials: Send + Sync {
         account: &ExternalAccount,
         password: &Password,
     ) -> Result<bool, ExternalError>;
+    /// Does the work of a [`ExternalCredentials::verify_password`] that fails (the same kind of
+    /// round trip to the system), for a login that names no account: the answer to a login
+    /// attempt then takes as long whether the account exists or not. `Ok` whatever the system
+    /// said; `Err` only when it could not answer. Only called when
+    /// [`Capabilities::verifies_passwords`].
+    async fn verify_nobody(&self, password: &Password) -> Result<(), ExternalError>;
 }

@@ -273,6 +273,12 @@ impl Service {
 
     /// The shadow row of the account when the system accepts `password` for it; `None` for a
     /// wrong password, an unknown, unusable or disabled account; `Err` when it cannot answer.
+    ///
+    /// Every login costs the same round trips: the search, then a bind (as the account, or as
+    /// nobody for a login that names none), and the shadow row is written only after the system
+    /// accepted the password. Otherwise the answer's timing would tell who has an account: an
+    /// unknown login used to return after the search alone, a known one after a store write and
+    /// a bind.
     async fn check_external(
         &self,
         tenant: &TenantId,
@@ -283,20 +289,30 @@ impl Service {
         let query = crate::ports::AccountQuery::Login(login.as_str().to_owned());
         let account = match backend.find_account(&query).await {
             Ok(Some(a)) => a,
-            Ok(None) | Err(ExternalError::NoAccount) => return Ok(None),
+            Ok(None) | Err(ExternalError::NoAccount) => {
+                return match backend.verify_nobody(password).await {
+                    Ok(()) | Err(ExternalError::NoAccount) | Err(ExternalError::Refused(_)) => {
+                        Ok(None)
+                    }
+                    Err(e) => Err(external_failure(e)),
+                };
+            }
             Err(e) => return Err(external_failure(e)),
         };
+        let accepted = match backend.verify_password(&account, password).await {
+            Ok(accepted) => accepted,
+            Err(ExternalError::NoAccount) | Err(ExternalError::Refused(_)) => false,
+            Err(e) => return Err(external_failure(e)),
+        };
+        if !accepted || !account.enabled {
+            return Ok(None);
+        }
         let Found::Person(person) = self.shadow(tenant, &account).await? else {
             return Ok(None);
         };
         if !person.enabled {
             return Ok(None);
         }
-        let person = *person;
-        match backend.verify_password(&account, password).await {
-            Ok(true) => Ok(Some(person)),
-            Ok(false) | Err(ExternalError::NoAccount) | Err(ExternalError::Refused(_)) => Ok(None),
-            Err(e) => Err(external_failure(e)),
-        }
+        Ok(Some(*person))
     }
 }

@@ -23,6 +23,8 @@ pub enum ExternalCall {
     FindAccount,
     SetPassword,
     VerifyPassword,
+    /// A verification for a login that names no account.
+    VerifyNobody,
 }
 
 /// One logged call: which, for whose stable id (`None` for a lookup), and the change id of a
@@ -227,5 +229,13 @@ impl ExternalCredentials for MemoryExternal {
         Ok(s.accounts
             .get(&account.stable_id)
             .is_some_and(|(a, p)| a.enabled && p == password.expose()))
+    }
+
+    async fn verify_nobody(&self, _password: &Password) -> Result<(), ExternalError> {
+        YieldOnce(false).await;
+        match self.enter(ExternalCall::VerifyNobody, None, None) {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
     }
 }

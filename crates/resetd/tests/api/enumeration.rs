@@ -36,7 +36,7 @@ use serde_json::json;
 const KNOWN: usize = 24;
 const DISABLED: usize = 8;
 /// Significance level of the latency test.
-const ALPHA: f64 = 0.01;
+pub(crate) const ALPHA: f64 = 0.01;
 
 /// Which kind of account a request names.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -56,10 +56,10 @@ fn login(kind: Kind, i: usize) -> String {
 }
 
 /// A small deterministic PRNG (xorshift64*), seeded per run and printed, for the request order.
-struct Rng(u64);
+pub(crate) struct Rng(pub(crate) u64);
 
 impl Rng {
-    fn next(&mut self) -> u64 {
+    pub(crate) fn next(&mut self) -> u64 {
         self.0 ^= self.0 >> 12;
         self.0 ^= self.0 << 25;
         self.0 ^= self.0 >> 27;
@@ -438,7 +438,7 @@ async fn sample_pair(
 /// The two-sided Mann-Whitney U test with its normal approximation (tie-corrected variance and a
 /// continuity correction, as scipy's `mannwhitneyu(method="asymptotic")`): returns U of `a` and
 /// the p-value.
-fn mann_whitney_u(a: &[f64], b: &[f64]) -> (f64, f64) {
+pub(crate) fn mann_whitney_u(a: &[f64], b: &[f64]) -> (f64, f64) {
     let (n1, n2) = (a.len() as f64, b.len() as f64);
     let mut all: Vec<(f64, bool)> = a
         .iter()

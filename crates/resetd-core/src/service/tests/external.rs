@@ -588,3 +588,54 @@ async fn the_store_keeps_a_claimed_token_out_of_every_path() {
         Err(StoreError::TokenGone)
     );
 }
+
+#[tokio::test]
+async fn an_unknown_login_costs_what_a_wrong_password_costs() {
+    let (h, t, ext) = directory().await;
+    // Alice's shadow row exists (she signed in once), as it would for any real account.
+    h.service
+        .authenticate(&t, &login("alice"), &pw(GOOD), None)
+        .await
+        .unwrap();
+    let mut work = Vec::new();
+    for name in ["alice", "nobody"] {
+        let external_before = ext.calls().len();
+        h.store.clear_calls();
+        let answer = h
+            .service
+            .authenticate(&t, &login(name), &pw(GOOD2), None)
+            .await;
+        assert_eq!(answer, Err(CoreError::BadCredentials), "{name}");
+        let external: Vec<ExternalCall> = ext.calls()[external_before..]
+            .iter()
+            .map(|c| c.call)
+            .collect();
+        work.push((external, h.store.calls()));
+    }
+    let (alice, nobody) = (&work[0], &work[1]);
+    assert_eq!(
+        alice.0,
+        [ExternalCall::FindAccount, ExternalCall::VerifyPassword]
+    );
+    assert_eq!(
+        nobody.0,
+        [ExternalCall::FindAccount, ExternalCall::VerifyNobody]
+    );
+    assert_eq!(
+        alice.1, nobody.1,
+        "the same store calls: no shadow write for a wrong password"
+    );
+    assert!(!alice.1.contains(&"upsert_shadow_person"), "{:?}", alice.1);
+
+    // A directory that cannot answer the bind for nobody is unavailable, as it is for alice.
+    ext.fail(
+        ExternalCall::VerifyNobody,
+        ExternalError::Unavailable("down".into()),
+        1,
+    );
+    let e = h
+        .service
+        .authenticate(&t, &login("nobody"), &pw(GOOD2), None)
+        .await;
+    assert!(matches!(e, Err(CoreError::Unavailable(_))), "{e:?}");
+}

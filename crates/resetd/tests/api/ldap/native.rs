@@ -198,3 +198,80 @@ async fn a_link_sent_over_smtp_completes_into_the_directory() {
     let got = mta.wait_received(2, 15).await;
     assert_eq!(got[1].meta["rcpt_tos"], json!(["alice@example.org"]));
 }
+
+/// One login attempt with a wrong password: (status, body, latency in µs).
+async fn wrong_login(l: &Ldap, http: &reqwest::Client, login: &str) -> (u16, String, f64) {
+    let req = http
+        .post(l.s.url("/v1/default/authenticate"))
+        .json(&json!({"login": login, "password": "not the password at all 5"}))
+        .build()
+        .unwrap();
+    let t = std::time::Instant::now();
+    let res = http.execute(req).await.unwrap();
+    let status = res.status().as_u16();
+    let body = res.text().await.unwrap();
+    (status, body, t.elapsed().as_nanos() as f64 / 1000.0)
+}
+
+/// An attacker timing logins: a login nobody has must take as long as a real person's with a
+/// wrong password. It used to return after the directory search alone, while a known login also
+/// wrote its shadow row and bound as the person.
+#[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+async fn an_unknown_login_takes_as_long_as_a_wrong_password() {
+    let Some(l) = Ldap::start(TestConfig::fast(), &["--lockout-threshold", "100000"]) else {
+        return;
+    };
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(1)
+        .build()
+        .unwrap();
+    let seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64
+        | 1;
+    let mut rng = crate::enumeration::Rng(seed);
+    let n = 400;
+    let mut verdicts = Vec::new();
+    for attempt in 1..=2 {
+        for i in 0..20 {
+            wrong_login(&l, &http, ["alice", &format!("warm{i}")][i % 2]).await;
+        }
+        let reference = wrong_login(&l, &http, "alice").await;
+        assert_eq!(reference.0, 401, "{}", reference.1);
+        let mut lat: [Vec<f64>; 2] = Default::default();
+        for i in 0..n / 2 {
+            let first = (rng.next() % 2) as usize;
+            for side in [first, 1 - first] {
+                let login = if side == 0 {
+                    "alice".to_owned()
+                } else {
+                    format!("nobody{attempt}x{i}")
+                };
+                let (status, body, took) = wrong_login(&l, &http, &login).await;
+                assert_eq!((status, &body), (reference.0, &reference.1), "{login}");
+                lat[side].push(took);
+            }
+        }
+        let median = |v: &[f64]| {
+            let mut v = v.to_vec();
+            v.sort_by(|a, b| a.total_cmp(b));
+            v[v.len() / 2]
+        };
+        let (_, p) = crate::enumeration::mann_whitney_u(&lat[0], &lat[1]);
+        let line = format!(
+            "attempt {attempt} (seed {seed}): wrong password median {:.0} µs, unknown login median {:.0} µs, p = {p:.4}",
+            median(&lat[0]),
+            median(&lat[1])
+        );
+        println!("{line}");
+        if p > crate::enumeration::ALPHA {
+            return;
+        }
+        verdicts.push(line);
+    }
+    panic!(
+        "an unknown login is told apart by its timing:\n{}",
+        verdicts.join("\n")
+    );
+}
