@@ -325,6 +325,55 @@ async fn observe(State(s): State<AppState>, req: Request, next: Next) -> Respons
     res
 }
 
+/// Applies the retention policy every `every`: a batch of each kind at a time, with a pause
+/// between batches so that a large backlog of expired rows never holds the database for long.
+pub async fn run_retention_worker(
+    service: Arc<Service>,
+    policy: resetd_core::ports::RetentionPolicy,
+    every: Duration,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    const BATCH: u32 = 1000;
+    loop {
+        let mut total = resetd_core::ports::Purged::default();
+        loop {
+            match service.purge_expired(&policy, BATCH).await {
+                Ok(p) => {
+                    total.tokens += p.tokens;
+                    total.messages += p.messages;
+                    total.audit_events += p.audit_events;
+                    let full = [p.tokens, p.messages, p.audit_events]
+                        .iter()
+                        .any(|n| *n >= u64::from(BATCH));
+                    if !full {
+                        break;
+                    }
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "applying the retention policy failed");
+                    break;
+                }
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_millis(50)) => {}
+                _ = shutdown.changed() => return,
+            }
+        }
+        if total.total() > 0 {
+            tracing::info!(
+                tokens = total.tokens,
+                messages = total.messages,
+                audit_events = total.audit_events,
+                "expired records deleted"
+            );
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = shutdown.changed() => return,
+        }
+    }
+}
+
 /// Resolves recorded reset requests whenever woken (and once a second), then wakes the mailer.
 pub async fn run_reset_worker(state: AppState, mut shutdown: watch::Receiver<bool>) {
     loop {

@@ -50,7 +50,12 @@ pub struct Config {
     /// Tenants whose passwords live in an external system: `[credentials.<tenant>]` with
     /// `kind` and the adapter's own keys (see `docs/credentials.md`).
     pub credentials: crate::credentials::Sections,
+    /// How long finished records are kept (see `docs/operations.md`, "Retention").
+    pub retention: Retention,
 }
+
+mod retention;
+pub use retention::Retention;
 
 /// Where the breached-password index lives.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -175,6 +180,7 @@ impl Default for Config {
             dialects: Default::default(),
             breached: Breached::default(),
             credentials: Default::default(),
+            retention: Retention::default(),
         }
     }
 }
@@ -414,6 +420,7 @@ impl Config {
         if self.http.reset_queue_cap == 0 {
             return Err("http.reset_queue_cap must be >= 1".into());
         }
+        self.retention.validate()?;
         if self.management.enabled {
             let m = self.management.listen;
             if m == self.listen && m.port() != 0 {

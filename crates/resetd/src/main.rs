@@ -348,6 +348,12 @@ async fn serve(
         state.clone(),
         shutdown_rx.clone(),
     ));
+    let retention_task = tokio::spawn(resetd_server::run_retention_worker(
+        app.service.clone(),
+        app.config.retention.policy(),
+        std::time::Duration::from_secs(app.config.retention.interval_secs),
+        shutdown_rx.clone(),
+    ));
 
     // The management listener first, and its line before the public one, which tools wait for.
     let management_task = match management {
@@ -381,7 +387,7 @@ async fn serve(
     .await;
     // Probes and scrapes keep answering while the public connections drain.
     let _ = shutdown_tx.send(true);
-    let _ = tokio::join!(mail_task, reset_task);
+    let _ = tokio::join!(mail_task, reset_task, retention_task);
     if let Some(t) = management_task {
         let _ = t.await;
     }

@@ -16,6 +16,7 @@ mod external;
 mod lifecycle;
 mod outbox;
 mod recovery;
+mod retention;
 mod schema;
 
 pub use self::api_keys::ApiKeys;
@@ -31,6 +32,7 @@ pub use self::lifecycle::{
 };
 pub use self::outbox::Outbox;
 pub use self::recovery::{ClaimId, IssueToken, Recovery, Resolution, Resolved};
+pub use self::retention::{Purged, Retention, RetentionPolicy, DEFAULT_RETENTION};
 pub use self::schema::Schema;
 
 /// A storage failure.
@@ -59,13 +61,22 @@ pub enum StoreError {
 }
 
 /// Every port at once: what the SQLite and PostgreSQL stores implement. Implemented for any type
-/// that implements all eight, so a backend implements the ports and never this trait.
+/// that implements all nine, so a backend implements the ports and never this trait.
 pub trait Store:
-    Directory + ApiKeys + Recovery + Credentials + Audit + Outbox + Schema + Lifecycle
+    Directory + ApiKeys + Recovery + Credentials + Audit + Outbox + Schema + Lifecycle + Retention
 {
 }
 
 impl<T> Store for T where
-    T: Directory + ApiKeys + Recovery + Credentials + Audit + Outbox + Schema + Lifecycle + ?Sized
+    T: Directory
+        + ApiKeys
+        + Recovery
+        + Credentials
+        + Audit
+        + Outbox
+        + Schema
+        + Lifecycle
+        + Retention
+        + ?Sized
 {
 }

@@ -30,6 +30,7 @@ mod message;
 mod people;
 mod people_admin;
 mod recovery;
+mod retention;
 
 pub use backlog::{ResetBacklog, DEFAULT_RESET_QUEUE_CAP};
 pub use complete::{CompleteOptions, TokenInfo};

@@ -24,6 +24,7 @@ mod external;
 mod lifecycle;
 mod outbox;
 mod recovery;
+mod retention;
 mod store;
 
 use std::sync::Arc;

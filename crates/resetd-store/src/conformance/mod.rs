@@ -37,6 +37,7 @@ pub mod keys;
 pub mod lifecycle;
 pub mod outbox;
 pub mod recovery;
+pub mod retention;
 pub mod schema;
 
 pub use fixtures::T0;
@@ -86,6 +87,7 @@ macro_rules! conformance_tests {
             lifecycle::erasure_removes_personal_data,
             lifecycle::clients_are_removed,
             lifecycle::tenants_are_removed,
+            retention::retention_keeps_what_is_live_or_inside_its_period,
         );
     };
     ($fresh:expr, bodies_at_rest: $at_rest:ident) => {

@@ -22,6 +22,7 @@ mod lifecycle;
 mod outbox;
 mod pool;
 mod recovery;
+mod retention;
 mod rows;
 mod schema;
 #[doc(hidden)]

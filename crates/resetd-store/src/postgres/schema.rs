@@ -214,6 +214,10 @@ ALTER TABLE api_key ADD COLUMN expires_at BIGINT;
 ALTER TABLE api_key ADD COLUMN previous_hash BYTEA CONSTRAINT api_key_previous_hash UNIQUE;
 ALTER TABLE api_key ADD COLUMN previous_until BIGINT;
 "#,
+    // 10: retention deletes tokens a while after they expired (as SQLite's 11).
+    r#"
+CREATE INDEX reset_token_expires ON reset_token (expires_at);
+"#,
 ];
 
 /// The migration after which [`fold_logins`] fills in `person.login_folded`.

@@ -21,6 +21,7 @@ mod keys;
 mod lifecycle;
 mod outbox;
 mod recovery;
+mod retention;
 mod rows;
 mod schema;
 mod writer;

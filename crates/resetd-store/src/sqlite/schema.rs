@@ -209,6 +209,10 @@ ALTER TABLE api_key ADD COLUMN previous_hash BLOB;
 ALTER TABLE api_key ADD COLUMN previous_until INTEGER;
 CREATE UNIQUE INDEX api_key_previous_hash ON api_key (previous_hash);
 "#,
+    // 11: retention deletes tokens a while after they expired (issue 19), found by this index.
+    r#"
+CREATE INDEX reset_token_expires ON reset_token (expires_at);
+"#,
 ];
 
 /// The migration after which [`fold_logins`] fills in `person.login_folded`.
