@@ -296,25 +296,15 @@ impl ExternalCredentials for Unleash {
         let id = user_id(account)?;
         // Unleash signs in by email when given one, by username otherwise.
         let name = account.email.as_deref().unwrap_or(&account.login);
-        let body = serde_json::json!({ "username": name, "password": password.expose() });
-        let request = self
-            .client
-            .post(format!("{}/auth/simple/login", self.base))
-            .json(&body);
-        let answer = http::send(request, Call::Read, WHAT).await?;
-        match answer.status {
-            StatusCode::OK => {
-                let user: User = serde_json::from_slice(&answer.body).map_err(|e| {
-                    ExternalError::Failed(format!("{WHAT}'s sign-in answer is unreadable: {e}"))
-                })?;
-                // The name might lead Unleash to another account than the one resetd holds.
-                Ok(user.id == id)
-            }
-            StatusCode::UNAUTHORIZED => Ok(false),
-            _ => expect_ok(&answer, Some(password.expose())).and(Err(ExternalError::Failed(
-                format!("{WHAT}'s sign-in answered HTTP {}", answer.status.as_u16()),
-            ))),
+        let answer = self.sign_in(name, password).await?;
+        if answer.status != StatusCode::OK {
+            return Ok(false);
         }
+        let user: User = serde_json::from_slice(&answer.body).map_err(|e| {
+            ExternalError::Failed(format!("{WHAT}'s sign-in answer is unreadable: {e}"))
+        })?;
+        // The name might lead Unleash to another account than the one resetd holds.
+        Ok(user.id == id)
     }
 
     async fn verify_nobody(&self, password: &Password) -> Result<(), ExternalError> {
@@ -324,6 +314,17 @@ impl ExternalCredentials for Unleash {
             "resetd-nobody-{}@nobody.invalid",
             resetd_core::secret::hex(&resetd_core::secret::random_bytes::<8>())
         );
+        self.sign_in(&name, password).await.map(|_| ())
+    }
+}
+
+impl Unleash {
+    /// `POST /auth/simple/login` as `name`: the answer when it is 200 or 401, an error otherwise.
+    async fn sign_in(
+        &self,
+        name: &str,
+        password: &Password,
+    ) -> Result<http::Answer, ExternalError> {
         let body = serde_json::json!({ "username": name, "password": password.expose() });
         let request = self
             .client
@@ -331,7 +332,7 @@ impl ExternalCredentials for Unleash {
             .json(&body);
         let answer = http::send(request, Call::Read, WHAT).await?;
         match answer.status {
-            StatusCode::OK | StatusCode::UNAUTHORIZED => Ok(()),
+            StatusCode::OK | StatusCode::UNAUTHORIZED => Ok(answer),
             _ => expect_ok(&answer, Some(password.expose())).and(Err(ExternalError::Failed(
                 format!("{WHAT}'s sign-in answered HTTP {}", answer.status.as_u16()),
             ))),

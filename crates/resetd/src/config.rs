@@ -109,6 +109,8 @@ pub struct Http {
     /// it request-reset answers 503 + `Retry-After` on every surface, for known and unknown
     /// accounts alike (see docs/performance.md).
     pub reset_queue_cap: u64,
+    /// Claimed reset requests the worker resolves at once (1..=256).
+    pub reset_worker_concurrency: usize,
 }
 
 /// The management listener: metrics, readiness and liveness on an address of their own, never
@@ -207,6 +209,7 @@ impl Default for Http {
             password_check_per_minute: d.password_check_per_minute,
             password_check_burst: d.password_check_burst,
             reset_queue_cap: resetd_core::service::DEFAULT_RESET_QUEUE_CAP,
+            reset_worker_concurrency: resetd_core::service::DEFAULT_RESOLVE_CONCURRENCY,
         }
     }
 }
@@ -419,6 +422,9 @@ impl Config {
         }
         if self.http.reset_queue_cap == 0 {
             return Err("http.reset_queue_cap must be >= 1".into());
+        }
+        if !(1..=256).contains(&self.http.reset_worker_concurrency) {
+            return Err("http.reset_worker_concurrency must be between 1 and 256".into());
         }
         self.retention.validate()?;
         if self.management.enabled {

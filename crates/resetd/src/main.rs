@@ -194,7 +194,8 @@ async fn open_with(config: Config, check_keys: bool) -> Result<App, String> {
             notice_retry_secs: config.mail.worker.notice_retry_secs as i64,
         },
     )
-    .with_reset_queue_cap(config.http.reset_queue_cap);
+    .with_reset_queue_cap(config.http.reset_queue_cap)
+    .with_reset_worker_concurrency(config.http.reset_worker_concurrency);
     let mut service = match breached_index {
         Some(index) => service.with_breached(index),
         None => service,

@@ -39,7 +39,7 @@ pub use external::{shadow_id, BACKEND_POLICY_CODE, EXTERNAL_CLAIM_LEASE_SECS, MA
 pub(crate) use people::check_attributes;
 pub use people::{NewPersonInput, PersonPatch};
 pub use people_admin::MAX_PAGE;
-pub use recovery::RESET_REQUEST_LEASE_SECS;
+pub use recovery::{DEFAULT_RESOLVE_CONCURRENCY, RESET_REQUEST_LEASE_SECS};
 
 type Result<T> = std::result::Result<T, CoreError>;
 
@@ -100,6 +100,8 @@ pub struct Service {
     key_touches: Mutex<HashMap<String, Timestamp>>,
     /// The accepted reset requests that wait to be resolved, and their cap.
     backlog: ResetBacklog,
+    /// How many claimed reset requests the worker resolves at once.
+    resolve_concurrency: usize,
 }
 
 impl Service {
@@ -122,7 +124,15 @@ impl Service {
             externals: HashMap::new(),
             key_touches: Mutex::new(HashMap::new()),
             backlog: ResetBacklog::default(),
+            resolve_concurrency: recovery::DEFAULT_RESOLVE_CONCURRENCY,
         }
+    }
+
+    /// Resolves up to `n` claimed reset requests at once (at least one): more commit together,
+    /// but take the store's writer from the requests being answered meanwhile.
+    pub fn with_reset_worker_concurrency(mut self, n: usize) -> Self {
+        self.resolve_concurrency = n.max(1);
+        self
     }
 
     /// Caps the accepted reset requests that may wait to be resolved (see [`ResetBacklog`]).

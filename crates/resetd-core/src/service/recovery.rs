@@ -19,8 +19,9 @@ use super::{Actor, Result, Service};
 /// the store still resolves the request once.
 pub const RESET_REQUEST_LEASE_SECS: i64 = 10;
 
-/// How many claimed requests are resolved at once.
-const RESOLVE_CONCURRENCY: usize = 64;
+/// How many claimed requests are resolved at once, by default (see
+/// [`Service::with_reset_worker_concurrency`]).
+pub const DEFAULT_RESOLVE_CONCURRENCY: usize = 64;
 
 impl Service {
     /// Records a "forgot password" request. The same work is done whether or not the account
@@ -76,7 +77,7 @@ impl Service {
         // together (SQLite's writer batches them into one transaction, PostgreSQL spreads them over
         // its pool) instead of one commit per request. Two requests for one person in a chunk are
         // still serialised by the store, which applies the cool-down.
-        for chunk in pending.chunks(RESOLVE_CONCURRENCY) {
+        for chunk in pending.chunks(self.resolve_concurrency.max(1)) {
             for outcome in join_all(chunk.iter().map(|r| self.resolve(r))).await {
                 match outcome {
                     Ok(()) => done += 1,
