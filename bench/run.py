@@ -699,16 +699,38 @@ def scenario_pipeline(args, work):
 SCENARIOS["pipeline"] = scenario_pipeline
 
 
+def scenario_floor(args, work):
+    """The HTTP floor of this binary (`/healthz`, no database) beside request-reset for unknown
+    accounts, one wrk round each: run it for two binaries (`--bin`) to compare them."""
+    data = os.path.join(work, "floor")
+    os.makedirs(data)
+    srv = Server(data)
+    r = wrk(srv.base + "/", 'request = function() return wrk.format("GET", "/healthz") end', args.seconds)
+    row(f"floor, /healthz, c=64 ({os.path.basename(os.path.dirname(os.path.dirname(os.path.dirname(BIN))))})",
+        f"{r['rps']:,.0f} req/s p99 {r['p99']:.2f} ms", "")
+    add_people(srv, "user", 1000)
+    r = wrk(srv.base + "/", LUA_RESET % ("ghost", 1000), args.seconds)
+    row("floor, request reset, native, unknown, c=64", f"{r['rps']:,.0f} req/s p99 {r['p99']:.2f} ms err {r['errors']}", "")
+    srv.stop()
+
+
+SCENARIOS["floor"] = scenario_floor
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--only", choices=sorted(SCENARIOS), action="append")
     p.add_argument("--seconds", type=int, default=10)
     p.add_argument("--no-build", action="store_true")
+    p.add_argument("--bin", help="the resetd binary to drive (default: target/release/resetd)")
     p.add_argument("--ldap-people", type=int, default=2000, help="people (tokens) of the ldap scenario")
     p.add_argument("--pipeline-people", type=int, default=5000, help="people of the pipeline scenario")
     p.add_argument("--flood-seconds", type=int, default=60, help="the pipeline scenario's flood against the queue cap")
     p.add_argument("--queue-cap", type=int, default=100000, help="http.reset_queue_cap of the pipeline scenario")
     args = p.parse_args()
+    if args.bin:
+        global BIN
+        BIN = os.path.abspath(args.bin)
     if shutil.which("wrk") is None:
         sys.exit("wrk is missing: apt-get install wrk")
     if not args.no_build:
