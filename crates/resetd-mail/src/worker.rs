@@ -12,6 +12,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures_util::stream::{FuturesUnordered, StreamExt};
 use resetd_core::model::{Clock, MessageKind, OutboxMessage, Timestamp};
 use resetd_core::ports::{Outbox, StoreError};
 use serde::{Deserialize, Serialize};
@@ -274,31 +275,39 @@ impl OutboxWorker {
             claimed.insert(handle.id(), facts);
         }
 
+        // Each outcome is recorded as soon as its send ends, and the records run concurrently: the
+        // store then commits a batch's outcomes together (SQLite's writer puts concurrent writes
+        // in one transaction) instead of one commit after another.
+        let mut records = FuturesUnordered::new();
         let mut sent = 0;
         let mut first_error = None;
-        while let Some(joined) = tasks.join_next_with_id().await {
-            let (task, outcome) = match joined {
-                Ok((task, outcome)) => (task, outcome),
-                Err(e) => {
-                    let reason = if e.is_panic() {
-                        "the transport panicked"
-                    } else {
-                        "the send was cancelled"
+        loop {
+            tokio::select! {
+                Some(joined) = tasks.join_next_with_id() => {
+                    let (task, outcome) = match joined {
+                        Ok((task, outcome)) => (task, outcome),
+                        Err(e) => {
+                            let reason = if e.is_panic() {
+                                "the transport panicked"
+                            } else {
+                                "the send was cancelled"
+                            };
+                            (e.id(), Outcome::Failed(SendError::Transient(reason.into())))
+                        }
                     };
-                    (e.id(), Outcome::Failed(SendError::Transient(reason.into())))
+                    if let Some(facts) = claimed.remove(&task) {
+                        records.push(self.record(facts, outcome));
+                    }
                 }
-            };
-            let Some(facts) = claimed.get(&task) else {
-                continue;
-            };
-            let id = facts.id;
-            match self.record(facts, outcome).await {
-                Ok(true) => sent += 1,
-                Ok(false) => {}
-                Err(e) => {
-                    tracing::error!(outbox_id = id, error = %e, "recording a delivery outcome failed");
-                    first_error.get_or_insert(e);
-                }
+                Some((id, recorded)) = records.next() => match recorded {
+                    Ok(true) => sent += 1,
+                    Ok(false) => {}
+                    Err(e) => {
+                        tracing::error!(outbox_id = id, error = %e, "recording a delivery outcome failed");
+                        first_error.get_or_insert(e);
+                    }
+                },
+                else => break,
             }
         }
         match first_error {
@@ -307,8 +316,13 @@ impl OutboxWorker {
         }
     }
 
-    /// Stores one outcome; `Ok(true)` when the message was marked sent.
-    async fn record(&self, facts: &Claimed, outcome: Outcome) -> Result<bool, StoreError> {
+    /// Stores one outcome; `Ok(true)` when the message was marked sent. Returns the message's id
+    /// beside the result.
+    async fn record(&self, facts: Claimed, outcome: Outcome) -> (i64, Result<bool, StoreError>) {
+        (facts.id, self.record_outcome(&facts, outcome).await)
+    }
+
+    async fn record_outcome(&self, facts: &Claimed, outcome: Outcome) -> Result<bool, StoreError> {
         let id = facts.id;
         let error = match outcome {
             Outcome::Skipped => {
