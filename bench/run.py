@@ -87,7 +87,9 @@ class Server:
         self.started = time.perf_counter()
         self.proc = subprocess.Popen(
             [BIN, "--config", cfg, "--data-dir", data_dir, "serve", "--listen", f"127.0.0.1:{self.port}"],
-            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env)
+            # BENCH_STDERR=<file> keeps the server's log (RESETD_LOG=warn) for a look afterwards.
+            stdout=subprocess.PIPE, text=True, env=env,
+            stderr=open(os.environ["BENCH_STDERR"], "w") if os.environ.get("BENCH_STDERR") else subprocess.DEVNULL)
         self.key = None
         for line in self.proc.stdout:
             if "(shown only once): " in line:
@@ -267,7 +269,9 @@ def wrk(url, lua, seconds, conns=64, threads=2):
         v, unit = float(m.group(1)), m.group(2)
         return v / 1000 if unit == "us" else v * 1000 if unit == "s" else v
     non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    return {"rps": rps, "p50": pct(50), "p99": pct(99), "errors": int(non2xx.group(1)) if non2xx else 0}
+    total = int(re.search(r"(\d+) requests in", out).group(1))
+    return {"rps": rps, "p50": pct(50), "p99": pct(99), "errors": int(non2xx.group(1)) if non2xx else 0,
+            "requests": total}
 
 
 def row(scenario, figure, target, ok=None):
@@ -673,11 +677,12 @@ def scenario_pipeline(args, work):
     lua = lambda prefix: LUA_RESET.replace("/v1/default/", "/v1/flood/") % (prefix, people)
     for kind, prefix in (("unknown", "ghost"), ("known", "user")):
         r, drained, emails, depth, rss = pipeline_round(srv, lua(prefix), args.seconds)
-        accepted = r["rps"] * args.seconds
+        # Accepted: the 202s (a request refused with 503 at the cap is answered, not accepted).
+        accepted = r["requests"] - r["errors"]
         finished = accepted / (args.seconds + drained)
-        row(f"pipeline, {kind}, sqlite, c=64, {args.seconds} s", f"{r['rps']:,.0f} req/s answered, {finished:,.0f}/s finished, "
-            f"drain {drained:.1f} s, peak queue {depth:,.0f}, RSS {rss:.0f} MiB, non-2xx {r['errors']}",
-            "finished >= answered (drain <= 1 s)" if kind == "unknown" else "", drained <= 1.0 if kind == "unknown" else None)
+        row(f"pipeline, {kind}, sqlite, c=64, {args.seconds} s", f"{r['rps']:,.0f} req/s answered, {accepted / args.seconds:,.0f}/s accepted, "
+            f"{finished:,.0f}/s finished, drain {drained:.1f} s, peak queue {depth:,.0f}, RSS {rss:.0f} MiB, 503s {r['errors']:,}",
+            "finished >= accepted (drain <= 1 s)" if kind == "unknown" else "", drained <= 1.0 if kind == "unknown" else None)
         if kind == "known":
             row("pipeline, known, reset emails end to end (request to the sink's 250)",
                 f"{emails:,.0f} emails, {emails / (args.seconds + drained):,.0f} emails/s", ">= 5,000 emails/s",
@@ -699,19 +704,72 @@ def scenario_pipeline(args, work):
 SCENARIOS["pipeline"] = scenario_pipeline
 
 
+NGINX_CONF = """
+daemon off;
+worker_processes 2;
+pid %(dir)s/nginx.pid;
+error_log %(dir)s/error.log;
+events { worker_connections 1024; }
+http {
+    access_log off;
+    client_body_temp_path %(dir)s/body;
+    server {
+        listen 127.0.0.1:%(port)d;
+        location / { return 202 ""; }
+    }
+}
+"""
+
+
+def nginx_floor(work, seconds):
+    """Debian's nginx answering a static 202 to the same wrk script as request-reset: the HTTP
+    floor of issue 19 (item 3). None when nginx is not installed."""
+    if shutil.which("nginx") is None:
+        return None
+    d = os.path.join(work, "nginx")
+    os.makedirs(d)
+    port = free_port()
+    conf = os.path.join(d, "nginx.conf")
+    with open(conf, "w") as f:
+        f.write(NGINX_CONF % {"dir": d, "port": port})
+    proc = subprocess.Popen(["nginx", "-c", conf, "-p", d], stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(100):
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                break
+            except OSError:
+                time.sleep(0.05)
+        return wrk(f"http://127.0.0.1:{port}/", LUA_RESET % ("ghost", 1000), seconds)
+    finally:
+        proc.terminate()
+        proc.wait()
+
+
 def scenario_floor(args, work):
-    """The HTTP floor of this binary (`/healthz`, no database) beside request-reset for unknown
-    accounts, one wrk round each: run it for two binaries (`--bin`) to compare them."""
+    """The HTTP floor (nginx's static 202 and this binary's `/healthz`, no database) beside
+    request-reset for unknown accounts, one wrk round each, in the order nginx, resetd, resetd,
+    nginx; run it for two binaries (`--bin`) to compare them."""
     data = os.path.join(work, "floor")
     os.makedirs(data)
+    floors = [nginx_floor(work + "/a", args.seconds)]
     srv = Server(data)
     r = wrk(srv.base + "/", 'request = function() return wrk.format("GET", "/healthz") end', args.seconds)
-    row(f"floor, /healthz, c=64 ({os.path.basename(os.path.dirname(os.path.dirname(os.path.dirname(BIN))))})",
+    row(f"floor, /healthz, c=64 ({BIN})",
         f"{r['rps']:,.0f} req/s p99 {r['p99']:.2f} ms", "")
     add_people(srv, "user", 1000)
     r = wrk(srv.base + "/", LUA_RESET % ("ghost", 1000), args.seconds)
     row("floor, request reset, native, unknown, c=64", f"{r['rps']:,.0f} req/s p99 {r['p99']:.2f} ms err {r['errors']}", "")
     srv.stop()
+    floors.append(nginx_floor(work + "/b", args.seconds))
+    if None in floors:
+        row("floor, nginx static 202", "nginx is not installed (apt-get install nginx-light)", "")
+        return
+    nginx = statistics.mean(f["rps"] for f in floors)
+    row("floor, nginx static 202, same wrk script, c=64 (before / after resetd)",
+        f"{floors[0]['rps']:,.0f} / {floors[1]['rps']:,.0f} req/s", "")
+    row("floor, request reset as a share of nginx's floor", f"{r['rps'] / nginx * 100:.0f} %", ">= 70 %",
+        r["rps"] / nginx >= 0.7)
 
 
 SCENARIOS["floor"] = scenario_floor
