@@ -339,12 +339,8 @@ pub async fn run_retention_worker(
         loop {
             match service.purge_expired(&policy, BATCH).await {
                 Ok(p) => {
-                    total.tokens += p.tokens;
-                    total.messages += p.messages;
-                    total.audit_events += p.audit_events;
-                    let full = [p.tokens, p.messages, p.audit_events]
-                        .iter()
-                        .any(|n| *n >= u64::from(BATCH));
+                    let full = p.filled(BATCH);
+                    total += p;
                     if !full {
                         break;
                     }

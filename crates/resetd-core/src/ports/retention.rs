@@ -44,6 +44,21 @@ impl Purged {
     pub fn total(&self) -> u64 {
         self.tokens + self.messages + self.audit_events
     }
+
+    /// Whether some kind filled a whole batch of `batch` rows (more may be waiting).
+    pub fn filled(&self, batch: u32) -> bool {
+        [self.tokens, self.messages, self.audit_events]
+            .iter()
+            .any(|n| *n >= u64::from(batch))
+    }
+}
+
+impl std::ops::AddAssign for Purged {
+    fn add_assign(&mut self, other: Purged) {
+        self.tokens += other.tokens;
+        self.messages += other.messages;
+        self.audit_events += other.audit_events;
+    }
 }
 
 /// Deleting expired records.
