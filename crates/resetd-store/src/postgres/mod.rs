@@ -14,6 +14,7 @@
 //! - Schema: [`Schema::migrate`] applies the versioned migrations under an advisory lock, so
 //!   instances starting together are safe; [`PostgresStore::connect`] does not migrate.
 
+mod arrivals;
 mod audit;
 mod credentials;
 mod directory;
@@ -276,6 +277,8 @@ pub struct PostgresStore {
     options: PgOptions,
     /// Seals outbox bodies at rest (see [`crate::sealing`]).
     keys: Arc<OutboxKeys>,
+    /// Reset requests arriving together are inserted together (see [`arrivals`]).
+    arrivals: arrivals::Arrivals,
 }
 
 impl std::fmt::Debug for PostgresStore {
@@ -303,6 +306,7 @@ impl PostgresStore {
             pool,
             options,
             keys: Arc::new(OutboxKeys::ephemeral()),
+            arrivals: arrivals::Arrivals::default(),
         })
     }
 
@@ -430,7 +434,7 @@ impl Directory for PostgresStore {
 #[async_trait]
 impl Recovery for PostgresStore {
     async fn insert_reset_request(&self, request: &NewResetRequest) -> Result<i64, StoreError> {
-        recovery::insert_reset_request(&mut self.pool.get().await?, request).await
+        self.arrivals.insert(&self.pool, request).await
     }
 
     async fn count_reset_requests(&self) -> Result<u64, StoreError> {

@@ -11,7 +11,7 @@
 //! - claims (outbox, reset requests) use `FOR UPDATE SKIP LOCKED`, so concurrent claimers take
 //!   disjoint rows without waiting for each other.
 
-use resetd_core::model::{NewAudit, NewResetRequest, ResetRequest, ResetToken, Timestamp};
+use resetd_core::model::{NewAudit, ResetRequest, ResetToken, Timestamp};
 use resetd_core::ports::{ClaimId, IssueToken, Resolution, Resolved, StoreError};
 use resetd_core::secret::SecretHash;
 use resetd_core::types::{ClientName, PersonId, TenantId};
@@ -21,7 +21,7 @@ use super::audit::insert_audit;
 use super::outbox::insert_message;
 use super::pool::{Db, Pooled};
 use super::rows::{self, get, map_all};
-use crate::common::{limit, to_json};
+use crate::common::limit;
 
 /// Voids the person's live tokens (not used, not revoked) as of `at`.
 pub(super) async fn revoke_live_tokens<C: GenericClient + Sync>(
@@ -55,29 +55,6 @@ async fn lock_person<C: GenericClient + Sync>(
 }
 
 // ---- reset requests and tokens ----------------------------------------------------------------
-
-pub(crate) async fn insert_reset_request(
-    c: &mut Pooled,
-    r: &NewResetRequest,
-) -> Result<i64, StoreError> {
-    let lookup = to_json(&r.lookup)?;
-    let row = c
-        .db()
-        .one(
-            "INSERT INTO reset_request (tenant, lookup, client, locale, ip, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
-            &[
-                &r.tenant.as_str(),
-                &lookup,
-                &r.client.as_ref().map(ClientName::as_str),
-                &r.locale.as_ref().map(|l| l.as_str()),
-                &r.ip,
-                &r.created_at.0,
-            ],
-        )
-        .await?;
-    get(&row, 0)
-}
 
 pub(crate) async fn count_reset_requests(c: &mut Pooled) -> Result<u64, StoreError> {
     let row = c
