@@ -210,14 +210,18 @@ tenant = "default"
 unleash_url = "https://unleash.example.com"
 """
 
+# key_per_minute = 0: the bench's one API key per dialect would otherwise meet the per-key limit
+# (issue 15) and measure 429s.
 PAYABLI_AND_CRAFTER = """
 [dialects.payabli]
 enabled = true
 tenant = "default"
 request_tokens = ["%s"]
+key_per_minute = 0
 [dialects.crafter]
 enabled = true
 tenant = "bench"
+key_per_minute = 0
 """
 
 ENDPOINTS = {
