@@ -15,7 +15,7 @@ use crate::model::{Clock, NewAudit, Person, Tenant, TenantSettings, Timestamp};
 use crate::policy::{PasswordPolicy, PolicyMode};
 use crate::render::Renderer;
 use crate::store::Store;
-use crate::types::{PersonId, TenantId};
+use crate::types::{ClientName, PersonId, TenantId};
 
 mod admin;
 mod api_keys;
@@ -84,6 +84,8 @@ impl Actor {
 }
 
 const TENANT_CACHE_MS: i64 = 5_000;
+/// How long a client that was found is taken to exist without reading it again.
+pub(crate) const CLIENT_CACHE_MS: i64 = 5_000;
 
 /// The recovery service: one per process, shared by every API surface.
 pub struct Service {
@@ -93,6 +95,9 @@ pub struct Service {
     clock: Arc<dyn Clock>,
     config: ServiceConfig,
     tenants: Mutex<HashMap<TenantId, (Tenant, Timestamp)>>,
+    /// The clients a request-reset named that exist, and when that was last read (see
+    /// `recovery::Service::check_client`).
+    known_clients: Mutex<HashMap<(TenantId, ClientName), Timestamp>>,
     breached: Option<Arc<dyn crate::ports::BreachedPasswords>>,
     /// The tenants whose passwords live in an external system (`with_external`).
     externals: HashMap<TenantId, Arc<dyn crate::ports::ExternalCredentials>>,
@@ -120,6 +125,7 @@ impl Service {
             clock,
             config,
             tenants: Mutex::new(HashMap::new()),
+            known_clients: Mutex::new(HashMap::new()),
             breached: None,
             externals: HashMap::new(),
             key_touches: Mutex::new(HashMap::new()),

@@ -92,7 +92,10 @@ impl Service {
             None,
             json!({"client": name}),
         );
-        match self.store.delete_client(tenant, name, audit).await {
+        let removed = self.store.delete_client(tenant, name, audit).await;
+        // This instance refuses it at once; another one when its cache period ends.
+        self.forget_client(tenant, name);
+        match removed {
             Ok(()) => Ok(()),
             Err(StoreError::NotFound) => Err(CoreError::NotFound("client")),
             Err(e) => Err(e.into()),

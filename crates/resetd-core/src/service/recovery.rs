@@ -37,7 +37,7 @@ impl Service {
     ) -> Result<()> {
         self.tenant(tenant).await?;
         if let Some(c) = &client {
-            self.client(tenant, c).await?;
+            self.check_client(tenant, c).await?;
         }
         // After the tenant and client (they do not depend on the account), before anything that
         // does: a full queue refuses known and unknown accounts alike.
@@ -57,6 +57,41 @@ impl Service {
             return Err(e.into());
         }
         Ok(())
+    }
+
+    /// `UnknownClient` unless `name` is one of the tenant's clients. A client found is taken to
+    /// exist for [`super::CLIENT_CACHE_MS`] without reading it again: every request of a dialect
+    /// names its client, and reading it each time was a database read per request on the
+    /// anonymous endpoints. A client removed through this instance is refused at once; one removed
+    /// through another instance is still accepted that long, and the worker, which reads it
+    /// again, discards the request (`client_removed`). A name not found is read
+    /// again every time, so a new client works at once and made-up names fill no cache.
+    async fn check_client(&self, tenant: &TenantId, name: &ClientName) -> Result<()> {
+        let now = self.now();
+        let key = (tenant.clone(), name.clone());
+        let fresh = self
+            .known_clients
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&key)
+            .is_some_and(|at| now.0 - at.0 < super::CLIENT_CACHE_MS);
+        if fresh {
+            return Ok(());
+        }
+        self.client(tenant, name).await?;
+        self.known_clients
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(key, now);
+        Ok(())
+    }
+
+    /// Drops `name` from the clients known to exist (it was removed).
+    pub(super) fn forget_client(&self, tenant: &TenantId, name: &ClientName) {
+        self.known_clients
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&(tenant.clone(), name.clone()));
     }
 
     /// Resolves up to `limit` recorded requests: issues tokens and queues their emails. Returns how

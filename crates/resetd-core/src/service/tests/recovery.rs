@@ -4,10 +4,11 @@
 use super::*;
 use crate::error::CoreError;
 use crate::model::{LinkTemplate, MessageKind, ResetPageUrl, TenantSettings};
-use crate::ports::Recovery;
+use crate::ports::{Lifecycle, Recovery};
 use crate::service::RESET_REQUEST_LEASE_SECS;
 use crate::testing::{PUBLIC_URL, T0};
 use crate::types::{ClientName, Locale, ObjectId};
+use serde_json::json;
 
 #[tokio::test]
 async fn known_unknown_and_disabled_people_get_the_same_answer_and_only_the_known_an_email() {
@@ -68,6 +69,83 @@ async fn only_the_tenant_and_the_client_are_checked_when_a_request_is_made() {
         Err(CoreError::UnknownClient)
     );
     assert!(!h.store.calls().contains(&"insert_reset_request"));
+}
+
+#[tokio::test]
+async fn a_client_found_is_not_read_again_for_a_while_and_a_name_not_found_always_is() {
+    let (h, t) = setup().await;
+    person(&h, &t, "alice").await;
+    let web = ClientName::parse("web").unwrap();
+    let ask = |client: &ClientName| {
+        h.service.request_reset(
+            &t,
+            Lookup::Login("alice".into()),
+            Some(client.clone()),
+            None,
+            None,
+        )
+    };
+    let reads = || {
+        h.store
+            .calls()
+            .iter()
+            .filter(|c| **c == "get_client")
+            .count()
+    };
+    // A made-up name is read every time (and never cached).
+    h.store.clear_calls();
+    for _ in 0..3 {
+        assert_eq!(ask(&web).await, Err(CoreError::UnknownClient));
+    }
+    assert_eq!(reads(), 3);
+    // A new client works at once; then it is read once per cache period, not per request.
+    let template = LinkTemplate::parse("https://app.example.com/r/{token}").unwrap();
+    h.service
+        .register_client(&t, web.clone(), template, vec![], &Actor::Cli)
+        .await
+        .unwrap();
+    h.store.clear_calls();
+    for _ in 0..5 {
+        assert_eq!(ask(&web).await, Ok(()));
+    }
+    assert_eq!(reads(), 1);
+    // Removed behind this instance's back (another instance, the CLI): accepted until the
+    // period ends, and the worker then discards those requests.
+    let removal = h
+        .service
+        .audit(&t, None, "client_removed", &Actor::Cli, None, json!({}));
+    h.store.delete_client(&t, &web, removal).await.unwrap();
+    assert_eq!(ask(&web).await, Ok(()));
+    h.clock.advance_ms(super::super::CLIENT_CACHE_MS);
+    assert_eq!(ask(&web).await, Err(CoreError::UnknownClient));
+    h.service.process_reset_requests(100).await.unwrap();
+    assert!(
+        outbox(&h, &t).await.is_empty(),
+        "no email for a removed client"
+    );
+    let outcomes: Vec<_> = audit(&h, &t)
+        .await
+        .into_iter()
+        .filter(|(k, _)| k == "reset_requested")
+        .map(|(_, o)| o)
+        .collect();
+    assert_eq!(outcomes.len(), 6);
+    assert!(
+        outcomes.iter().all(|o| o == "client_removed"),
+        "{outcomes:?}"
+    );
+    // Removed through this instance: refused at once.
+    let template = LinkTemplate::parse("https://app.example.com/r/{token}").unwrap();
+    h.service
+        .register_client(&t, web.clone(), template, vec![], &Actor::Cli)
+        .await
+        .unwrap();
+    assert_eq!(ask(&web).await, Ok(()));
+    h.service
+        .remove_client(&t, &web, &Actor::Cli)
+        .await
+        .unwrap();
+    assert_eq!(ask(&web).await, Err(CoreError::UnknownClient));
 }
 
 #[tokio::test]
