@@ -5,7 +5,7 @@ Builds and starts the real release binary, drives it over loopback (wrk for fixe
 one-shot tokens read from a file), and prints a table a reader can re-run:
 
     python3 bench/run.py                 # every scenario, SQLite
-    python3 bench/run.py --only reset    # one scenario: reset, hash, memory, coldstart, ldap, pipeline
+    python3 bench/run.py --only reset    # one scenario: reset, hash, memory, coldstart, ldap, pipeline, floor, crafter
     python3 bench/run.py --seconds 5     # shorter runs
 
 Targets (issue 7) are printed beside each figure; nothing here fails a build.
@@ -780,6 +780,49 @@ def scenario_floor(args, work):
 
 
 SCENARIOS["floor"] = scenario_floor
+
+
+def scenario_crafter(args, work):
+    """Crafter's reset_password (issue 19, item 4) with the SMTP transport to the bench's sink:
+    every call issues a token and queues an email in the request (a tenant with a cool-down of 0),
+    then the drain until every email is accepted by the sink."""
+    sink = subprocess.Popen([SINK, "serve"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    sink_port = int(sink.stdout.readline().split()[1])
+    data = os.path.join(work, "crafter")
+    os.makedirs(data)
+    extra = (f"[mail]\ntransport = \"smtp\"\nfrom = \"resetd <bench@resetd.localhost>\"\n"
+             f"[mail.smtp]\nhost = \"127.0.0.1\"\nport = {sink_port}\ntls = \"none\"\npool_size = 8\n"
+             f"[mail.worker]\nconcurrency = 64\nbatch = 256\n"
+             "[dialects.crafter]\nenabled = true\ntenant = \"bench\"\nkey_per_minute = 0\n")
+    srv = Server(data, extra)
+    srv.stop()
+    sh([BIN, "--data-dir", data, "tenant", "add", "bench", "--cooldown", "0"])
+    key = sh([BIN, "--data-dir", data, "apikey", "create", "--tenant", "bench"]).strip().splitlines()[-1].strip()
+    srv = Server(data, extra)
+    status, body = srv.call("POST", "/v1/bench/clients", {"name": "portal", "link_template": "https://portal.bench.example/reset?token={token}",
+                                                         "allowed_prefixes": ["https://portal.bench.example/"]}, key=key)
+    assert status == 201, (status, body)
+    ids = add_people(srv, "user", 1000, tenant="bench", key=key)
+    with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as f:
+        f.write("\n".join(i[:24] for i in ids) + "\n")
+        id_file = f.name
+    form = f"accessTokenId={key}&resetPasswordUrl=https%3A%2F%2Fportal.bench.example%2Freset"
+    before = sent(scrape(srv))
+    r = wrk(srv.base + "/", LUA_CRAFTER % (id_file, form), args.seconds)
+    drained, m = drain(srv)
+    os.unlink(id_file)
+    emails = sent(m) - before
+    row("crafter reset_password, SMTP to the sink, cool-down 0, c=64",
+        f"{r['rps']:,.0f} req/s p50 {r['p50']:.2f} ms p99 {r['p99']:.2f} ms non-2xx {r['errors']}",
+        ">= 20,000 req/s, p99 <= 20 ms", r["rps"] >= 20000 and r["p99"] <= 20 and r["errors"] == 0)
+    row("crafter, emails to the sink", f"{emails:,.0f} emails, drain {drained:.1f} s, "
+        f"{emails / (args.seconds + drained):,.0f} emails/s end to end", "")
+    srv.stop()
+    sink.stdin.close()
+    sink.wait()
+
+
+SCENARIOS["crafter"] = scenario_crafter
 
 
 def main():
