@@ -97,7 +97,7 @@ pub struct Service {
     tenants: Mutex<HashMap<TenantId, (Tenant, Timestamp)>>,
     /// The clients a request-reset named that exist, and when that was last read (see
     /// `recovery::Service::check_client`).
-    known_clients: Mutex<HashMap<(TenantId, ClientName), Timestamp>>,
+    known_clients: Mutex<HashMap<TenantId, HashMap<ClientName, Timestamp>>>,
     breached: Option<Arc<dyn crate::ports::BreachedPasswords>>,
     /// The tenants whose passwords live in an external system (`with_external`).
     externals: HashMap<TenantId, Arc<dyn crate::ports::ExternalCredentials>>,

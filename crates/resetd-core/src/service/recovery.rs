@@ -68,12 +68,12 @@ impl Service {
     /// again every time, so a new client works at once and made-up names fill no cache.
     async fn check_client(&self, tenant: &TenantId, name: &ClientName) -> Result<()> {
         let now = self.now();
-        let key = (tenant.clone(), name.clone());
         let fresh = self
             .known_clients
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .get(&key)
+            .get(tenant)
+            .and_then(|clients| clients.get(name))
             .is_some_and(|at| now.0 - at.0 < super::CLIENT_CACHE_MS);
         if fresh {
             return Ok(());
@@ -82,16 +82,22 @@ impl Service {
         self.known_clients
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .insert(key, now);
+            .entry(tenant.clone())
+            .or_default()
+            .insert(name.clone(), now);
         Ok(())
     }
 
     /// Drops `name` from the clients known to exist (it was removed).
     pub(super) fn forget_client(&self, tenant: &TenantId, name: &ClientName) {
-        self.known_clients
+        if let Some(clients) = self
+            .known_clients
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .remove(&(tenant.clone(), name.clone()));
+            .get_mut(tenant)
+        {
+            clients.remove(name);
+        }
     }
 
     /// Resolves up to `limit` recorded requests: issues tokens and queues their emails. Returns how
@@ -112,7 +118,7 @@ impl Service {
         // together (SQLite's writer batches them into one transaction, PostgreSQL spreads them over
         // its pool) instead of one commit per request. Two requests for one person in a chunk are
         // still serialised by the store, which applies the cool-down.
-        for chunk in pending.chunks(self.resolve_concurrency.max(1)) {
+        for chunk in pending.chunks(self.resolve_concurrency) {
             for outcome in join_all(chunk.iter().map(|r| self.resolve(r))).await {
                 match outcome {
                     Ok(()) => done += 1,

@@ -69,13 +69,16 @@ impl Arrivals {
 
     fn queue(&self, pool: &Arc<Pool>, restart: bool) -> mpsc::UnboundedSender<Arrival> {
         let mut queue = self.queue.lock().unwrap_or_else(|p| p.into_inner());
-        if restart || queue.is_none() {
-            let (tx, rx) = mpsc::unbounded_channel();
-            tokio::spawn(run(Arc::clone(pool), rx));
-            *queue = Some(tx);
+        if restart {
+            *queue = None;
         }
-        #[allow(clippy::expect_used, reason = "set just above when it was None")]
-        queue.clone().expect("the queue is set")
+        queue
+            .get_or_insert_with(|| {
+                let (tx, rx) = mpsc::unbounded_channel();
+                tokio::spawn(run(Arc::clone(pool), rx));
+                tx
+            })
+            .clone()
     }
 }
 

@@ -10,6 +10,16 @@ use crate::testing::{PUBLIC_URL, T0};
 use crate::types::{ClientName, Locale, ObjectId};
 use serde_json::json;
 
+/// The outcomes of the tenant's `reset_requested` audit events, oldest first.
+async fn reset_outcomes(h: &Harness, t: &TenantId) -> Vec<String> {
+    audit(h, t)
+        .await
+        .into_iter()
+        .filter(|(k, _)| k == "reset_requested")
+        .map(|(_, o)| o)
+        .collect()
+}
+
 #[tokio::test]
 async fn known_unknown_and_disabled_people_get_the_same_answer_and_only_the_known_an_email() {
     let (h, t) = setup().await;
@@ -38,12 +48,7 @@ async fn known_unknown_and_disabled_people_get_the_same_answer_and_only_the_know
     assert_eq!(out[0].message.recipient, alice.email);
     assert_eq!(out[0].message.kind, MessageKind::ResetLink);
     assert_eq!(h.renderer.rendered().len(), 1);
-    let requested: Vec<_> = audit(&h, &t)
-        .await
-        .into_iter()
-        .filter(|(k, _)| k == "reset_requested")
-        .map(|(_, o)| o)
-        .collect();
+    let requested = reset_outcomes(&h, &t).await;
     assert_eq!(requested, ["token_issued", "no_account", "no_account"]);
     // Resolved: nothing left to claim, even after the leases.
     h.clock.advance_secs(RESET_REQUEST_LEASE_SECS);
@@ -123,12 +128,7 @@ async fn a_client_found_is_not_read_again_for_a_while_and_a_name_not_found_alway
         outbox(&h, &t).await.is_empty(),
         "no email for a removed client"
     );
-    let outcomes: Vec<_> = audit(&h, &t)
-        .await
-        .into_iter()
-        .filter(|(k, _)| k == "reset_requested")
-        .map(|(_, o)| o)
-        .collect();
+    let outcomes = reset_outcomes(&h, &t).await;
     assert_eq!(outcomes.len(), 6);
     assert!(
         outcomes.iter().all(|o| o == "client_removed"),
@@ -626,12 +626,7 @@ async fn a_request_that_waited_in_the_backlog_is_coalesced_with_the_token_issued
     assert_eq!(h.service.process_reset_requests(10).await, Ok((2, vec![])));
     // The cool-down runs back from when alice asked: one email, not one per resolution.
     assert_eq!(outbox(&h, &t).await.len(), 1);
-    let outcomes: Vec<_> = audit(&h, &t)
-        .await
-        .into_iter()
-        .filter(|(k, _)| k == "reset_requested")
-        .map(|(_, o)| o)
-        .collect();
+    let outcomes = reset_outcomes(&h, &t).await;
     assert_eq!(outcomes, ["token_issued", "cooling_down", "cooling_down"]);
 }
 
