@@ -34,6 +34,20 @@ pub trait Directory: Send + Sync {
         tenant: &TenantId,
         lookup: &Lookup,
     ) -> Result<Option<Person>, StoreError>;
+    /// [`Directory::find_person`] for each of `lookups`, in their order: one read where the
+    /// store can (the reset worker looks up a batch of requests at once). This default reads
+    /// them one at a time.
+    async fn find_people(
+        &self,
+        tenant: &TenantId,
+        lookups: &[Lookup],
+    ) -> Result<Vec<Option<Person>>, StoreError> {
+        let mut found = Vec::with_capacity(lookups.len());
+        for lookup in lookups {
+            found.push(self.find_person(tenant, lookup).await?);
+        }
+        Ok(found)
+    }
     /// Writes a person's profile fields (login, email, names, locale, enabled, roles, attributes).
     async fn update_person(&self, person: &Person, audit: NewAudit) -> Result<(), StoreError>;
     /// Imports people in one transaction, matched by login: a new login is inserted (its

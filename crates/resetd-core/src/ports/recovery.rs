@@ -89,6 +89,21 @@ pub trait Recovery: Send + Sync {
         id: i64,
         resolution: Resolution,
     ) -> Result<Resolved, StoreError>;
+    /// Resolves many requests with [`Resolution::Discard`], each as
+    /// [`Recovery::resolve_reset_request`] would (one already resolved elsewhere changes nothing
+    /// and records no audit), all or none: a store that can puts them in one transaction, so
+    /// that a flood of requests for accounts nobody has costs a commit per batch, not per
+    /// request. This default resolves them one at a time.
+    async fn discard_reset_requests(
+        &self,
+        discards: Vec<(i64, NewAudit)>,
+    ) -> Result<(), StoreError> {
+        for (id, audit) in discards {
+            self.resolve_reset_request(id, Resolution::Discard(audit))
+                .await?;
+        }
+        Ok(())
+    }
 
     /// Issues a token outside any recorded request (a trusted caller asked for it), in one
     /// transaction: unless the person got a token after `cooldown_since` (`CoolingDown`), voids

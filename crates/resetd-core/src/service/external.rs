@@ -117,9 +117,6 @@ impl Service {
     /// login or email is asked there and the answer written to its shadow row; an id, number or
     /// ObjectId names a shadow row already known. Anything else is the store's lookup.
     pub(super) async fn lookup_person(&self, tenant: &TenantId, lookup: &Lookup) -> Result<Found> {
-        let backend = self
-            .external(tenant)
-            .filter(|b| b.capabilities().holds_people);
         let query = match lookup {
             Lookup::Login(l) | Lookup::LoginAnyCase(l) => AccountQuery::Login(l.clone()),
             Lookup::Email(e) => AccountQuery::Email(e.clone()),
@@ -127,7 +124,7 @@ impl Service {
                 return self.local_lookup(tenant, lookup).await;
             }
         };
-        let Some(backend) = backend else {
+        let Some(backend) = self.people_elsewhere(tenant) else {
             return self.local_lookup(tenant, lookup).await;
         };
         match backend.find_account(&query).await {
@@ -135,6 +132,20 @@ impl Service {
             Ok(None) | Err(ExternalError::NoAccount) => Ok(Found::Nobody),
             Err(e) => Err(external_failure(e)),
         }
+    }
+
+    /// Whether [`Service::lookup_person`] answers `lookup` from the store alone.
+    pub(super) fn looks_up_locally(&self, tenant: &TenantId, lookup: &Lookup) -> bool {
+        matches!(
+            lookup,
+            Lookup::Id(_) | Lookup::Number(_) | Lookup::ObjectId(_)
+        ) || self.people_elsewhere(tenant).is_none()
+    }
+
+    /// The tenant's external system, when the people live there.
+    fn people_elsewhere(&self, tenant: &TenantId) -> Option<Arc<dyn ExternalCredentials>> {
+        self.external(tenant)
+            .filter(|b| b.capabilities().holds_people)
     }
 
     async fn local_lookup(&self, tenant: &TenantId, lookup: &Lookup) -> Result<Found> {

@@ -1,11 +1,13 @@
 //! Getting a reset token to a person: the anonymous "forgot password" request, queued and resolved
 //! by a worker; a trusted caller's "send the link now"; and voiding a token.
 
+use std::collections::HashMap;
+
 use futures_util::future::join_all;
 use serde_json::json;
 
 use crate::error::CoreError;
-use crate::model::{Lookup, NewResetRequest, Person, ResetPageUrl, ResetRequest};
+use crate::model::{Lookup, NewAudit, NewResetRequest, Person, ResetPageUrl, ResetRequest};
 use crate::secret::ResetSecret;
 use crate::store::{Resolution, Resolved};
 use crate::types::{ClientName, Locale, TenantId};
@@ -13,6 +15,14 @@ use crate::types::{ClientName, Locale, TenantId};
 use super::external::Found;
 use super::issue::{Grant, LinkTo};
 use super::{Actor, Result, Service};
+
+/// Where [`Service::resolve`] left a request.
+enum Step {
+    /// Resolved in the store: a token issued, or the person's cool-down recorded.
+    Resolved,
+    /// To be discarded with this audit event, together with the chunk's other discards.
+    Discard(i64, NewAudit),
+}
 
 /// How long a claimed reset request stays reserved for the worker that claimed it. Resolving one
 /// takes milliseconds; a lease that runs out only means another instance may redo the work, and
@@ -114,15 +124,29 @@ impl Service {
         let claimed = pending.len();
         let mut errors = Vec::new();
         let mut done = 0;
-        // Resolved concurrently, a chunk at a time: the store commits the writes of a chunk
-        // together (SQLite's writer batches them into one transaction, PostgreSQL spreads them over
-        // its pool) instead of one commit per request. Two requests for one person in a chunk are
-        // still serialised by the store, which applies the cool-down.
+        // A chunk at a time: its local accounts are looked up in one read (each account once,
+        // however many requests name it), its requests resolved concurrently, and the discards
+        // among them (accounts nobody has: all of a flood of made-up names) written together.
+        // The store commits a chunk's other writes together too (SQLite's writer batches them
+        // into one transaction, PostgreSQL spreads them over its pool). Two requests for one
+        // person in a chunk are still serialised by the store, which applies the cool-down.
         for chunk in pending.chunks(self.resolve_concurrency) {
-            for outcome in join_all(chunk.iter().map(|r| self.resolve(r))).await {
-                match outcome {
-                    Ok(()) => done += 1,
+            let found = self.find_local_accounts(chunk).await;
+            let steps = join_all(chunk.iter().zip(found).map(|(r, f)| self.resolve(r, f))).await;
+            let mut discards = Vec::new();
+            for step in steps {
+                match step {
+                    Ok(Step::Resolved) => done += 1,
+                    Ok(Step::Discard(id, audit)) => discards.push((id, audit)),
                     Err(e) => errors.push(e),
+                }
+            }
+            let n = discards.len();
+            if n > 0 {
+                // All or none: on an error every one stays queued and is claimed again.
+                match self.store.discard_reset_requests(discards).await {
+                    Ok(()) => done += n,
+                    Err(e) => errors.extend(std::iter::repeat_n(CoreError::from(e), n)),
                 }
             }
         }
@@ -136,61 +160,92 @@ impl Service {
         Ok((done, errors))
     }
 
-    async fn resolve(&self, r: &ResetRequest) -> Result<()> {
-        let discard = |outcome: &str| {
-            Resolution::Discard(self.audit(
+    /// What the store says about the accounts of `chunk`'s requests that live in it, in the
+    /// chunk's order (`None` for a request [`Service::lookup_person`] must ask an external
+    /// system about), with one read per tenant and each distinct lookup read once.
+    async fn find_local_accounts(
+        &self,
+        chunk: &[ResetRequest],
+    ) -> Vec<Option<Result<Option<Person>>>> {
+        let mut found: Vec<Option<Result<Option<Person>>>> = vec![None; chunk.len()];
+        let mut by_tenant: HashMap<&TenantId, Vec<&Lookup>> = HashMap::new();
+        for r in chunk {
+            if self.looks_up_locally(&r.tenant, &r.lookup) {
+                let lookups = by_tenant.entry(&r.tenant).or_default();
+                if !lookups.contains(&&r.lookup) {
+                    lookups.push(&r.lookup);
+                }
+            }
+        }
+        for (tenant, lookups) in by_tenant {
+            let owned: Vec<Lookup> = lookups.iter().map(|l| (*l).clone()).collect();
+            let answer = self.store.find_people(tenant, &owned).await;
+            for (r, slot) in chunk.iter().zip(found.iter_mut()) {
+                if &r.tenant != tenant {
+                    continue;
+                }
+                let Some(i) = lookups.iter().position(|l| *l == &r.lookup) else {
+                    continue;
+                };
+                *slot = Some(match &answer {
+                    Ok(people) => Ok(people.get(i).cloned().flatten()),
+                    Err(e) => Err(e.clone().into()),
+                });
+            }
+        }
+        found
+    }
+
+    /// Resolves one request: issues its token (or records its cool-down) at once, or says how
+    /// to discard it. `local` is the store's answer for its account when the chunk read it.
+    async fn resolve(
+        &self,
+        r: &ResetRequest,
+        local: Option<Result<Option<Person>>>,
+    ) -> Result<Step> {
+        let discarded = |outcome: &str| {
+            self.audit(
                 &r.tenant,
                 None,
                 "reset_requested",
                 &Actor::Anonymous,
                 r.ip.as_deref(),
                 json!({"by": r.lookup.kind(), "outcome": outcome}),
-            ))
+            )
         };
+        let discard = |outcome: &str| Step::Discard(r.id, discarded(outcome));
         let tenant = match self.tenant(&r.tenant).await {
             Ok(t) => t,
-            Err(CoreError::UnknownTenant) => {
-                self.store
-                    .resolve_reset_request(r.id, discard("no_tenant"))
-                    .await?;
-                return Ok(());
-            }
+            Err(CoreError::UnknownTenant) => return Ok(discard("no_tenant")),
             // A database error is not a missing tenant: the request stays queued (its lease
             // runs out and it is claimed again) instead of being discarded after a 202.
             Err(e) => return Err(e),
         };
         // An external system that cannot answer keeps the request queued, as a database error.
-        let person = match self.lookup_person(&r.tenant, &r.lookup).await? {
+        let found = match local {
+            Some(answer) => answer?.map_or(Found::Nobody, |p| Found::Person(Box::new(p))),
+            None => self.lookup_person(&r.tenant, &r.lookup).await?,
+        };
+        let person = match found {
             Found::Person(p) if p.enabled => *p,
-            Found::Person(_) | Found::Nobody => {
-                self.store
-                    .resolve_reset_request(r.id, discard("no_account"))
-                    .await?;
-                return Ok(());
-            }
+            Found::Person(_) | Found::Nobody => return Ok(discard("no_account")),
             // The field's name only: the entry's values stay out of the audit log.
-            Found::Unusable(field) => {
-                let a = Resolution::Discard(self.audit(
+            Found::Unusable(field) => return Ok(Step::Discard(
+                r.id,
+                self.audit(
                     &r.tenant,
                     None,
                     "reset_requested",
                     &Actor::Anonymous,
                     r.ip.as_deref(),
                     json!({"by": r.lookup.kind(), "outcome": "unusable_account", "field": field}),
-                ));
-                self.store.resolve_reset_request(r.id, a).await?;
-                return Ok(());
-            }
+                ),
+            )),
         };
         let client = match &r.client {
             Some(name) => match self.store.get_client(&r.tenant, name).await? {
                 Some(c) => Some(c),
-                None => {
-                    self.store
-                        .resolve_reset_request(r.id, discard("client_removed"))
-                        .await?;
-                    return Ok(());
-                }
+                None => return Ok(discard("client_removed")),
             },
             None => None,
         };
@@ -212,8 +267,9 @@ impl Service {
         let issue = match issued {
             Ok(issue) => issue,
             Err(e) => {
+                let audit = discarded("render_failed");
                 self.store
-                    .resolve_reset_request(r.id, discard("render_failed"))
+                    .resolve_reset_request(r.id, Resolution::Discard(audit))
                     .await?;
                 return Err(e);
             }
@@ -236,7 +292,7 @@ impl Service {
             }
             Resolved::Issued | Resolved::Discarded => {}
         }
-        Ok(())
+        Ok(Step::Resolved)
     }
 
     /// A trusted caller (an API key holder) has a reset link emailed now to the person `lookup`

@@ -142,6 +142,19 @@ impl Directory for MemoryStore {
         self.read("find_person", |s| s.find(tenant, lookup).map(|p| s.view(p)))
     }
 
+    async fn find_people(
+        &self,
+        tenant: &TenantId,
+        lookups: &[Lookup],
+    ) -> Result<Vec<Option<Person>>, StoreError> {
+        self.read("find_people", |s| {
+            lookups
+                .iter()
+                .map(|l| s.find(tenant, l).map(|p| s.view(p)))
+                .collect()
+        })
+    }
+
     async fn update_person(&self, person: &Person, audit: NewAudit) -> Result<(), StoreError> {
         self.write("update_person", |s| {
             let i = s

@@ -98,6 +98,20 @@ impl Recovery for MemoryStore {
         })
     }
 
+    async fn discard_reset_requests(
+        &self,
+        discards: Vec<(i64, NewAudit)>,
+    ) -> Result<(), StoreError> {
+        self.write("discard_reset_requests", |s| {
+            for (id, audit) in &discards {
+                if s.requests.remove(id).is_some() {
+                    s.insert_audit(audit);
+                }
+            }
+            Ok(())
+        })
+    }
+
     async fn issue_token(&self, issue: IssueToken) -> Result<Resolved, StoreError> {
         self.write("issue_token", |s| s.issue(&issue))
     }

@@ -69,6 +69,7 @@ macro_rules! conformance_tests {
             recovery::direct_issue_and_void,
             recovery::group_commit_many_requests,
             recovery::tokens_keep_their_purpose,
+            recovery::requests_are_looked_up_and_discarded_in_batches,
             credentials::token_is_single_use_under_concurrency,
             credentials::password_change_voids_tokens,
             credentials::password_history_is_pruned,

@@ -439,6 +439,83 @@ pub async fn group_commit_many_requests(store: Arc<dyn Store>) {
     }
 }
 
+/// The reset worker's batch calls: people found for many lookups in their order (a repeated
+/// lookup answered each time), and many requests discarded at once, each exactly once: one
+/// already resolved elsewhere records no second audit event, and a request not in the batch
+/// (the only one for a real account, among a flood for made-up names) is left alone.
+pub async fn requests_are_looked_up_and_discarded_in_batches(store: Arc<dyn Store>) {
+    let s = &*store;
+    let a = tenant(s, "acme").await;
+    let b = tenant(s, "beta").await;
+    let p = add_person(s, &a, "alice", "alice@example.com").await;
+    add_person(s, &b, "bob", "bob@example.com").await;
+    let nobody = Lookup::Login("nobody".into());
+    let found = s
+        .find_people(
+            &a,
+            &[
+                nobody.clone(),
+                Lookup::login(&p.login),
+                Lookup::Login("bob".into()),
+                Lookup::email(&p.email),
+                nobody.clone(),
+            ],
+        )
+        .await
+        .unwrap();
+    let ids: Vec<Option<_>> = found
+        .iter()
+        .map(|f| f.as_ref().map(|p| p.id.clone()))
+        .collect();
+    assert_eq!(
+        ids,
+        vec![None, Some(p.id.clone()), None, Some(p.id.clone()), None],
+        "in order, within the tenant only"
+    );
+    assert_eq!(s.find_people(&a, &[]).await.unwrap(), vec![]);
+
+    let mut ids = Vec::new();
+    for (i, lookup) in [
+        nobody.clone(),
+        nobody.clone(),
+        Lookup::login(&p.login),
+        Lookup::Login("ghost".into()),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        ids.push(add_request(s, &request(&a, lookup, at(i as i64))).await);
+    }
+    let elsewhere = audit(&a, None, "reset_requested", at(10));
+    assert_eq!(
+        s.resolve_reset_request(ids[3], Resolution::Discard(elsewhere))
+            .await
+            .unwrap(),
+        Resolved::Discarded
+    );
+    let discards = [ids[0], ids[1], ids[3]]
+        .iter()
+        .map(|id| (*id, audit(&a, None, "reset_requested", at(20))))
+        .collect();
+    s.discard_reset_requests(discards).await.unwrap();
+    s.discard_reset_requests(vec![]).await.unwrap();
+    let left = s
+        .claim_reset_requests(at(30), at(60_000), 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        left.iter().map(|r| r.id).collect::<Vec<_>>(),
+        vec![ids[2]],
+        "only the request outside the batch is left"
+    );
+    let audits = audit_kinds(s, &a).await;
+    assert_eq!(
+        audits.iter().filter(|k| *k == "reset_requested").count(),
+        3,
+        "one event per request discarded, none for the one resolved before: {audits:?}"
+    );
+}
+
 /// A token's purpose is stored with it and comes back on lookup, whichever way it was issued,
 /// and stays with it once it is superseded or used.
 pub async fn tokens_keep_their_purpose(store: Arc<dyn Store>) {

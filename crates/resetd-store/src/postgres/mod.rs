@@ -459,6 +459,13 @@ impl Recovery for PostgresStore {
         recovery::resolve_reset_request(&mut self.pool.get().await?, id, &resolution).await
     }
 
+    async fn discard_reset_requests(
+        &self,
+        discards: Vec<(i64, NewAudit)>,
+    ) -> Result<(), StoreError> {
+        recovery::discard_reset_requests(&mut self.pool.get().await?, &discards).await
+    }
+
     async fn issue_token(&self, mut issue: IssueToken) -> Result<Resolved, StoreError> {
         self.keys.seal(&mut issue.message)?;
         recovery::issue_token(&mut self.pool.get().await?, &issue).await

@@ -118,6 +118,29 @@ pub(crate) async fn resolve_reset_request(
     tx.finish(result).await
 }
 
+/// Discards many requests in one transaction, each as [`resolve_reset_request`] would.
+pub(crate) async fn discard_reset_requests(
+    c: &mut Pooled,
+    discards: &[(i64, NewAudit)],
+) -> Result<(), StoreError> {
+    let tx = c.begin().await?;
+    let result = async {
+        let db = tx.db();
+        for (id, audit) in discards {
+            if db
+                .exec("DELETE FROM reset_request WHERE id = $1", &[id])
+                .await?
+                == 1
+            {
+                insert_audit(&db, audit).await?;
+            }
+        }
+        Ok(())
+    }
+    .await;
+    tx.finish(result).await
+}
+
 /// Issues a token at once (a trusted caller's synchronous reset), with the same rules.
 pub(crate) async fn issue_token(
     c: &mut Pooled,

@@ -408,6 +408,20 @@ impl Directory for SqliteStore {
         self.read(move |c| directory::find_person(c, &t, &l)).await
     }
 
+    async fn find_people(
+        &self,
+        tenant: &TenantId,
+        lookups: &[Lookup],
+    ) -> Result<Vec<Option<Person>>, StoreError> {
+        let (t, ls) = (tenant.clone(), lookups.to_vec());
+        self.read(move |c| {
+            ls.iter()
+                .map(|l| directory::find_person(c, &t, l))
+                .collect()
+        })
+        .await
+    }
+
     async fn update_person(&self, person: &Person, audit: NewAudit) -> Result<(), StoreError> {
         let p = person.clone();
         self.write(move |c| directory::update_person(c, &p, &audit))
@@ -480,6 +494,14 @@ impl Recovery for SqliteStore {
     ) -> Result<Resolved, StoreError> {
         self.keys.seal_resolution(&mut resolution)?;
         self.write(move |c| recovery::resolve_reset_request(c, id, &resolution))
+            .await
+    }
+
+    async fn discard_reset_requests(
+        &self,
+        discards: Vec<(i64, NewAudit)>,
+    ) -> Result<(), StoreError> {
+        self.write(move |c| recovery::discard_reset_requests(c, &discards))
             .await
     }
 

@@ -96,6 +96,19 @@ pub(crate) fn resolve_reset_request(
     issue_token(c, issue)
 }
 
+/// Discards many requests, each as [`resolve_reset_request`] would, in the writer's transaction.
+pub(crate) fn discard_reset_requests(
+    c: &Connection,
+    discards: &[(i64, NewAudit)],
+) -> Result<(), StoreError> {
+    for (id, audit) in discards {
+        if exec(c, "DELETE FROM reset_request WHERE id = ?1", [id])? == 1 {
+            insert_audit(c, audit)?;
+        }
+    }
+    Ok(())
+}
+
 /// Issues a token unless the person is cooling down: supersedes their live tokens, stores the
 /// token, queues its email and records the audit event.
 pub(crate) fn issue_token(c: &Connection, issue: &IssueToken) -> Result<Resolved, StoreError> {

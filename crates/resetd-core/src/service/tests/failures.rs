@@ -106,7 +106,7 @@ async fn requests_the_worker_cannot_resolve_stay_queued_until_the_database_is_ba
         Ok((0, vec![down().into()]))
     );
     h.store.heal();
-    h.store.fail("find_person", down());
+    h.store.fail("find_people", down());
     h.clock.advance_secs(RESET_REQUEST_LEASE_SECS);
     assert_eq!(
         h.service.process_reset_requests(10).await,

@@ -4,7 +4,7 @@
 use super::*;
 use crate::error::CoreError;
 use crate::model::{LinkTemplate, MessageKind, ResetPageUrl, TenantSettings};
-use crate::ports::{Lifecycle, Recovery};
+use crate::ports::{Lifecycle, Recovery, StoreError};
 use crate::service::RESET_REQUEST_LEASE_SECS;
 use crate::testing::{PUBLIC_URL, T0};
 use crate::types::{ClientName, Locale, ObjectId};
@@ -53,6 +53,73 @@ async fn known_unknown_and_disabled_people_get_the_same_answer_and_only_the_know
     // Resolved: nothing left to claim, even after the leases.
     h.clock.advance_secs(RESET_REQUEST_LEASE_SECS);
     assert_eq!(h.service.process_reset_requests(10).await, Ok((0, vec![])));
+}
+
+#[tokio::test]
+async fn a_flood_for_made_up_names_is_resolved_a_chunk_at_a_time_and_never_drops_a_real_request() {
+    let (h, t) = setup().await;
+    let alice = person(&h, &t, "alice").await;
+    // 40 requests for 3 names nobody has, with alice's one request in the middle.
+    for i in 0..41 {
+        let name = if i == 20 {
+            "alice".to_owned()
+        } else {
+            format!("ghost{}", i % 3)
+        };
+        h.service
+            .request_reset(&t, Lookup::Login(name), None, None, None)
+            .await
+            .unwrap();
+    }
+    h.store.clear_calls();
+    let (done, errors) = h.service.process_reset_requests(100).await.unwrap();
+    assert_eq!((done, errors), (41, vec![]));
+    let calls = h.store.calls();
+    let count = |name: &str| calls.iter().filter(|c| **c == name).count();
+    // One chunk (the default concurrency is 64): one read for its 4 distinct accounts, one
+    // write for its 40 discards, and alice's token issued on its own.
+    assert_eq!(
+        (
+            count("find_people"),
+            count("find_person"),
+            count("discard_reset_requests")
+        ),
+        (1, 0, 1),
+        "{calls:?}"
+    );
+    assert_eq!(count("resolve_reset_request"), 1, "{calls:?}");
+    let out = outbox(&h, &t).await;
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].message.recipient, alice.email);
+    let outcomes = reset_outcomes(&h, &t).await;
+    assert_eq!(outcomes.iter().filter(|o| *o == "no_account").count(), 40);
+    assert_eq!(outcomes.iter().filter(|o| *o == "token_issued").count(), 1);
+    assert_eq!(h.service.reset_backlog().depth(), 0);
+
+    // The discards' write fails: all of them stay queued and are resolved once, later.
+    for i in 0..5 {
+        h.service
+            .request_reset(&t, Lookup::Login(format!("ghost{i}")), None, None, None)
+            .await
+            .unwrap();
+    }
+    h.store.fail(
+        "discard_reset_requests",
+        StoreError::Unavailable("down".into()),
+    );
+    let (done, errors) = h.service.process_reset_requests(100).await.unwrap();
+    assert_eq!((done, errors.len()), (0, 5));
+    h.store.heal();
+    h.clock.advance_secs(RESET_REQUEST_LEASE_SECS);
+    assert_eq!(h.service.process_reset_requests(100).await, Ok((5, vec![])));
+    assert_eq!(
+        reset_outcomes(&h, &t)
+            .await
+            .iter()
+            .filter(|o| *o == "no_account")
+            .count(),
+        45
+    );
 }
 
 #[tokio::test]
