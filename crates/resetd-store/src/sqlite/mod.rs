@@ -325,10 +325,26 @@ impl SqliteStore {
         F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     {
         let (tx, rx) = oneshot::channel();
+        self.submit(Box::new(Task::new(f, tx)), rx).await
+    }
+
+    /// [`SqliteStore::write`] for an `f` that runs exactly one statement ([`Task::statement`]).
+    async fn write_statement<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let (tx, rx) = oneshot::channel();
+        self.submit(Box::new(Task::statement(f, tx)), rx).await
+    }
+
+    async fn submit<T>(
+        &self,
+        job: Box<dyn Job>,
+        rx: oneshot::Receiver<Result<T, StoreError>>,
+    ) -> Result<T, StoreError> {
         let queue = self.inner.writer.as_ref().ok_or_else(closed)?;
-        queue
-            .send(Box::new(Task::new(f, tx)))
-            .map_err(|_| closed())?;
+        queue.send(job).map_err(|_| closed())?;
         rx.instrument(crate::common::span("sqlite", "write"))
             .await
             .map_err(|_| closed())?
@@ -469,7 +485,7 @@ impl Directory for SqliteStore {
 impl Recovery for SqliteStore {
     async fn insert_reset_request(&self, request: &NewResetRequest) -> Result<i64, StoreError> {
         let r = request.clone();
-        self.write(move |c| recovery::insert_reset_request(c, &r))
+        self.write_statement(move |c| recovery::insert_reset_request(c, &r))
             .await
     }
 
