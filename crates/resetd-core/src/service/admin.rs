@@ -44,7 +44,9 @@ impl Service {
             None,
             json!({"client": c.name}),
         );
-        self.store.upsert_client(&c, audit).await?;
+        let stored = self.store.upsert_client(&c, audit).await;
+        self.forget_clients(tenant);
+        stored?;
         Ok(c)
     }
 

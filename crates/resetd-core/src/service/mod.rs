@@ -11,11 +11,11 @@ use std::sync::{Arc, Mutex};
 
 use crate::error::CoreError;
 use crate::hash::PasswordHasher;
-use crate::model::{Clock, NewAudit, Person, Tenant, TenantSettings, Timestamp};
+use crate::model::{Client, Clock, NewAudit, Person, Tenant, TenantSettings, Timestamp};
 use crate::policy::{PasswordPolicy, PolicyMode};
 use crate::render::Renderer;
 use crate::store::Store;
-use crate::types::{ClientName, PersonId, TenantId};
+use crate::types::{PersonId, TenantId};
 
 mod admin;
 mod api_keys;
@@ -84,8 +84,12 @@ impl Actor {
 }
 
 const TENANT_CACHE_MS: i64 = 5_000;
-/// How long a client that was found is taken to exist without reading it again.
+/// How long a tenant's client list is used without reading it again, while it has what a
+/// request needs.
 pub(crate) const CLIENT_CACHE_MS: i64 = 5_000;
+
+/// A tenant's clients as read, and when.
+type ClientList = (Arc<[Client]>, Timestamp);
 
 /// The recovery service: one per process, shared by every API surface.
 pub struct Service {
@@ -95,9 +99,8 @@ pub struct Service {
     clock: Arc<dyn Clock>,
     config: ServiceConfig,
     tenants: Mutex<HashMap<TenantId, (Tenant, Timestamp)>>,
-    /// The clients a request-reset named that exist, and when that was last read (see
-    /// `recovery::Service::check_client`).
-    known_clients: Mutex<HashMap<TenantId, HashMap<ClientName, Timestamp>>>,
+    /// Each tenant's clients as last read, and when (see `recovery::Service::clients_where`).
+    client_lists: Mutex<HashMap<TenantId, ClientList>>,
     breached: Option<Arc<dyn crate::ports::BreachedPasswords>>,
     /// The tenants whose passwords live in an external system (`with_external`).
     externals: HashMap<TenantId, Arc<dyn crate::ports::ExternalCredentials>>,
@@ -125,7 +128,7 @@ impl Service {
             clock,
             config,
             tenants: Mutex::new(HashMap::new()),
-            known_clients: Mutex::new(HashMap::new()),
+            client_lists: Mutex::new(HashMap::new()),
             breached: None,
             externals: HashMap::new(),
             key_touches: Mutex::new(HashMap::new()),

@@ -94,7 +94,7 @@ impl Service {
         );
         let removed = self.store.delete_client(tenant, name, audit).await;
         // This instance refuses it at once; another one when its cache period ends.
-        self.forget_client(tenant, name);
+        self.forget_clients(tenant);
         match removed {
             Ok(()) => Ok(()),
             Err(StoreError::NotFound) => Err(CoreError::NotFound("client")),
@@ -119,7 +119,9 @@ impl Service {
             None,
             json!({"force": force}),
         );
-        let removed = match self.store.delete_tenant(tenant, force, audit).await {
+        let removed = self.store.delete_tenant(tenant, force, audit).await;
+        self.forget_clients(tenant);
+        let removed = match removed {
             Ok(r) => r,
             Err(StoreError::NotFound) => return Err(CoreError::UnknownTenant),
             // Surfaces word this one themselves (the option to pass is theirs).

@@ -2,12 +2,13 @@
 //! by a worker; a trusted caller's "send the link now"; and voiding a token.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use futures_util::future::join_all;
 use serde_json::json;
 
 use crate::error::CoreError;
-use crate::model::{Lookup, NewAudit, NewResetRequest, Person, ResetPageUrl, ResetRequest};
+use crate::model::{Client, Lookup, NewAudit, NewResetRequest, Person, ResetPageUrl, ResetRequest};
 use crate::secret::ResetSecret;
 use crate::store::{Resolution, Resolved};
 use crate::types::{ClientName, Locale, TenantId};
@@ -69,45 +70,57 @@ impl Service {
         Ok(())
     }
 
-    /// `UnknownClient` unless `name` is one of the tenant's clients. A client found is taken to
-    /// exist for [`super::CLIENT_CACHE_MS`] without reading it again: every request of a dialect
-    /// names its client, and reading it each time was a database read per request on the
-    /// anonymous endpoints. A client removed through this instance is refused at once; one removed
-    /// through another instance is still accepted that long, and the worker, which reads it
-    /// again, discards the request (`client_removed`). A name not found is read
-    /// again every time, so a new client works at once and made-up names fill no cache.
+    /// `UnknownClient` unless `name` is one of the tenant's clients.
     async fn check_client(&self, tenant: &TenantId, name: &ClientName) -> Result<()> {
+        let named = |c: &Client| &c.name == name;
+        let clients = self
+            .clients_where(tenant, |cs| cs.iter().any(named))
+            .await?;
+        if clients.iter().any(named) {
+            Ok(())
+        } else {
+            Err(CoreError::UnknownClient)
+        }
+    }
+
+    /// The tenant's clients, read from the store unless a list read less than
+    /// [`super::CLIENT_CACHE_MS`] ago satisfies `enough`. Every dialect request names its
+    /// client, and a trusted caller's link must match one; reading them each time was a
+    /// database read per request on the anonymous endpoints. A list that lacks what a request
+    /// needs is read again, so a new client or prefix works at once and made-up names fill no
+    /// cache. A client changed or removed through this instance is seen at once; through another
+    /// instance, this one uses the old list that long (the worker, which reads the client
+    /// again, then discards a request for a removed one: `client_removed`).
+    async fn clients_where(
+        &self,
+        tenant: &TenantId,
+        enough: impl Fn(&[Client]) -> bool,
+    ) -> Result<Arc<[Client]>> {
         let now = self.now();
-        let fresh = self
-            .known_clients
+        let cached = self
+            .client_lists
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .get(tenant)
-            .and_then(|clients| clients.get(name))
-            .is_some_and(|at| now.0 - at.0 < super::CLIENT_CACHE_MS);
-        if fresh {
-            return Ok(());
+            .filter(|(list, at)| now.0 - at.0 < super::CLIENT_CACHE_MS && enough(list))
+            .map(|(list, _)| list.clone());
+        if let Some(list) = cached {
+            return Ok(list);
         }
-        self.client(tenant, name).await?;
-        self.known_clients
+        let list: Arc<[Client]> = self.store.list_clients(tenant).await?.into();
+        self.client_lists
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .entry(tenant.clone())
-            .or_default()
-            .insert(name.clone(), now);
-        Ok(())
+            .insert(tenant.clone(), (list.clone(), now));
+        Ok(list)
     }
 
-    /// Drops `name` from the clients known to exist (it was removed).
-    pub(super) fn forget_client(&self, tenant: &TenantId, name: &ClientName) {
-        if let Some(clients) = self
-            .known_clients
+    /// Drops the tenant's cached client list (a client was registered, changed or removed).
+    pub(super) fn forget_clients(&self, tenant: &TenantId) {
+        self.client_lists
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .get_mut(tenant)
-        {
-            clients.remove(name);
-        }
+            .remove(tenant);
     }
 
     /// Resolves up to `limit` recorded requests: issues tokens and queues their emails. Returns how
@@ -314,13 +327,13 @@ impl Service {
         ip: Option<&str>,
     ) -> Result<Person> {
         let t = self.tenant(tenant).await?;
+        let fits = |c: &Client| only_client.is_none_or(|n| &c.name == n) && c.allows(page);
         let client = self
-            .store
-            .list_clients(tenant)
+            .clients_where(tenant, |cs| cs.iter().any(fits))
             .await?
-            .into_iter()
-            .filter(|c| only_client.is_none_or(|n| &c.name == n))
-            .find(|c| c.allows(page))
+            .iter()
+            .find(|c| fits(c))
+            .cloned()
             .ok_or(CoreError::LinkNotAllowed)?;
         let person = self.find_person(tenant, lookup).await?;
         if !person.enabled {

@@ -4,7 +4,7 @@
 use super::*;
 use crate::error::CoreError;
 use crate::model::{LinkTemplate, MessageKind, ResetPageUrl, TenantSettings};
-use crate::ports::{Lifecycle, Recovery, StoreError};
+use crate::ports::{Directory, Lifecycle, Recovery, StoreError};
 use crate::service::RESET_REQUEST_LEASE_SECS;
 use crate::testing::{PUBLIC_URL, T0};
 use crate::types::{ClientName, Locale, ObjectId};
@@ -161,7 +161,7 @@ async fn a_client_found_is_not_read_again_for_a_while_and_a_name_not_found_alway
         h.store
             .calls()
             .iter()
-            .filter(|c| **c == "get_client")
+            .filter(|c| **c == "list_clients")
             .count()
     };
     // A made-up name is read every time (and never cached).
@@ -501,6 +501,57 @@ async fn a_refused_reset_page_is_refused_before_anyone_is_looked_up() {
     assert!(h.renderer.rendered().is_empty());
     assert!(outbox(&h, &t).await.is_empty());
     assert_eq!(audit_kinds(&h, &t).await, before);
+}
+
+#[tokio::test]
+async fn a_trusted_callers_page_is_matched_against_clients_read_once_a_period() {
+    let (h, t) = with_pages(0).await;
+    let p = person(&h, &t, "alice").await;
+    let by_number = Lookup::Number(p.number);
+    let lists = || {
+        h.store
+            .calls()
+            .iter()
+            .filter(|c| **c == "list_clients")
+            .count()
+    };
+    h.store.clear_calls();
+    for _ in 0..4 {
+        send(&h, &t, &by_number, "https://portal.example.com/reset", None)
+            .await
+            .unwrap();
+    }
+    assert_eq!(lists(), 1, "read once, then used for the period");
+    // A page no cached client allows is read again every time: a new prefix works at once.
+    let new_page = "https://new.example.com/reset";
+    for _ in 0..2 {
+        assert_eq!(
+            send(&h, &t, &by_number, new_page, None).await,
+            Err(CoreError::LinkNotAllowed)
+        );
+    }
+    assert_eq!(lists(), 3);
+    let audit = h
+        .service
+        .audit(&t, None, "client_registered", &Actor::Cli, None, json!({}));
+    let client = crate::model::Client {
+        tenant: t.clone(),
+        name: ClientName::parse("new").unwrap(),
+        link_template: LinkTemplate::parse("https://x.example.com/{token}").unwrap(),
+        allowed_prefixes: vec!["https://new.example.com/".into()],
+        created_at: T0,
+    };
+    h.store.upsert_client(&client, audit).await.unwrap();
+    send(&h, &t, &by_number, new_page, None).await.unwrap();
+    // Removed here: refused at once.
+    h.service
+        .remove_client(&t, &client.name, &Actor::Cli)
+        .await
+        .unwrap();
+    assert_eq!(
+        send(&h, &t, &by_number, new_page, None).await,
+        Err(CoreError::LinkNotAllowed)
+    );
 }
 
 #[tokio::test]
