@@ -4,8 +4,8 @@
 Builds and starts the real release binary, drives it over loopback (wrk for fixed-body load and for
 one-shot tokens read from a file), and prints a table a reader can re-run:
 
-    python3 bench/run.py                 # every scenario, SQLite
-    python3 bench/run.py --only reset    # one scenario: reset, hash, memory, coldstart, ldap, pipeline, floor, crafter
+    python3 bench/run.py                 # every scenario but the half-hour soak, SQLite
+    python3 bench/run.py --only reset    # one scenario: reset, hash, memory, coldstart, ldap, pipeline, floor, crafter, scale, soak
     python3 bench/run.py --seconds 5     # shorter runs
 
 Targets (issue 7) are printed beside each figure; nothing here fails a build.
@@ -824,6 +824,13 @@ def scenario_crafter(args, work):
 
 SCENARIOS["crafter"] = scenario_crafter
 
+# Item 7's scenarios live in bench/scale.py and use this module's helpers.
+import scale  # noqa: E402
+
+SCENARIOS.update(scale.scenarios(sys.modules[__name__]))
+# Half an hour on its own: run with --only soak.
+NOT_BY_DEFAULT = {"soak"}
+
 
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -835,6 +842,10 @@ def main():
     p.add_argument("--pipeline-people", type=int, default=5000, help="people of the pipeline scenario")
     p.add_argument("--flood-seconds", type=int, default=60, help="the pipeline scenario's flood against the queue cap")
     p.add_argument("--queue-cap", type=int, default=100000, help="http.reset_queue_cap of the pipeline scenario")
+    p.add_argument("--scale-people", type=int, default=1000000, help="people of the scale scenario's big database")
+    p.add_argument("--scale-rows", type=int, default=10000000, help="historical recovery rows of the scale scenario (and the soak's backlog)")
+    p.add_argument("--soak-seconds", type=int, default=1800, help="the soak scenario's fixed-rate load")
+    p.add_argument("--soak-rate", type=int, default=200, help="requests/s of the soak scenario")
     args = p.parse_args()
     if args.bin:
         global BIN
@@ -848,7 +859,7 @@ def main():
     print(f"machine: {machine_facts()}")
     print(f"binary:  {BIN}")
     with tempfile.TemporaryDirectory(prefix="resetd-bench-") as work:
-        for name in args.only or list(SCENARIOS):
+        for name in args.only or [n for n in SCENARIOS if n not in NOT_BY_DEFAULT]:
             print(f"== {name}", flush=True)
             SCENARIOS[name](args, work)
     print("\n| scenario | measured | target |\n|---|---|---|")
