@@ -420,12 +420,13 @@ def scenario_hash(args, work):
     hash_ms = min(hash_ms, hash_ms_after)
     row("raw Argon2id rate (m=19456,t=2,p=1, all cores)", f"{raw:,.1f} hashes/s (before {raw_before:,.1f}, after {raw_after:,.1f}); {hash_ms:.2f} ms CPU each", "reference")
     ratio = auth["rps"] / raw * 100
-    row("authenticate (1 verify each), c=16", f"{auth['rps']:,.1f} req/s = {ratio:.0f}% of raw, err {auth['errors']}", ">= 85% of raw",
-        ratio >= 85 and auth["errors"] == 0)
+    # Issue 19, item 5: authenticate >= 98 % and complete-reset >= 95 % of the raw rate.
+    row("authenticate (1 verify each), c=16", f"{auth['rps']:,.1f} req/s = {ratio:.0f}% of raw, err {auth['errors']}", ">= 98% of raw",
+        ratio >= 98 and auth["errors"] == 0)
     row("authenticate, server CPU per request", f"{auth_ms:.2f} ms = hash is {hash_ms / auth_ms * 100:.0f}% of it", "")
     ratio = r["rps"] / raw * 100
     row(f"complete reset (1 hash each), {len(tokens)} tokens, c=16", f"{r['rps']:,.1f} req/s = {ratio:.0f}% of raw, non-204 {r['errors']}",
-        ">= 85% of raw", ratio >= 85 and r["errors"] == 0)
+        ">= 95% of raw", ratio >= 95 and r["errors"] == 0)
     row("complete reset, server CPU per request (email included)", f"{complete_ms:.2f} ms = hash is {hash_ms / complete_ms * 100:.0f}% of it", "")
 
 
