@@ -91,9 +91,10 @@ pub trait Recovery: Send + Sync {
     ) -> Result<Resolved, StoreError>;
     /// Resolves many requests with [`Resolution::Discard`], each as
     /// [`Recovery::resolve_reset_request`] would (one already resolved elsewhere changes nothing
-    /// and records no audit), all or none: a store that can puts them in one transaction, so
+    /// and records no audit). A store that can puts them in one transaction, all or none, so
     /// that a flood of requests for accounts nobody has costs a commit per batch, not per
-    /// request. This default resolves them one at a time.
+    /// request. This default resolves them one at a time: after an error, the ones before it
+    /// are resolved and the rest stay queued.
     async fn discard_reset_requests(
         &self,
         discards: Vec<(i64, NewAudit)>,

@@ -156,7 +156,8 @@ impl Service {
             }
             let n = discards.len();
             if n > 0 {
-                // All or none: on an error every one stays queued and is claimed again.
+                // On an error none counts as resolved: what was not written stays queued and is
+                // claimed again after its lease (SQLite and PostgreSQL write all or none).
                 match self.store.discard_reset_requests(discards).await {
                     Ok(()) => done += n,
                     Err(e) => errors.extend(std::iter::repeat_n(CoreError::from(e), n)),

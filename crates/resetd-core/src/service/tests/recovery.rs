@@ -20,6 +20,11 @@ async fn reset_outcomes(h: &Harness, t: &TenantId) -> Vec<String> {
         .collect()
 }
 
+/// How many calls of the store's method `name` were logged since its log was last cleared.
+fn calls_of(h: &Harness, name: &str) -> usize {
+    h.store.calls().iter().filter(|c| **c == name).count()
+}
+
 #[tokio::test]
 async fn known_unknown_and_disabled_people_get_the_same_answer_and_only_the_known_an_email() {
     let (h, t) = setup().await;
@@ -75,7 +80,7 @@ async fn a_flood_for_made_up_names_is_resolved_a_chunk_at_a_time_and_never_drops
     let (done, errors) = h.service.process_reset_requests(100).await.unwrap();
     assert_eq!((done, errors), (41, vec![]));
     let calls = h.store.calls();
-    let count = |name: &str| calls.iter().filter(|c| **c == name).count();
+    let count = |name: &str| calls_of(&h, name);
     // One chunk (the default concurrency is 64): one read for its 4 distinct accounts, one
     // write for its 40 discards, and alice's token issued on its own.
     assert_eq!(
@@ -157,13 +162,7 @@ async fn a_client_found_is_not_read_again_for_a_while_and_a_name_not_found_alway
             None,
         )
     };
-    let reads = || {
-        h.store
-            .calls()
-            .iter()
-            .filter(|c| **c == "list_clients")
-            .count()
-    };
+    let reads = || calls_of(&h, "list_clients");
     // A made-up name is read every time (and never cached).
     h.store.clear_calls();
     for _ in 0..3 {
@@ -508,13 +507,7 @@ async fn a_trusted_callers_page_is_matched_against_clients_read_once_a_period() 
     let (h, t) = with_pages(0).await;
     let p = person(&h, &t, "alice").await;
     let by_number = Lookup::Number(p.number);
-    let lists = || {
-        h.store
-            .calls()
-            .iter()
-            .filter(|c| **c == "list_clients")
-            .count()
-    };
+    let lists = || calls_of(&h, "list_clients");
     h.store.clear_calls();
     for _ in 0..4 {
         send(&h, &t, &by_number, "https://portal.example.com/reset", None)
