@@ -26,7 +26,10 @@ pub mod native;
 pub mod page;
 pub mod problem;
 pub mod ratelimit;
+mod retention;
 pub mod surface;
+
+pub use retention::run_retention_worker;
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -323,51 +326,6 @@ async fn observe(State(s): State<AppState>, req: Request, next: Next) -> Respons
         res.headers_mut().insert("x-request-id", v);
     }
     res
-}
-
-/// Applies the retention policy every `every`: a batch of each kind at a time, with a pause
-/// between batches so that a large backlog of expired rows never holds the database for long.
-pub async fn run_retention_worker(
-    service: Arc<Service>,
-    policy: resetd_core::ports::RetentionPolicy,
-    every: Duration,
-    mut shutdown: watch::Receiver<bool>,
-) {
-    const BATCH: u32 = 1000;
-    loop {
-        let mut total = resetd_core::ports::Purged::default();
-        loop {
-            match service.purge_expired(&policy, BATCH).await {
-                Ok(p) => {
-                    let full = p.filled(BATCH);
-                    total += p;
-                    if !full {
-                        break;
-                    }
-                }
-                Err(e) => {
-                    tracing::error!(error = %e, "applying the retention policy failed");
-                    break;
-                }
-            }
-            tokio::select! {
-                _ = tokio::time::sleep(Duration::from_millis(50)) => {}
-                _ = shutdown.changed() => return,
-            }
-        }
-        if total.total() > 0 {
-            tracing::info!(
-                tokens = total.tokens,
-                messages = total.messages,
-                audit_events = total.audit_events,
-                "expired records deleted"
-            );
-        }
-        tokio::select! {
-            _ = tokio::time::sleep(every) => {}
-            _ = shutdown.changed() => return,
-        }
-    }
 }
 
 /// Resolves recorded reset requests whenever woken (and once a second), then wakes the mailer.
