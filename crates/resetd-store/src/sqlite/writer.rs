@@ -213,14 +213,13 @@ mod tests {
             .map(|mut rx| rx.try_recv().unwrap().is_ok())
             .collect();
         assert_eq!(outcomes, [true, false, false, true]);
-        let mut names: Vec<String> = conn
+        let names: Vec<String> = conn
             .prepare("SELECT name FROM t ORDER BY name")
             .unwrap()
             .query_map([], |r| r.get(0))
             .unwrap()
             .map(Result::unwrap)
             .collect();
-        names.sort();
         assert_eq!(names, ["a", "b"]);
     }
 }
